@@ -1,0 +1,63 @@
+# imagegen developer commands. `make run` and `make test` create the environment on first use.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+BUF := node_modules/.bin/buf
+PROTOS := $(shell find protos -name '*.proto' | sort)
+PYTHON_PATHS := services gateway tests
+
+.PHONY: setup run test lint fmt protos bench soak clean
+
+setup: $(STAMP) $(BUF)
+
+# The virtualenv, rebuilt when the dependency list changes.
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# Buf (protobuf lint and breaking-change checks) comes from npm, pinned in package-lock.json.
+$(BUF): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $(BUF)
+
+## run: start the stack (stand-ins unless OLLAMA_URL / COMFYUI_URL(S) are set), generate two variants into out/
+run: $(STAMP)
+	$(PY) -m gateway.stack --out out
+
+## test: the whole suite (soak and GPU tests excluded)
+test: $(STAMP)
+	$(PY) -m pytest -m "not soak and not gpu" -q
+
+## lint: formatting, lint, types, protobuf lint and breaking-change check
+lint: $(STAMP) $(BUF)
+	$(VENV)/bin/ruff format --check $(PYTHON_PATHS)
+	$(VENV)/bin/ruff check $(PYTHON_PATHS)
+	$(VENV)/bin/mypy $(PYTHON_PATHS)
+	$(BUF) lint
+	@if git rev-parse --verify --quiet main:protos >/dev/null; then \
+		echo "buf breaking --against .git#branch=main"; \
+		$(BUF) breaking --against '.git#branch=main'; \
+	else echo "buf breaking: main has no protos yet"; fi
+
+fmt: $(STAMP)
+	$(VENV)/bin/ruff format $(PYTHON_PATHS)
+	$(VENV)/bin/ruff check --fix $(PYTHON_PATHS)
+
+## protos: regenerate the committed Python code beside each .proto
+protos: $(STAMP)
+	$(PY) -m grpc_tools.protoc -Iprotos --python_out=protos --grpc_python_out=protos --pyi_out=protos $(PROTOS)
+
+## bench: benchmarks with ratios; results printed and written to tests/bench/results/
+bench: $(STAMP)
+	@set -e; for b in tests/bench/bench_*.py; do echo "== $$b"; $(PY) $$b; done
+
+## soak: long fault-injection soak
+soak: $(STAMP)
+	$(PY) -m pytest -m soak -q
+
+clean:
+	rm -rf $(VENV) node_modules out .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,118 @@
+from imagegen.common.v1 import common_pb2 as _common_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class GenerateRequest(_message.Message):
+    __slots__ = ("source_image", "instruction", "seed", "variants", "width", "height", "sampler", "loras", "controlnet", "description", "workflow", "plan", "previews")
+    SOURCE_IMAGE_FIELD_NUMBER: _ClassVar[int]
+    INSTRUCTION_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    VARIANTS_FIELD_NUMBER: _ClassVar[int]
+    WIDTH_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    SAMPLER_FIELD_NUMBER: _ClassVar[int]
+    LORAS_FIELD_NUMBER: _ClassVar[int]
+    CONTROLNET_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    WORKFLOW_FIELD_NUMBER: _ClassVar[int]
+    PLAN_FIELD_NUMBER: _ClassVar[int]
+    PREVIEWS_FIELD_NUMBER: _ClassVar[int]
+    source_image: _common_pb2.Image
+    instruction: str
+    seed: int
+    variants: int
+    width: int
+    height: int
+    sampler: _common_pb2.SamplerSettings
+    loras: _containers.RepeatedCompositeFieldContainer[_common_pb2.LoraSpec]
+    controlnet: _common_pb2.ControlNetSpec
+    description: str
+    workflow: str
+    plan: _common_pb2.PromptPlan
+    previews: bool
+    def __init__(self, source_image: _Optional[_Union[_common_pb2.Image, _Mapping]] = ..., instruction: _Optional[str] = ..., seed: _Optional[int] = ..., variants: _Optional[int] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., sampler: _Optional[_Union[_common_pb2.SamplerSettings, _Mapping]] = ..., loras: _Optional[_Iterable[_Union[_common_pb2.LoraSpec, _Mapping]]] = ..., controlnet: _Optional[_Union[_common_pb2.ControlNetSpec, _Mapping]] = ..., description: _Optional[str] = ..., workflow: _Optional[str] = ..., plan: _Optional[_Union[_common_pb2.PromptPlan, _Mapping]] = ..., previews: _Optional[bool] = ...) -> None: ...
+
+class AnalysisReady(_message.Message):
+    __slots__ = ("analysis", "reused")
+    ANALYSIS_FIELD_NUMBER: _ClassVar[int]
+    REUSED_FIELD_NUMBER: _ClassVar[int]
+    analysis: _common_pb2.ImageAnalysis
+    reused: bool
+    def __init__(self, analysis: _Optional[_Union[_common_pb2.ImageAnalysis, _Mapping]] = ..., reused: _Optional[bool] = ...) -> None: ...
+
+class PlanReady(_message.Message):
+    __slots__ = ("plan", "reused")
+    PLAN_FIELD_NUMBER: _ClassVar[int]
+    REUSED_FIELD_NUMBER: _ClassVar[int]
+    plan: _common_pb2.PromptPlan
+    reused: bool
+    def __init__(self, plan: _Optional[_Union[_common_pb2.PromptPlan, _Mapping]] = ..., reused: _Optional[bool] = ...) -> None: ...
+
+class StageTiming(_message.Message):
+    __slots__ = ("stage", "millis")
+    STAGE_FIELD_NUMBER: _ClassVar[int]
+    MILLIS_FIELD_NUMBER: _ClassVar[int]
+    stage: str
+    millis: float
+    def __init__(self, stage: _Optional[str] = ..., millis: _Optional[float] = ...) -> None: ...
+
+class Completed(_message.Message):
+    __slots__ = ("timings", "request_id", "seed", "variants")
+    TIMINGS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    VARIANTS_FIELD_NUMBER: _ClassVar[int]
+    timings: _containers.RepeatedCompositeFieldContainer[StageTiming]
+    request_id: str
+    seed: int
+    variants: int
+    def __init__(self, timings: _Optional[_Iterable[_Union[StageTiming, _Mapping]]] = ..., request_id: _Optional[str] = ..., seed: _Optional[int] = ..., variants: _Optional[int] = ...) -> None: ...
+
+class GenerateResponse(_message.Message):
+    __slots__ = ("analysis", "plan", "queued", "progress", "result", "preview", "warning", "completed")
+    ANALYSIS_FIELD_NUMBER: _ClassVar[int]
+    PLAN_FIELD_NUMBER: _ClassVar[int]
+    QUEUED_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    PREVIEW_FIELD_NUMBER: _ClassVar[int]
+    WARNING_FIELD_NUMBER: _ClassVar[int]
+    COMPLETED_FIELD_NUMBER: _ClassVar[int]
+    analysis: AnalysisReady
+    plan: PlanReady
+    queued: _common_pb2.RenderQueued
+    progress: _common_pb2.RenderProgress
+    result: _common_pb2.VariantResult
+    preview: _common_pb2.Preview
+    warning: _common_pb2.Warning
+    completed: Completed
+    def __init__(self, analysis: _Optional[_Union[AnalysisReady, _Mapping]] = ..., plan: _Optional[_Union[PlanReady, _Mapping]] = ..., queued: _Optional[_Union[_common_pb2.RenderQueued, _Mapping]] = ..., progress: _Optional[_Union[_common_pb2.RenderProgress, _Mapping]] = ..., result: _Optional[_Union[_common_pb2.VariantResult, _Mapping]] = ..., preview: _Optional[_Union[_common_pb2.Preview, _Mapping]] = ..., warning: _Optional[_Union[_common_pb2.Warning, _Mapping]] = ..., completed: _Optional[_Union[Completed, _Mapping]] = ...) -> None: ...
+
+class PlanRequest(_message.Message):
+    __slots__ = ("source_image", "instruction", "description", "sampler")
+    SOURCE_IMAGE_FIELD_NUMBER: _ClassVar[int]
+    INSTRUCTION_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    SAMPLER_FIELD_NUMBER: _ClassVar[int]
+    source_image: _common_pb2.Image
+    instruction: str
+    description: str
+    sampler: _common_pb2.SamplerSettings
+    def __init__(self, source_image: _Optional[_Union[_common_pb2.Image, _Mapping]] = ..., instruction: _Optional[str] = ..., description: _Optional[str] = ..., sampler: _Optional[_Union[_common_pb2.SamplerSettings, _Mapping]] = ...) -> None: ...
+
+class PlanResponse(_message.Message):
+    __slots__ = ("analysis", "plan", "warnings", "reused")
+    ANALYSIS_FIELD_NUMBER: _ClassVar[int]
+    PLAN_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
+    REUSED_FIELD_NUMBER: _ClassVar[int]
+    analysis: _common_pb2.ImageAnalysis
+    plan: _common_pb2.PromptPlan
+    warnings: _containers.RepeatedCompositeFieldContainer[_common_pb2.Warning]
+    reused: bool
+    def __init__(self, analysis: _Optional[_Union[_common_pb2.ImageAnalysis, _Mapping]] = ..., plan: _Optional[_Union[_common_pb2.PromptPlan, _Mapping]] = ..., warnings: _Optional[_Iterable[_Union[_common_pb2.Warning, _Mapping]]] = ..., reused: _Optional[bool] = ...) -> None: ...

@@ -1,0 +1,25 @@
+from imagegen.common.v1 import common_pb2 as _common_pb2
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class PlanPromptRequest(_message.Message):
+    __slots__ = ("instruction", "analysis", "mode", "overrides")
+    INSTRUCTION_FIELD_NUMBER: _ClassVar[int]
+    ANALYSIS_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    OVERRIDES_FIELD_NUMBER: _ClassVar[int]
+    instruction: str
+    analysis: _common_pb2.ImageAnalysis
+    mode: _common_pb2.GenerationMode
+    overrides: _common_pb2.SamplerSettings
+    def __init__(self, instruction: _Optional[str] = ..., analysis: _Optional[_Union[_common_pb2.ImageAnalysis, _Mapping]] = ..., mode: _Optional[_Union[_common_pb2.GenerationMode, str]] = ..., overrides: _Optional[_Union[_common_pb2.SamplerSettings, _Mapping]] = ...) -> None: ...
+
+class PlanPromptResponse(_message.Message):
+    __slots__ = ("plan",)
+    PLAN_FIELD_NUMBER: _ClassVar[int]
+    plan: _common_pb2.PromptPlan
+    def __init__(self, plan: _Optional[_Union[_common_pb2.PromptPlan, _Mapping]] = ...) -> None: ...

@@ -1,0 +1,21 @@
+from imagegen.common.v1 import common_pb2 as _common_pb2
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class AnalyzeImageRequest(_message.Message):
+    __slots__ = ("image", "description")
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    image: _common_pb2.Image
+    description: str
+    def __init__(self, image: _Optional[_Union[_common_pb2.Image, _Mapping]] = ..., description: _Optional[str] = ...) -> None: ...
+
+class AnalyzeImageResponse(_message.Message):
+    __slots__ = ("analysis",)
+    ANALYSIS_FIELD_NUMBER: _ClassVar[int]
+    analysis: _common_pb2.ImageAnalysis
+    def __init__(self, analysis: _Optional[_Union[_common_pb2.ImageAnalysis, _Mapping]] = ...) -> None: ...
