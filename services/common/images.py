@@ -1,0 +1,213 @@
+"""Validation of input images: the one place where untrusted image bytes are checked.
+
+Every service that accepts an image calls :func:`validate_image` before doing anything
+else with it. Only PNG, JPEG and WEBP pass, recognised by their content (never by a file
+name or a claimed MIME type); oversized, truncated and decompression-bomb files are
+refused with INVALID_ARGUMENT naming the request field.
+
+Decoding is CPU-bound (tens of milliseconds for a large photo); call it through
+``asyncio.to_thread`` from a handler.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import numbers
+from dataclasses import dataclass
+from typing import Literal
+
+from PIL import (
+    ExifTags,
+    Image,
+    ImageFile,
+    ImageOps,
+    JpegImagePlugin,
+    PngImagePlugin,
+    WebPImagePlugin,
+)
+
+from services.common.errors import FieldViolation, InvalidArgumentError
+
+__all__ = ["ImageFormat", "ValidatedImage", "validate_image"]
+
+ImageFormat = Literal["PNG", "JPEG", "WEBP"]
+
+_MIME_TYPES: dict[ImageFormat, str] = {
+    "PNG": "image/png",
+    "JPEG": "image/jpeg",
+    "WEBP": "image/webp",
+}
+# Plugins are used directly rather than through Image.open: Image.open runs Pillow's
+# global decompression-bomb check, which warns (and process-wide warning filters decide
+# what that does) before our own, stricter, per-call limit could refuse the image.
+_PLUGINS: dict[ImageFormat, type[ImageFile.ImageFile]] = {
+    "PNG": PngImagePlugin.PngImageFile,
+    "JPEG": JpegImagePlugin.JpegImageFile,
+    "WEBP": WebPImagePlugin.WebPImageFile,
+}
+# EXIF orientations 5–8 rotate by a quarter turn, so the displayed image is transposed.
+_TRANSPOSING_ORIENTATIONS = frozenset({5, 6, 7, 8})
+_CAMERA_TAGS: dict[int, str] = {
+    ExifTags.Base.Make: "Make",
+    ExifTags.Base.Model: "Model",
+    ExifTags.Base.DateTime: "DateTime",
+    ExifTags.Base.Software: "Software",
+}
+_EXIF_IFD_TAGS: dict[int, str] = {
+    ExifTags.Base.DateTimeOriginal: "DateTimeOriginal",
+    ExifTags.Base.ExposureTime: "ExposureTime",
+    ExifTags.Base.FNumber: "FNumber",
+    ExifTags.Base.ISOSpeedRatings: "ISO",
+    ExifTags.Base.FocalLength: "FocalLength",
+    ExifTags.Base.LensModel: "LensModel",
+}
+
+
+@dataclass(frozen=True)
+class ValidatedImage:
+    """An input image that passed validation.
+
+    Attributes:
+        data: The encoded bytes, unchanged.
+        format: The container format found in the content.
+        mime_type: Its MIME type, e.g. ``"image/png"``.
+        width: Width in pixels as displayed (after EXIF orientation).
+        height: Height in pixels as displayed (after EXIF orientation).
+        sha256: Hex digest of ``data``; the key of caches of analyses.
+    """
+
+    data: bytes
+    format: ImageFormat
+    mime_type: str
+    width: int
+    height: int
+    sha256: str
+
+    def open(self) -> Image.Image:
+        """Decodes the image, upright (EXIF orientation applied) and in RGB.
+
+        Returns:
+            A fully loaded RGB image of ``width`` × ``height`` pixels.
+        """
+        with _open_plugin(self.format, self.data) as raw:
+            upright = ImageOps.exif_transpose(raw)
+            return upright.convert("RGB")
+
+    def exif(self) -> dict[str, str]:
+        """Camera fields from the EXIF data, as text.
+
+        Returns:
+            Any of Make, Model, DateTime, DateTimeOriginal, Software, ExposureTime,
+            FNumber, ISO, FocalLength and LensModel that the image carries; empty when
+            it has no EXIF data.
+        """
+        with _open_plugin(self.format, self.data) as raw:
+            exif = raw.getexif()
+            fields = {name: exif.get(tag) for tag, name in _CAMERA_TAGS.items()}
+            sub_ifd = exif.get_ifd(ExifTags.IFD.Exif)
+            fields.update({name: sub_ifd.get(tag) for tag, name in _EXIF_IFD_TAGS.items()})
+        return {
+            name: text
+            for name, value in fields.items()
+            if value is not None and (text := _exif_text(name, value))
+        }
+
+
+def validate_image(data: bytes, *, field: str, max_bytes: int, max_side: int) -> ValidatedImage:
+    """Checks untrusted image bytes and describes the image.
+
+    Args:
+        data: The encoded image as received.
+        field: Path of the request field holding it, e.g. ``"source_image.data"``;
+            named in the error.
+        max_bytes: Largest accepted size of ``data``.
+        max_side: Largest accepted width or height; the pixel count is also bounded
+            by ``max_side²``.
+
+    Returns:
+        The validated image with its format, upright size and hash.
+
+    Raises:
+        InvalidArgumentError: Empty, too large, not PNG/JPEG/WEBP by content, a side
+            above ``max_side``, a decompression bomb, or truncated/corrupt data. The
+            ``BadRequest`` violation names ``field``.
+    """
+
+    def refuse(description: str) -> InvalidArgumentError:
+        return InvalidArgumentError(
+            f"{field}: {description}", [FieldViolation(field=field, description=description)]
+        )
+
+    if not data:
+        raise refuse("is empty; send the encoded PNG, JPEG or WEBP bytes")
+    if len(data) > max_bytes:
+        raise refuse(f"is {len(data)} bytes; the limit is {max_bytes} bytes")
+    fmt = _sniff_format(data)
+    if fmt is None:
+        found = "a GIF image" if data.startswith((b"GIF87a", b"GIF89a")) else "not an image"
+        raise refuse(f"is {found}; only PNG, JPEG and WEBP are accepted (judged by content)")
+
+    try:
+        with _open_plugin(fmt, data) as image:
+            width, height = image.size
+            if width > max_side or height > max_side or width * height > max_side * max_side:
+                if width * height > 4 * max_side * max_side:
+                    raise refuse(
+                        f"claims {width}×{height} pixels, far above the {max_side}×{max_side} "
+                        "limit; refused as a possible decompression bomb"
+                    )
+                raise refuse(f"is {width}×{height} pixels; the limit is {max_side} per side")
+            if width < 1 or height < 1:
+                raise refuse(f"has no pixels ({width}×{height})")
+            # Decode every pixel now: a truncated or corrupt file must fail here, not in
+            # the middle of a render. LOAD_TRUNCATED_IMAGES stays False for that reason.
+            image.load()
+            orientation = image.getexif().get(ExifTags.Base.Orientation, 1)
+    except InvalidArgumentError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise refuse(f"refused as a possible decompression bomb ({e})") from e
+    except Exception as e:
+        # Pillow reports broken data as OSError, SyntaxError, ValueError, EOFError,
+        # struct.error or zlib.error depending on where the file breaks.
+        raise refuse(f"is truncated or corrupt {fmt} data ({type(e).__name__}: {e})") from e
+
+    if orientation in _TRANSPOSING_ORIENTATIONS:
+        width, height = height, width
+    return ValidatedImage(
+        data=data,
+        format=fmt,
+        mime_type=_MIME_TYPES[fmt],
+        width=width,
+        height=height,
+        sha256=hashlib.sha256(data).hexdigest(),
+    )
+
+
+def _sniff_format(data: bytes) -> ImageFormat | None:
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WEBP"
+    return None
+
+
+def _open_plugin(fmt: ImageFormat, data: bytes) -> ImageFile.ImageFile:
+    return _PLUGINS[fmt](io.BytesIO(data))
+
+
+def _exif_text(name: str, value: object) -> str:
+    if isinstance(value, bytes):
+        return value.decode("ascii", "replace").strip("\x00 ")
+    if isinstance(value, tuple):
+        return ", ".join(_exif_text(name, v) for v in value)
+    if isinstance(value, numbers.Real) and not isinstance(value, int):
+        seconds = float(value)
+        # Exposure times read as photographers write them: 1/125, not 0.008.
+        if name == "ExposureTime" and 0 < seconds < 1:
+            return f"1/{round(1 / seconds)}"
+        return f"{seconds:g}"
+    return str(value).strip("\x00 ")

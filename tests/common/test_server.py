@@ -1,0 +1,225 @@
+"""The server bootstrap: health, readiness, reflection, limits, TLS and graceful stop."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+import grpc
+import grpc.aio
+import pytest
+import trustme
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from PIL import Image
+
+from imagegen.common.v1 import common_pb2
+from imagegen.vision.v1 import vision_pb2
+from services.common.channels import ClientTLS
+from services.common.server import GrpcServer
+from services.common.settings import MIB
+from tests.common.conftest import (
+    VISION_SERVICE,
+    ProbeVision,
+    ServeFactory,
+    open_channel,
+    vision_stub,
+)
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+async def health_of(server: GrpcServer, service: str) -> int:
+    async with open_channel(server) as channel:
+        response = await health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(service=service), timeout=5
+        )
+    status: int = response.status
+    return status
+
+
+@pytest.mark.parametrize("service", ["", VISION_SERVICE])
+async def test_health_is_not_serving_until_ready(serve: ServeFactory, service: str) -> None:
+    async with serve(ProbeVision(), ready=False) as server:
+        assert await health_of(server, service) == NOT_SERVING
+        await server.set_ready(True)
+        assert await health_of(server, service) == SERVING
+
+
+async def test_health_turns_not_serving_while_draining_and_in_flight_call_finishes(
+    serve: ServeFactory,
+) -> None:
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def slow(request: Any, context: Any) -> vision_pb2.AnalyzeImageResponse:
+        started.set()
+        await release.wait()
+        return vision_pb2.AnalyzeImageResponse()
+
+    async with serve(ProbeVision(slow)) as server, open_channel(server) as channel:
+        watch = health_pb2_grpc.HealthStub(channel).Watch(
+            health_pb2.HealthCheckRequest(service=VISION_SERVICE)
+        )
+        assert (await watch.read()).status == SERVING
+        call = vision_stub(channel).AnalyzeImage(vision_pb2.AnalyzeImageRequest(), timeout=10)
+        await started.wait()
+        stopping = asyncio.create_task(server.stop(grace=10))
+
+        assert (await watch.read()).status == NOT_SERVING
+        release.set()
+        assert await call.code() == grpc.StatusCode.OK
+        watch.cancel()  # a watcher would otherwise hold the drain open for the grace
+        await stopping
+
+
+async def test_set_ready_after_shutdown_began_keeps_not_serving(serve: ServeFactory) -> None:
+    async with serve(ProbeVision()) as server:
+        await server.health.enter_graceful_shutdown()
+        await server.set_ready(True)
+        assert await health_of(server, VISION_SERVICE) == NOT_SERVING
+
+
+async def test_watch_readiness_follows_the_check(serve: ServeFactory) -> None:
+    backend_up = False
+
+    async def check() -> bool:
+        if backend_up is None:
+            raise ConnectionError("refused")
+        return backend_up
+
+    async with serve(ProbeVision(), ready=False) as server, open_channel(server) as channel:
+        watch = health_pb2_grpc.HealthStub(channel).Watch(
+            health_pb2.HealthCheckRequest(service=VISION_SERVICE)
+        )
+        server.watch_readiness(check, interval_s=0.01)
+        assert (await watch.read()).status == NOT_SERVING
+        backend_up = True
+        assert (await watch.read()).status == SERVING
+        backend_up = None  # type: ignore[assignment]  # the check now raises
+        assert (await watch.read()).status == NOT_SERVING
+        watch.cancel()
+
+
+async def test_reflection_lists_the_services_health_and_reflection(serve: ServeFactory) -> None:
+    async with serve(ProbeVision()) as server, open_channel(server) as channel:
+        stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+        call = stub.ServerReflectionInfo(
+            iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=5
+        )
+        (response,) = [r async for r in call]
+    names = {s.name for s in response.list_services_response.service}
+    assert names == {
+        VISION_SERVICE,
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1alpha.ServerReflection",
+    }
+
+
+async def test_cleanups_run_after_stop_in_reverse_order(serve: ServeFactory) -> None:
+    ran: list[str] = []
+
+    def record(name: str) -> Any:
+        async def cleanup() -> None:
+            ran.append(name)
+
+        return cleanup
+
+    async with serve(ProbeVision()) as server:
+        server.on_stop(record("http client"))
+        server.on_stop(record("channel"))
+        await server.stop()
+    assert ran == ["channel", "http client"]
+
+
+def noise_png(nbytes: int) -> bytes:
+    side = int(nbytes**0.5) + 1
+    image = Image.frombytes("L", (side, side), os.urandom(side * side))
+    buffer = BytesIO()
+    image.save(buffer, "PNG", compress_level=0)
+    return buffer.getvalue()
+
+
+async def test_ten_megabyte_image_passes_with_the_raised_limits(serve: ServeFactory) -> None:
+    data = noise_png(10 * 1000 * 1000)
+    assert len(data) > 10 * 1000 * 1000
+    async with serve(ProbeVision()) as server, open_channel(server) as channel:
+        response = await vision_stub(channel).AnalyzeImage(
+            vision_pb2.AnalyzeImageRequest(image=common_pb2.Image(data=data)), timeout=10
+        )
+    assert response.analysis.description == "PNG"
+
+
+async def test_message_above_the_server_limit_is_resource_exhausted(serve: ServeFactory) -> None:
+    data = b"\0" * (5 * MIB)
+    async with (
+        serve(ProbeVision(), max_message_bytes=4 * MIB) as server,
+        open_channel(server, max_message_bytes=64 * MIB) as channel,
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await vision_stub(channel).AnalyzeImage(
+                vision_pb2.AnalyzeImageRequest(image=common_pb2.Image(data=data)), timeout=10
+            )
+    assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A CA, a server certificate for "localhost" and a client certificate, as files."""
+    folder = tmp_path_factory.mktemp("pki")
+    ca = trustme.CA()
+    files: dict[str, Path] = {"ca": folder / "ca.pem"}
+    ca.cert_pem.write_to_path(str(files["ca"]))
+    for name, identity in (("server", "localhost"), ("client", "client.imagegen")):
+        issued = ca.issue_cert(identity)
+        files[f"{name}_key"] = folder / f"{name}.key"
+        files[f"{name}_cert"] = folder / f"{name}.pem"
+        issued.private_key_pem.write_to_path(str(files[f"{name}_key"]))
+        files[f"{name}_cert"].write_bytes(b"".join(p.bytes() for p in issued.cert_chain_pems))
+    return files
+
+
+async def ping(server: GrpcServer, tls: ClientTLS) -> grpc.StatusCode:
+    async with open_channel(server, tls=tls) as channel:
+        try:
+            await health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(), timeout=5
+            )
+        except grpc.aio.AioRpcError as e:
+            code: grpc.StatusCode = e.code()
+            return code
+    return grpc.StatusCode.OK
+
+
+async def test_tls_server_answers_a_client_trusting_its_ca(
+    serve: ServeFactory, pki: dict[str, Path]
+) -> None:
+    async with serve(
+        ProbeVision(), tls_cert_file=pki["server_cert"], tls_key_file=pki["server_key"]
+    ) as server:
+        tls = ClientTLS(ca_file=pki["ca"], server_name_override="localhost")
+        assert await ping(server, tls) == grpc.StatusCode.OK
+
+
+async def test_mutual_tls_refuses_a_client_without_certificate(
+    serve: ServeFactory, pki: dict[str, Path]
+) -> None:
+    async with serve(
+        ProbeVision(),
+        tls_cert_file=pki["server_cert"],
+        tls_key_file=pki["server_key"],
+        tls_ca_file=pki["ca"],
+        tls_require_client_cert=True,
+    ) as server:
+        anonymous = ClientTLS(ca_file=pki["ca"], server_name_override="localhost")
+        identified = ClientTLS(
+            ca_file=pki["ca"],
+            cert_file=pki["client_cert"],
+            key_file=pki["client_key"],
+            server_name_override="localhost",
+        )
+        assert await ping(server, anonymous) == grpc.StatusCode.UNAVAILABLE
+        assert await ping(server, identified) == grpc.StatusCode.OK
