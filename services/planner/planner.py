@@ -1,0 +1,505 @@
+"""From an instruction (and an analysis) to a plan: model → validation → overrides → fallback.
+
+::
+
+    request ──validate──► INVALID_ARGUMENT (empty / too long instruction, NaN overrides)
+       │
+       ▼
+    probe says Ollama is down? ──yes──────────────────────────────┐
+       │ no                                                       │
+       ▼                                                          │
+    ask the text model (format = plan schema, think level, pinned │
+    num_ctx / num_predict; retries with backoff inside the        │
+    deadline: connect, timeout, 5xx, "length", invalid JSON,      │
+    empty prompt)                                                 │
+       │ 404 ──► FAILED_PRECONDITION naming the model             │
+       │ still failing ───────────────────────────────────────────┤
+       ▼                                                          ▼
+    clamp denoise into the intent's range, steps,     rules: intent from keywords,
+    guidance; validate both prompts                   denoise from the table, glossary
+       │                                              prompt (or UNAVAILABLE by policy)
+       └──────────────────────┬───────────────────────────────────┘
+                              ▼
+                caller's overrides win (clamped) ──► plan + warnings
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from typing import Any
+
+from services.common.errors import (
+    BackendUnavailableError,
+    FailedPreconditionError,
+    FieldViolation,
+    InvalidArgumentError,
+    PreconditionViolation,
+)
+from services.common.logs import get_logger
+from services.common.metrics import FALLBACKS_TOTAL, STAGE_SECONDS
+from services.common.ollama import (
+    ChatMessage,
+    ChatRequest,
+    ChatResponse,
+    OllamaClient,
+    OllamaError,
+    OllamaModelNotFoundError,
+    OllamaResponseError,
+    is_retryable,
+)
+from services.common.retry import remaining, retry_async
+from services.planner.clip_tokenizer import ClipTokenizer, default_tokenizer
+from services.planner.intents import DENOISE_TABLE, UNRECOGNISED_DENOISE, Intent
+from services.planner.plans import Mode, Plan, PlanRequest, PlanSource, SourceAnalysis
+from services.planner.prompts import EmptyPromptError, ValidatedPrompt, clean_text, validate_prompt
+from services.planner.readiness import ModelState, TextModelProbe
+from services.planner.rules import (
+    DEFAULT_NEGATIVE_PROMPT,
+    compose_prompt,
+    detect_intent,
+    is_english,
+    translate,
+)
+from services.planner.sampling import (
+    FLUX_DEV_DEFAULTS,
+    SamplerSettings,
+    apply_overrides,
+    settle_model_choices,
+    validate_overrides,
+)
+from services.planner.schema import (
+    PLAN_SCHEMA,
+    PROMPT_VERSION,
+    SYSTEM_PROMPT,
+    ModelPlan,
+    parse_plan,
+    user_message,
+)
+from services.planner.settings import PlannerSettings, PlanPolicy
+
+__all__ = ["INSTRUCTION_FIELD", "Planner", "resolve_mode"]
+
+INSTRUCTION_FIELD = "instruction"
+"""The request field named when the instruction is refused."""
+
+_log = get_logger(__name__)
+
+# Time kept back from the model calls so the rules can still answer within the deadline.
+_FALLBACK_RESERVE_S = 0.1
+_SERVICE = "planner"
+
+
+def resolve_mode(requested: Mode | None, analysis: SourceAnalysis | None) -> Mode:
+    """The generation mode: as requested, else image-to-image exactly when there is an analysis.
+
+    Args:
+        requested: The request's mode; None when unspecified.
+        analysis: The request's analysis, if any.
+
+    Returns:
+        The mode to plan for.
+    """
+    if requested is not None:
+        return requested
+    return Mode.IMAGE_TO_IMAGE if analysis is not None else Mode.TEXT_TO_IMAGE
+
+
+@dataclass(frozen=True)
+class _Drafted:
+    """A plan before the caller's overrides."""
+
+    positive: str
+    negative: str
+    settings: SamplerSettings
+    intent: Intent | None
+    source: PlanSource
+    warnings: tuple[str, ...]
+    model: str = ""
+
+
+class Planner:
+    """Plans prompts; one per process, shared by all requests.
+
+    Args:
+        settings: The service's settings.
+        client: The Ollama adapter (opened once per process).
+        probe: The text model's readiness probe, kept current by the server.
+        tokenizer: Counts prompt tokens; CLIP's BPE by default.
+    """
+
+    def __init__(
+        self,
+        settings: PlannerSettings,
+        client: OllamaClient,
+        probe: TextModelProbe,
+        tokenizer: ClipTokenizer | None = None,
+    ) -> None:
+        self._settings = settings
+        self._client = client
+        self._probe = probe
+        self._tokenizer = tokenizer or default_tokenizer()
+        self._retry = settings.retry_policy()
+        self._options = settings.model_options()
+
+    async def plan(self, request: PlanRequest, *, deadline: float | None = None) -> Plan:
+        """Plans one generation.
+
+        Args:
+            request: The request as received (validated here).
+            deadline: ``time.monotonic()`` instant by which to answer (the gRPC deadline);
+                the ``request_timeout_s`` setting bounds it either way.
+
+        Returns:
+            The plan; ``source`` says who made it, ``warnings`` what was adjusted.
+
+        Raises:
+            InvalidArgumentError: The instruction or an override was refused.
+            FailedPreconditionError: The text model is not pulled on the Ollama server.
+            BackendUnavailableError: The model gave no plan and the policy forbids rules.
+        """
+        started = time.perf_counter()
+        instruction = self._validate(request)
+        request = replace(request, instruction=instruction)
+        notes = _request_notes(request)
+        _log.info(
+            "plan request",
+            extra={
+                "instruction": instruction,
+                "mode": request.mode.value,
+                "has_analysis": request.analysis is not None,
+                "overrides": {k: v for k, v in vars(request.overrides).items() if v is not None},
+            },
+        )
+        drafted = await self._draft(request, self._deadline(deadline))
+        text_to_image = request.mode is Mode.TEXT_TO_IMAGE
+        settings, override_notes = apply_overrides(
+            drafted.settings, request.overrides, text_to_image=text_to_image
+        )
+        plan = Plan(
+            positive_prompt=drafted.positive,
+            negative_prompt=drafted.negative,
+            settings=settings,
+            intent=drafted.intent,
+            source=drafted.source,
+            warnings=(*notes, *drafted.warnings, *override_notes),
+            model=drafted.model,
+        )
+        elapsed = time.perf_counter() - started
+        STAGE_SECONDS.labels(service=_SERVICE, stage="plan").observe(elapsed)
+        _log.info(
+            "plan",
+            extra={
+                "instruction": instruction,
+                "source": plan.source.value,
+                "intent": plan.intent.value if plan.intent else None,
+                "positive_prompt": plan.positive_prompt,
+                "negative_prompt": plan.negative_prompt,
+                "settings": vars(plan.settings),
+                "warnings": list(plan.warnings),
+                "model": plan.model,
+                "elapsed_ms": round(elapsed * 1000, 1),
+            },
+        )
+        return plan
+
+    # ------------------------------------------------------------------ validation
+
+    def _validate(self, request: PlanRequest) -> str:
+        limit = self._settings.max_instruction_chars
+        raw = request.instruction
+        if not raw.strip():
+            raise InvalidArgumentError(
+                "instruction is empty",
+                [FieldViolation(INSTRUCTION_FIELD, "is empty; say what to generate or change")],
+            )
+        if len(raw) > limit:
+            raise InvalidArgumentError(
+                "instruction is too long",
+                [
+                    FieldViolation(
+                        INSTRUCTION_FIELD,
+                        f"has {len(raw)} characters; at most {limit} are accepted",
+                    )
+                ],
+            )
+        instruction = clean_text(raw)
+        if not instruction:
+            raise InvalidArgumentError(
+                "instruction has no printable text",
+                [FieldViolation(INSTRUCTION_FIELD, "holds only control or invisible characters")],
+            )
+        validate_overrides(request.overrides)
+        return instruction
+
+    def _deadline(self, deadline: float | None) -> float:
+        local = time.monotonic() + self._settings.request_timeout_s
+        return local if deadline is None else min(deadline, local)
+
+    # ------------------------------------------------------------------ drafting
+
+    async def _draft(self, request: PlanRequest, deadline: float) -> _Drafted:
+        if self._probe.state is ModelState.OLLAMA_DOWN:
+            return self._rules(request, self._probe.reason)
+        started = time.perf_counter()
+        try:
+            return await self._ask_model(request, deadline)
+        except OllamaModelNotFoundError as exc:
+            raise self._model_missing(exc) from exc
+        except OllamaError as exc:
+            return self._rules(request, exc.message)
+        finally:
+            STAGE_SECONDS.labels(service=_SERVICE, stage="model").observe(
+                time.perf_counter() - started
+            )
+
+    async def _ask_model(self, request: PlanRequest, deadline: float) -> _Drafted:
+        settings = self._settings
+        instruction = request.instruction
+        warnings: list[str] = []
+        limit = settings.model_instruction_chars
+        if len(instruction) > limit:
+            # Cut at the last space within the limit so no word reaches the model halved.
+            cut = instruction[: limit + 1].rsplit(" ", 1)[0] or instruction[:limit]
+            instruction = cut[:limit]
+            warnings.append(
+                f"the instruction has {len(request.instruction)} characters; the model was "
+                f"given the first {len(instruction)} (PLANNER_MODEL_INSTRUCTION_CHARS={limit})"
+            )
+        analysis = request.analysis if request.mode is Mode.IMAGE_TO_IMAGE else None
+        messages = [
+            ChatMessage(role="system", content=SYSTEM_PROMPT),
+            ChatMessage(role="user", content=user_message(instruction, request.mode, analysis)),
+        ]
+        # The rules must still be able to answer before the caller's deadline.
+        model_deadline = deadline - _FALLBACK_RESERVE_S
+        attempt = 0
+        garbage = 0
+
+        async def once() -> tuple[ModelPlan, ValidatedPrompt, ValidatedPrompt | None]:
+            nonlocal attempt, garbage
+            attempt += 1
+            # A fixed seed makes plans reproducible; after a bad answer it moves on, since
+            # the same seed would give the same bad answer again.
+            options: dict[str, Any] = {**self._options, "seed": settings.seed + garbage}
+            chat = ChatRequest(
+                model=settings.model,
+                messages=messages,
+                format=PLAN_SCHEMA,
+                options=options,
+                keep_alive=settings.keep_alive,
+                # Never False: gpt-oss with think=false and a schema answers nothing.
+                think=settings.think if self._probe.thinking is not False else None,
+            )
+            timeout_s = min(settings.call_timeout_s, remaining(model_deadline, 0.0))
+            log = {"attempt": attempt, "model": settings.model, "prompt_version": PROMPT_VERSION}
+            _log.info(
+                "planner model request",
+                extra={
+                    **log,
+                    "timeout_s": round(timeout_s, 3),
+                    "user_message": messages[-1].content,
+                    "options": options,
+                    "think": chat.think,
+                },
+            )
+            started = time.perf_counter()
+            try:
+                reply = await self._client.chat(chat, timeout_s=timeout_s)
+                _log_reply(log, reply, started)
+                parsed = parse_plan(reply.content)
+                positive, negative = self._validate_model_prompts(parsed)
+            except OllamaError as exc:
+                if isinstance(exc, OllamaResponseError):
+                    garbage += 1
+                _log.warning(
+                    "planner model attempt failed",
+                    extra={
+                        **log,
+                        "elapsed_ms": _ms_since(started),
+                        "error": exc.message,
+                        "error_type": type(exc).__name__,
+                        "retryable": is_retryable(exc),
+                    },
+                )
+                raise
+            return parsed, positive, negative
+
+        parsed, positive, negative = await retry_async(
+            once, policy=self._retry, retryable=is_retryable, deadline=model_deadline
+        )
+        intent = self._model_intent(parsed.intent, request.mode, warnings)
+        denoise = 1.0 if intent is Intent.TEXT_TO_IMAGE else parsed.denoise
+        sampler, clamped = settle_model_choices(
+            intent, denoise=denoise, steps=parsed.steps, guidance=parsed.guidance
+        )
+        warnings += clamped
+        warnings += positive.warnings
+        if negative is not None:
+            warnings += negative.warnings
+        return _Drafted(
+            positive=positive.text,
+            negative=negative.text if negative is not None else DEFAULT_NEGATIVE_PROMPT,
+            settings=sampler,
+            intent=intent,
+            source=PlanSource.MODEL,
+            warnings=tuple(warnings),
+            model=settings.model,
+        )
+
+    def _validate_model_prompts(
+        self, parsed: ModelPlan
+    ) -> tuple[ValidatedPrompt, ValidatedPrompt | None]:
+        budget = self._settings.prompt_token_budget
+        try:
+            positive = validate_prompt(
+                parsed.positive_prompt,
+                budget=budget,
+                count=self._tokenizer.count,
+                what="positive prompt",
+            )
+        except EmptyPromptError as exc:
+            # Retried like invalid JSON: another sample is likely to say something.
+            raise OllamaResponseError(f"the model's plan has an empty prompt ({exc})") from exc
+        try:
+            negative = validate_prompt(
+                parsed.negative_prompt,
+                budget=budget,
+                count=self._tokenizer.count,
+                what="negative prompt",
+            )
+        except EmptyPromptError:
+            negative = None
+        return positive, negative
+
+    @staticmethod
+    def _model_intent(intent: Intent, mode: Mode, warnings: list[str]) -> Intent:
+        if mode is Mode.TEXT_TO_IMAGE:
+            return Intent.TEXT_TO_IMAGE
+        if intent is Intent.TEXT_TO_IMAGE:
+            warnings.append(
+                "the model chose text_to_image for an image-to-image request; "
+                "planned as a full reimagining"
+            )
+            return Intent.FULL_REIMAGINING
+        return intent
+
+    def _model_missing(self, exc: OllamaModelNotFoundError) -> FailedPreconditionError:
+        model = self._settings.model
+        return FailedPreconditionError(
+            exc.message,
+            reason="MODEL_NOT_FOUND",
+            metadata={"backend": "ollama", "model": model},
+            violations=[
+                PreconditionViolation(
+                    type="OLLAMA_MODEL",
+                    subject=model,
+                    description=f"run `ollama pull {model}` on the Ollama host",
+                )
+            ],
+        )
+
+    # ------------------------------------------------------------------ the rules
+
+    def _rules(self, request: PlanRequest, reason: str) -> _Drafted:
+        settings = self._settings
+        if settings.plan_policy is PlanPolicy.REQUIRE_MODEL:
+            raise BackendUnavailableError(
+                f"the text model {settings.model!r} gave no plan ({reason}); planning by "
+                "rules is switched off (PLANNER_PLAN_POLICY=require_model)",
+                backend="ollama",
+            )
+        instruction = request.instruction
+        warnings = [f"planned by keyword rules: the text model gave no plan ({reason})"]
+        intent: Intent | None
+        if request.mode is Mode.TEXT_TO_IMAGE:
+            intent = Intent.TEXT_TO_IMAGE
+            denoise = 1.0
+        else:
+            match = detect_intent(instruction)
+            if match is None:
+                intent, denoise = None, UNRECOGNISED_DENOISE
+                warnings.append(
+                    f"no edit intent recognised in the instruction; denoise "
+                    f"{UNRECOGNISED_DENOISE:.2f}, the general default"
+                )
+            else:
+                intent = match.intent
+                denoise = DENOISE_TABLE[intent].typical
+                warnings.append(
+                    f"intent {intent.label} recognised from {match.keyword!r}; denoise "
+                    f"{denoise:.2f} from the intent table"
+                )
+        translation = translate(instruction)
+        if not is_english(instruction):
+            kept = len(translation.untranslated)
+            sample = ", ".join(dict.fromkeys(translation.untranslated[:8]))
+            warnings.append(
+                "the instruction is not in English and was not translated by a model: a "
+                f"glossary replaced {translation.translated_words} word(s)"
+                + (f" and {kept} were kept as written ({sample})" if kept else "")
+            )
+        analysis = request.analysis if request.mode is Mode.IMAGE_TO_IMAGE else None
+        budget = settings.prompt_token_budget
+        composed = compose_prompt(translation.text, intent, analysis)
+        try:
+            positive = validate_prompt(
+                composed, budget=budget, count=self._tokenizer.count, what="positive prompt"
+            )
+        except EmptyPromptError:
+            # Only brackets or the like in the instruction: say something rather than nothing.
+            fallback = (
+                analysis.description if analysis else ""
+            ) or "A detailed, high quality image."
+            positive = validate_prompt(
+                fallback, budget=budget, count=self._tokenizer.count, what="positive prompt"
+            )
+            warnings.append("nothing usable was left of the instruction for the prompt")
+        warnings += positive.warnings
+        FALLBACKS_TOTAL.labels(service=_SERVICE, kind="rules").inc()
+        _log.warning(
+            "planned by rules",
+            extra={
+                "reason": reason,
+                "intent": intent.value if intent else None,
+                "untranslated": list(translation.untranslated),
+            },
+        )
+        return _Drafted(
+            positive=positive.text,
+            negative=DEFAULT_NEGATIVE_PROMPT,
+            settings=replace(FLUX_DEV_DEFAULTS, denoise=denoise),
+            intent=intent,
+            source=PlanSource.RULES,
+            warnings=tuple(warnings),
+        )
+
+
+def _request_notes(request: PlanRequest) -> list[str]:
+    if request.mode is Mode.IMAGE_TO_IMAGE and (
+        request.analysis is None or request.analysis.is_empty
+    ):
+        return [
+            "no analysis of the source image was given: the prompt describes only what the "
+            "instruction says"
+        ]
+    if request.mode is Mode.TEXT_TO_IMAGE and request.analysis is not None:
+        return ["the analysis is ignored for text-to-image"]
+    return []
+
+
+def _log_reply(log: dict[str, Any], reply: ChatResponse, started: float) -> None:
+    _log.info(
+        "planner model reply",
+        extra={
+            **log,
+            "elapsed_ms": _ms_since(started),
+            "content": reply.content,
+            "thinking_chars": len(reply.thinking),
+            **reply.metrics_for_log(),
+        },
+    )
+
+
+def _ms_since(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)

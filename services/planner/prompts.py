@@ -1,0 +1,227 @@
+"""Prompt validation: what every prompt passes before it leaves the planner.
+
+Whoever wrote it (the model, the rules, a caller's instruction copied in), a prompt is
+
+1. cleaned: Unicode NFC; control, format (zero-width, bidi), surrogate and private-use
+   characters removed; every run of whitespace one space; no leading or trailing space;
+2. made safe for ComfyUI's prompt parser: parentheses and brackets that do not pair up
+   are dropped (an open ``(`` would weight the rest of the prompt), explicit weights
+   ``(text:w)`` are held to 0–2, and ``embedding:`` (which makes ComfyUI load a file) is
+   defused;
+3. kept within the text encoders' budget, counted in CLIP tokens (see
+   ``clip_tokenizer.py``): a longer prompt is cut at the last sentence boundary that
+   fits (a clause or word boundary when even the first sentence is too long), and a
+   warning says so;
+4. never empty: an empty result is reported to the caller (:class:`EmptyPromptError`),
+   who decides what to do (the planner retries the model or falls back to the rules).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+
+__all__ = [
+    "EmptyPromptError",
+    "ValidatedPrompt",
+    "balance_weighting",
+    "clean_text",
+    "fit_to_budget",
+    "validate_prompt",
+]
+
+_REMOVED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co"})
+_WHITESPACE = re.compile(r"\s+")
+_WEIGHT = re.compile(r"\(([^():]*):\s*([+-]?\d+(?:\.\d+)?|[+-]?\.\d+)\s*\)")
+_MAX_WEIGHT = 2.0
+_EMBEDDING = re.compile(r"\bembedding:", re.IGNORECASE)
+_SENTENCE_END = re.compile(r"(?<=[.!?;])\s+")
+_CLAUSE_END = re.compile(r"(?<=[,:])\s+")
+_TRAILING_JOINERS = re.compile(r"[\s,;:\-–—]+$")
+_PAIRS = {")": "(", "]": "["}
+_SPLITTERS = (("sentence", _SENTENCE_END), ("clause", _CLAUSE_END), ("word", _WHITESPACE))
+
+
+class EmptyPromptError(ValueError):
+    """Nothing printable was left of a prompt after cleaning."""
+
+
+@dataclass(frozen=True)
+class ValidatedPrompt:
+    """A prompt that passed validation.
+
+    Attributes:
+        text: The prompt to send on.
+        tokens: Its length in CLIP tokens.
+        warnings: What was changed that a caller should know (truncation, dropped
+            syntax); plain whitespace clean-up is not reported.
+    """
+
+    text: str
+    tokens: int
+    warnings: tuple[str, ...]
+
+
+def clean_text(text: str) -> str:
+    """Normalises ``text`` and removes invisible and control characters.
+
+    Args:
+        text: Any text.
+
+    Returns:
+        NFC text without control, format, surrogate or private-use characters, with
+        whitespace runs (tabs and newlines included) collapsed to one space and stripped.
+    """
+    text = unicodedata.normalize("NFC", text)
+    # Tabs and newlines are control characters too, but they separate words: make them
+    # spaces before the rest of the control characters go.
+    text = _WHITESPACE.sub(" ", text)
+    text = "".join(ch for ch in text if unicodedata.category(ch) not in _REMOVED_CATEGORIES)
+    return _WHITESPACE.sub(" ", text).strip()
+
+
+def balance_weighting(text: str) -> tuple[str, list[str]]:
+    """Makes ComfyUI's weighting syntax well-formed.
+
+    Unpaired ``(``, ``)``, ``[`` and ``]`` are dropped (escaped ``\\(`` and ``\\)`` are
+    literal text and stay), explicit weights outside 0–2 are clamped, and ``embedding:``
+    loses its colon so that no text can make ComfyUI load an embedding file.
+
+    Args:
+        text: A cleaned prompt.
+
+    Returns:
+        The repaired prompt and a note per kind of repair.
+    """
+    notes: list[str] = []
+    drop: set[int] = set()
+    stack: list[tuple[str, int]] = []
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if ch == "\\" and i + 1 < len(text) and text[i + 1] in "()[]":
+            i += 2
+            continue
+        if ch in "([":
+            stack.append((ch, i))
+        elif ch in ")]":
+            if stack and stack[-1][0] == _PAIRS[ch]:
+                stack.pop()
+            else:
+                drop.add(i)
+        i += 1
+    drop.update(index for _, index in stack)
+    if drop:
+        text = "".join(ch for index, ch in enumerate(text) if index not in drop)
+        text = _WHITESPACE.sub(" ", text).strip()
+        notes.append(f"removed {len(drop)} unbalanced weighting bracket(s) from the prompt")
+
+    clamped = 0
+
+    def clamp_weight(match: re.Match[str]) -> str:
+        nonlocal clamped
+        weight = float(match.group(2))
+        if 0.0 <= weight <= _MAX_WEIGHT:
+            return match.group(0)
+        clamped += 1
+        return f"({match.group(1)}:{min(max(weight, 0.0), _MAX_WEIGHT):g})"
+
+    text = _WEIGHT.sub(clamp_weight, text)
+    if clamped:
+        notes.append(f"clamped {clamped} prompt weight(s) to 0–{_MAX_WEIGHT:g}")
+    if _EMBEDDING.search(text):
+        text = _EMBEDDING.sub("embedding ", text)
+        notes.append("defused 'embedding:' syntax in the prompt")
+    return text, notes
+
+
+def fit_to_budget(text: str, budget: int, count: Callable[[str], int]) -> tuple[str, int, str]:
+    """Shortens ``text`` to at most ``budget`` tokens at the best boundary available.
+
+    Whole sentences are kept while they fit; when not even the first sentence fits, its
+    clauses, then its words, then its characters are kept instead. Token counts add up
+    across whitespace (CLIP never merges over a space), so each piece is counted once.
+
+    Args:
+        text: A cleaned prompt.
+        budget: Most tokens allowed (at least 1).
+        count: Token counter, e.g. ``ClipTokenizer.count``.
+
+    Returns:
+        The text (unchanged when it fits), its token count, and the boundary it was cut
+        at: ``"sentence"``, ``"clause"``, ``"word"``, ``"character"``, or ``""`` when it
+        already fitted.
+    """
+    if budget < 1:
+        raise ValueError("budget must be at least 1")
+    total = count(text)
+    if total <= budget:
+        return text, total, ""
+    for boundary, splitter in _SPLITTERS:
+        kept = _leading_parts(splitter.split(text), budget, count)
+        if kept:
+            shortened = _TRAILING_JOINERS.sub("", " ".join(kept))
+            if shortened:
+                return shortened, count(shortened), boundary
+        # Not even one part fits: look inside the first part with a finer splitter.
+        text = splitter.split(text, maxsplit=1)[0]
+    # One "word" longer than the whole budget (e.g. a run without spaces): cut characters.
+    low, high = 0, len(text)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if count(text[:middle]) <= budget:
+            low = middle
+        else:
+            high = middle - 1
+    shortened = text[:low].strip()
+    return shortened, count(shortened), "character"
+
+
+def _leading_parts(parts: list[str], budget: int, count: Callable[[str], int]) -> list[str]:
+    kept: list[str] = []
+    used = 0
+    for part in parts:
+        used += count(part)
+        if used > budget:
+            break
+        kept.append(part)
+    return kept
+
+
+def validate_prompt(
+    text: str, *, budget: int, count: Callable[[str], int], what: str = "prompt"
+) -> ValidatedPrompt:
+    """Cleans, repairs and bounds a prompt (the whole pipeline of the module docstring).
+
+    Args:
+        text: The prompt as written.
+        budget: Most CLIP tokens allowed.
+        count: Token counter.
+        what: Name used in warnings, e.g. ``"positive prompt"``.
+
+    Returns:
+        The validated prompt.
+
+    Raises:
+        EmptyPromptError: Nothing printable is left.
+    """
+    cleaned = clean_text(text)
+    cleaned, notes = balance_weighting(cleaned)
+    if not cleaned:
+        raise EmptyPromptError(f"the {what} is empty after cleaning")
+    warnings = [note.replace("the prompt", f"the {what}") for note in notes]
+    before = count(cleaned)
+    fitted, tokens, boundary = fit_to_budget(cleaned, budget, count)
+    if boundary:
+        # A cut can strand one half of a pair of brackets.
+        fitted, _ = balance_weighting(fitted)
+        tokens = count(fitted)
+        warnings.append(
+            f"the {what} was {before} CLIP tokens, over the budget of {budget}; "
+            f"truncated to {tokens} tokens at a {boundary} boundary"
+        )
+    if not fitted:
+        raise EmptyPromptError(f"the {what} is empty after truncation")
+    return ValidatedPrompt(text=fitted, tokens=tokens, warnings=tuple(warnings))

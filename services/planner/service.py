@@ -1,0 +1,138 @@
+"""The gRPC face of the planner service: proto in, domain call, proto out.
+
+Errors are domain errors raised by the planner; the shared server interceptor turns them
+into statuses with details.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc.aio
+
+from imagegen.common.v1 import common_pb2
+from imagegen.planner.v1 import planner_pb2, planner_pb2_grpc
+from services.common.retry import deadline_from_context
+from services.planner.intents import Intent
+from services.planner.planner import Planner, resolve_mode
+from services.planner.plans import Mode, Plan, PlanRequest, PlanSource, SourceAnalysis
+from services.planner.sampling import SamplerOverrides, SamplerSettings
+
+__all__ = [
+    "SERVICE_NAME",
+    "PlannerServicer",
+    "plan_to_proto",
+    "request_from_proto",
+    "settings_to_proto",
+]
+
+SERVICE_NAME: str = planner_pb2.DESCRIPTOR.services_by_name["PlannerService"].full_name
+
+_INTENTS = {
+    Intent.COLOR_CHANGE: common_pb2.EDIT_INTENT_COLOR_CHANGE,
+    Intent.MATERIAL_CHANGE: common_pb2.EDIT_INTENT_MATERIAL_CHANGE,
+    Intent.STYLE_TRANSFER: common_pb2.EDIT_INTENT_STYLE_TRANSFER,
+    Intent.ADD_OBJECT: common_pb2.EDIT_INTENT_ADD_OBJECT,
+    Intent.REMOVE_OBJECT: common_pb2.EDIT_INTENT_REMOVE_OBJECT,
+    Intent.LIGHTING_CHANGE: common_pb2.EDIT_INTENT_LIGHTING_CHANGE,
+    Intent.MINOR_EDIT: common_pb2.EDIT_INTENT_MINOR_EDIT,
+    Intent.FULL_REIMAGINING: common_pb2.EDIT_INTENT_FULL_REIMAGINING,
+    Intent.TEXT_TO_IMAGE: common_pb2.EDIT_INTENT_TEXT_TO_IMAGE,
+}
+_SOURCES = {
+    PlanSource.MODEL: common_pb2.PLAN_SOURCE_MODEL,
+    PlanSource.RULES: common_pb2.PLAN_SOURCE_RULES,
+}
+_MODES = {
+    common_pb2.GENERATION_MODE_IMAGE_TO_IMAGE: Mode.IMAGE_TO_IMAGE,
+    common_pb2.GENERATION_MODE_TEXT_TO_IMAGE: Mode.TEXT_TO_IMAGE,
+}
+# Floats arrive as float32 (0.3 becomes 0.30000001192…); six decimals is more than any
+# sampler setting means and prints the number the caller wrote.
+_FLOAT_DIGITS = 6
+
+
+class PlannerServicer(planner_pb2_grpc.PlannerServiceServicer):
+    """``imagegen.planner.v1.PlannerService``.
+
+    Args:
+        planner: The planner shared by all calls.
+    """
+
+    def __init__(self, planner: Planner) -> None:
+        self._planner = planner
+
+    async def PlanPrompt(
+        self,
+        request: planner_pb2.PlanPromptRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> planner_pb2.PlanPromptResponse:
+        """Plans one generation (see the proto for statuses)."""
+        plan = await self._planner.plan(
+            request_from_proto(request), deadline=deadline_from_context(context)
+        )
+        return planner_pb2.PlanPromptResponse(plan=plan_to_proto(plan))
+
+
+def request_from_proto(request: planner_pb2.PlanPromptRequest) -> PlanRequest:
+    """The domain form of a ``PlanPromptRequest`` (mode resolved, presence kept)."""
+    analysis = _analysis_from_proto(request.analysis) if request.HasField("analysis") else None
+    return PlanRequest(
+        instruction=request.instruction,
+        mode=resolve_mode(_MODES.get(request.mode), analysis),
+        analysis=analysis,
+        overrides=_overrides_from_proto(request.overrides),
+    )
+
+
+def _analysis_from_proto(analysis: common_pb2.ImageAnalysis) -> SourceAnalysis:
+    return SourceAnalysis(
+        description=analysis.description,
+        subjects=tuple(analysis.subjects),
+        colors=tuple(analysis.colors),
+        materials=tuple(analysis.materials),
+        style=analysis.style,
+        lighting=analysis.lighting,
+        composition=analysis.composition,
+    )
+
+
+def _overrides_from_proto(overrides: common_pb2.SamplerSettings) -> SamplerOverrides:
+    def number(name: str) -> float | None:
+        if not overrides.HasField(name):
+            return None
+        return round(float(getattr(overrides, name)), _FLOAT_DIGITS)
+
+    return SamplerOverrides(
+        denoise=number("denoise"),
+        steps=overrides.steps if overrides.HasField("steps") else None,
+        cfg=number("cfg"),
+        guidance=number("guidance"),
+        sampler_name=overrides.sampler_name if overrides.HasField("sampler_name") else None,
+        scheduler=overrides.scheduler if overrides.HasField("scheduler") else None,
+    )
+
+
+def settings_to_proto(settings: SamplerSettings) -> common_pb2.SamplerSettings:
+    """The wire form of complete sampler settings (every field set)."""
+    return common_pb2.SamplerSettings(
+        denoise=settings.denoise,
+        steps=settings.steps,
+        cfg=settings.cfg,
+        guidance=settings.guidance,
+        sampler_name=settings.sampler_name,
+        scheduler=settings.scheduler,
+    )
+
+
+def plan_to_proto(plan: Plan) -> common_pb2.PromptPlan:
+    """The wire form of a plan (an unrecognised intent is ``EDIT_INTENT_UNSPECIFIED``)."""
+    return common_pb2.PromptPlan(
+        positive_prompt=plan.positive_prompt,
+        negative_prompt=plan.negative_prompt,
+        settings=settings_to_proto(plan.settings),
+        intent=_INTENTS[plan.intent] if plan.intent else common_pb2.EDIT_INTENT_UNSPECIFIED,
+        source=_SOURCES[plan.source],
+        warnings=plan.warnings,
+        model=plan.model,
+    )

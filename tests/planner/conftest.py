@@ -1,0 +1,176 @@
+"""Fixtures of the planner tests: the Ollama stand-in, a scripted Ollama, servers on port 0."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc.aio
+import httpx
+import pytest
+
+from imagegen.common.v1 import common_pb2
+from imagegen.planner.v1 import planner_pb2, planner_pb2_grpc
+from services.common.ollama import OllamaClient
+from services.common.server import GrpcServer
+from services.fake_ollama.server import RunningFakeOllama, run_fake_ollama
+from services.fake_ollama.settings import FakeOllamaSettings
+from services.planner.app import create_server
+from services.planner.planner import Planner
+from services.planner.plans import SourceAnalysis
+from services.planner.readiness import TextModelProbe
+from services.planner.settings import PlannerSettings
+
+SOFA = "Перекрась диван в тёмно-зелёный бархат"
+
+LIVING_ROOM = SourceAnalysis(
+    description="A bright living room with a light grey fabric sofa under a large window.",
+    subjects=("sofa", "window", "coffee table"),
+    colors=("light grey", "white", "beige"),
+    materials=("fabric", "wood"),
+    style="photograph",
+    lighting="soft daylight from the left",
+    composition="eye-level wide shot, sofa centred",
+)
+
+
+def living_room_proto() -> common_pb2.ImageAnalysis:
+    """:data:`LIVING_ROOM` as the vision service sends it."""
+    return common_pb2.ImageAnalysis(
+        description=LIVING_ROOM.description,
+        subjects=LIVING_ROOM.subjects,
+        colors=LIVING_ROOM.colors,
+        materials=LIVING_ROOM.materials,
+        style=LIVING_ROOM.style,
+        lighting=LIVING_ROOM.lighting,
+        composition=LIVING_ROOM.composition,
+        source=common_pb2.ANALYSIS_SOURCE_MODEL,
+    )
+
+
+def planner_settings(ollama_url: str, **overrides: Any) -> PlannerSettings:
+    """Settings for tests: port 0, tiny backoffs, a slow readiness watch."""
+    values: dict[str, Any] = {
+        "ollama_url": ollama_url,
+        "port": 0,
+        "retry_initial_backoff_s": 0.01,
+        "retry_max_backoff_s": 0.02,
+        "readiness_interval_s": 3600.0,
+        "grace_period_s": 0.0,
+        **overrides,
+    }
+    return PlannerSettings(**values)
+
+
+@pytest.fixture
+async def ollama() -> AsyncIterator[RunningFakeOllama]:
+    """The Ollama stand-in with llava and gpt-oss installed."""
+    async with run_fake_ollama(FakeOllamaSettings(), port=0) as running:
+        yield running
+
+
+def chat_bodies(running: RunningFakeOllama) -> list[dict[str, Any]]:
+    """The ``/api/chat`` bodies the stand-in received, oldest first."""
+    return [r.body for r in running.fake.requests_to("/api/chat")]
+
+
+@asynccontextmanager
+async def planner_server(
+    settings: PlannerSettings,
+) -> AsyncIterator[tuple[GrpcServer, planner_pb2_grpc.PlannerServiceStub]]:
+    """A started planner server and a stub on a real channel to it."""
+    host = await create_server(settings)
+    port = await host.start()
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    try:
+        yield host, planner_pb2_grpc.PlannerServiceStub(channel)  # type: ignore[no-untyped-call]
+    finally:
+        await channel.close()
+        await host.stop(0)
+
+
+def plan_request(
+    instruction: str = SOFA,
+    *,
+    analysis: common_pb2.ImageAnalysis | None = None,
+    mode: common_pb2.GenerationMode = common_pb2.GENERATION_MODE_UNSPECIFIED,
+    **overrides: Any,
+) -> planner_pb2.PlanPromptRequest:
+    """A PlanPrompt request; keyword arguments become sampler overrides."""
+    return planner_pb2.PlanPromptRequest(
+        instruction=instruction,
+        analysis=analysis,
+        mode=mode,
+        overrides=common_pb2.SamplerSettings(**overrides),
+    )
+
+
+# --------------------------------------------------------------------------- scripted Ollama
+
+URL = "http://ollama.test:11434"
+
+
+def plan_json(**fields: Any) -> str:
+    """A plan answer as the model writes it; fields override a good colour-change plan."""
+    answer: dict[str, Any] = {
+        "intent": "color_change",
+        "positive_prompt": (
+            "A dark green velvet sofa in a bright living room under a large window. "
+            "Photograph, soft daylight from the left."
+        ),
+        "negative_prompt": "grey sofa, blurry, low quality",
+        "denoise": 0.85,
+        "steps": 28,
+        "guidance": 3.5,
+        **fields,
+    }
+    return json.dumps(answer, ensure_ascii=False)
+
+
+def chat_stream(content: str, *, done_reason: str = "stop", thinking: str = "ok") -> httpx.Response:
+    """A 200 NDJSON chat stream: thinking, then the content, then the done line."""
+    lines = [
+        {"message": {"role": "assistant", "content": "", "thinking": thinking}, "done": False},
+        {"message": {"role": "assistant", "content": content}, "done": False},
+        {"message": {"role": "assistant", "content": ""}, "done": True, "done_reason": done_reason},
+    ]
+    body = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)
+    return httpx.Response(200, text=body, headers={"content-type": "application/x-ndjson"})
+
+
+@dataclass
+class ScriptedOllama:
+    """An Ollama at the HTTP layer that answers ``/api/chat`` from a script.
+
+    Each chat request takes the next response of ``replies`` (the last one repeats);
+    ``show`` answers for the model with the given capabilities.
+    """
+
+    replies: list[Callable[[], httpx.Response]]
+    capabilities: list[str] = field(default_factory=lambda: ["completion", "thinking"])
+    chats: list[dict[str, Any]] = field(default_factory=list)
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/show":
+            return httpx.Response(200, json={"capabilities": self.capabilities})
+        if request.url.path == "/api/version":
+            return httpx.Response(200, json={"version": "0.12.6"})
+        self.chats.append(json.loads(request.content))
+        index = min(len(self.chats), len(self.replies)) - 1
+        return self.replies[index]()
+
+
+def scripted_planner(
+    *replies: Callable[[], httpx.Response], **overrides: Any
+) -> tuple[Planner, ScriptedOllama, TextModelProbe]:
+    """A planner whose Ollama answers from ``replies``."""
+    script = ScriptedOllama(list(replies))
+    settings = planner_settings(URL, **overrides)
+    client = OllamaClient(
+        URL, client=httpx.AsyncClient(transport=httpx.MockTransport(script.handle))
+    )
+    probe = TextModelProbe(client, settings.model)
+    return Planner(settings, client, probe), script, probe
