@@ -13,7 +13,7 @@ Usage::
         ChatRequest(
             model="llava",
             messages=[ChatMessage(role="user", content="Describe it.", images=[b64])],
-            format=Analysis.model_json_schema(),
+            format=Reply.model_json_schema(),  # any pydantic model of the answer
             options={"temperature": 0.1, "seed": 42, "num_ctx": 4096},
             keep_alive="10m",
         ),

@@ -216,7 +216,11 @@ class GrpcServer:
             while True:
                 reason = ""
                 try:
-                    ready = await asyncio.wait_for(check(), timeout=timeout)
+                    # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a
+                    # cancellation that lands as check() finishes, and stop() would then
+                    # wait out the whole sleep below.
+                    async with asyncio.timeout(timeout):
+                        ready = await check()
                     if not ready:
                         reason = "readiness check answered false"
                 except TimeoutError:

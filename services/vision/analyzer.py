@@ -1,0 +1,372 @@
+"""From image bytes to an analysis: cache → vision model (retries, one re-ask) → fallback.
+
+::
+
+    bytes ──sha256──► cache hit? ──yes──► cached analysis (no validation, no model)
+                          │ no
+                          ▼  (one flight per image; concurrent requests share it)
+                     validate ──► probe (first time) says down / no vision? ──► fallback
+                          │
+                          ▼
+                     ask the model (retries: connect, timeout, 5xx, garbage)
+                          │ 404 ──► FAILED_PRECONDITION (pull the model)
+                          │ still failing ──► fallback (or UNAVAILABLE by policy)
+                          ▼
+                     gaps? ──► one targeted re-ask ──► what is still missing is reported
+                          ▼
+                     cache ◄── model analysis
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from dataclasses import dataclass, replace
+from typing import Any
+
+from PIL import Image
+
+from services.common.errors import (
+    BackendUnavailableError,
+    FailedPreconditionError,
+    FieldViolation,
+    InvalidArgumentError,
+    PreconditionViolation,
+)
+from services.common.images import ValidatedImage, validate_image
+from services.common.logs import get_logger
+from services.common.metrics import FALLBACKS_TOTAL, STAGE_SECONDS
+from services.common.ollama import (
+    ChatMessage,
+    ChatRequest,
+    OllamaClient,
+    OllamaError,
+    OllamaModelNotFoundError,
+    OllamaResponseError,
+    is_retryable,
+)
+from services.common.retry import remaining, retry_async
+from services.vision.analysis import (
+    ANALYSIS_SCHEMA,
+    PROMPT_VERSION,
+    SYSTEM_PROMPT,
+    USER_PROMPT,
+    Analysis,
+    AnalysisSource,
+    ModelReply,
+    find_gaps,
+    merge_replies,
+    parse_reply,
+    reask_prompt,
+)
+from services.vision.cache import ByteBoundedLRU, SingleFlight
+from services.vision.fallback import fallback_analysis, measure
+from services.vision.model_image import ModelImage, encode_for_model
+from services.vision.readiness import ModelState, VisionModelProbe
+from services.vision.settings import AnalysisPolicy, VisionSettings
+
+__all__ = ["IMAGE_FIELD", "Analyzer"]
+
+IMAGE_FIELD = "image.data"
+"""The request field named when the image is refused."""
+
+_log = get_logger(__name__)
+
+# Hashing in the event loop stays under a millisecond up to about this size.
+_INLINE_HASH_BYTES = 1024 * 1024
+# Time kept back from the model calls so the fallback can still answer within the deadline.
+_FALLBACK_RESERVE_S = 0.25
+# Pixels kept for the fallback's measurements while the model is asked.
+_PREVIEW_SIDE = 256
+_CACHE_NAME = "vision_analysis"
+_MODEL_SECONDS = STAGE_SECONDS.labels(service="vision", stage="model")
+_FALLBACK_SECONDS = STAGE_SECONDS.labels(service="vision", stage="fallback")
+_FALLBACKS = FALLBACKS_TOTAL.labels(service="vision", kind="metadata")
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    model_image: ModelImage
+    preview: Image.Image
+
+
+class Analyzer:
+    """Analyses images; one per process, shared by all requests.
+
+    Args:
+        settings: The service's settings.
+        client: The Ollama adapter (opened once per process).
+        probe: The readiness probe of the vision model, kept current by the server.
+    """
+
+    def __init__(
+        self, settings: VisionSettings, client: OllamaClient, probe: VisionModelProbe
+    ) -> None:
+        self._settings = settings
+        self._client = client
+        self._probe = probe
+        self._retry = settings.retry_policy()
+        self._options = settings.model_options()
+        self._cache: ByteBoundedLRU[str, Analysis] = ByteBoundedLRU(
+            settings.cache_bytes, Analysis.size_bytes, name=_CACHE_NAME
+        )
+        self._flights: SingleFlight[str, Analysis] = SingleFlight(name=_CACHE_NAME)
+
+    async def analyze(
+        self, data: bytes, *, description: str | None = None, deadline: float | None = None
+    ) -> Analysis:
+        """Analyse one encoded image.
+
+        Args:
+            data: The encoded image as received (validated here).
+            description: The caller's own description; when given, the model is not asked.
+            deadline: ``time.monotonic()`` instant by which to answer (the gRPC deadline);
+                the ``request_timeout_s`` setting bounds it either way.
+
+        Returns:
+            The analysis; its ``source`` says who made it, ``cached`` whether it came from
+            the cache.
+
+        Raises:
+            InvalidArgumentError: The image (or a blank description) was refused.
+            FailedPreconditionError: The vision model is not pulled on the Ollama server.
+            BackendUnavailableError: No model analysis and the policy forbids the fallback.
+        """
+        if description is not None:
+            return await self._user_analysis(data, description)
+        sha256 = await _sha256(data)
+        key = f"{sha256}:{self._settings.model}:{PROMPT_VERSION}"
+        # Only validated images reach the cache, so a hit on these exact bytes skips
+        # validation as well as the model.
+        hit = self._cache.get(key)
+        if hit is not None:
+            return replace(hit, cached=True)
+        overall = self._deadline(deadline)
+        return await self._flights.run(key, lambda: self._analyze_fresh(key, data, overall))
+
+    def _deadline(self, deadline: float | None) -> float:
+        local = time.monotonic() + self._settings.request_timeout_s
+        return local if deadline is None else min(deadline, local)
+
+    async def _user_analysis(self, data: bytes, description: str) -> Analysis:
+        text = description.strip()
+        if not text:
+            raise InvalidArgumentError(
+                "description is blank",
+                [
+                    FieldViolation(
+                        "description", "is blank; leave it unset to have the image analysed"
+                    )
+                ],
+            )
+        image = await self._validate(data)
+        return Analysis(
+            description=text,
+            source=AnalysisSource.USER,
+            width=image.width,
+            height=image.height,
+            image_sha256=image.sha256,
+        )
+
+    async def _validate(self, data: bytes) -> ValidatedImage:
+        settings = self._settings
+        return await asyncio.to_thread(
+            validate_image,
+            data,
+            field=IMAGE_FIELD,
+            max_bytes=settings.max_image_bytes,
+            max_side=settings.max_image_side,
+        )
+
+    async def _analyze_fresh(self, key: str, data: bytes, deadline: float) -> Analysis:
+        image = await self._validate(data)
+        if self._probe.state is ModelState.UNKNOWN:
+            # Before the first readiness probe nothing says the model can see: a text-only
+            # model would silently drop the image and invent an answer.
+            await self._probe.check()
+        if self._probe.state in (ModelState.OLLAMA_DOWN, ModelState.NO_VISION):
+            return await self._fallback(image, None, self._probe.reason)
+        prepared = await asyncio.to_thread(self._prepare, image)
+        try:
+            with _MODEL_SECONDS.time():
+                analysis = await self._ask_model(image, prepared.model_image, deadline)
+        except OllamaModelNotFoundError as exc:
+            raise self._model_missing(exc) from exc
+        except OllamaError as exc:
+            return await self._fallback(image, prepared.preview, exc.message)
+        self._cache.put(key, analysis)
+        return analysis
+
+    def _prepare(self, image: ValidatedImage) -> _Prepared:
+        upright = image.open()
+        model_image = encode_for_model(
+            upright, max_side=self._settings.model_image_side, quality=self._settings.jpeg_quality
+        )
+        upright.thumbnail((_PREVIEW_SIDE, _PREVIEW_SIDE))
+        return _Prepared(model_image=model_image, preview=upright)
+
+    # ------------------------------------------------------------------ the model
+
+    async def _ask_model(
+        self, image: ValidatedImage, model_image: ModelImage, deadline: float
+    ) -> Analysis:
+        question = [
+            ChatMessage(role="system", content=SYSTEM_PROMPT),
+            ChatMessage(role="user", content=USER_PROMPT, images=[model_image.base64]),
+        ]
+        answer, reply = await self._ask(question, deadline, phase="analyse")
+        gaps = find_gaps(reply)
+        warnings: list[str] = []
+        if gaps:
+            follow_up = [
+                *question,
+                ChatMessage(role="assistant", content=answer),
+                ChatMessage(role="user", content=reask_prompt(gaps)),
+            ]
+            try:
+                _, second = await self._ask(follow_up, deadline, phase="re-ask")
+            except OllamaModelNotFoundError:
+                raise
+            except OllamaError as exc:
+                # The first answer is a real (if partial) analysis: keep it, say why.
+                warnings.append(f"the re-ask for the missing fields failed: {exc.message}")
+            else:
+                reply = merge_replies(reply, second, gaps)
+                gaps = find_gaps(reply)
+        warnings += [f"incomplete analysis: {gap.problem}" for gap in gaps]
+        return Analysis(
+            description=reply.description,
+            source=AnalysisSource.MODEL,
+            width=image.width,
+            height=image.height,
+            image_sha256=image.sha256,
+            subjects=tuple(reply.subjects),
+            colors=tuple(reply.colors),
+            materials=tuple(reply.materials),
+            style=reply.style,
+            lighting=reply.lighting,
+            composition=reply.composition,
+            model=self._settings.model,
+            missing_fields=tuple(dict.fromkeys(gap.field for gap in gaps)),
+            warnings=tuple(warnings),
+        )
+
+    async def _ask(
+        self, messages: list[ChatMessage], deadline: float, *, phase: str
+    ) -> tuple[str, ModelReply]:
+        """One question to the model, retried; returns the raw answer and its parse."""
+        settings = self._settings
+        # The model may use the time up to the deadline less what the fallback needs.
+        model_deadline = deadline - _FALLBACK_RESERVE_S
+        attempt = 0
+        garbage = 0
+
+        async def once() -> tuple[str, ModelReply]:
+            nonlocal attempt, garbage
+            attempt += 1
+            # The seed is fixed so an image always gets the same analysis; after a garbage
+            # answer it moves on, since the same seed would give the same garbage again.
+            options: dict[str, Any] = {**self._options, "seed": settings.seed + garbage}
+            request = ChatRequest(
+                model=settings.model,
+                messages=messages,
+                format=ANALYSIS_SCHEMA,
+                options=options,
+                keep_alive=settings.keep_alive,
+            )
+            timeout_s = min(settings.call_timeout_s, remaining(model_deadline, 0.0))
+            log = {"phase": phase, "attempt": attempt, "model": settings.model}
+            _log.info(
+                "vision model request",
+                extra={**log, "timeout_s": round(timeout_s, 3), "request": request.for_log()},
+            )
+            started = time.perf_counter()
+            try:
+                reply = await self._client.chat(request, timeout_s=timeout_s)
+                _log.info(
+                    "vision model reply",
+                    extra={
+                        **log,
+                        "elapsed_ms": _ms_since(started),
+                        "content": reply.content,
+                        **reply.metrics_for_log(),
+                    },
+                )
+                return reply.content, parse_reply(reply.content)
+            except OllamaError as exc:
+                if isinstance(exc, OllamaResponseError):
+                    garbage += 1
+                _log.warning(
+                    "vision model attempt failed",
+                    extra={
+                        **log,
+                        "elapsed_ms": _ms_since(started),
+                        "error": exc.message,
+                        "error_type": type(exc).__name__,
+                        "retryable": is_retryable(exc),
+                    },
+                )
+                raise
+
+        return await retry_async(
+            once, policy=self._retry, retryable=is_retryable, deadline=model_deadline
+        )
+
+    def _model_missing(self, exc: OllamaModelNotFoundError) -> FailedPreconditionError:
+        model = self._settings.model
+        return FailedPreconditionError(
+            exc.message,
+            reason="MODEL_NOT_FOUND",
+            metadata={"backend": "ollama", "model": model},
+            violations=[
+                PreconditionViolation(
+                    type="OLLAMA_MODEL",
+                    subject=model,
+                    description=f"run `ollama pull {model}` on the Ollama host",
+                )
+            ],
+        )
+
+    # ------------------------------------------------------------------ the fallback
+
+    async def _fallback(
+        self, image: ValidatedImage, preview: Image.Image | None, reason: str
+    ) -> Analysis:
+        settings = self._settings
+        if settings.analysis_policy is AnalysisPolicy.REQUIRE_MODEL:
+            raise BackendUnavailableError(
+                f"the vision model {settings.model!r} gave no analysis ({reason}); the "
+                "metadata fallback is switched off (VISION_ANALYSIS_POLICY=require_model)",
+                backend="ollama",
+            )
+
+        def measured() -> Analysis:
+            pixels = preview if preview is not None else image.open()
+            return fallback_analysis(
+                measurements=measure(pixels),
+                width=image.width,
+                height=image.height,
+                image_sha256=image.sha256,
+                exif=image.exif(),
+                reason=reason,
+            )
+
+        with _FALLBACK_SECONDS.time():
+            analysis = await asyncio.to_thread(measured)
+        _FALLBACKS.inc()
+        _log.warning(
+            "vision analysis fallback",
+            extra={"reason": reason, "image_sha256": image.sha256, "colors": analysis.colors},
+        )
+        return analysis
+
+
+async def _sha256(data: bytes) -> str:
+    if len(data) <= _INLINE_HASH_BYTES:
+        return hashlib.sha256(data).hexdigest()
+    return await asyncio.to_thread(lambda: hashlib.sha256(data).hexdigest())
+
+
+def _ms_since(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)

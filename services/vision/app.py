@@ -1,0 +1,37 @@
+"""Assembly of the vision server: Ollama client, probe, analyzer, servicer, readiness."""
+
+from __future__ import annotations
+
+from imagegen.vision.v1 import vision_pb2_grpc
+from services.common.ollama import OllamaClient
+from services.common.server import GrpcServer
+from services.vision.analyzer import Analyzer
+from services.vision.readiness import VisionModelProbe
+from services.vision.service import SERVICE_NAME, VisionServicer
+from services.vision.settings import VisionSettings
+
+__all__ = ["create_server"]
+
+
+async def create_server(settings: VisionSettings) -> GrpcServer:
+    """Builds the vision server; the caller starts it (``await host.start()``).
+
+    Opens one Ollama client, closed when the server stops, and watches the model's
+    readiness: SERVING only while Ollama answers and the model has vision.
+
+    Args:
+        settings: The service's settings.
+
+    Returns:
+        The server, not started.
+    """
+    client = OllamaClient(settings.ollama_url, timeout_s=settings.call_timeout_s)
+    probe = VisionModelProbe(client, settings.model)
+    analyzer = Analyzer(settings, client, probe)
+    host = GrpcServer(settings, service_names=[SERVICE_NAME])
+    vision_pb2_grpc.add_VisionServiceServicer_to_server(  # type: ignore[no-untyped-call]
+        VisionServicer(analyzer), host.server
+    )
+    host.on_stop(client.aclose)
+    host.watch_readiness(probe.check, settings.readiness_interval_s)
+    return host

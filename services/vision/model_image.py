@@ -1,0 +1,58 @@
+"""The copy of a source image that is sent to the vision model.
+
+LLaVA on Ollama looks at one ~336 px CLIP view of the image, so pixels beyond a few
+hundred per side only cost encoding, transfer and decoding time. The copy is upright
+(EXIF orientation applied, since the model never reads EXIF), at most ``max_side`` on its
+longest side, JPEG, and plain base64 without a ``data:`` prefix, as Ollama wants it.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from dataclasses import dataclass
+
+from PIL import Image
+
+__all__ = ["ModelImage", "encode_for_model"]
+
+
+@dataclass(frozen=True)
+class ModelImage:
+    """An image ready for an Ollama ``images`` entry.
+
+    Attributes:
+        base64: Standard base64 of the JPEG bytes, no ``data:`` prefix.
+        width: Width of the copy in pixels.
+        height: Height of the copy in pixels.
+        jpeg_bytes: Size of the JPEG, for logs.
+    """
+
+    base64: str
+    width: int
+    height: int
+    jpeg_bytes: int
+
+
+def encode_for_model(upright: Image.Image, *, max_side: int, quality: int) -> ModelImage:
+    """Downscale (never upscale) to ``max_side`` and encode as JPEG.
+
+    Args:
+        upright: The decoded source, EXIF orientation applied, RGB.
+        max_side: Longest side of the copy in pixels.
+        quality: JPEG quality, 1 to 100.
+
+    Returns:
+        The encoded copy.
+    """
+    copy = upright.copy()
+    copy.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    copy.save(buffer, format="JPEG", quality=quality)
+    data = buffer.getvalue()
+    return ModelImage(
+        base64=base64.b64encode(data).decode("ascii"),
+        width=copy.width,
+        height=copy.height,
+        jpeg_bytes=len(data),
+    )
