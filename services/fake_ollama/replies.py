@@ -27,12 +27,15 @@ from typing import Any, Literal
 
 from services.fake_ollama.image_facts import NAMED_COLOURS, ImageFacts, analyse_image
 from services.fake_ollama.intents import (
-    CONCEPTS,
+    ENGLISH_COLOURS,
+    ENGLISH_MATERIALS,
     Concept,
+    Rendering,
     choose_intent,
+    concept_named,
     detect_concepts,
-    english_phrases,
     has_cyrillic,
+    render_instruction,
 )
 from services.fake_ollama.models import IMAGE_TOKENS, InstalledModel
 from services.fake_ollama.request_bodies import Message, Think
@@ -128,16 +131,28 @@ class TextTask:
     concepts: tuple[Concept, ...]
     seed: int | None
     mentioned_keys: tuple[str, ...] = field(default=())
+    mode: Literal["image_to_image", "text_to_image"] | None = None
+    """What a ``Mode:`` line in the conversation says, if there is one."""
+
+    @property
+    def has_source_image(self) -> bool:
+        """Whether the request is about an existing image (its mode, else an analysis)."""
+        if self.mode is not None:
+            return self.mode == "image_to_image"
+        return bool(self.analysis)
 
     @property
     def concept(self) -> Concept:
-        """The main kind of change (``edit`` with an analysis, else ``generate``)."""
-        if self.concepts:
-            return self.concepts[0]
-        name = "edit" if self.analysis else "generate"
-        return next(c for c in CONCEPTS if c.name == name)
+        """The main kind of change: the strongest one detected («нарисуй» only without a
+        source image), else ``edit`` with a source image and ``generate`` without."""
+        source = self.has_source_image
+        for concept in self.concepts:
+            if not (source and concept.name == "generate"):
+                return concept
+        return concept_named("edit" if source else "generate")
 
 
+_MODE = re.compile(r"(?im)^\s*(?:mode|режим)\s*[:：]\s*(text|image)[\s_-]*(?:to|2)[\s_-]*image")
 _LABELLED_INSTRUCTION = re.compile(
     r"(?im)^\s*(?:user\s+)?(?:instruction|request|task|wish|prompt|запрос|инструкция|задача|"
     r"пожелание)\s*[:：]\s*(.+)$"
@@ -172,12 +187,17 @@ def read_task(messages: Sequence[Message], options: Mapping[str, Any]) -> TextTa
         r"[\"'`]([a-z][a-z0-9_]{1,40})[\"'`]|\b([a-z]+_[a-z0-9_]+)\b", every_text
     )
     keys = tuple(dict.fromkeys(a or b for a, b in mentioned))
+    mode_line = _MODE.search("\n".join(m.content for m in users))
+    mode: Literal["image_to_image", "text_to_image"] | None = None
+    if mode_line:
+        mode = "text_to_image" if mode_line.group(1).lower() == "text" else "image_to_image"
     return TextTask(
         instruction=instruction,
         analysis=analysis,
         concepts=tuple(detect_concepts(instruction)),
         seed=int(seed) if isinstance(seed, int | float) and seed >= 0 else None,
         mentioned_keys=keys,
+        mode=mode,
     )
 
 
@@ -520,29 +540,60 @@ class PlanHints:
     Args:
         task: The instruction and analysis.
         variant: Wording variant (from the seed at a temperature above 0).
+        schema: The ``format`` schema, if any: its intent enum decides the intent once,
+            so that the denoise and the prompts follow the value the plan states.
     """
 
-    def __init__(self, task: TextTask, variant: int = 0) -> None:
+    def __init__(
+        self, task: TextTask, variant: int = 0, schema: Mapping[str, Any] | None = None
+    ) -> None:
         self.task = task
         self.variant = variant
+        self.rendering: Rendering = render_instruction(task.instruction)
+        self._intent_values = _intent_values(schema) if schema else None
+
+    def choose(self, allowed: Sequence[str]) -> tuple[str, Concept]:
+        """The intent value for the instruction among ``allowed``, and the concept whose
+        denoise suits it."""
+        value, concept = choose_intent(
+            allowed,
+            self.task.instruction,
+            has_source_image=self.task.has_source_image,
+            text_to_image=self.task.mode == "text_to_image",
+        )
+        return value, concept or self.task.concept
 
     @property
-    def subject(self) -> str | None:
-        """The source image's subject in English, from the embedded analysis."""
+    def concept(self) -> Concept:
+        """The kind of change the plan states (by the schema's intent enum if it has one)."""
+        if self._intent_values:
+            return self.choose(self._intent_values)[1]
+        return self.task.concept
+
+    @property
+    def subjects(self) -> list[str]:
+        """The source image's subjects in English, from the embedded analysis."""
         analysis = self.task.analysis
         for key in ("subjects", "subject", "main_subject", "objects"):
             value = analysis.get(key)
             if isinstance(value, list) and value:
-                return _english_only(_join([str(v) for v in value[:3]])) or None
-            if isinstance(value, str) and value.strip():
-                return _english_only(value) or None
+                found = [_english_only(str(v)) for v in value]
+                return [v for v in found if v]
+            if isinstance(value, str) and _english_only(value):
+                return [_english_only(value)]
         for key in ("description", "caption", "summary", "scene"):
             value = analysis.get(key)
             if isinstance(value, str) and value.strip():
                 first = re.split(r"(?<=[.!?])\s", value.strip(), maxsplit=1)[0].rstrip(".!?")
                 first = re.sub(r"\s*\([^)]*\)", "", first)
-                return _english_only(first[:1].lower() + first[1:])[:200] or None
-        return None
+                sentence = _english_only(first[:1].lower() + first[1:])[:200]
+                return [sentence] if sentence else []
+        return []
+
+    @property
+    def subject(self) -> str | None:
+        """The source image's subject in one phrase (up to three subjects)."""
+        return _join(self.subjects[:3]) or None
 
     @property
     def colours(self) -> list[str]:
@@ -553,33 +604,73 @@ class PlanHints:
                 return [_english_only(str(v)) for v in value if _english_only(str(v))]
         return []
 
+    def _analysis_text(self, key: str) -> str:
+        value = self.task.analysis.get(key)
+        if isinstance(value, list):
+            value = ", ".join(str(v) for v in value)
+        return _english_only(value) if isinstance(value, str) else ""
+
     @property
     def positive_prompt(self) -> str:
-        """An English Flux prompt: the requested change, then what to keep."""
-        phrases = [_english_only(p) for p in english_phrases(self.task.instruction)]
-        phrases = [p for p in phrases if p]
-        parts = list(phrases)
-        concept = self.task.concept
-        if concept.name != "generate" and self.subject:
-            parts.append(self.subject)
-        if self.colours and not any(c in " ".join(phrases).lower() for c in NAMED_COLOURS):
+        """An English Flux prompt: the requested change as a sentence, then what of the
+        source stays (subjects, palette, lighting, composition, style), then quality tags."""
+        change = [p for p in (_english_only(p) for p in self.rendering.phrases) if p]
+        said = " ".join(change).lower()
+        parts = list(change)
+        name = self.concept.name
+        if name != "generate":
+            kept = [s for s in self.subjects if not re.search(rf"\b{re.escape(s.lower())}\b", said)]
+            if kept:
+                parts.append(_join(kept[:3]))
+        colour_named = bool(self.rendering.colours) or any(c in said for c in NAMED_COLOURS)
+        if self.colours and not colour_named:
             parts.append(f"{_join(self.colours[:3])} color palette")
-        lighting = self.task.analysis.get("lighting")
-        if isinstance(lighting, str) and _english_only(lighting):
-            parts.append(_english_only(lighting))
+        lighting = self._analysis_text("lighting")
+        if lighting and name != "lighting_change":
+            parts.append(lighting)
+        if name != "generate":
+            parts.append(self._analysis_text("composition"))
+            if name != "style_transfer":
+                parts.append(self._analysis_text("style"))
+        parts = [p for p in parts if p]
         if not parts:
             parts.append("a detailed scene")
         parts += ["highly detailed", "sharp focus"]
         return ", ".join(dict.fromkeys(parts))
 
     @property
+    def negative_prompt(self) -> str:
+        """What must not appear: what the change replaces or removes, then artifacts."""
+        extra: list[str] = []
+        name = self.concept.name
+        rendering = self.rendering
+        description = " ".join(
+            self._analysis_text(key) for key in ("description", "caption", "subjects")
+        ).lower()
+        if name in ("color_change", "material_change") and description:
+            words = _OLD_COLOUR if name == "color_change" else _OLD_MATERIAL
+            new = {w.lower() for w in (*rendering.colours, *rendering.materials)}
+            for thing in rendering.objects:
+                pattern = rf"\b({words})\s+(?:[a-z-]+\s+){{0,2}}?{re.escape(thing.lower())}"
+                found = re.search(pattern, description)
+                if found and found.group(1) not in new:
+                    extra.append(f"{found.group(1)} {thing}")
+        elif name == "remove_object":
+            extra += [_english_only(r) for r in rendering.removed]
+        elif name == "style_transfer":
+            style = self._analysis_text("style").lower()
+            if "photo" in style and not any("photo" in s.lower() for s in rendering.styles):
+                extra.append("photorealistic, photograph")
+        return ", ".join(dict.fromkeys([*(e for e in extra if e), NEGATIVE_PROMPT]))
+
+    @property
     def reasoning(self) -> str:
         """One sentence explaining the plan."""
-        concept = self.task.concept
+        concept = self.concept
         keep = self.subject or "the scene"
         return (
-            f"The request asks for a {concept.name} change, so the plan keeps {keep} and "
-            f"uses denoise {concept.denoise:.2f}."
+            f"The instruction asks for {_a(concept.label)}, so the plan keeps {keep} "
+            f"and uses denoise {concept.denoise:.2f}."
         )
 
     def dimensions(self) -> tuple[int, int]:
@@ -597,20 +688,17 @@ class PlanHints:
         """See :class:`services.fake_ollama.schema_fill.FieldHints`."""
         name = leaf_name(path)
         kind = _schema_kind(schema)
-        concept = self.task.concept
         if _has(name, "negative"):
-            return NEGATIVE_PROMPT
+            return self.negative_prompt
         if _has(name, "prompt"):
             return self.positive_prompt
         if _has(name, "intent", "task", "operation", "action", "edit_type", "category"):
             allowed = schema.get("enum")
             if isinstance(allowed, list) and allowed and all(isinstance(v, str) for v in allowed):
-                return choose_intent(
-                    allowed, self.task.instruction, has_source_image=bool(self.task.analysis)
-                )[0]
-            return concept.name
+                return self.choose(allowed)[0]
+            return self.concept.name
         if _has(name, "denois", "strength"):
-            return concept.denoise
+            return self.concept.denoise
         if _has(name, "step"):
             return 28
         if _has(name, "cfg"):
@@ -635,8 +723,9 @@ class PlanHints:
         if _has(name, "reason", "rational", "explan", "note", "comment", "summary", "thought"):
             return self.reasoning
         if _has(name, "style"):
-            phrases = english_phrases(self.task.instruction)
-            return phrases[0] if phrases else self.task.analysis.get("style", "photographic")
+            if self.rendering.styles:
+                return self.rendering.styles[0]
+            return self._analysis_text("style") or "photographic"
         if _has(name, "subject"):
             return self.subject or "the scene"
         if _has(name, "colo", "palette"):
@@ -672,6 +761,56 @@ class PlanHints:
         return result or {"response": self.answer()}
 
 
+_OLD_COLOUR = (
+    r"(?:(?:light|dark|pale|bright|deep|soft|warm|cool)\s+)?(?:" + "|".join(ENGLISH_COLOURS) + ")"
+)
+_OLD_MATERIAL = "|".join(ENGLISH_MATERIALS)
+_INTENT_FIELD_WORDS = ("intent", "task", "operation", "action", "edit_type", "category")
+
+
+def _intent_values(schema: Mapping[str, Any]) -> list[str] | None:
+    """The string enum of a schema's top-level intent-like field, if it has one."""
+    properties = schema.get("properties")
+    if not isinstance(properties, Mapping):
+        return None
+    for name, sub in properties.items():
+        if not (isinstance(name, str) and _has(name, *_INTENT_FIELD_WORDS)):
+            continue
+        values = _local(schema, sub).get("enum")
+        if isinstance(values, list) and values and all(isinstance(v, str) for v in values):
+            return [str(v) for v in values]
+    return None
+
+
+def _local(root: Mapping[str, Any], schema: Any) -> Mapping[str, Any]:
+    """``schema`` with a local ``$ref`` (or a one-branch ``allOf``/``anyOf`` of one) resolved."""
+    for _ in range(8):
+        if not isinstance(schema, Mapping):
+            return {}
+        ref = schema.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/"):
+            node: Any = root
+            for part in ref[2:].split("/"):
+                node = node.get(part, {}) if isinstance(node, Mapping) else {}
+            schema = node
+            continue
+        for keyword in ("allOf", "anyOf", "oneOf"):
+            branches = schema.get(keyword)
+            if isinstance(branches, list):
+                typed = [b for b in branches if isinstance(b, Mapping) and b.get("type") != "null"]
+                if len(typed) == 1:
+                    schema = typed[0]
+                    break
+        else:
+            return schema
+    return schema if isinstance(schema, Mapping) else {}
+
+
+def _a(noun: str) -> str:
+    """``noun`` with its indefinite article: "an add object", "a color change"."""
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
+
+
 def _english_only(text: str) -> str:
     cleaned = re.sub(r"[^\x20-\x7e]", "", text)
     return re.sub(r"\s{2,}", " ", cleaned).strip(" ,;")
@@ -690,7 +829,7 @@ def _thinking(task: TextTask | None, spec: FormatSpec, level: str, hints: PlanHi
     keys = list((spec.schema or {}).get("properties", {}))
     sentences = [
         f'The user wants: "{shown}".' if shown else "The user sent a request.",
-        f"This looks like a {task.concept.name} request." if task else "Let me answer.",
+        f"This looks like {_a(hints.concept.label)} request." if hints else "Let me answer.",
         f"I need to answer with JSON containing {', '.join(keys)}."
         if keys
         else "I should answer directly.",
@@ -752,7 +891,7 @@ def compose_reply(
             content = vision.description
     else:
         task = read_task(messages, options)
-        plan = PlanHints(task, variant)
+        plan = PlanHints(task, variant, spec.schema if spec.kind == "schema" else None)
         if spec.kind == "schema":
             content = json.dumps(fill_schema(spec.schema or {}, plan), ensure_ascii=False)
         elif spec.kind == "json":
