@@ -65,6 +65,7 @@ __all__ = [
     "OllamaUnavailableError",
     "RunningModel",
     "ShowResponse",
+    "ThinkLevel",
     "is_retryable",
     "normalize_model_name",
 ]

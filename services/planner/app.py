@@ -6,7 +6,7 @@ from imagegen.planner.v1 import planner_pb2_grpc
 from services.common.ollama import OllamaClient
 from services.common.server import GrpcServer
 from services.planner.planner import Planner
-from services.planner.readiness import TextModelProbe
+from services.planner.readiness import text_model_probe
 from services.planner.service import SERVICE_NAME, PlannerServicer
 from services.planner.settings import PlannerSettings
 
@@ -27,7 +27,7 @@ async def create_server(settings: PlannerSettings) -> GrpcServer:
         The server, not started.
     """
     client = OllamaClient(settings.ollama_url, timeout_s=settings.call_timeout_s)
-    probe = TextModelProbe(client, settings.model)
+    probe = text_model_probe(client, settings.model)
     planner = Planner(settings, client, probe)
     host = GrpcServer(settings, service_names=[SERVICE_NAME])
     planner_pb2_grpc.add_PlannerServiceServicer_to_server(  # type: ignore[no-untyped-call]

@@ -31,10 +31,8 @@ from typing import Any
 
 from services.common.errors import (
     BackendUnavailableError,
-    FailedPreconditionError,
     FieldViolation,
     InvalidArgumentError,
-    PreconditionViolation,
 )
 from services.common.logs import get_logger
 from services.common.metrics import FALLBACKS_TOTAL, STAGE_SECONDS
@@ -44,16 +42,14 @@ from services.common.ollama import (
     ChatResponse,
     OllamaClient,
     OllamaError,
-    OllamaModelNotFoundError,
     OllamaResponseError,
-    is_retryable,
 )
-from services.common.retry import remaining, retry_async
+from services.common.ollama_calls import call_model_with_retries
+from services.common.ollama_probe import ModelProbe, ModelState
 from services.planner.clip_tokenizer import ClipTokenizer, default_tokenizer
 from services.planner.intents import DENOISE_TABLE, UNRECOGNISED_DENOISE, Intent
 from services.planner.plans import Mode, Plan, PlanRequest, PlanSource, SourceAnalysis
 from services.planner.prompts import EmptyPromptError, ValidatedPrompt, clean_text, validate_prompt
-from services.planner.readiness import ModelState, TextModelProbe
 from services.planner.rules import (
     DEFAULT_NEGATIVE_PROMPT,
     compose_prompt,
@@ -132,7 +128,7 @@ class Planner:
         self,
         settings: PlannerSettings,
         client: OllamaClient,
-        probe: TextModelProbe,
+        probe: ModelProbe,
         tokenizer: ClipTokenizer | None = None,
     ) -> None:
         self._settings = settings
@@ -140,7 +136,6 @@ class Planner:
         self._probe = probe
         self._tokenizer = tokenizer or default_tokenizer()
         self._retry = settings.retry_policy()
-        self._options = settings.model_options()
 
     async def plan(self, request: PlanRequest, *, deadline: float | None = None) -> Plan:
         """Plans one generation.
@@ -171,7 +166,7 @@ class Planner:
                 "overrides": {k: v for k, v in vars(request.overrides).items() if v is not None},
             },
         )
-        drafted = await self._draft(request, self._deadline(deadline))
+        drafted = await self._draft(request, self._settings.request_deadline(deadline))
         text_to_image = request.mode is Mode.TEXT_TO_IMAGE
         settings, override_notes = apply_overrides(
             drafted.settings, request.overrides, text_to_image=text_to_image
@@ -232,20 +227,16 @@ class Planner:
         validate_overrides(request.overrides)
         return instruction
 
-    def _deadline(self, deadline: float | None) -> float:
-        local = time.monotonic() + self._settings.request_timeout_s
-        return local if deadline is None else min(deadline, local)
-
     # ------------------------------------------------------------------ drafting
 
     async def _draft(self, request: PlanRequest, deadline: float) -> _Drafted:
         if self._probe.state is ModelState.OLLAMA_DOWN:
             return self._rules(request, self._probe.reason)
         started = time.perf_counter()
+        # A model that is not pulled raises FailedPreconditionError, which is not an
+        # OllamaError: the request fails instead of going to the rules.
         try:
             return await self._ask_model(request, deadline)
-        except OllamaModelNotFoundError as exc:
-            raise self._model_missing(exc) from exc
         except OllamaError as exc:
             return self._rules(request, exc.message)
         finally:
@@ -271,62 +262,27 @@ class Planner:
             ChatMessage(role="system", content=SYSTEM_PROMPT),
             ChatMessage(role="user", content=user_message(instruction, request.mode, analysis)),
         ]
-        # The rules must still be able to answer before the caller's deadline.
-        model_deadline = deadline - _FALLBACK_RESERVE_S
-        attempt = 0
-        garbage = 0
+        # Never False: gpt-oss with think=false and a schema answers nothing.
+        think = settings.think if self._probe.has_capability("thinking") is not False else None
 
-        async def once() -> tuple[ModelPlan, ValidatedPrompt, ValidatedPrompt | None]:
-            nonlocal attempt, garbage
-            attempt += 1
-            # A fixed seed makes plans reproducible; after a bad answer it moves on, since
-            # the same seed would give the same bad answer again.
-            options: dict[str, Any] = {**self._options, "seed": settings.seed + garbage}
-            chat = ChatRequest(
-                model=settings.model,
-                messages=messages,
-                format=PLAN_SCHEMA,
-                options=options,
-                keep_alive=settings.keep_alive,
-                # Never False: gpt-oss with think=false and a schema answers nothing.
-                think=settings.think if self._probe.thinking is not False else None,
-            )
-            timeout_s = min(settings.call_timeout_s, remaining(model_deadline, 0.0))
-            log = {"attempt": attempt, "model": settings.model, "prompt_version": PROMPT_VERSION}
-            _log.info(
-                "planner model request",
-                extra={
-                    **log,
-                    "timeout_s": round(timeout_s, 3),
-                    "user_message": messages[-1].content,
-                    "options": options,
-                    "think": chat.think,
-                },
-            )
-            started = time.perf_counter()
-            try:
-                reply = await self._client.chat(chat, timeout_s=timeout_s)
-                _log_reply(log, reply, started)
-                parsed = parse_plan(reply.content)
-                positive, negative = self._validate_model_prompts(parsed)
-            except OllamaError as exc:
-                if isinstance(exc, OllamaResponseError):
-                    garbage += 1
-                _log.warning(
-                    "planner model attempt failed",
-                    extra={
-                        **log,
-                        "elapsed_ms": _ms_since(started),
-                        "error": exc.message,
-                        "error_type": type(exc).__name__,
-                        "retryable": is_retryable(exc),
-                    },
-                )
-                raise
-            return parsed, positive, negative
+        def parse(reply: ChatResponse) -> tuple[ModelPlan, ValidatedPrompt, ValidatedPrompt | None]:
+            parsed = parse_plan(reply.content)
+            return parsed, *self._validate_model_prompts(parsed)
 
-        parsed, positive, negative = await retry_async(
-            once, policy=self._retry, retryable=is_retryable, deadline=model_deadline
+        # A fixed seed makes plans reproducible (the helper moves it on after a bad answer,
+        # which the same seed would give again).
+        parsed, positive, negative = await call_model_with_retries(
+            self._client,
+            settings.chat_request(messages, format=PLAN_SCHEMA, think=think),
+            parse,
+            policy=self._retry,
+            # The rules must still be able to answer before the caller's deadline.
+            deadline=deadline - _FALLBACK_RESERVE_S,
+            call_timeout_s=settings.call_timeout_s,
+            logger=_log,
+            label="planner model",
+            log_fields={"prompt_version": PROMPT_VERSION},
+            request_log=_request_log,
         )
         intent = self._model_intent(parsed.intent, request.mode, warnings)
         denoise = 1.0 if intent is Intent.TEXT_TO_IMAGE else parsed.denoise
@@ -383,21 +339,6 @@ class Planner:
             )
             return Intent.FULL_REIMAGINING
         return intent
-
-    def _model_missing(self, exc: OllamaModelNotFoundError) -> FailedPreconditionError:
-        model = self._settings.model
-        return FailedPreconditionError(
-            exc.message,
-            reason="MODEL_NOT_FOUND",
-            metadata={"backend": "ollama", "model": model},
-            violations=[
-                PreconditionViolation(
-                    type="OLLAMA_MODEL",
-                    subject=model,
-                    description=f"run `ollama pull {model}` on the Ollama host",
-                )
-            ],
-        )
 
     # ------------------------------------------------------------------ the rules
 
@@ -488,18 +429,6 @@ def _request_notes(request: PlanRequest) -> list[str]:
     return []
 
 
-def _log_reply(log: dict[str, Any], reply: ChatResponse, started: float) -> None:
-    _log.info(
-        "planner model reply",
-        extra={
-            **log,
-            "elapsed_ms": _ms_since(started),
-            "content": reply.content,
-            "thinking_chars": len(reply.thinking),
-            **reply.metrics_for_log(),
-        },
-    )
-
-
-def _ms_since(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 1)
+def _request_log(chat: ChatRequest) -> dict[str, Any]:
+    # The system prompt is the same on every call: log only what changes.
+    return {"user_message": chat.messages[-1].content, "options": chat.options, "think": chat.think}

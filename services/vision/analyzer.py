@@ -21,32 +21,21 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import time
 from dataclasses import dataclass, replace
-from typing import Any
 
 from PIL import Image
 
 from services.common.errors import (
     BackendUnavailableError,
-    FailedPreconditionError,
     FieldViolation,
     InvalidArgumentError,
-    PreconditionViolation,
 )
 from services.common.images import ValidatedImage, validate_image
 from services.common.logs import get_logger
 from services.common.metrics import FALLBACKS_TOTAL, STAGE_SECONDS
-from services.common.ollama import (
-    ChatMessage,
-    ChatRequest,
-    OllamaClient,
-    OllamaError,
-    OllamaModelNotFoundError,
-    OllamaResponseError,
-    is_retryable,
-)
-from services.common.retry import remaining, retry_async
+from services.common.ollama import ChatMessage, OllamaClient, OllamaError
+from services.common.ollama_calls import call_model_with_retries
+from services.common.ollama_probe import ModelProbe, ModelState
 from services.vision.analysis import (
     ANALYSIS_SCHEMA,
     PROMPT_VERSION,
@@ -63,7 +52,6 @@ from services.vision.analysis import (
 from services.vision.cache import ByteBoundedLRU, SingleFlight
 from services.vision.fallback import fallback_analysis, measure
 from services.vision.model_image import ModelImage, encode_for_model
-from services.vision.readiness import ModelState, VisionModelProbe
 from services.vision.settings import AnalysisPolicy, VisionSettings
 
 __all__ = ["IMAGE_FIELD", "Analyzer"]
@@ -100,14 +88,11 @@ class Analyzer:
         probe: The readiness probe of the vision model, kept current by the server.
     """
 
-    def __init__(
-        self, settings: VisionSettings, client: OllamaClient, probe: VisionModelProbe
-    ) -> None:
+    def __init__(self, settings: VisionSettings, client: OllamaClient, probe: ModelProbe) -> None:
         self._settings = settings
         self._client = client
         self._probe = probe
         self._retry = settings.retry_policy()
-        self._options = settings.model_options()
         self._cache: ByteBoundedLRU[str, Analysis] = ByteBoundedLRU(
             settings.cache_bytes, Analysis.size_bytes, name=_CACHE_NAME
         )
@@ -142,12 +127,8 @@ class Analyzer:
         hit = self._cache.get(key)
         if hit is not None:
             return replace(hit, cached=True)
-        overall = self._deadline(deadline)
+        overall = self._settings.request_deadline(deadline)
         return await self._flights.run(key, lambda: self._analyze_fresh(key, data, overall))
-
-    def _deadline(self, deadline: float | None) -> float:
-        local = time.monotonic() + self._settings.request_timeout_s
-        return local if deadline is None else min(deadline, local)
 
     async def _user_analysis(self, data: bytes, description: str) -> Analysis:
         text = description.strip()
@@ -185,14 +166,14 @@ class Analyzer:
             # Before the first readiness probe nothing says the model can see: a text-only
             # model would silently drop the image and invent an answer.
             await self._probe.check()
-        if self._probe.state in (ModelState.OLLAMA_DOWN, ModelState.NO_VISION):
+        if self._probe.state in (ModelState.OLLAMA_DOWN, ModelState.LACKS_CAPABILITY):
             return await self._fallback(image, None, self._probe.reason)
         prepared = await asyncio.to_thread(self._prepare, image)
+        # A model that is not pulled raises FailedPreconditionError, which is not an
+        # OllamaError: the request fails instead of falling back.
         try:
             with _MODEL_SECONDS.time():
                 analysis = await self._ask_model(image, prepared.model_image, deadline)
-        except OllamaModelNotFoundError as exc:
-            raise self._model_missing(exc) from exc
         except OllamaError as exc:
             return await self._fallback(image, prepared.preview, exc.message)
         self._cache.put(key, analysis)
@@ -226,8 +207,6 @@ class Analyzer:
             ]
             try:
                 _, second = await self._ask(follow_up, deadline, phase="re-ask")
-            except OllamaModelNotFoundError:
-                raise
             except OllamaError as exc:
                 # The first answer is a real (if partial) analysis: keep it, say why.
                 warnings.append(f"the re-ask for the missing fields failed: {exc.message}")
@@ -255,77 +234,25 @@ class Analyzer:
     async def _ask(
         self, messages: list[ChatMessage], deadline: float, *, phase: str
     ) -> tuple[str, ModelReply]:
-        """One question to the model, retried; returns the raw answer and its parse."""
-        settings = self._settings
-        # The model may use the time up to the deadline less what the fallback needs.
-        model_deadline = deadline - _FALLBACK_RESERVE_S
-        attempt = 0
-        garbage = 0
+        """One question to the model, retried; returns the raw answer and its parse.
 
-        async def once() -> tuple[str, ModelReply]:
-            nonlocal attempt, garbage
-            attempt += 1
-            # The seed is fixed so an image always gets the same analysis; after a garbage
-            # answer it moves on, since the same seed would give the same garbage again.
-            options: dict[str, Any] = {**self._options, "seed": settings.seed + garbage}
-            request = ChatRequest(
-                model=settings.model,
-                messages=messages,
-                format=ANALYSIS_SCHEMA,
-                options=options,
-                keep_alive=settings.keep_alive,
-            )
-            timeout_s = min(settings.call_timeout_s, remaining(model_deadline, 0.0))
-            log = {"phase": phase, "attempt": attempt, "model": settings.model}
-            _log.info(
-                "vision model request",
-                extra={**log, "timeout_s": round(timeout_s, 3), "request": request.for_log()},
-            )
-            started = time.perf_counter()
-            try:
-                reply = await self._client.chat(request, timeout_s=timeout_s)
-                _log.info(
-                    "vision model reply",
-                    extra={
-                        **log,
-                        "elapsed_ms": _ms_since(started),
-                        "content": reply.content,
-                        **reply.metrics_for_log(),
-                    },
-                )
-                return reply.content, parse_reply(reply.content)
-            except OllamaError as exc:
-                if isinstance(exc, OllamaResponseError):
-                    garbage += 1
-                _log.warning(
-                    "vision model attempt failed",
-                    extra={
-                        **log,
-                        "elapsed_ms": _ms_since(started),
-                        "error": exc.message,
-                        "error_type": type(exc).__name__,
-                        "retryable": is_retryable(exc),
-                    },
-                )
-                raise
-
-        return await retry_async(
-            once, policy=self._retry, retryable=is_retryable, deadline=model_deadline
-        )
-
-    def _model_missing(self, exc: OllamaModelNotFoundError) -> FailedPreconditionError:
-        model = self._settings.model
-        return FailedPreconditionError(
-            exc.message,
-            reason="MODEL_NOT_FOUND",
-            metadata={"backend": "ollama", "model": model},
-            violations=[
-                PreconditionViolation(
-                    type="OLLAMA_MODEL",
-                    subject=model,
-                    description=f"run `ollama pull {model}` on the Ollama host",
-                )
-            ],
+        Raises:
+            FailedPreconditionError: The model is not pulled.
+            OllamaError: No usable answer within the attempts and the deadline.
+        """
+        # The seed is fixed so an image always gets the same analysis (the helper moves it
+        # on after a garbage answer, which the same seed would give again).
+        return await call_model_with_retries(
+            self._client,
+            self._settings.chat_request(messages, format=ANALYSIS_SCHEMA),
+            lambda reply: (reply.content, parse_reply(reply.content)),
+            policy=self._retry,
+            # The model may use the time up to the deadline less what the fallback needs.
+            deadline=deadline - _FALLBACK_RESERVE_S,
+            call_timeout_s=self._settings.call_timeout_s,
+            logger=_log,
+            label="vision model",
+            log_fields={"phase": phase},
         )
 
     # ------------------------------------------------------------------ the fallback
@@ -366,7 +293,3 @@ async def _sha256(data: bytes) -> str:
     if len(data) <= _INLINE_HASH_BYTES:
         return hashlib.sha256(data).hexdigest()
     return await asyncio.to_thread(lambda: hashlib.sha256(data).hexdigest())
-
-
-def _ms_since(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 1)

@@ -6,7 +6,7 @@ from imagegen.vision.v1 import vision_pb2_grpc
 from services.common.ollama import OllamaClient
 from services.common.server import GrpcServer
 from services.vision.analyzer import Analyzer
-from services.vision.readiness import VisionModelProbe
+from services.vision.readiness import vision_model_probe
 from services.vision.service import SERVICE_NAME, VisionServicer
 from services.vision.settings import VisionSettings
 
@@ -26,7 +26,7 @@ async def create_server(settings: VisionSettings) -> GrpcServer:
         The server, not started.
     """
     client = OllamaClient(settings.ollama_url, timeout_s=settings.call_timeout_s)
-    probe = VisionModelProbe(client, settings.model)
+    probe = vision_model_probe(client, settings.model)
     analyzer = Analyzer(settings, client, probe)
     host = GrpcServer(settings, service_names=[SERVICE_NAME])
     vision_pb2_grpc.add_VisionServiceServicer_to_server(  # type: ignore[no-untyped-call]

@@ -15,13 +15,14 @@ import pytest
 from imagegen.common.v1 import common_pb2
 from imagegen.planner.v1 import planner_pb2, planner_pb2_grpc
 from services.common.ollama import OllamaClient
+from services.common.ollama_probe import ModelProbe
 from services.common.server import GrpcServer
 from services.fake_ollama.server import RunningFakeOllama, run_fake_ollama
 from services.fake_ollama.settings import FakeOllamaSettings
 from services.planner.app import create_server
 from services.planner.planner import Planner
 from services.planner.plans import SourceAnalysis
-from services.planner.readiness import TextModelProbe
+from services.planner.readiness import text_model_probe
 from services.planner.settings import PlannerSettings
 
 SOFA = "Перекрась диван в тёмно-зелёный бархат"
@@ -165,12 +166,12 @@ class ScriptedOllama:
 
 def scripted_planner(
     *replies: Callable[[], httpx.Response], **overrides: Any
-) -> tuple[Planner, ScriptedOllama, TextModelProbe]:
+) -> tuple[Planner, ScriptedOllama, ModelProbe]:
     """A planner whose Ollama answers from ``replies``."""
     script = ScriptedOllama(list(replies))
     settings = planner_settings(URL, **overrides)
     client = OllamaClient(
         URL, client=httpx.AsyncClient(transport=httpx.MockTransport(script.handle))
     )
-    probe = TextModelProbe(client, settings.model)
+    probe = text_model_probe(client, settings.model)
     return Planner(settings, client, probe), script, probe

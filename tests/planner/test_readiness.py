@@ -1,43 +1,47 @@
-"""The text model probe behind the health status."""
+"""The text model probe behind the health status and the ``think`` choice.
+
+The probe itself (states, reasons, logging) is tested in ``tests/common``; these tests
+pin what the planner asks of it: any model Ollama knows is ready, thinking or not.
+"""
 
 from __future__ import annotations
 
 from services.common.ollama import OllamaClient
-from services.fake_ollama.server import RunningFakeOllama, run_fake_ollama
-from services.fake_ollama.settings import FakeOllamaSettings
-from services.planner.readiness import ModelState, TextModelProbe
+from services.common.ollama_probe import ModelState
+from services.fake_ollama.server import RunningFakeOllama
+from services.planner.readiness import text_model_probe
 
 
 async def test_ready_when_ollama_knows_the_model(ollama: RunningFakeOllama) -> None:
     client = OllamaClient(ollama.url)
-    probe = TextModelProbe(client, "gpt-oss:20b")
+    probe = text_model_probe(client, "gpt-oss:20b")
+    try:
+        assert probe.has_capability("thinking") is None
+        assert await probe.check()
+    finally:
+        await client.aclose()
+    assert probe.state is ModelState.READY
+    assert probe.has_capability("thinking") is True
+    assert probe.server_version
+
+
+async def test_a_model_without_thinking_is_ready_too(ollama: RunningFakeOllama) -> None:
+    client = OllamaClient(ollama.url)
+    probe = text_model_probe(client, "llava")
     try:
         assert await probe.check()
     finally:
         await client.aclose()
     assert probe.state is ModelState.READY
-    assert probe.thinking is True
-    assert probe.server_version
+    assert probe.has_capability("thinking") is False
 
 
-async def test_not_ready_when_the_model_is_not_pulled() -> None:
-    async with run_fake_ollama(FakeOllamaSettings(models=["llava:latest"]), port=0) as running:
-        client = OllamaClient(running.url)
-        probe = TextModelProbe(client, "gpt-oss:20b")
-        try:
-            assert not await probe.check()
-        finally:
-            await client.aclose()
-    assert probe.state is ModelState.MODEL_MISSING
-    assert "ollama pull gpt-oss:20b" in probe.reason
-
-
-async def test_not_ready_when_ollama_does_not_answer(ollama: RunningFakeOllama) -> None:
-    await ollama.stop()
+async def test_not_ready_when_the_model_is_not_pulled(ollama: RunningFakeOllama) -> None:
     client = OllamaClient(ollama.url)
-    probe = TextModelProbe(client, "gpt-oss:20b")
+    probe = text_model_probe(client, "gpt-oss:120b")
     try:
         assert not await probe.check()
     finally:
         await client.aclose()
-    assert probe.state is ModelState.OLLAMA_DOWN
+    assert probe.state is ModelState.MODEL_MISSING
+    assert "ollama pull gpt-oss:120b" in probe.reason

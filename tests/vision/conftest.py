@@ -11,10 +11,11 @@ import pytest
 from PIL import Image
 
 from services.common.ollama import OllamaClient
+from services.common.ollama_probe import ModelProbe
 from services.fake_ollama.server import RunningFakeOllama, run_fake_ollama
 from services.fake_ollama.settings import FakeOllamaSettings
 from services.vision.analyzer import Analyzer
-from services.vision.readiness import VisionModelProbe
+from services.vision.readiness import vision_model_probe
 from services.vision.settings import VisionSettings
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "images"
@@ -66,8 +67,8 @@ async def ollama() -> AsyncIterator[RunningFakeOllama]:
 
 def make_analyzer(
     settings: VisionSettings,
-) -> tuple[Analyzer, VisionModelProbe, OllamaClient]:
+) -> tuple[Analyzer, ModelProbe, OllamaClient]:
     """An analyzer on its own Ollama client (close it with ``client.aclose()``)."""
     client = OllamaClient(settings.ollama_url, timeout_s=settings.call_timeout_s)
-    probe = VisionModelProbe(client, settings.model)
+    probe = vision_model_probe(client, settings.model)
     return Analyzer(settings, client, probe), probe, client

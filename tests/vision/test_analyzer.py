@@ -14,10 +14,10 @@ import pytest
 from PIL import Image
 
 from services.common.errors import BackendUnavailableError, FailedPreconditionError
+from services.common.ollama_probe import ModelProbe, ModelState
 from services.fake_ollama.server import RunningFakeOllama
 from services.vision.analysis import ANALYSIS_SCHEMA, AnalysisSource
 from services.vision.analyzer import Analyzer
-from services.vision.readiness import ModelState, VisionModelProbe
 from services.vision.settings import AnalysisPolicy
 from tests.vision.conftest import (
     chat_requests,
@@ -31,7 +31,7 @@ from tests.vision.conftest import (
 @asynccontextmanager
 async def analyzer_for(
     ollama: RunningFakeOllama, **overrides: Any
-) -> AsyncIterator[tuple[Analyzer, VisionModelProbe]]:
+) -> AsyncIterator[tuple[Analyzer, ModelProbe]]:
     analyzer, probe, client = make_analyzer(vision_settings(ollama.url, **overrides))
     try:
         yield analyzer, probe
@@ -208,11 +208,14 @@ async def test_a_fallback_is_not_cached(ollama: RunningFakeOllama) -> None:
 async def test_a_text_only_model_is_never_sent_the_image(ollama: RunningFakeOllama) -> None:
     async with analyzer_for(ollama, model="gpt-oss:20b") as (analyzer, probe):
         assert not await probe.check()
-        assert probe.state is ModelState.NO_VISION
+        assert probe.state is ModelState.LACKS_CAPABILITY
         analysis = await analyzer.analyze(fixture_image("coffee.jpg"))
     assert chat_requests(ollama) == []
     assert analysis.source is AnalysisSource.METADATA_FALLBACK
-    assert any("vision capability" in w for w in analysis.warnings)
+    assert any(
+        "lacks the vision capability" in w and "images sent to it would be ignored" in w
+        for w in analysis.warnings
+    )
 
 
 async def test_the_probe_is_ready_for_a_pulled_vision_model(ollama: RunningFakeOllama) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from services.common.ollama_settings import OllamaModelSettings
+from services.common.settings import ServerSettings, env_name, settings_table
 from services.vision.settings import AnalysisPolicy, VisionSettings
 
 
@@ -37,3 +39,20 @@ def test_a_bad_value_stops_the_process_at_boot(monkeypatch: pytest.MonkeyPatch) 
 def test_model_options_pin_the_load_time_options() -> None:
     options = VisionSettings(num_ctx=8192, seed=3, temperature=0.0).model_options()
     assert options == {"num_ctx": 8192, "num_predict": 1024, "temperature": 0.0, "seed": 3}
+
+
+def test_each_shared_ollama_setting_is_a_vision_variable() -> None:
+    # docker-compose.yml and the gateway's stack set these names: they must not move.
+    names = {name for name, _, _ in settings_table(VisionSettings)}
+    for field in OllamaModelSettings.model_fields:
+        assert env_name(VisionSettings, field) in names
+        if field not in ServerSettings.model_fields:
+            assert env_name(VisionSettings, field) == f"VISION_{field.upper()}"
+
+
+def test_the_vision_model_defaults_suit_a_short_extraction() -> None:
+    settings = VisionSettings()
+    assert (settings.num_ctx, settings.num_predict, settings.temperature) == (4096, 1024, 0.1)
+    assert VisionSettings(num_predict=64).num_predict == 64
+    with pytest.raises(ValueError, match="num_predict"):
+        VisionSettings(num_predict=63)

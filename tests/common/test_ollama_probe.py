@@ -1,0 +1,131 @@
+"""ModelProbe against the Ollama stand-in: states, reasons, capabilities, logging."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from services.common.ollama import OllamaClient
+from services.common.ollama_probe import ModelProbe, ModelState
+from services.fake_ollama.server import RunningFakeOllama, run_fake_ollama
+from services.fake_ollama.settings import FakeOllamaSettings
+
+LOGGER = "services.common.ollama_probe"
+
+
+@pytest.fixture
+async def running() -> AsyncIterator[RunningFakeOllama]:
+    """The stand-in with llava (vision) and gpt-oss:20b (thinking, tools) pulled."""
+    async with run_fake_ollama(FakeOllamaSettings(), port=0) as stand_in:
+        yield stand_in
+
+
+@pytest.fixture
+async def client(running: RunningFakeOllama) -> AsyncIterator[OllamaClient]:
+    """An adapter on the stand-in, closed after the test."""
+    async with httpx.AsyncClient(trust_env=False) as http:
+        yield OllamaClient(running.url, client=http)
+
+
+async def test_before_the_first_probe_nothing_is_known(client: OllamaClient) -> None:
+    probe = ModelProbe(client, "gpt-oss:20b")
+    assert probe.state is ModelState.UNKNOWN
+    assert probe.reason == "not probed yet"
+    assert probe.has_capability("thinking") is None
+    assert probe.server_version == ""
+
+
+async def test_without_a_required_capability_any_known_model_is_ready(
+    client: OllamaClient,
+) -> None:
+    probe = ModelProbe(client, "gpt-oss:20b")
+    assert await probe.check()
+    assert probe.state is ModelState.READY
+    assert probe.reason == "gpt-oss:20b is available (completion, tools, thinking)"
+    assert probe.has_capability("thinking") is True
+    assert probe.has_capability("vision") is False
+    assert probe.server_version
+
+
+async def test_a_model_with_the_required_capability_is_ready(client: OllamaClient) -> None:
+    probe = ModelProbe(client, "llava", required_capability="vision")
+    assert await probe.check()
+    assert probe.state is ModelState.READY
+
+
+async def test_a_model_without_the_required_capability_is_not_ready_and_says_why(
+    running: RunningFakeOllama, client: OllamaClient
+) -> None:
+    probe = ModelProbe(
+        client, "gpt-oss:20b", required_capability="vision", consequence="images are dropped"
+    )
+    assert not await probe.check()
+    assert probe.state is ModelState.LACKS_CAPABILITY
+    assert probe.reason == (
+        "model 'gpt-oss:20b' lacks the vision capability (capabilities: completion, tools, "
+        "thinking); images are dropped"
+    )
+    # Capabilities are known even though the model cannot be used.
+    assert probe.has_capability("thinking") is True
+    assert running.fake.requests_to("/api/version") == []
+
+
+async def test_a_model_that_is_not_pulled_is_missing(client: OllamaClient) -> None:
+    probe = ModelProbe(client, "llava:34b", required_capability="vision")
+    assert not await probe.check()
+    assert probe.state is ModelState.MODEL_MISSING
+    assert "ollama pull llava:34b" in probe.reason
+    assert probe.has_capability("vision") is None
+
+
+async def test_ollama_down_is_told_apart_from_a_missing_model(
+    running: RunningFakeOllama, client: OllamaClient
+) -> None:
+    await running.stop()
+    probe = ModelProbe(client, "llava")
+    assert not await probe.check()
+    assert probe.state is ModelState.OLLAMA_DOWN
+    assert probe.reason.startswith("Ollama does not answer: ")
+
+
+async def test_capabilities_are_kept_while_ollama_is_down(
+    running: RunningFakeOllama, client: OllamaClient
+) -> None:
+    probe = ModelProbe(client, "gpt-oss:20b")
+    assert await probe.check()
+    await running.stop()
+    assert not await probe.check()
+    assert probe.state is ModelState.OLLAMA_DOWN
+    assert probe.has_capability("thinking") is True
+
+
+async def test_the_server_version_is_read_once(
+    running: RunningFakeOllama, client: OllamaClient
+) -> None:
+    probe = ModelProbe(client, "llava")
+    for _ in range(3):
+        assert await probe.check()
+    assert len(running.fake.requests_to("/api/show")) == 3
+    assert len(running.fake.requests_to("/api/version")) == 1
+
+
+async def test_only_changes_of_state_are_logged_under_the_label(
+    running: RunningFakeOllama, client: OllamaClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    probe = ModelProbe(client, "gpt-oss:20b", label="text model")
+    with caplog.at_level(logging.INFO, logger=LOGGER):
+        await probe.check()
+        await probe.check()
+        await running.stop()
+        await probe.check()
+    changes = [r for r in caplog.records if r.getMessage().startswith("text model ")]
+    assert [(r.getMessage(), r.levelno) for r in changes] == [
+        ("text model ready", logging.INFO),
+        ("text model ollama_down", logging.WARNING),
+    ]
+    assert changes[0].__dict__["model"] == "gpt-oss:20b"
+    assert changes[0].__dict__["capabilities"] == ["completion", "tools", "thinking"]
+    assert changes[1].__dict__["reason"] == probe.reason
