@@ -1,0 +1,22 @@
+"""Entry point: ``python -m services.render``."""
+
+from __future__ import annotations
+
+import asyncio
+
+from services.common.logs import configure_logging
+from services.render.app import create_server
+from services.render.settings import RenderSettings
+
+
+async def main() -> None:
+    """Settings → logging → server → serve until SIGTERM/SIGINT → graceful stop."""
+    settings = RenderSettings()
+    configure_logging(settings.log_level, settings.log_format, service="render")
+    host = await create_server(settings)
+    await host.start()
+    await host.run_until_signal()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,757 @@
+"""The ComfyUI adapter: one pooled HTTP client and one websocket per backend.
+
+Every render of the process shares them. Prompts are queued with a client-chosen
+``prompt_id`` and this instance's ``client_id``; ComfyUI sends the messages about a
+prompt only to the socket of its ``client_id``, and the socket's reader hands each one
+to the render waiting on that ``prompt_id`` (:meth:`ComfyUIClient.subscribe`), so there
+is no socket per job.
+
+Behaviours of ComfyUI 0.3.64 this module absorbs:
+
+* ``POST /prompt`` may answer **200 with a non-empty ``node_errors``** (only the valid
+  outputs run): treated as a refusal, like the 400.
+* ``POST /queue`` and ``POST /interrupt`` never say whether they did anything; callers
+  check ``/queue`` afterwards.
+* The socket has no replay: after a reconnect the waiting renders are told
+  (:class:`SocketState`) and recover the outcome from ``/history``.
+* Binary frames: type 1 is a preview of whatever runs (``[type][format][image]``),
+  type 4 — sent once the client declared ``supports_preview_metadata`` — carries a JSON
+  header naming the ``prompt_id``; type 3 is text for every socket (ignored).
+
+Errors::
+
+    ComfyUIError
+     ├─ ComfyUIUnavailableError   connect error, timeout, 5xx — retried, then raised
+     ├─ ComfyUIRefusedError       /prompt refused the graph (400, or 200 + node_errors)
+     └─ ComfyUIResponseError      an answer that is not what the protocol promises
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import struct
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import httpx
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import WebSocketException
+
+from services.common.logs import get_logger
+from services.common.metrics import BACKEND_CALLS_TOTAL, COMFYUI_QUEUE_DEPTH
+from services.common.retry import RetryPolicy, retry_async
+
+__all__ = [
+    "ComfyEvent",
+    "ComfyUIClient",
+    "ComfyUIError",
+    "ComfyUIRefusedError",
+    "ComfyUIResponseError",
+    "ComfyUIUnavailableError",
+    "DecodedPreview",
+    "PreviewFrame",
+    "PromptSubscription",
+    "QueueSnapshot",
+    "SavedImage",
+    "SocketState",
+    "WsMessage",
+    "decode_preview_frame",
+]
+
+T = TypeVar("T")
+
+_log = get_logger(__name__)
+
+_CALLS_OK = BACKEND_CALLS_TOTAL.labels(backend="comfyui", outcome="ok")
+_CALLS_ERROR = BACKEND_CALLS_TOTAL.labels(backend="comfyui", outcome="error")
+_CALLS_TIMEOUT = BACKEND_CALLS_TOTAL.labels(backend="comfyui", outcome="timeout")
+
+# Binary websocket frame types (comfy/server.py BinaryEventTypes).
+_PREVIEW_IMAGE = 1
+_PREVIEW_IMAGE_WITH_METADATA = 4
+_PREVIEW_FORMATS = {1: "image/jpeg", 2: "image/png"}
+
+
+class ComfyUIError(Exception):
+    """Base of the adapter's errors.
+
+    Attributes:
+        backend: The backend's URL.
+    """
+
+    def __init__(self, message: str, *, backend: str) -> None:
+        super().__init__(message)
+        self.backend = backend
+
+
+class ComfyUIUnavailableError(ComfyUIError):
+    """The backend could not be reached or answered 5xx."""
+
+
+class ComfyUIRefusedError(ComfyUIError):
+    """``POST /prompt`` refused the graph.
+
+    Attributes:
+        error: The ``error`` object of the reply (``type``, ``message``, ``details``).
+        node_errors: ``{node_id: {"errors": [...], "class_type": ...}}``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        backend: str,
+        error: Mapping[str, Any] | None,
+        node_errors: Mapping[str, Any],
+    ) -> None:
+        super().__init__(message, backend=backend)
+        self.error = dict(error or {})
+        self.node_errors = dict(node_errors)
+
+
+class ComfyUIResponseError(ComfyUIError):
+    """An answer that does not follow the protocol."""
+
+
+@dataclass(frozen=True)
+class QueueSnapshot:
+    """The backend's queue at one moment.
+
+    Attributes:
+        running: Prompt ids being executed (ComfyUI runs one at a time).
+        pending: Prompt ids waiting, in the order they will run.
+    """
+
+    running: tuple[str, ...] = ()
+    pending: tuple[str, ...] = ()
+
+    def position(self, prompt_id: str) -> int | None:
+        """How many prompts run before ``prompt_id``; ``None`` when it is not pending."""
+        if prompt_id not in self.pending:
+            return None
+        return len(self.running) + self.pending.index(prompt_id)
+
+    def contains(self, prompt_id: str) -> bool:
+        """True when ``prompt_id`` is running or pending."""
+        return prompt_id in self.running or prompt_id in self.pending
+
+
+@dataclass(frozen=True)
+class SavedImage:
+    """One image an output node saved (an entry of ``outputs[node]["images"]``)."""
+
+    filename: str
+    subfolder: str
+    type: str
+
+
+@dataclass(frozen=True)
+class WsMessage:
+    """A JSON websocket message about a prompt."""
+
+    type: str
+    data: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class PreviewFrame:
+    """A sampler preview image of a prompt."""
+
+    image: bytes
+    mime_type: str
+
+
+@dataclass(frozen=True)
+class SocketState:
+    """The backend's websocket went down (``connected`` False) or came back (True)."""
+
+    connected: bool
+
+
+ComfyEvent = WsMessage | PreviewFrame | SocketState
+
+
+@dataclass
+class PromptSubscription:
+    """The websocket events of one prompt, in arrival order.
+
+    Attributes:
+        prompt_id: The prompt.
+        events: Filled by the socket reader; never blocks it.
+    """
+
+    prompt_id: str
+    events: asyncio.Queue[ComfyEvent] = field(default_factory=asyncio.Queue)
+
+    async def next(self, timeout_s: float | None) -> ComfyEvent | None:
+        """The next event, or ``None`` after ``timeout_s`` without one."""
+        try:
+            return await asyncio.wait_for(self.events.get(), timeout_s)
+        except TimeoutError:
+            return None
+
+
+class ComfyUIClient:
+    """One ComfyUI backend: HTTP calls over a pooled client and one shared websocket.
+
+    Args:
+        url: Base URL, e.g. ``http://127.0.0.1:8188``.
+        client_id: This service instance's id; prompts are queued under it.
+        request_timeout_s: Timeout of one HTTP request.
+        connect_timeout_s: Timeout of opening a connection (HTTP or websocket).
+        retry: Retry policy of HTTP calls that fail to reach the backend.
+        reconnect_max_s: Longest pause between websocket reconnection attempts.
+        transport: An httpx transport, for tests.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        client_id: str,
+        request_timeout_s: float = 30.0,
+        connect_timeout_s: float = 5.0,
+        retry: RetryPolicy | None = None,
+        reconnect_max_s: float = 5.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.client_id = client_id
+        self._retry = retry or RetryPolicy()
+        self._connect_timeout_s = connect_timeout_s
+        self._reconnect_max_s = reconnect_max_s
+        # trust_env=False: the backend is an internal address; a proxy set for the
+        # outside world must not capture it.
+        self._http = httpx.AsyncClient(
+            base_url=self.url,
+            timeout=httpx.Timeout(request_timeout_s, connect=connect_timeout_s),
+            limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
+            transport=transport,
+            trust_env=False,
+        )
+        scheme = "wss" if self.url.startswith("https") else "ws"
+        self._ws_url = f"{scheme}{self.url.removeprefix('https').removeprefix('http')}/ws"
+        self._subscriptions: dict[str, PromptSubscription] = {}
+        self._socket_task: asyncio.Task[None] | None = None
+        self._socket: ClientConnection | None = None
+        self._closing = False
+        self._connected = asyncio.Event()
+        self._executing: str | None = None
+        self._queue_fetch: asyncio.Task[QueueSnapshot] | None = None
+        self._queue_fetch_at = 0.0
+        self._object_info: dict[str, Any] | None = None
+        self._object_info_fetch: asyncio.Task[dict[str, Any]] | None = None
+        self.queue_remaining: int | None = None
+        self.reconnects = 0
+
+    def __repr__(self) -> str:
+        return f"ComfyUIClient({self.url!r})"
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Starts the websocket reader (it reconnects by itself until :meth:`aclose`)."""
+        if self._socket_task is None:
+            self._socket_task = asyncio.create_task(
+                self._run_socket(), name=f"comfyui-ws {self.url}"
+            )
+
+    async def aclose(self) -> None:
+        """Stops the websocket reader and closes the HTTP pool."""
+        self._closing = True
+        task, self._socket_task = self._socket_task, None
+        if task is not None:
+            socket = self._socket
+            if socket is not None:
+                # Close the open socket rather than cancel the reader inside its
+                # ``async with``: the reader then leaves its loop on its own.
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(socket.close(), self._connect_timeout_s)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(task), self._connect_timeout_s)
+            if not task.done():
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self._http.aclose()
+
+    @property
+    def connected(self) -> bool:
+        """True while the websocket is open."""
+        return self._connected.is_set()
+
+    async def wait_connected(self, timeout_s: float) -> bool:
+        """Waits up to ``timeout_s`` for the websocket; True when it is open."""
+        try:
+            await asyncio.wait_for(self._connected.wait(), timeout_s)
+        except TimeoutError:
+            return False
+        return True
+
+    # -- websocket -------------------------------------------------------------------
+
+    def subscribe(self, prompt_id: str) -> PromptSubscription:
+        """Starts collecting the events of ``prompt_id``; do it before queueing it.
+
+        Args:
+            prompt_id: The id the prompt will be (or was) queued with.
+
+        Returns:
+            The subscription; pass it to :meth:`unsubscribe` when done.
+        """
+        subscription = PromptSubscription(prompt_id)
+        self._subscriptions[prompt_id] = subscription
+        return subscription
+
+    def unsubscribe(self, subscription: PromptSubscription) -> None:
+        """Stops collecting events for a prompt."""
+        if self._subscriptions.get(subscription.prompt_id) is subscription:
+            del self._subscriptions[subscription.prompt_id]
+
+    async def _run_socket(self) -> None:
+        pause = 0.1
+        url = f"{self._ws_url}?clientId={self.client_id}"
+        while not self._closing:
+            try:
+                async with connect(
+                    url,
+                    open_timeout=self._connect_timeout_s,
+                    max_size=32 * 1024 * 1024,
+                    proxy=None,
+                    compression=None,
+                ) as socket:
+                    self._socket = socket
+                    # Ask for type-4 previews, which name their prompt_id.
+                    await socket.send(
+                        json.dumps(
+                            {"type": "feature_flags", "data": {"supports_preview_metadata": True}}
+                        )
+                    )
+                    self._on_socket_state(True)
+                    pause = 0.1
+                    await self._read(socket)
+            except asyncio.CancelledError:
+                self._on_socket_state(False)
+                raise
+            except (OSError, WebSocketException, TimeoutError) as e:
+                if self.connected:
+                    _log.warning(
+                        "comfyui websocket lost", extra={"backend": self.url, "error": repr(e)}
+                    )
+            finally:
+                self._socket = None
+            self._on_socket_state(False)
+            if self._closing:
+                return
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, self._reconnect_max_s)
+
+    def _on_socket_state(self, connected: bool) -> None:
+        if connected == self.connected:
+            return
+        if connected:
+            self._connected.set()
+            self.reconnects += 1
+            _log.info("comfyui websocket open", extra={"backend": self.url})
+        else:
+            self._connected.clear()
+            self._executing = None
+        for subscription in list(self._subscriptions.values()):
+            subscription.events.put_nowait(SocketState(connected))
+
+    async def _read(self, socket: ClientConnection) -> None:
+        async for frame in socket:
+            try:
+                if isinstance(frame, bytes):
+                    self._dispatch_binary(frame)
+                else:
+                    self._dispatch_text(frame)
+            except (ValueError, KeyError, TypeError, struct.error) as e:
+                _log.warning(
+                    "malformed comfyui websocket frame",
+                    extra={"backend": self.url, "error": repr(e)},
+                )
+
+    def _dispatch_text(self, frame: str) -> None:
+        message = json.loads(frame)
+        kind = str(message.get("type", ""))
+        data = message.get("data") or {}
+        if kind == "status":
+            remaining = data.get("status", {}).get("exec_info", {}).get("queue_remaining")
+            if isinstance(remaining, int):
+                self.queue_remaining = remaining
+                COMFYUI_QUEUE_DEPTH.labels(backend=self.url).set(remaining)
+            # The queue moved: every waiting render may have a new position.
+            for subscription in list(self._subscriptions.values()):
+                subscription.events.put_nowait(WsMessage(kind, data))
+            return
+        prompt_id = data.get("prompt_id")
+        if kind == "executing" and prompt_id is not None:
+            self._executing = prompt_id if data.get("node") is not None else None
+        target = self._subscriptions.get(str(prompt_id)) if prompt_id else None
+        if target is not None:
+            target.events.put_nowait(WsMessage(kind, data))
+
+    def _dispatch_binary(self, frame: bytes) -> None:
+        preview = decode_preview_frame(frame)
+        if preview is None:
+            return  # text frames and unknown types concern no render
+        # Type-1 previews carry no prompt id: they belong to whatever executes.
+        prompt_id = preview.prompt_id if preview.prompt_id is not None else self._executing
+        subscription = self._subscriptions.get(prompt_id) if prompt_id else None
+        if subscription is not None:
+            subscription.events.put_nowait(PreviewFrame(preview.image, preview.mime_type))
+
+    # -- HTTP ------------------------------------------------------------------------
+
+    async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One HTTP request; connection errors, timeouts and 5xx become unavailability."""
+        try:
+            response = await self._http.request(method, path, **kwargs)
+        except httpx.TimeoutException as e:
+            _CALLS_TIMEOUT.inc()
+            raise ComfyUIUnavailableError(
+                f"{method} {path} timed out ({type(e).__name__})", backend=self.url
+            ) from e
+        except httpx.TransportError as e:
+            _CALLS_ERROR.inc()
+            raise ComfyUIUnavailableError(
+                f"{method} {path} failed: {type(e).__name__}: {e}", backend=self.url
+            ) from e
+        if response.status_code >= 500:
+            _CALLS_ERROR.inc()
+            raise ComfyUIUnavailableError(
+                f"{method} {path} answered {response.status_code}: {response.text[:200]}",
+                backend=self.url,
+            )
+        _CALLS_OK.inc()
+        return response
+
+    async def _retrying(
+        self, call: Callable[[], Awaitable[T]], what: str, deadline: float | None
+    ) -> T:
+        def on_retry(attempt: int, error: BaseException, pause: float) -> None:
+            _log.warning(
+                "comfyui call failed, retrying",
+                extra={
+                    "backend": self.url,
+                    "call": what,
+                    "attempt": attempt,
+                    "error": str(error),
+                    "pause_s": round(pause, 3),
+                },
+            )
+
+        return await retry_async(
+            call,
+            policy=self._retry,
+            retryable=lambda e: isinstance(e, ComfyUIUnavailableError),
+            deadline=deadline,
+            on_retry=on_retry,
+        )
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        deadline: float | None = None,
+        retry: bool = True,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        """One HTTP call, retried on connection errors, timeouts and 5xx.
+
+        Returns:
+            The response (any status below 500).
+
+        Raises:
+            ComfyUIUnavailableError: Still failing after the retries.
+        """
+        if not retry:
+            return await self._send(method, path, **kwargs)
+        return await self._retrying(
+            lambda: self._send(method, path, **kwargs), f"{method} {path}", deadline
+        )
+
+    def _json(self, response: httpx.Response, what: str) -> Any:
+        try:
+            return response.json()
+        except ValueError as e:
+            raise ComfyUIResponseError(
+                f"{what}: not JSON (HTTP {response.status_code})", backend=self.url
+            ) from e
+
+    async def system_stats(self, *, deadline: float | None = None) -> dict[str, Any]:
+        """``GET /system_stats``: versions, devices and VRAM."""
+        response = await self._call("GET", "/system_stats", deadline=deadline, retry=False)
+        body = self._json(response, "/system_stats")
+        if response.status_code != 200 or not isinstance(body, dict):
+            raise ComfyUIResponseError("/system_stats: unexpected answer", backend=self.url)
+        return body
+
+    async def object_info(self, *, refresh: bool = False) -> dict[str, Any]:
+        """``GET /object_info``, fetched once and kept; ``refresh`` fetches it again.
+
+        Concurrent callers share one fetch.
+        """
+        if self._object_info is not None and not refresh:
+            return self._object_info
+        if self._object_info_fetch is None or self._object_info_fetch.done():
+            self._object_info_fetch = asyncio.create_task(self._fetch_object_info())
+        info = await asyncio.shield(self._object_info_fetch)
+        self._object_info = info
+        return info
+
+    async def _fetch_object_info(self) -> dict[str, Any]:
+        started = time.monotonic()
+        response = await self._call("GET", "/object_info")
+        body = self._json(response, "/object_info")
+        if not isinstance(body, dict):
+            raise ComfyUIResponseError("/object_info: not an object", backend=self.url)
+        _log.info(
+            "comfyui object_info loaded",
+            extra={
+                "backend": self.url,
+                "nodes": len(body),
+                "ms": round((time.monotonic() - started) * 1000, 1),
+            },
+        )
+        return body
+
+    async def node_info(self, class_type: str) -> dict[str, Any]:
+        """``GET /object_info/{class}``: one node's schema (empty when unknown)."""
+        response = await self._call("GET", f"/object_info/{class_type}", retry=False)
+        body = self._json(response, "/object_info/{class}")
+        info = body.get(class_type) if isinstance(body, dict) else None
+        return info if isinstance(info, dict) else {}
+
+    async def queue_load(self, *, deadline: float | None = None) -> int:
+        """``GET /prompt``: prompts running or waiting (``queue_remaining``)."""
+        response = await self._call("GET", "/prompt", deadline=deadline, retry=False)
+        body = self._json(response, "/prompt")
+        try:
+            remaining = int(body["exec_info"]["queue_remaining"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise ComfyUIResponseError("/prompt: no queue_remaining", backend=self.url) from e
+        self.queue_remaining = remaining
+        COMFYUI_QUEUE_DEPTH.labels(backend=self.url).set(remaining)
+        return remaining
+
+    async def queue_snapshot(self, *, since: float | None = None) -> QueueSnapshot:
+        """``GET /queue``; concurrent callers share one request.
+
+        Args:
+            since: A ``time.monotonic()`` instant; a request already in flight is shared
+                only if it started at or after it (so a prompt queued just now is seen).
+        """
+        fetch = self._queue_fetch
+        if fetch is None or fetch.done() or (since is not None and self._queue_fetch_at < since):
+            self._queue_fetch_at = time.monotonic()
+            fetch = self._queue_fetch = asyncio.create_task(self._fetch_queue())
+        return await asyncio.shield(fetch)
+
+    async def _fetch_queue(self) -> QueueSnapshot:
+        response = await self._call("GET", "/queue")
+        body = self._json(response, "/queue")
+        try:
+            running = tuple(str(item[1]) for item in body.get("queue_running", []))
+            pending_items = sorted(body.get("queue_pending", []), key=lambda item: item[0])
+            pending = tuple(str(item[1]) for item in pending_items)
+        except (AttributeError, IndexError, TypeError) as e:
+            raise ComfyUIResponseError("/queue: unexpected shape", backend=self.url) from e
+        return QueueSnapshot(running, pending)
+
+    async def upload_image(
+        self, data: bytes, filename: str, *, subfolder: str = "", deadline: float | None = None
+    ) -> str:
+        """``POST /upload/image`` into input/.
+
+        Args:
+            data: The encoded image.
+            filename: Name to store it under.
+            subfolder: Folder inside input/ (created on demand).
+            deadline: Monotonic instant bounding the retries.
+
+        Returns:
+            The value for ``LoadImage.image`` (``subfolder/name`` when in a subfolder).
+        """
+        response = await self._call(
+            "POST",
+            "/upload/image",
+            deadline=deadline,
+            files={"image": (filename, data, "application/octet-stream")},
+            data={"type": "input", "subfolder": subfolder, "overwrite": "true"},
+        )
+        if response.status_code != 200:
+            raise ComfyUIResponseError(
+                f"/upload/image answered {response.status_code}: {response.text[:200]}",
+                backend=self.url,
+            )
+        body = self._json(response, "/upload/image")
+        name, folder = str(body.get("name", "")), str(body.get("subfolder", ""))
+        if not name:
+            raise ComfyUIResponseError("/upload/image: no name in the answer", backend=self.url)
+        return f"{folder}/{name}" if folder else name
+
+    async def queue_prompt(
+        self,
+        graph: Mapping[str, Any],
+        prompt_id: str,
+        *,
+        extra_data: Mapping[str, Any] | None = None,
+        deadline: float | None = None,
+    ) -> None:
+        """``POST /prompt`` under this instance's client id and the given prompt id.
+
+        A retry first looks for the prompt in ``/queue`` and ``/history``: the first
+        attempt may have queued it before its answer was lost.
+
+        Raises:
+            ComfyUIRefusedError: HTTP 400, or 200 with a non-empty ``node_errors``
+                (ComfyUI then runs only the outputs that validated; the caller deletes it).
+            ComfyUIUnavailableError: Not reachable after the retries.
+        """
+
+        payload: dict[str, Any] = {
+            "prompt": graph,
+            "client_id": self.client_id,
+            "prompt_id": prompt_id,
+        }
+        if extra_data:
+            payload["extra_data"] = dict(extra_data)
+        attempts = 0
+
+        async def attempt() -> httpx.Response | None:
+            nonlocal attempts
+            attempts += 1
+            if attempts > 1 and await self._knows(prompt_id):
+                return None
+            return await self._send("POST", "/prompt", json=payload)
+
+        response = await self._retrying(attempt, "POST /prompt", deadline)
+        if response is None:
+            return
+        body = self._json(response, "/prompt")
+        if not isinstance(body, dict):
+            raise ComfyUIResponseError("/prompt: not an object", backend=self.url)
+        node_errors = body.get("node_errors") or {}
+        if response.status_code != 200 or node_errors:
+            error = body.get("error") if isinstance(body.get("error"), dict) else None
+            raise ComfyUIRefusedError(
+                _refusal_text(error, node_errors, response.status_code),
+                backend=self.url,
+                error=error,
+                node_errors=node_errors,
+            )
+
+    async def _knows(self, prompt_id: str) -> bool:
+        try:
+            snapshot = await self._fetch_queue()
+            return snapshot.contains(prompt_id) or await self.history(prompt_id) is not None
+        except ComfyUIError:
+            return False
+
+    async def delete_pending(self, prompt_ids: Sequence[str]) -> None:
+        """``POST /queue {"delete": ids}``: removes them if still pending (silent otherwise)."""
+        if prompt_ids:
+            await self._call("POST", "/queue", json={"delete": list(prompt_ids)})
+
+    async def interrupt(self, prompt_id: str) -> None:
+        """``POST /interrupt {"prompt_id": id}``: stops it if it is the one running."""
+        await self._call("POST", "/interrupt", json={"prompt_id": prompt_id})
+
+    async def history(self, prompt_id: str) -> dict[str, Any] | None:
+        """``GET /history/{id}``: the finished prompt's entry, ``None`` while unknown/running."""
+        response = await self._call("GET", f"/history/{prompt_id}")
+        body = self._json(response, "/history/{id}")
+        entry = body.get(prompt_id) if isinstance(body, dict) else None
+        return entry if isinstance(entry, dict) else None
+
+    async def forget(self, prompt_ids: Sequence[str]) -> None:
+        """``POST /history {"delete": ids}``: drops finished entries from the history."""
+        if prompt_ids:
+            await self._call("POST", "/history", json={"delete": list(prompt_ids)}, retry=False)
+
+    async def view(self, image: SavedImage) -> bytes:
+        """``GET /view``: the bytes of a saved image."""
+        response = await self._call(
+            "GET",
+            "/view",
+            params={"filename": image.filename, "subfolder": image.subfolder, "type": image.type},
+        )
+        if response.status_code != 200:
+            raise ComfyUIResponseError(
+                f"/view {image.filename} answered {response.status_code}", backend=self.url
+            )
+        return response.content
+
+
+@dataclass(frozen=True)
+class DecodedPreview:
+    """A preview from a binary websocket frame.
+
+    Attributes:
+        prompt_id: The prompt it shows (type-4 frames); ``None`` for type-1 frames, which
+            show whatever is executing.
+        image: The encoded image.
+        mime_type: Its type.
+    """
+
+    prompt_id: str | None
+    image: bytes
+    mime_type: str
+
+
+def decode_preview_frame(frame: bytes) -> DecodedPreview | None:
+    """Decodes a binary websocket frame of ComfyUI.
+
+    Layout: 4-byte big-endian event type, then the payload. Type 1: 4-byte format
+    (1 JPEG, 2 PNG) + image. Type 4: 4-byte JSON length + JSON metadata (``prompt_id``,
+    ``image_type`` …) + image. Type 3 (text) and others are not previews.
+
+    Args:
+        frame: The frame's bytes.
+
+    Returns:
+        The preview, or ``None`` for frames that are not previews.
+
+    Raises:
+        ValueError: A preview frame too short for its header, or with bad metadata.
+    """
+    if len(frame) < 8:
+        raise ValueError(f"binary frame of {len(frame)} bytes is too short")
+    event, word = struct.unpack(">II", frame[:8])
+    if event == _PREVIEW_IMAGE:
+        return DecodedPreview(None, frame[8:], _PREVIEW_FORMATS.get(word, "image/jpeg"))
+    if event == _PREVIEW_IMAGE_WITH_METADATA:
+        meta = json.loads(frame[8 : 8 + word])
+        if not isinstance(meta, dict):
+            raise ValueError("preview metadata is not an object")
+        prompt_id = meta.get("prompt_id")
+        return DecodedPreview(
+            str(prompt_id) if prompt_id is not None else None,
+            frame[8 + word :],
+            str(meta.get("image_type", "image/jpeg")),
+        )
+    return None
+
+
+def _refusal_text(
+    error: Mapping[str, Any] | None, node_errors: Mapping[str, Any], status: int
+) -> str:
+    parts = []
+    if error:
+        parts.append(f"{error.get('type', 'error')}: {error.get('message', '')}".strip())
+    for node_id, info in node_errors.items():
+        class_type = info.get("class_type", "?") if isinstance(info, dict) else "?"
+        for err in info.get("errors", []) if isinstance(info, dict) else []:
+            details = err.get("details") or ""
+            parts.append(
+                f"node {node_id} ({class_type}): {err.get('message', '')}"
+                + (f" ({details})" if details else "")
+            )
+    return f"ComfyUI refused the prompt (HTTP {status}): " + "; ".join(parts or ["no details"])

@@ -1,0 +1,215 @@
+"""Metadata written into each result PNG, so one file tells how it was made.
+
+Three text chunks:
+
+| key          | content                                                                 |
+|--------------|-------------------------------------------------------------------------|
+| `parameters` | the A1111/Forge-style settings block (prompt, steps, sampler, seed …)    |
+| `imagegen`   | JSON: settings, seed, workflow, models, the exact resize, provenance    |
+| `prompt`     | the ComfyUI API graph that was queued (ComfyUI's own key)               |
+
+The parameters block reads like the one A1111 and Forge write (``Distilled CFG Scale`` is
+Forge's name for Flux guidance), so existing tools show it; a value with a comma is
+quoted, as A1111 does. Chunks whose text is not Latin-1 (a Russian instruction in the
+provenance) are written as UTF-8 iTXt by Pillow.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from PIL import Image, PngImagePlugin
+
+from services.render.dimensions import Size
+from services.render.jobs import SamplerValues
+
+__all__ = [
+    "PARAMETERS_KEY",
+    "PROMPT_KEY",
+    "PROVENANCE_KEY",
+    "RenderRecord",
+    "encode_png",
+    "parameters_text",
+    "provenance_json",
+    "read_text_chunks",
+]
+
+PARAMETERS_KEY = "parameters"
+PROVENANCE_KEY = "imagegen"
+PROMPT_KEY = "prompt"
+
+
+@dataclass(frozen=True)
+class RenderRecord:
+    """Everything needed to reproduce one variant.
+
+    Attributes:
+        positive: Positive prompt.
+        negative: Negative prompt.
+        settings: Sampler settings.
+        seed: The variant's seed.
+        variant: Its index within the request.
+        workflow: Template name.
+        models: Model files the template loads (checkpoint …).
+        loras: ``(name, strength)`` in chain order.
+        controlnet: ControlNet description (type, model, strength, start, end), if any.
+        source_size: Source size (image-to-image), else ``None``.
+        render_size: Size Flux drew.
+        output_size: Size of the returned PNG.
+        resize_filter: The filter used to go from render to output size.
+        scaled_for_cap: True when the render was scaled down to the megapixel cap.
+        source_sha256: Hash of the source bytes (image-to-image).
+        backend: The ComfyUI that rendered it.
+        prompt_id: Its ComfyUI prompt id.
+        provenance: The caller's provenance record (analysis, plan, instruction …).
+    """
+
+    positive: str
+    negative: str
+    settings: SamplerValues
+    seed: int
+    variant: int
+    workflow: str
+    models: Sequence[str]
+    loras: Sequence[tuple[str, float]]
+    controlnet: Mapping[str, Any] | None
+    source_size: Size | None
+    render_size: Size
+    output_size: Size
+    resize_filter: str
+    scaled_for_cap: bool
+    source_sha256: str
+    backend: str
+    prompt_id: str
+    provenance: Mapping[str, Any] | None
+
+
+def _quote(value: str) -> str:
+    # A1111 quotes values that would break its "key: value, key: value" line.
+    if any(c in value for c in ',:"'):
+        return json.dumps(value, ensure_ascii=False)
+    return value
+
+
+def parameters_text(record: RenderRecord) -> str:
+    """The A1111-style ``parameters`` block.
+
+    Args:
+        record: The variant.
+
+    Returns:
+        Three lines: the prompt, ``Negative prompt: …``, then the settings line.
+    """
+    s = record.settings
+    fields: list[tuple[str, str]] = [
+        ("Steps", str(s.steps)),
+        ("Sampler", s.sampler_name),
+        ("Schedule type", s.scheduler),
+        ("CFG scale", f"{s.cfg:g}"),
+        ("Distilled CFG Scale", f"{s.guidance:g}"),
+        ("Seed", str(record.seed)),
+        ("Size", str(record.output_size)),
+        ("Render size", str(record.render_size)),
+    ]
+    if record.models:
+        fields.append(("Model", ", ".join(m.rsplit(".", 1)[0] for m in record.models)))
+    if record.source_size is not None:
+        fields.append(("Denoising strength", f"{s.denoise:g}"))
+    if record.loras:
+        fields.append(("LoRAs", ", ".join(f"{n}:{w:g}" for n, w in record.loras)))
+    if record.controlnet is not None:
+        cn = record.controlnet
+        fields.append(
+            (
+                "ControlNet 0",
+                f"Module: {cn['type']}, Model: {cn['model']}, Weight: {cn['strength']:g}, "
+                f"Guidance Start: {cn['start_percent']:g}, Guidance End: {cn['end_percent']:g}",
+            )
+        )
+    fields.append(("Workflow", record.workflow))
+    settings_line = ", ".join(f"{k}: {_quote(v)}" for k, v in fields)
+    return f"{record.positive}\nNegative prompt: {record.negative}\n{settings_line}"
+
+
+def provenance_json(record: RenderRecord) -> str:
+    """The ``imagegen`` chunk: the whole record as JSON.
+
+    Args:
+        record: The variant.
+
+    Returns:
+        Compact JSON text (UTF-8, not ASCII-escaped).
+    """
+    s = record.settings
+    body: dict[str, Any] = {
+        "version": 1,
+        "variant": record.variant,
+        "seed": record.seed,
+        "workflow": record.workflow,
+        "positive_prompt": record.positive,
+        "negative_prompt": record.negative,
+        "settings": {
+            "denoise": s.denoise,
+            "steps": s.steps,
+            "cfg": s.cfg,
+            "guidance": s.guidance,
+            "sampler_name": s.sampler_name,
+            "scheduler": s.scheduler,
+        },
+        "models": list(record.models),
+        "loras": [{"name": n, "strength": w} for n, w in record.loras],
+        "controlnet": dict(record.controlnet) if record.controlnet is not None else None,
+        "resize": {
+            "source": _size(record.source_size),
+            "render": _size(record.render_size),
+            "output": _size(record.output_size),
+            "filter": record.resize_filter,
+            "scaled_down_to_cap": record.scaled_for_cap,
+        },
+        "source_sha256": record.source_sha256,
+        "backend": record.backend,
+        "prompt_id": record.prompt_id,
+        "provenance": dict(record.provenance) if record.provenance is not None else None,
+    }
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+
+
+def _size(size: Size | None) -> dict[str, int] | None:
+    return None if size is None else {"width": size.width, "height": size.height}
+
+
+def encode_png(image: Image.Image, chunks: Mapping[str, str]) -> bytes:
+    """Encodes ``image`` as PNG with the given text chunks.
+
+    Args:
+        image: The picture.
+        chunks: Key → text; non-Latin-1 text goes into iTXt chunks.
+
+    Returns:
+        The PNG bytes.
+    """
+    info = PngImagePlugin.PngInfo()
+    for key, text in chunks.items():
+        info.add_text(key, text)
+    out = io.BytesIO()
+    image.save(out, format="PNG", pnginfo=info, compress_level=4)
+    return out.getvalue()
+
+
+def read_text_chunks(data: bytes) -> dict[str, str]:
+    """The text chunks of a PNG (tEXt, zTXt and iTXt).
+
+    Args:
+        data: PNG bytes.
+
+    Returns:
+        Key → text.
+    """
+    with Image.open(io.BytesIO(data)) as image:
+        image.load()
+        text: Mapping[str, Any] = getattr(image, "text", {})
+        return {str(k): str(v) for k, v in text.items()}

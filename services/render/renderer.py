@@ -1,0 +1,1039 @@
+"""One render request from validation to the last result, and its cleanup.
+
+:meth:`Renderer.render` is an async generator of domain events::
+
+    validate (nothing touched yet) → load the workflow → check the deadline budget
+    → pick backends (least loaded, having the models) → upload the source once per
+    backend → queue all variants → stream queued / progress / preview events
+    → for each finished variant: /history → /view → resize to the output size
+      → embed metadata → result
+    finally: delete our pending prompts, interrupt our running one (shielded)
+
+Whatever ends the request early — the caller cancels, the deadline passes, one variant
+fails — the ``finally`` withdraws every prompt of the request from every backend and
+re-raises; ``CancelledError`` is never swallowed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import dataclasses
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from services.common.errors import (
+    BackendFailedError,
+    BackendUnavailableError,
+    DeadlineExceededError,
+    FailedPreconditionError,
+    FieldViolation,
+    ImagegenError,
+    InvalidArgumentError,
+    PreconditionViolation,
+    ResourceExhaustedError,
+)
+from services.common.logs import get_logger, request_id_var
+from services.common.metrics import STAGE_SECONDS
+from services.common.retry import RetryPolicy, retry_async
+from services.render.backends import BackendLoad, BackendPool, assign_least_loaded
+from services.render.bindings import (
+    FLUX_UNION_TYPES,
+    BuiltGraph,
+    ControlNetWiring,
+    GraphParameters,
+    LoraLink,
+    build_graph,
+)
+from services.render.catalog import GraphProblem, NodeCatalog, check_graph
+from services.render.comfyui_client import (
+    ComfyUIClient,
+    ComfyUIError,
+    ComfyUIRefusedError,
+    ComfyUIUnavailableError,
+    PreviewFrame,
+    PromptSubscription,
+    SavedImage,
+    SocketState,
+)
+from services.render.dimensions import Size
+from services.render.jobs import (
+    CheckedJob,
+    ControlKind,
+    JobLimits,
+    RenderJob,
+    RenderWarning,
+    SamplerValues,
+    check_job,
+)
+from services.render.pnginfo import (
+    PARAMETERS_KEY,
+    PROMPT_KEY,
+    PROVENANCE_KEY,
+    RenderRecord,
+    parameters_text,
+    provenance_json,
+)
+from services.render.result_images import (
+    RESIZE_FILTER,
+    FinishedImage,
+    finish_result,
+    preview_jpeg,
+)
+from services.render.workflows import InputRef, Mode, Workflow, WorkflowLibrary
+
+__all__ = [
+    "RenderEvent",
+    "Renderer",
+    "RendererConfig",
+    "VariantDone",
+    "VariantPreview",
+    "VariantProgress",
+    "VariantQueued",
+]
+
+_log = get_logger(__name__)
+
+_FORMAT_EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}
+
+
+@dataclass(frozen=True)
+class RendererConfig:
+    """How renders are run (built from the service settings).
+
+    Attributes:
+        limits: Request bounds.
+        controlnet_models: Default ControlNet file per control type.
+        union_marker: A ControlNet file whose name contains this (case-insensitive) is a
+            Union model and gets a ``SetUnionControlNetType`` node.
+        canny_low: Canny low threshold.
+        canny_high: Canny high threshold.
+        preview_interval_s: Shortest time between two previews of one variant.
+        queue_poll_interval_s: How often a waiting variant re-reads its queue position
+            when the websocket reports nothing.
+        history_poll_interval_s: How often a running variant checks ``/history`` when the
+            websocket is quiet (it may be down).
+        min_time_budget_s: A request with less time left than this before its deadline
+            is refused before any GPU work.
+        render_timeout_s: Longest render when the caller set no deadline.
+        cancel_timeout_s: Longest time spent withdrawing prompts after a cancel.
+        upload_subfolder: Folder inside ComfyUI's input/ for uploaded sources.
+        filename_prefix: ``SaveImage`` prefix of the results.
+        retry: Retry policy for finding a reachable backend.
+    """
+
+    limits: JobLimits = field(default_factory=JobLimits)
+    controlnet_models: Mapping[ControlKind, str] = field(default_factory=dict)
+    union_marker: str = "union"
+    canny_low: float = 0.4
+    canny_high: float = 0.8
+    preview_interval_s: float = 0.5
+    queue_poll_interval_s: float = 1.0
+    history_poll_interval_s: float = 5.0
+    min_time_budget_s: float = 1.0
+    render_timeout_s: float = 900.0
+    cancel_timeout_s: float = 5.0
+    upload_subfolder: str = "imagegen"
+    filename_prefix: str = "imagegen/render"
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+
+@dataclass(frozen=True)
+class VariantQueued:
+    """A variant waits in its backend's queue with ``position`` prompts ahead."""
+
+    variant: int
+    position: int
+
+
+@dataclass(frozen=True)
+class VariantProgress:
+    """A sampling step of a variant finished."""
+
+    variant: int
+    step: int
+    total_steps: int
+
+
+@dataclass(frozen=True)
+class VariantPreview:
+    """A throttled preview of a variant."""
+
+    variant: int
+    step: int
+    image: FinishedImage
+
+
+@dataclass(frozen=True)
+class VariantDone:
+    """A finished variant."""
+
+    index: int
+    seed: int
+    image: FinishedImage
+    settings: SamplerValues
+    positive: str
+    negative: str
+    render_size: Size
+    workflow: str
+    prompt_id: str
+    backend: str
+
+
+RenderEvent = RenderWarning | VariantQueued | VariantProgress | VariantPreview | VariantDone
+
+
+class Renderer:
+    """Runs render requests on a pool of ComfyUI backends.
+
+    Args:
+        pool: The backends.
+        library: The workflow templates.
+        config: Limits, defaults and pacing.
+    """
+
+    def __init__(self, pool: BackendPool, library: WorkflowLibrary, config: RendererConfig) -> None:
+        self._pool = pool
+        self._library = library
+        self._config = config
+        # Requests that have placed prompts and not yet withdrawn them; closing waits
+        # for them, so a server stop never cuts a withdrawal off from its backends.
+        self._unsettled: set[asyncio.Future[None]] = set()
+
+    def open_run(self) -> asyncio.Future[None]:
+        """A future the caller resolves once its request has nothing left on a backend."""
+        settled: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._unsettled.add(settled)
+        settled.add_done_callback(self._unsettled.discard)
+        return settled
+
+    async def aclose(self) -> None:
+        """Waits (bounded) for cancelled requests to withdraw their prompts, then closes
+        the backends.
+
+        A server stop cancels the handlers and then calls this at once, before the
+        cancelled handlers have even run their ``finally``; waiting here lets them.
+        """
+        if self._unsettled:
+            await asyncio.wait(set(self._unsettled), timeout=self._config.cancel_timeout_s + 1)
+        await self._pool.aclose()
+
+    async def render(self, job: RenderJob, *, deadline: float | None) -> AsyncIterator[RenderEvent]:
+        """Renders every variant of ``job``, yielding events as they happen.
+
+        Args:
+            job: The request.
+            deadline: The caller's deadline as a ``time.monotonic()`` instant, or ``None``.
+
+        Yields:
+            Warnings first, then queued, progress, preview and result events.
+
+        Raises:
+            InvalidArgumentError: A bad field (nothing was uploaded or queued).
+            FailedPreconditionError: Unknown workflow, LoRA, ControlNet or model.
+            DeadlineExceededError: Too little time left, or the render took too long.
+            BackendUnavailableError: No backend reachable after retries.
+            ResourceExhaustedError: ComfyUI ran out of memory.
+            BackendFailedError: ComfyUI failed the prompt (the node is named).
+        """
+        checked = await asyncio.to_thread(check_job, job, self._config.limits)
+        workflow = self._library.get(checked.workflow)
+        _check_workflow_fits(workflow, checked)
+        controlnet = self._controlnet_wiring(checked)
+        for warning in checked.warnings:
+            yield warning
+        until = self._effective_deadline(deadline)
+
+        prototype = _build(workflow, checked, 0, None, None, controlnet, self._config)
+        clients = await self._place(checked, prototype, until)
+        run = _Run(self, checked, workflow, controlnet, clients, until)
+        async for event in run.stream():
+            yield event
+
+    def _effective_deadline(self, deadline: float | None) -> float:
+        now = time.monotonic()
+        if deadline is not None and deadline - now < self._config.min_time_budget_s:
+            raise DeadlineExceededError(
+                f"only {max(0.0, deadline - now):.2f} s left before the deadline; a render "
+                f"needs at least {self._config.min_time_budget_s:g} s, so none was started"
+            )
+        local = now + self._config.render_timeout_s
+        return local if deadline is None else min(deadline, local)
+
+    def _controlnet_wiring(self, checked: CheckedJob) -> ControlNetWiring | None:
+        cn = checked.controlnet
+        if cn is None:
+            return None
+        model = cn.model or self._config.controlnet_models.get(cn.kind, "")
+        if not model:
+            raise FailedPreconditionError(
+                f"no ControlNet model given and none configured for {cn.kind.value}",
+                reason="CONTROLNET_NOT_CONFIGURED",
+                metadata={"type": cn.kind.value},
+                violations=[
+                    PreconditionViolation(
+                        "CONTROLNET", cn.kind.value, "set controlnet.model or configure a default"
+                    )
+                ],
+            )
+        if cn.control_image is None and cn.kind in (ControlKind.DEPTH, ControlKind.POSE):
+            # Core ComfyUI has only a Canny preprocessor; depth and pose maps need
+            # custom nodes, so the caller must send the map.
+            raise FailedPreconditionError(
+                f"{cn.kind.value} control needs controlnet.control_image: the server has "
+                "no preprocessor for it",
+                reason="PREPROCESSOR_MISSING",
+                metadata={"type": cn.kind.value},
+                violations=[
+                    PreconditionViolation(
+                        "PREPROCESSOR", cn.kind.value, "send a preprocessed control_image"
+                    )
+                ],
+            )
+        is_union = self._config.union_marker.lower() in model.lower()
+        return ControlNetWiring(
+            model=model,
+            union_type=FLUX_UNION_TYPES[cn.kind] if is_union else None,
+            canny=cn.kind is ControlKind.CANNY and cn.control_image is None,
+            image=None,
+            strength=cn.strength,
+            start_percent=cn.start_percent,
+            end_percent=cn.end_percent,
+            canny_low=self._config.canny_low,
+            canny_high=self._config.canny_high,
+        )
+
+    async def _place(
+        self, checked: CheckedJob, prototype: BuiltGraph, until: float
+    ) -> list[ComfyUIClient]:
+        """Picks a backend for each variant: reachable, having the models, least loaded."""
+
+        async def reachable() -> list[BackendLoad]:
+            loads, failed = await self._pool.loads()
+            if not loads:
+                detail = "; ".join(f"{url}: {e}" for url, e in failed.items())
+                raise ComfyUIUnavailableError(
+                    f"no ComfyUI backend answers ({detail})", backend=",".join(failed)
+                )
+            return loads
+
+        try:
+            loads = await retry_async(
+                reachable,
+                policy=self._config.retry,
+                retryable=lambda e: isinstance(e, ComfyUIUnavailableError),
+                deadline=until,
+            )
+        except ComfyUIUnavailableError as e:
+            raise BackendUnavailableError(str(e), backend=e.backend) from e
+
+        checks = await asyncio.gather(*(self._problems(load.client, prototype) for load in loads))
+        eligible = [load for load, problems in zip(loads, checks, strict=True) if problems == []]
+        if not eligible:
+            known = [problems for problems in checks if problems is not None]
+            if not known:
+                urls = ",".join(load.client.url for load in loads)
+                raise BackendUnavailableError(
+                    "no ComfyUI backend could list its nodes (/object_info)", backend=urls
+                )
+            raise _refusal(known[0], prototype.origins)
+        picks = assign_least_loaded([load.load for load in eligible], len(checked.seeds))
+        clients = [eligible[i].client for i in picks]
+        self._pool.reserve(clients)
+        return clients
+
+    async def _problems(
+        self, client: ComfyUIClient, built: BuiltGraph
+    ) -> list[GraphProblem] | None:
+        """What ``client`` would refuse in the graph; ``None`` when it cannot be asked."""
+        try:
+            catalog = NodeCatalog(await client.object_info())
+            problems = check_graph(built.graph, catalog, skip=built.image_inputs)
+            if any(p.is_missing_model or p.kind == "unknown_node" for p in problems):
+                # Model files and custom nodes appear without a restart: look again.
+                catalog = NodeCatalog(await client.object_info(refresh=True))
+                problems = check_graph(built.graph, catalog, skip=built.image_inputs)
+        except ComfyUIError as e:
+            _log.warning(
+                "comfyui object_info unavailable", extra={"backend": client.url, "error": str(e)}
+            )
+            return None
+        return problems
+
+    # -- used by _Run ----------------------------------------------------------------
+
+    @property
+    def config(self) -> RendererConfig:
+        """The renderer's configuration."""
+        return self._config
+
+    @property
+    def pool(self) -> BackendPool:
+        """The backends."""
+        return self._pool
+
+
+def _check_workflow_fits(workflow: Workflow, checked: CheckedJob) -> None:
+    if workflow.mode is not checked.mode:
+        wanted = "image-to-image" if checked.mode is Mode.IMG2IMG else "text-to-image"
+        description = (
+            f"workflow {workflow.name!r} is {workflow.mode.value} but the request is {wanted} "
+            f"({'a' if checked.mode is Mode.IMG2IMG else 'no'} source image)"
+        )
+        raise InvalidArgumentError(
+            f"workflow: {description}", [FieldViolation("workflow", description)]
+        )
+    missing = []
+    if checked.loras and not workflow.has("model"):
+        missing.append("model (needed for LoRAs)")
+    if checked.controlnet is not None and not (
+        workflow.has("positive_conditioning") and workflow.has("negative_conditioning")
+    ):
+        missing.append("positive_conditioning/negative_conditioning (needed for a ControlNet)")
+    if (
+        checked.controlnet is not None
+        and checked.controlnet.control_image is None
+        and not workflow.has("source_pixels")
+    ):
+        missing.append("source_pixels (needed to derive the control image)")
+    if missing:
+        raise FailedPreconditionError(
+            f"workflow {workflow.name!r} cannot do this request: it does not bind "
+            + "; ".join(missing),
+            reason="WORKFLOW_UNSUPPORTED",
+            metadata={"workflow": workflow.name},
+            violations=[PreconditionViolation("WORKFLOW", workflow.name, m) for m in missing],
+        )
+
+
+def _build(
+    workflow: Workflow,
+    checked: CheckedJob,
+    index: int,
+    image: str | None,
+    control_image: str | None,
+    controlnet: ControlNetWiring | None,
+    config: RendererConfig,
+) -> BuiltGraph:
+    s = checked.settings
+    # Before the upload the image names are unknown; LoadImage inputs are not checked.
+    placeholder = "pending-upload.png"
+    params = GraphParameters(
+        positive=checked.positive,
+        negative=checked.negative,
+        seed=checked.seeds[index],
+        steps=s.steps,
+        cfg=s.cfg,
+        guidance=s.guidance,
+        sampler=s.sampler_name,
+        scheduler=s.scheduler,
+        denoise=s.denoise,
+        width=checked.render_size.width,
+        height=checked.render_size.height,
+        image=(image or placeholder) if checked.mode is Mode.IMG2IMG else None,
+        filename_prefix=config.filename_prefix,
+    )
+    wiring = controlnet
+    if wiring is not None and checked.controlnet is not None and checked.controlnet.control_image:
+        wiring = dataclasses.replace(wiring, image=control_image or placeholder)
+    loras = tuple(LoraLink(lora.name, lora.strength) for lora in checked.loras)
+    return build_graph(workflow, params, loras, wiring)
+
+
+def _refusal(problems: list[GraphProblem], origins: Mapping[InputRef, str]) -> ImagegenError:
+    """The status for a graph a backend would refuse, naming request fields where it can."""
+    missing = [p for p in problems if p.is_missing_model]
+    if missing:
+        violations = []
+        texts = []
+        reasons = set()
+        for p in missing:
+            origin = origins.get(InputRef(p.node, p.input or ""))
+            if p.input == "lora_name":
+                kind, reason = "LoRA", "LORA_NOT_FOUND"
+            elif p.input == "control_net_name":
+                kind, reason = "ControlNet", "CONTROLNET_NOT_FOUND"
+            else:
+                kind, reason = "model", "MODEL_NOT_FOUND"
+            reasons.add(reason)
+            have = ", ".join(p.options) or "none"
+            where = f" ({origin})" if origin else ""
+            texts.append(f"unknown {kind} {p.value!r}{where}; the server has: {have}")
+            violations.append(
+                PreconditionViolation(kind.upper(), p.value, f"the server has: {have}")
+            )
+        reason = reasons.pop() if len(reasons) == 1 else "MODEL_NOT_FOUND"
+        return FailedPreconditionError(
+            "; ".join(texts),
+            reason=reason,
+            metadata={"available": ",".join(missing[0].options)},
+            violations=violations,
+        )
+    fields = [(origins.get(InputRef(p.node, p.input or "")), p) for p in problems]
+    request_fields = [(f, p) for f, p in fields if f is not None]
+    if request_fields:
+        return InvalidArgumentError(
+            "the backend would refuse: "
+            + "; ".join(f"{f}: {p.message}" for f, p in request_fields),
+            [FieldViolation(f, p.message) for f, p in request_fields],
+        )
+    return FailedPreconditionError(
+        "the workflow does not fit the ComfyUI server: " + "; ".join(str(p) for p in problems),
+        reason="WORKFLOW_INCOMPATIBLE",
+        violations=[PreconditionViolation("NODE", p.node, str(p)) for p in problems],
+    )
+
+
+def _execution_failure(data: Mapping[str, Any], backend: str) -> ImagegenError:
+    node_id = str(data.get("node_id", "?"))
+    node_type = str(data.get("node_type", "?"))
+    exception_type = str(data.get("exception_type", ""))
+    message = str(data.get("exception_message", "")).strip()
+    metadata = {"node_id": node_id, "node_type": node_type, "exception_type": exception_type}
+    if "OutOfMemory" in exception_type or "out of memory" in message.lower():
+        return ResourceExhaustedError(
+            f"ComfyUI ran out of GPU memory in node {node_id} ({node_type}): {message}",
+            reason="COMFYUI_OUT_OF_MEMORY",
+            metadata={**metadata, "backend": backend},
+        )
+    return BackendFailedError(
+        f"ComfyUI node {node_id} ({node_type}) failed: {exception_type}: {message}",
+        backend=backend,
+        reason="COMFYUI_EXECUTION_ERROR",
+        metadata=metadata,
+    )
+
+
+def _outcome(entry: Mapping[str, Any], backend: str, output_node: str) -> SavedImage:
+    """The saved image of a finished prompt's history entry, or its failure."""
+    status = entry.get("status") or {}
+    if status.get("status_str") != "success":
+        for name, data in status.get("messages", []):
+            if name == "execution_error":
+                raise _execution_failure(data, backend)
+            if name == "execution_interrupted":
+                raise BackendFailedError(
+                    f"ComfyUI interrupted the prompt at node {data.get('node_id')} "
+                    f"({data.get('node_type')}) (not at this service's request)",
+                    backend=backend,
+                    reason="COMFYUI_INTERRUPTED",
+                )
+        raise BackendFailedError(
+            f"ComfyUI ended the prompt with status {status.get('status_str')!r}",
+            backend=backend,
+            reason="COMFYUI_FAILED",
+        )
+    images = (entry.get("outputs") or {}).get(output_node, {}).get("images") or []
+    if not images:
+        raise BackendFailedError(
+            f"ComfyUI finished but output node {output_node} saved no image",
+            backend=backend,
+            reason="COMFYUI_NO_OUTPUT",
+        )
+    first = images[0]
+    return SavedImage(
+        str(first.get("filename", "")),
+        str(first.get("subfolder", "")),
+        str(first.get("type", "output")),
+    )
+
+
+class _Outbox:
+    """Events waiting for the caller; a newer preview of a variant replaces a queued one,
+    so a slow caller costs memory for at most one preview per variant."""
+
+    def __init__(self) -> None:
+        self._items: collections.deque[RenderEvent] = collections.deque()
+        self._ready = asyncio.Event()
+        self._error: BaseException | None = None
+
+    def put(self, event: RenderEvent) -> None:
+        if self._error is not None:
+            return  # the request is failing: nothing more goes out
+        if isinstance(event, VariantPreview):
+            for i, queued in enumerate(self._items):
+                if isinstance(queued, VariantPreview) and queued.variant == event.variant:
+                    self._items[i] = event
+                    return
+        self._items.append(event)
+        self._ready.set()
+
+    def fail(self, error: BaseException) -> None:
+        """Ends the stream with ``error`` after the results already finished."""
+        if self._error is None:
+            self._error = error
+            finished = [e for e in self._items if isinstance(e, VariantDone)]
+            self._items = collections.deque(finished)
+        self._ready.set()
+
+    async def get(self, timeout_s: float) -> RenderEvent:
+        """The next event; results finished before a failure still go out before it."""
+        while not self._items:
+            if self._error is not None:
+                raise self._error
+            self._ready.clear()
+            await asyncio.wait_for(self._ready.wait(), timeout_s)
+        return self._items.popleft()
+
+
+class _Run:
+    """The state of one request while its variants render."""
+
+    def __init__(
+        self,
+        renderer: Renderer,
+        checked: CheckedJob,
+        workflow: Workflow,
+        controlnet: ControlNetWiring | None,
+        clients: list[ComfyUIClient],
+        until: float,
+    ) -> None:
+        self.renderer = renderer
+        self.config = renderer.config
+        self.checked = checked
+        self.workflow = workflow
+        self.controlnet = controlnet
+        self.clients = clients
+        self.until = until
+        self.outbox = _Outbox()
+        self.outstanding: dict[str, ComfyUIClient] = {}
+        self.unreleased = set(range(len(clients)))
+        self.request_id = request_id_var.get()
+        self.upload_ms = 0.0
+        self.settled = renderer.open_run()
+
+    def release(self, index: int) -> None:
+        if index in self.unreleased:
+            self.unreleased.discard(index)
+            self.renderer.pool.release(self.clients[index])
+
+    async def stream(self) -> AsyncIterator[RenderEvent]:
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            names = await self._upload()
+            for index, client in enumerate(self.clients):
+                task = asyncio.create_task(self._variant(index, client, names[client.url]))
+                task.add_done_callback(self._on_variant_done)
+                tasks.append(task)
+            finished = 0
+            while finished < len(tasks):
+                timeout = self.until - time.monotonic()
+                try:
+                    event = await self.outbox.get(max(0.0, timeout))
+                except TimeoutError:
+                    raise DeadlineExceededError(
+                        f"the render did not finish within its time budget "
+                        f"({self.config.render_timeout_s:g} s or the caller's deadline)"
+                    ) from None
+                if isinstance(event, VariantDone):
+                    finished += 1
+                yield event
+        finally:
+            for task in tasks:
+                task.cancel()
+            # Shielded: a second cancel of the handler must not end the withdrawal half-way
+            # and leave prompts of this request on a GPU.
+            cleanup = asyncio.create_task(self._cleanup(tasks))
+            cleanup.add_done_callback(self._settle)
+            await asyncio.shield(cleanup)
+
+    def _settle(self, _: asyncio.Task[None]) -> None:
+        if not self.settled.done():
+            self.settled.set_result(None)
+
+    def _on_variant_done(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is not None:
+            self.outbox.fail(error)
+
+    async def _cleanup(self, tasks: list[asyncio.Task[None]]) -> None:
+        await asyncio.gather(*tasks, return_exceptions=True)
+        outstanding = dict(self.outstanding)
+        self.outstanding.clear()
+        for index in list(self.unreleased):
+            self.release(index)
+        if not outstanding:
+            return
+        by_client: dict[str, tuple[ComfyUIClient, list[str]]] = {}
+        for prompt_id, client in outstanding.items():
+            by_client.setdefault(client.url, (client, []))[1].append(prompt_id)
+        try:
+            await asyncio.wait_for(
+                asyncio.gather(
+                    *(_withdraw(c, ids) for c, ids in by_client.values()), return_exceptions=True
+                ),
+                self.config.cancel_timeout_s,
+            )
+        except TimeoutError:
+            _log.error(
+                "could not withdraw every prompt in time",
+                extra={"prompts": list(outstanding), "timeout_s": self.config.cancel_timeout_s},
+            )
+
+    async def _upload(self) -> dict[str, dict[str, str | None]]:
+        """Uploads the source (and control image) once per backend used."""
+        started = time.monotonic()
+        checked = self.checked
+        control = checked.controlnet.control_image if checked.controlnet is not None else None
+        distinct = {client.url: client for client in self.clients}
+
+        async def one(client: ComfyUIClient) -> tuple[str, dict[str, str | None]]:
+            names: dict[str, str | None] = {"source": None, "control": None}
+            for key, image in (("source", checked.source), ("control", control)):
+                if image is None:
+                    continue
+                # Named by content: the same source is stored once however often it is
+                # sent, and the caller's file name never reaches the server's disk.
+                filename = f"{image.sha256}.{_FORMAT_EXTENSIONS[image.format]}"
+                names[key] = await client.upload_image(
+                    image.data,
+                    filename,
+                    subfolder=self.config.upload_subfolder,
+                    deadline=self.until,
+                )
+            return client.url, names
+
+        try:
+            uploaded = dict(await asyncio.gather(*(one(c) for c in distinct.values())))
+        except ComfyUIError as e:
+            raise BackendUnavailableError(f"upload failed: {e}", backend=e.backend) from e
+        self.upload_ms = (time.monotonic() - started) * 1000
+        if checked.source is not None or control is not None:
+            STAGE_SECONDS.labels(service="render", stage="upload").observe(self.upload_ms / 1000)
+        return uploaded
+
+    async def _variant(
+        self, index: int, client: ComfyUIClient, names: dict[str, str | None]
+    ) -> None:
+        checked = self.checked
+        built = _build(
+            self.workflow,
+            checked,
+            index,
+            names["source"],
+            names["control"],
+            self.controlnet,
+            self.config,
+        )
+        prompt_id = str(uuid.uuid4())
+        seed = checked.seeds[index]
+        s = checked.settings
+        _log.info(
+            "queueing variant",
+            extra={
+                "variant": index,
+                "prompt_id": prompt_id,
+                "backend": client.url,
+                "workflow": self.workflow.name,
+                "seed": seed,
+                "positive_prompt": checked.positive,
+                "negative_prompt": checked.negative,
+                "steps": s.steps,
+                "cfg": s.cfg,
+                "guidance": s.guidance,
+                "sampler_name": s.sampler_name,
+                "scheduler": s.scheduler,
+                "denoise": s.denoise,
+                "width": checked.render_size.width,
+                "height": checked.render_size.height,
+                "loras": [[lora.name, lora.strength] for lora in checked.loras],
+                "controlnet": self.controlnet.__dict__ if self.controlnet is not None else None,
+            },
+        )
+        # Without the socket the prompt's messages would be missed (ComfyUI does not replay
+        # them); wait a little for it, then rely on /history polling if it stays down.
+        await client.wait_connected(min(2.0, max(0.0, self.until - time.monotonic())))
+        subscription = client.subscribe(prompt_id)
+        self.outstanding[prompt_id] = client
+        try:
+            queued_at = time.monotonic()
+            try:
+                await client.queue_prompt(
+                    built.graph,
+                    prompt_id,
+                    extra_data={"imagegen": {"request_id": self.request_id, "variant": index}},
+                    deadline=self.until,
+                )
+            except ComfyUIRefusedError as e:
+                raise _comfyui_refusal(e, built) from e
+            except ComfyUIError as e:
+                raise BackendUnavailableError(str(e), backend=e.backend) from e
+            timings = await self._follow(index, client, subscription, prompt_id, built, queued_at)
+            fetch_started = time.monotonic()
+            try:
+                raw = await client.view(timings.image)
+            except ComfyUIError as e:
+                raise BackendUnavailableError(
+                    f"fetching the result failed: {e}", backend=e.backend
+                ) from e
+            record = self._record(index, client, prompt_id)
+            finished = await asyncio.to_thread(
+                finish_result,
+                raw,
+                checked.output_size,
+                {
+                    PARAMETERS_KEY: parameters_text(record),
+                    PROVENANCE_KEY: provenance_json(record),
+                    PROMPT_KEY: json.dumps(built.graph, ensure_ascii=False),
+                },
+            )
+            fetch_s = time.monotonic() - fetch_started
+            STAGE_SECONDS.labels(service="render", stage="fetch").observe(fetch_s)
+            _log.info(
+                "variant rendered",
+                extra={
+                    "variant": index,
+                    "prompt_id": prompt_id,
+                    "backend": client.url,
+                    "seed": seed,
+                    "upload_ms": round(self.upload_ms, 1),
+                    "queue_wait_ms": round(timings.queue_wait_s * 1000, 1),
+                    "sampling_ms": round(timings.sampling_s * 1000, 1),
+                    "fetch_ms": round(fetch_s * 1000, 1),
+                    "render_size": str(checked.render_size),
+                    "output_size": str(checked.output_size),
+                },
+            )
+            self.outbox.put(
+                VariantDone(
+                    index=index,
+                    seed=seed,
+                    image=finished,
+                    settings=s,
+                    positive=checked.positive,
+                    negative=checked.negative,
+                    render_size=checked.render_size,
+                    workflow=self.workflow.name,
+                    prompt_id=prompt_id,
+                    backend=client.url,
+                )
+            )
+        finally:
+            client.unsubscribe(subscription)
+            self.release(index)
+
+    async def _follow(
+        self,
+        index: int,
+        client: ComfyUIClient,
+        subscription: PromptSubscription,
+        prompt_id: str,
+        built: BuiltGraph,
+        queued_at: float,
+    ) -> _Followed:
+        """Streams a queued prompt's events until it ends; returns its saved image."""
+        started_at: float | None = None
+        position: int | None = None
+        step = 0
+        last_preview = float("-inf")
+
+        async def finished_entry() -> dict[str, Any] | None:
+            try:
+                return await client.history(prompt_id)
+            except ComfyUIError as e:
+                raise BackendUnavailableError(
+                    f"lost contact while rendering: {e}", backend=e.backend
+                ) from e
+
+        async def report_position(since: float | None = None) -> bool:
+            """Sends the queue position if it changed; False when the prompt is gone."""
+            nonlocal position, started_at
+            try:
+                snapshot = await client.queue_snapshot(since=since)
+            except ComfyUIError:
+                return True  # the socket or the next poll will tell
+            now = snapshot.position(prompt_id)
+            if now is None:
+                if prompt_id in snapshot.running:
+                    started_at = started_at or time.monotonic()
+                    if position is None:
+                        position = 0
+                        self.outbox.put(VariantQueued(index, 0))
+                    return True
+                return False
+            if now != position:
+                position = now
+                self.outbox.put(VariantQueued(index, now))
+            return True
+
+        def done(entry: Mapping[str, Any]) -> _Followed:
+            self.outstanding.pop(prompt_id, None)
+            image = _outcome(entry, client.url, built.output_node)
+            end = time.monotonic()
+            begin = started_at if started_at is not None else end
+            STAGE_SECONDS.labels(service="render", stage="queue_wait").observe(begin - queued_at)
+            STAGE_SECONDS.labels(service="render", stage="sampling").observe(end - begin)
+            return _Followed(image, begin - queued_at, end - begin)
+
+        async def settle() -> _Followed | None:
+            """Asks /history (and /queue) whether the prompt ended while we did not hear."""
+            entry = await finished_entry()
+            if entry is not None:
+                return done(entry)
+            if not await report_position(since=time.monotonic()):
+                # Neither queued, running nor in the history: the backend lost it
+                # (restarted, or someone cleared its queue).
+                entry = await finished_entry()
+                if entry is not None:
+                    return done(entry)
+                self.outstanding.pop(prompt_id, None)
+                raise BackendUnavailableError(
+                    f"ComfyUI lost prompt {prompt_id} (restarted or queue cleared)",
+                    backend=client.url,
+                )
+            return None
+
+        await report_position(since=time.monotonic())
+        while True:
+            quiet = (
+                self.config.queue_poll_interval_s
+                if started_at is None
+                else self.config.history_poll_interval_s
+            )
+            event = await subscription.next(quiet)
+            if event is None or (isinstance(event, SocketState) and event.connected):
+                result = await settle()
+                if result is not None:
+                    return result
+                continue
+            if isinstance(event, SocketState):
+                continue
+            if isinstance(event, PreviewFrame):
+                now = time.monotonic()
+                if self.checked.previews and now - last_preview >= self.config.preview_interval_s:
+                    last_preview = now
+                    try:
+                        image = await asyncio.to_thread(preview_jpeg, event.image, event.mime_type)
+                    except OSError:
+                        continue  # a broken preview is not worth failing the render
+                    self.outbox.put(VariantPreview(index, step, image))
+                continue
+            kind, data = event.type, event.data
+            if kind == "status" and started_at is None:
+                await report_position()
+            elif kind == "execution_start":
+                started_at = time.monotonic()
+            elif kind == "progress" and str(data.get("node")) == built.sampler_node:
+                step = int(data.get("value", 0))
+                self.outbox.put(VariantProgress(index, step, int(data.get("max", 0))))
+            elif kind == "execution_error":
+                self.outstanding.pop(prompt_id, None)
+                raise _execution_failure(data, client.url)
+            elif kind == "executing" and data.get("node") is None:
+                # The history entry is written before this message, not before
+                # execution_success: read it now.
+                entry = await finished_entry()
+                if entry is None:
+                    result = await settle()
+                    if result is not None:
+                        return result
+                    continue
+                return done(entry)
+
+    def _record(self, index: int, client: ComfyUIClient, prompt_id: str) -> RenderRecord:
+        checked = self.checked
+        cn = checked.controlnet
+        controlnet = None
+        if cn is not None and self.controlnet is not None:
+            controlnet = {
+                "type": cn.kind.value,
+                "model": self.controlnet.model,
+                "union_type": self.controlnet.union_type,
+                "strength": cn.strength,
+                "start_percent": cn.start_percent,
+                "end_percent": cn.end_percent,
+                "control_image_sha256": cn.control_image.sha256 if cn.control_image else "",
+            }
+        source_size = (
+            Size(checked.source.width, checked.source.height)
+            if checked.source is not None
+            else None
+        )
+        scaled = source_size is not None and (
+            checked.render_size.width < source_size.width - 16
+            or checked.render_size.height < source_size.height - 16
+        )
+        return RenderRecord(
+            positive=checked.positive,
+            negative=checked.negative,
+            settings=checked.settings,
+            seed=checked.seeds[index],
+            variant=index,
+            workflow=self.workflow.name,
+            models=[value for _, _, value in self.workflow.required_models],
+            loras=[(lora.name, lora.strength) for lora in checked.loras],
+            controlnet=controlnet,
+            source_size=source_size,
+            render_size=checked.render_size,
+            output_size=checked.output_size,
+            resize_filter=RESIZE_FILTER,
+            scaled_for_cap=scaled,
+            source_sha256=checked.source.sha256 if checked.source is not None else "",
+            backend=client.url,
+            prompt_id=prompt_id,
+            provenance=checked.provenance,
+        )
+
+
+@dataclass(frozen=True)
+class _Followed:
+    image: SavedImage
+    queue_wait_s: float
+    sampling_s: float
+
+
+def _comfyui_refusal(error: ComfyUIRefusedError, built: BuiltGraph) -> ImagegenError:
+    """A graph ComfyUI refused despite the pre-check (its own validation differs)."""
+    violations = []
+    for node_id, info in error.node_errors.items():
+        for err in info.get("errors", []) if isinstance(info, dict) else []:
+            input_name = (err.get("extra_info") or {}).get("input_name")
+            origin = built.origins.get(InputRef(str(node_id), str(input_name)))
+            if origin is not None:
+                violations.append(
+                    FieldViolation(origin, str(err.get("details") or err.get("message")))
+                )
+    if violations:
+        return InvalidArgumentError(str(error), violations)
+    return FailedPreconditionError(
+        str(error), reason="COMFYUI_REFUSED_PROMPT", metadata={"backend": error.backend}
+    )
+
+
+async def _withdraw(client: ComfyUIClient, prompt_ids: list[str]) -> None:
+    """Deletes the prompts still pending and interrupts the running one, then checks.
+
+    Pending ones are deleted first: interrupting first would let the worker start the
+    next of them before the delete lands.
+    """
+    remaining = list(prompt_ids)
+    for attempt in range(5):
+        try:
+            await client.delete_pending(remaining)
+            for prompt_id in remaining:
+                await client.interrupt(prompt_id)
+            snapshot = await client.queue_snapshot(since=time.monotonic())
+        except Exception as e:
+            # Includes a client closed by a stopping server: keep trying until the bound.
+            _log.warning(
+                "withdrawing prompts failed", extra={"backend": client.url, "error": repr(e)}
+            )
+            await asyncio.sleep(0.05 * 2**attempt)
+            continue
+        remaining = [p for p in remaining if snapshot.contains(p)]
+        if not remaining:
+            _log.info("prompts withdrawn", extra={"backend": client.url, "prompts": prompt_ids})
+            return
+        # An interrupt takes effect at the next node or sampling step.
+        await asyncio.sleep(0.05 * 2**attempt)
+    with contextlib.suppress(Exception):
+        _log.error(
+            "prompts still on the backend", extra={"backend": client.url, "prompts": remaining}
+        )

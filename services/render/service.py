@@ -1,0 +1,194 @@
+"""The gRPC face of the render service: proto in, domain events out.
+
+Errors are domain errors raised by the renderer (also mid-stream); the shared server
+interceptor turns them into statuses with details. Cancellation reaches the renderer as
+``CancelledError`` inside the ``async for``, where its ``finally`` withdraws the prompts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc.aio
+from google.protobuf import json_format
+
+from imagegen.common.v1 import common_pb2
+from imagegen.render.v1 import render_pb2, render_pb2_grpc
+from services.common.retry import deadline_from_context
+from services.render.jobs import (
+    ControlKind,
+    ControlNetRequest,
+    LoraRequest,
+    RenderJob,
+    RenderWarning,
+    SamplerOverrides,
+    SamplerValues,
+)
+from services.render.renderer import (
+    Renderer,
+    RenderEvent,
+    VariantDone,
+    VariantPreview,
+    VariantProgress,
+    VariantQueued,
+)
+
+__all__ = ["SERVICE_NAME", "RenderServicer", "event_to_proto", "job_from_proto"]
+
+SERVICE_NAME: str = render_pb2.DESCRIPTOR.services_by_name["RenderService"].full_name
+
+_CONTROL_KINDS = {
+    common_pb2.CONTROL_TYPE_CANNY: ControlKind.CANNY,
+    common_pb2.CONTROL_TYPE_DEPTH: ControlKind.DEPTH,
+    common_pb2.CONTROL_TYPE_POSE: ControlKind.POSE,
+    common_pb2.CONTROL_TYPE_TILE: ControlKind.TILE,
+}
+
+
+class RenderServicer(render_pb2_grpc.RenderServiceServicer):
+    """``imagegen.render.v1.RenderService``.
+
+    Args:
+        renderer: The renderer shared by all calls.
+    """
+
+    def __init__(self, renderer: Renderer) -> None:
+        self._renderer = renderer
+
+    async def Render(
+        self,
+        request: render_pb2.RenderRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> AsyncIterator[render_pb2.RenderResponse]:
+        """Renders the request's variants, streaming events (see the proto for statuses)."""
+        job = job_from_proto(request)
+        async for event in self._renderer.render(job, deadline=deadline_from_context(context)):
+            yield event_to_proto(event)
+
+
+def _optional(message: Any, name: str) -> Any:
+    return getattr(message, name) if message.HasField(name) else None
+
+
+def _decimal(value: float) -> float:
+    """A proto ``float`` (32-bit) as the decimal the caller wrote: 0.8, not 0.800000011920929.
+
+    Seven significant digits are what a 32-bit float holds; without this the graph,
+    the logs and the PNG metadata would carry the binary noise.
+    """
+    return float(f"{value:.7g}")
+
+
+def _optional_float(message: Any, name: str) -> float | None:
+    return _decimal(getattr(message, name)) if message.HasField(name) else None
+
+
+def job_from_proto(request: render_pb2.RenderRequest) -> RenderJob:
+    """The domain form of a request; unset optional fields become ``None``."""
+    settings = request.settings
+    controlnet = None
+    if request.HasField("controlnet"):
+        cn = request.controlnet
+        controlnet = ControlNetRequest(
+            kind=_CONTROL_KINDS.get(cn.type),
+            strength=_optional_float(cn, "strength"),
+            start_percent=_optional_float(cn, "start_percent"),
+            end_percent=_optional_float(cn, "end_percent"),
+            model=cn.model,
+            control_image=cn.control_image.data if cn.HasField("control_image") else None,
+        )
+    provenance = (
+        json_format.MessageToDict(request.provenance, preserving_proto_field_name=True)
+        if request.HasField("provenance")
+        else None
+    )
+    return RenderJob(
+        positive_prompt=request.positive_prompt,
+        negative_prompt=request.negative_prompt,
+        source_image=request.source_image.data if request.HasField("source_image") else None,
+        settings=SamplerOverrides(
+            denoise=_optional_float(settings, "denoise"),
+            steps=_optional(settings, "steps"),
+            cfg=_optional_float(settings, "cfg"),
+            guidance=_optional_float(settings, "guidance"),
+            sampler_name=_optional(settings, "sampler_name"),
+            scheduler=_optional(settings, "scheduler"),
+        ),
+        seed=request.seed if request.HasField("seed") else None,
+        variants=request.variants,
+        width=request.width,
+        height=request.height,
+        loras=tuple(
+            LoraRequest(lora.name, _optional_float(lora, "strength")) for lora in request.loras
+        ),
+        controlnet=controlnet,
+        workflow=request.workflow,
+        previews=request.previews,
+        provenance=provenance,
+    )
+
+
+def settings_to_proto(settings: SamplerValues) -> common_pb2.SamplerSettings:
+    """The wire form of complete sampler settings."""
+    return common_pb2.SamplerSettings(
+        denoise=settings.denoise,
+        steps=settings.steps,
+        cfg=settings.cfg,
+        guidance=settings.guidance,
+        sampler_name=settings.sampler_name,
+        scheduler=settings.scheduler,
+    )
+
+
+def event_to_proto(event: RenderEvent) -> render_pb2.RenderResponse:
+    """The wire form of a render event."""
+    if isinstance(event, RenderWarning):
+        return render_pb2.RenderResponse(
+            warning=common_pb2.Warning(code=event.code, message=event.message)
+        )
+    if isinstance(event, VariantQueued):
+        return render_pb2.RenderResponse(
+            queued=common_pb2.RenderQueued(variant=event.variant, position=event.position)
+        )
+    if isinstance(event, VariantProgress):
+        return render_pb2.RenderResponse(
+            progress=common_pb2.RenderProgress(
+                variant=event.variant, step=event.step, total_steps=event.total_steps
+            )
+        )
+    if isinstance(event, VariantPreview):
+        return render_pb2.RenderResponse(
+            preview=common_pb2.Preview(
+                variant=event.variant,
+                step=event.step,
+                image=common_pb2.Image(
+                    data=event.image.data,
+                    mime_type="image/jpeg",
+                    width=event.image.width,
+                    height=event.image.height,
+                ),
+            )
+        )
+    return render_pb2.RenderResponse(result=_result_to_proto(event))
+
+
+def _result_to_proto(done: VariantDone) -> common_pb2.VariantResult:
+    return common_pb2.VariantResult(
+        index=done.index,
+        seed=done.seed,
+        image=common_pb2.Image(
+            data=done.image.data,
+            mime_type="image/png",
+            width=done.image.width,
+            height=done.image.height,
+        ),
+        settings=settings_to_proto(done.settings),
+        positive_prompt=done.positive,
+        negative_prompt=done.negative,
+        render_width=done.render_size.width,
+        render_height=done.render_size.height,
+        workflow=done.workflow,
+        prompt_id=done.prompt_id,
+        backend=done.backend,
+    )

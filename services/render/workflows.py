@@ -1,0 +1,349 @@
+"""Workflow templates: ComfyUI API-format graphs plus the bindings that say where each
+render parameter goes.
+
+A template is two files in the workflows folder::
+
+    flux-img2img.json            the graph, {"<node id>": {"class_type": ..., "inputs": ...}}
+    flux-img2img.bindings.json   {"mode": "img2img", "description": ...,
+                                  "bindings": {"seed": {"node": "8", "input": "seed"}, ...}}
+
+Parameters reach the graph only through these named bindings, never by searching for
+"every node that has a width input": a template with two ImageScale nodes would otherwise
+get both resized. A binding is one ``{"node", "input"}`` target or a list of them.
+
+Value bindings receive a literal (the prompt text, the seed, the size …). Link bindings
+name an input that receives a link; the render splices nodes in front of it: LoRA loaders
+in front of ``model``, the ControlNet in front of ``positive_conditioning`` and
+``negative_conditioning``; ``vae`` and ``source_pixels`` are read to feed those nodes.
+
+Templates are read from disk when asked for and cached until their files change, so an
+operator adds one by dropping the two files into the folder (see ``workflows/README.md``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from services.common.errors import (
+    FailedPreconditionError,
+    FieldViolation,
+    InvalidArgumentError,
+    PreconditionViolation,
+)
+
+__all__ = [
+    "DEFAULT_WORKFLOWS",
+    "LINK_BINDINGS",
+    "MODEL_FILE_INPUTS",
+    "VALUE_BINDINGS",
+    "InputRef",
+    "Mode",
+    "Workflow",
+    "WorkflowLibrary",
+    "validate_workflow_name",
+]
+
+
+class Mode(StrEnum):
+    """What a template does with its input."""
+
+    IMG2IMG = "img2img"
+    TXT2IMG = "txt2img"
+
+
+DEFAULT_WORKFLOWS: Mapping[Mode, str] = {
+    Mode.IMG2IMG: "flux-img2img",
+    Mode.TXT2IMG: "flux-txt2img",
+}
+"""The template used when a request names none."""
+
+VALUE_BINDINGS = frozenset(
+    {
+        "image",
+        "positive",
+        "negative",
+        "seed",
+        "steps",
+        "cfg",
+        "guidance",
+        "sampler",
+        "scheduler",
+        "denoise",
+        "width",
+        "height",
+        "filename_prefix",
+    }
+)
+"""Bindings whose inputs receive a literal value."""
+
+LINK_BINDINGS = frozenset(
+    {"model", "positive_conditioning", "negative_conditioning", "vae", "source_pixels"}
+)
+"""Bindings whose inputs receive a link that the render splices into or reads."""
+
+_REQUIRED: Mapping[Mode, frozenset[str]] = {
+    Mode.IMG2IMG: frozenset(
+        {"output", "image", "positive", "seed", "steps", "cfg", "sampler", "scheduler"}
+        | {"denoise", "width", "height"}
+    ),
+    Mode.TXT2IMG: frozenset(
+        {"output", "positive", "seed", "steps", "cfg", "sampler", "scheduler", "width", "height"}
+    ),
+}
+
+MODEL_FILE_INPUTS = frozenset(
+    {
+        "ckpt_name",
+        "unet_name",
+        "vae_name",
+        "clip_name",
+        "clip_name1",
+        "clip_name2",
+        "lora_name",
+        "control_net_name",
+    }
+)
+"""Inputs of ComfyUI loader nodes whose value is a model file name."""
+
+_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+_BINDINGS_SUFFIX = ".bindings.json"
+
+
+def validate_workflow_name(name: str, *, field_name: str = "workflow") -> None:
+    """Refuses names that are not a plain template name.
+
+    Names come from callers and become file names, so only letters, digits, ``-`` and
+    ``_`` pass (at most 64, starting with a letter or digit): no separators, no ``..``.
+
+    Args:
+        name: The requested template name.
+        field_name: The request field named in the error.
+
+    Raises:
+        InvalidArgumentError: The name has other characters or is too long.
+    """
+    if not _NAME_PATTERN.fullmatch(name):
+        description = (
+            f"{name!r} is not a workflow name: use 1 to 64 letters, digits, '-' or '_', "
+            "starting with a letter or digit (no paths)"
+        )
+        raise InvalidArgumentError(
+            f"{field_name}: {description}", [FieldViolation(field_name, description)]
+        )
+
+
+@dataclass(frozen=True)
+class InputRef:
+    """One input of one node of a graph."""
+
+    node: str
+    input: str
+
+    def __str__(self) -> str:
+        return f"node {self.node} input {self.input}"
+
+
+@dataclass(frozen=True)
+class Workflow:
+    """A loaded, checked template.
+
+    Attributes:
+        name: The template's name (its file stem).
+        mode: Image-to-image or text-to-image.
+        description: One line for people.
+        graph: The API-format graph; never modified (the graph builder copies it).
+        bindings: Parameter name → the inputs that receive it.
+        output_node: Id of the node whose saved images are the result.
+    """
+
+    name: str
+    mode: Mode
+    description: str
+    graph: Mapping[str, Any]
+    bindings: Mapping[str, tuple[InputRef, ...]]
+    output_node: str
+    required_models: tuple[tuple[str, str, str], ...] = field(default=())
+
+    def has(self, binding: str) -> bool:
+        """True when the template binds ``binding``."""
+        return binding in self.bindings
+
+    def targets(self, binding: str) -> tuple[InputRef, ...]:
+        """The inputs bound to ``binding``; empty when the template does not bind it."""
+        return self.bindings.get(binding, ())
+
+
+class _Target(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    node: str = Field(min_length=1)
+    input: str = Field(min_length=1)
+
+
+class _BindingsFile(BaseModel):
+    """The ``*.bindings.json`` file as written by a person."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["img2img", "txt2img"]
+    description: str = ""
+    bindings: dict[str, _Target | list[_Target]]
+
+
+class WorkflowLibrary:
+    """The templates of one folder, loaded on demand and cached until their files change.
+
+    Args:
+        directory: The folder holding ``<name>.json`` and ``<name>.bindings.json`` pairs.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self._directory = directory
+        self._cache: dict[str, tuple[tuple[int, int, int, int], Workflow]] = {}
+
+    @property
+    def directory(self) -> Path:
+        """The folder templates are read from."""
+        return self._directory
+
+    def names(self) -> list[str]:
+        """Names of the templates present (a graph with its bindings file), sorted."""
+        if not self._directory.is_dir():
+            return []
+        found = []
+        for bindings in self._directory.glob(f"*{_BINDINGS_SUFFIX}"):
+            name = bindings.name.removesuffix(_BINDINGS_SUFFIX)
+            if _NAME_PATTERN.fullmatch(name) and (self._directory / f"{name}.json").is_file():
+                found.append(name)
+        return sorted(found)
+
+    def get(self, name: str) -> Workflow:
+        """The template called ``name``.
+
+        Args:
+            name: A template name; checked with :func:`validate_workflow_name`.
+
+        Returns:
+            The loaded, checked template.
+
+        Raises:
+            InvalidArgumentError: The name is not a plain name.
+            FailedPreconditionError: No such template (reason ``WORKFLOW_NOT_FOUND``,
+                listing the available ones) or its files are broken (``WORKFLOW_INVALID``).
+        """
+        validate_workflow_name(name)
+        graph_path = self._directory / f"{name}.json"
+        bindings_path = self._directory / f"{name}{_BINDINGS_SUFFIX}"
+        try:
+            g, b = graph_path.stat(), bindings_path.stat()
+        except FileNotFoundError:
+            available = self.names()
+            listing = ", ".join(available) or "none"
+            raise FailedPreconditionError(
+                f"unknown workflow {name!r}; available: {listing}",
+                reason="WORKFLOW_NOT_FOUND",
+                metadata={"workflow": name, "available": ",".join(available)},
+                violations=[
+                    PreconditionViolation("WORKFLOW", name, f"no such workflow; have {listing}")
+                ],
+            ) from None
+        stamp = (g.st_mtime_ns, g.st_size, b.st_mtime_ns, b.st_size)
+        cached = self._cache.get(name)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        workflow = _load(name, graph_path, bindings_path)
+        self._cache[name] = (stamp, workflow)
+        return workflow
+
+
+def _invalid(name: str, problem: str) -> FailedPreconditionError:
+    return FailedPreconditionError(
+        f"workflow {name!r} is broken: {problem}",
+        reason="WORKFLOW_INVALID",
+        metadata={"workflow": name},
+        violations=[PreconditionViolation("WORKFLOW", name, problem)],
+    )
+
+
+def _is_link(value: Any) -> bool:
+    return (
+        isinstance(value, list)
+        and len(value) == 2
+        and isinstance(value[0], str)
+        and isinstance(value[1], int)
+    )
+
+
+def _load(name: str, graph_path: Path, bindings_path: Path) -> Workflow:
+    try:
+        graph = json.loads(graph_path.read_text(encoding="utf-8"))
+        spec = _BindingsFile.model_validate_json(bindings_path.read_bytes())
+    except (OSError, ValueError, ValidationError) as e:
+        raise _invalid(name, f"cannot read its files ({e})") from e
+    if not isinstance(graph, dict) or not graph:
+        raise _invalid(name, "the graph is not a JSON object of nodes")
+    for node_id, node in graph.items():
+        if not isinstance(node, dict) or not isinstance(node.get("class_type"), str):
+            raise _invalid(name, f"node {node_id} has no class_type")
+        if not isinstance(node.get("inputs", {}), dict):
+            raise _invalid(name, f"node {node_id} has no inputs object")
+
+    mode = Mode(spec.mode)
+    bindings: dict[str, tuple[InputRef, ...]] = {}
+    output_node = ""
+    for binding, raw in spec.bindings.items():
+        targets = tuple(
+            InputRef(t.node, t.input) for t in (raw if isinstance(raw, list) else [raw])
+        )
+        if not targets:
+            raise _invalid(name, f"binding {binding!r} has no target")
+        for target in targets:
+            node = graph.get(target.node)
+            if node is None:
+                raise _invalid(name, f"binding {binding!r} names missing node {target.node}")
+            inputs = node.get("inputs", {})
+            if target.input not in inputs:
+                raise _invalid(name, f"binding {binding!r}: {target} does not exist")
+            value = inputs[target.input]
+            if binding in VALUE_BINDINGS and _is_link(value):
+                raise _invalid(name, f"binding {binding!r}: {target} is a link, not a value")
+            if (binding in LINK_BINDINGS or binding == "output") and not _is_link(value):
+                raise _invalid(name, f"binding {binding!r}: {target} is not a link")
+        if binding == "output":
+            if len(targets) != 1:
+                raise _invalid(name, "binding 'output' must name exactly one node")
+            output_node = targets[0].node
+        elif binding not in VALUE_BINDINGS | LINK_BINDINGS:
+            raise _invalid(name, f"unknown binding {binding!r}")
+        if binding in LINK_BINDINGS:
+            sources = {tuple(graph[t.node]["inputs"][t.input]) for t in targets}
+            if len(sources) != 1:
+                raise _invalid(name, f"binding {binding!r}: its inputs are fed by different links")
+        bindings[binding] = targets
+    missing = sorted(_REQUIRED[mode] - bindings.keys())
+    if missing:
+        raise _invalid(name, f"{mode.value} templates must bind {', '.join(missing)}")
+
+    required_models = tuple(
+        (node["class_type"], input_name, value)
+        for node in graph.values()
+        for input_name, value in node.get("inputs", {}).items()
+        if input_name in MODEL_FILE_INPUTS and isinstance(value, str)
+    )
+    return Workflow(
+        name=name,
+        mode=mode,
+        description=spec.description,
+        graph=graph,
+        bindings=bindings,
+        output_node=output_node,
+        required_models=required_models,
+    )

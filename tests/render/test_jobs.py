@@ -1,0 +1,113 @@
+"""Request validation and defaults, before anything touches ComfyUI."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.common.errors import InvalidArgumentError
+from services.render.dimensions import Size
+from services.render.jobs import (
+    ControlKind,
+    ControlNetRequest,
+    JobLimits,
+    LoraRequest,
+    RenderJob,
+    SamplerOverrides,
+    check_job,
+    clean_prompt,
+)
+from services.render.workflows import Mode
+from tests.render.conftest import png
+
+LIMITS = JobLimits()
+
+
+def _fields(job: RenderJob) -> list[str]:
+    with pytest.raises(InvalidArgumentError) as refused:
+        check_job(job, LIMITS)
+    return [v.field for v in refused.value.violations]
+
+
+def test_img2img_defaults_follow_flux_dev() -> None:
+    checked = check_job(RenderJob("a house", source_image=png(100, 80)), LIMITS)
+    assert checked.mode is Mode.IMG2IMG
+    assert checked.workflow == "flux-img2img"
+    s = checked.settings
+    assert (s.denoise, s.steps, s.cfg, s.guidance, s.sampler_name, s.scheduler) == (
+        0.68,
+        25,
+        1.0,
+        3.5,
+        "euler",
+        "simple",
+    )
+    assert checked.output_size == Size(100, 80)
+    assert checked.render_size == Size(96, 80)
+
+
+def test_txt2img_always_denoises_fully_and_says_so_when_asked_otherwise() -> None:
+    checked = check_job(RenderJob("a house", settings=SamplerOverrides(denoise=0.5)), LIMITS)
+    assert checked.settings.denoise == 1.0
+    assert [w.code for w in checked.warnings] == ["DENOISE_IGNORED"]
+
+
+def test_img2img_size_request_is_ignored_with_a_warning() -> None:
+    checked = check_job(RenderJob("x", source_image=png(1000, 750), width=512, height=512), LIMITS)
+    assert checked.output_size == Size(1000, 750)
+    assert checked.warnings[0].code == "DIMENSIONS_IGNORED"
+
+
+def test_lora_strength_is_clamped_with_a_warning() -> None:
+    job = RenderJob("x", loras=(LoraRequest("a.safetensors", 5.0), LoraRequest("b.safetensors")))
+    checked = check_job(job, LIMITS)
+    assert [lora.strength for lora in checked.loras] == [2.0, 1.0]
+    assert [w.code for w in checked.warnings] == ["LORA_STRENGTH_CLAMPED"]
+
+
+def test_prompts_lose_control_characters_and_line_breaks() -> None:
+    assert clean_prompt(" a\nred\x00 house\u200b\t ") == "a red house"
+
+
+def test_an_empty_prompt_after_cleaning_is_refused() -> None:
+    assert _fields(RenderJob("\x00\n ")) == ["positive_prompt"]
+
+
+def test_a_too_long_prompt_is_refused() -> None:
+    assert _fields(RenderJob("x" * 4001)) == ["positive_prompt"]
+
+
+def test_out_of_range_sampler_settings_are_refused_field_by_field() -> None:
+    settings = SamplerOverrides(denoise=1.5, steps=101, cfg=0.5, guidance=float("inf"))
+    assert _fields(RenderJob("x", settings=settings)) == [
+        "settings.denoise",
+        "settings.steps",
+        "settings.cfg",
+        "settings.guidance",
+    ]
+
+
+def test_controlnet_percent_order_is_checked() -> None:
+    cn = ControlNetRequest(ControlKind.CANNY, start_percent=0.8, end_percent=0.2)
+    assert _fields(RenderJob("x", source_image=png(32, 32), controlnet=cn)) == [
+        "controlnet.end_percent"
+    ]
+
+
+def test_controlnet_defaults_are_filled_in() -> None:
+    cn = ControlNetRequest(ControlKind.TILE)
+    checked = check_job(RenderJob("x", source_image=png(32, 32), controlnet=cn), LIMITS)
+    assert checked.controlnet is not None
+    assert (checked.controlnet.strength, checked.controlnet.start_percent) == (0.6, 0.0)
+    assert checked.controlnet.end_percent == 1.0
+
+
+def test_a_bad_control_image_names_its_field() -> None:
+    cn = ControlNetRequest(ControlKind.CANNY, control_image=b"nope")
+    assert _fields(RenderJob("x", source_image=png(32, 32), controlnet=cn)) == [
+        "controlnet.control_image.data"
+    ]
+
+
+def test_too_many_loras_are_refused() -> None:
+    loras = tuple(LoraRequest(f"l{i}.safetensors") for i in range(9))
+    assert _fields(RenderJob("x", loras=loras)) == ["loras"]

@@ -1,0 +1,65 @@
+"""The metadata chunks of result PNGs."""
+
+from __future__ import annotations
+
+import json
+
+from PIL import Image
+
+from services.render.dimensions import Size
+from services.render.jobs import SamplerValues
+from services.render.pnginfo import (
+    PARAMETERS_KEY,
+    PROVENANCE_KEY,
+    RenderRecord,
+    encode_png,
+    parameters_text,
+    provenance_json,
+    read_text_chunks,
+)
+
+RECORD = RenderRecord(
+    positive="warm beige walls, soft light",
+    negative="",
+    settings=SamplerValues(0.85, 28, 1.0, 3.5, "euler", "simple"),
+    seed=43,
+    variant=1,
+    workflow="flux-img2img",
+    models=["flux1-dev-fp8.safetensors"],
+    loras=[("realism.safetensors", 0.8)],
+    controlnet=None,
+    source_size=Size(1000, 750),
+    render_size=Size(1008, 752),
+    output_size=Size(1000, 750),
+    resize_filter="lanczos",
+    scaled_for_cap=False,
+    source_sha256="ab" * 32,
+    backend="http://gpu-1:8188",
+    prompt_id="p-1",
+    provenance={"instruction": "перекрась стены в тёплый бежевый"},
+)
+
+
+def test_the_parameters_block_reads_like_a1111() -> None:
+    text = parameters_text(RECORD)
+    prompt, negative, settings = text.split("\n")
+    assert prompt == "warm beige walls, soft light"
+    assert negative == "Negative prompt: "
+    assert settings.startswith(
+        "Steps: 28, Sampler: euler, Schedule type: simple, CFG scale: 1, "
+        "Distilled CFG Scale: 3.5, Seed: 43, Size: 1000x750, Render size: 1008x752, "
+        "Model: flux1-dev-fp8, Denoising strength: 0.85"
+    )
+    assert 'LoRAs: "realism.safetensors:0.8"' in settings  # quoted as A1111 does
+
+
+def test_chunks_survive_a_round_trip_with_non_latin_text() -> None:
+    data = encode_png(
+        Image.new("RGB", (8, 8)),
+        {PARAMETERS_KEY: parameters_text(RECORD), PROVENANCE_KEY: provenance_json(RECORD)},
+    )
+    chunks = read_text_chunks(data)
+    assert chunks[PARAMETERS_KEY] == parameters_text(RECORD)
+    record = json.loads(chunks[PROVENANCE_KEY])
+    assert record["provenance"]["instruction"] == "перекрась стены в тёплый бежевый"
+    assert record["seed"] == 43 and record["settings"]["steps"] == 28
