@@ -1,0 +1,92 @@
+"""Assembly of the gateway server: downstream channels, scheduler, cache, servicer, health."""
+
+from __future__ import annotations
+
+from gateway.auth import auth_interceptors
+from gateway.deadlines import StageBudgets
+from gateway.downstream import Downstream
+from gateway.orchestrator import Orchestrator, OrchestratorConfig
+from gateway.readiness import DownstreamReadiness
+from gateway.reuse import PlanReuseCache
+from gateway.scheduler import EntryHook, PhaseScheduler
+from gateway.service import SERVICE_NAME, GatewayServicer
+from gateway.settings import GatewaySettings
+from gateway.validation import RequestLimits
+from gateway.vram import OllamaEvictor
+from imagegen.gateway.v1 import gateway_pb2_grpc
+from services.common.ollama import OllamaClient
+from services.common.server import GrpcServer
+
+__all__ = ["create_server"]
+
+
+async def create_server(settings: GatewaySettings) -> GrpcServer:
+    """Builds the gateway server; the caller starts it (``await host.start()``).
+
+    Opens one channel per downstream service (closed when the server stops), and in
+    single-GPU mode one Ollama client; installs caller authentication when a token file
+    is configured; watches the downstream services' health.
+
+    Args:
+        settings: The gateway's settings.
+
+    Returns:
+        The server, not started.
+
+    Raises:
+        TokenFileError: The configured token file is missing or malformed.
+    """
+    downstream = Downstream.connect(
+        vision_address=settings.vision_address,
+        planner_address=settings.planner_address,
+        render_address=settings.render_address,
+        max_message_bytes=settings.max_message_bytes,
+        tls=settings.downstream_tls(),
+    )
+    # Callers' tokens, rights and limits are checked before a request reaches the
+    # servicer; with no token file configured there is no interceptor.
+    host = GrpcServer(
+        settings, service_names=[SERVICE_NAME], interceptors=auth_interceptors(settings)
+    )
+    host.on_stop(downstream.close)
+
+    hooks: dict[str, EntryHook] = {}
+    if settings.single_gpu:
+        ollama = OllamaClient(settings.ollama_url, timeout_s=settings.unload_timeout_s)
+        host.on_stop(ollama.aclose)
+        hooks["render"] = OllamaEvictor(ollama, timeout_s=settings.unload_timeout_s)
+    scheduler = PhaseScheduler(
+        enabled=settings.model_grouping,
+        max_wait_s=settings.grouping_max_wait_s,
+        exclusive={"render"} if settings.single_gpu else (),
+        entry_hooks=hooks,
+    )
+    orchestrator = Orchestrator(
+        downstream,
+        config=OrchestratorConfig(
+            limits=RequestLimits(
+                max_variants=settings.max_variants,
+                max_instruction_chars=settings.max_instruction_chars,
+                max_loras=settings.max_loras,
+                max_image_bytes=settings.max_image_bytes,
+                max_image_side=settings.max_image_side,
+            ),
+            budgets=StageBudgets(
+                analyze=settings.analyze_budget_fraction, plan=settings.plan_budget_fraction
+            ),
+            default_deadline_s=settings.default_deadline_s,
+            single_gpu=settings.single_gpu,
+        ),
+        scheduler=scheduler,
+        reuse=PlanReuseCache(
+            window_s=settings.plan_reuse_window_s, max_entries=settings.plan_reuse_max_entries
+        ),
+    )
+    gateway_pb2_grpc.add_GatewayServiceServicer_to_server(  # type: ignore[no-untyped-call]
+        GatewayServicer(orchestrator), host.server
+    )
+    readiness = DownstreamReadiness(
+        downstream, host.health, timeout_s=settings.health_check_timeout_s
+    )
+    host.watch_readiness(readiness.check, settings.health_poll_interval_s)
+    return host

@@ -1,0 +1,58 @@
+"""The ``warning`` events a request's stages give rise to.
+
+Downstream services report fallbacks and adjustments inside their answers (an
+analysis's ``source`` and ``warnings``, a plan's ``source`` and ``warnings``); the
+gateway turns each into a :class:`Warning` event with a stable code, so a caller can
+tell at a glance that, say, the plan came from keyword rules rather than the model.
+
+| code | when |
+|---|---|
+| ``ANALYSIS_FALLBACK`` | the vision model was unavailable; the analysis came from image metadata |
+| ``ANALYSIS_INCOMPLETE`` | the vision model left fields empty even after a re-ask |
+| ``ANALYSIS_NOTE`` | any other note of the vision service |
+| ``PLAN_FALLBACK`` | the planner model was unavailable; keyword rules planned |
+| ``PLAN_ADJUSTED`` | the planner clamped, truncated or otherwise adjusted something |
+| ``DESCRIPTION_IGNORED`` | a description came with a text-to-image request |
+| ``GPU_NOT_FREED`` | single-GPU mode could not confirm the language models left the GPU |
+"""
+
+from __future__ import annotations
+
+from imagegen.common.v1 import common_pb2
+
+__all__ = ["analysis_warnings", "plan_warnings", "warning"]
+
+
+def warning(code: str, message: str) -> common_pb2.Warning:
+    """A warning event payload."""
+    return common_pb2.Warning(code=code, message=message)
+
+
+def analysis_warnings(analysis: common_pb2.ImageAnalysis) -> list[common_pb2.Warning]:
+    """The warnings an analysis gives rise to, fallback first."""
+    found: list[common_pb2.Warning] = []
+    notes = list(analysis.warnings)
+    if analysis.source == common_pb2.ANALYSIS_SOURCE_METADATA_FALLBACK:
+        reason = "; ".join(notes) or "the vision model did not answer"
+        found.append(
+            warning("ANALYSIS_FALLBACK", f"the image was described from its metadata: {reason}")
+        )
+        notes = []
+    if analysis.missing_fields:
+        found.append(
+            warning(
+                "ANALYSIS_INCOMPLETE",
+                "the vision model left empty: " + ", ".join(analysis.missing_fields),
+            )
+        )
+    found += [warning("ANALYSIS_NOTE", note) for note in notes]
+    return found
+
+
+def plan_warnings(plan: common_pb2.PromptPlan) -> list[common_pb2.Warning]:
+    """The warnings a plan gives rise to, fallback first."""
+    notes = list(plan.warnings)
+    if plan.source == common_pb2.PLAN_SOURCE_RULES:
+        reason = "; ".join(notes) or "the planner model did not answer"
+        return [warning("PLAN_FALLBACK", f"the prompt was planned by keyword rules: {reason}")]
+    return [warning("PLAN_ADJUSTED", note) for note in notes]

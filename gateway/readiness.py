@@ -1,0 +1,69 @@
+"""The gateway's health, drawn from its downstream services' health.
+
+The gateway can do nothing useful without the vision, planner and render services, so
+it reports NOT_SERVING while any of them does not answer SERVING. Beside its own status
+it publishes its view of each downstream service under that service's name, so one
+health call to the gateway (``imagegen health``) shows which one is down.
+"""
+
+from __future__ import annotations
+
+from grpc_health.v1 import health_pb2
+from grpc_health.v1.health import aio as health_aio
+
+from gateway.downstream import SERVICE_NAMES, Downstream
+
+__all__ = ["DownstreamNotReadyError", "DownstreamReadiness"]
+
+
+class DownstreamNotReadyError(Exception):
+    """Some downstream service is not SERVING; the message names each one and its status."""
+
+
+class DownstreamReadiness:
+    """A readiness check for ``GrpcServer.watch_readiness``.
+
+    Args:
+        downstream: The gateway's downstream clients.
+        health: The gateway's own health servicer, where each downstream's status is
+            published under its fully qualified service name.
+        timeout_s: Deadline of one downstream health check.
+    """
+
+    def __init__(
+        self, downstream: Downstream, health: health_aio.HealthServicer, *, timeout_s: float
+    ) -> None:
+        self._downstream = downstream
+        self._health = health
+        self._timeout_s = timeout_s
+        self.last: dict[str, str] = {}
+        """The statuses seen by the latest check, by short service name."""
+
+    async def check(self) -> bool:
+        """Asks every downstream service and publishes what it answered.
+
+        Returns:
+            True when all of them are SERVING.
+
+        Raises:
+            DownstreamNotReadyError: Naming each service that is not, with its address and
+                status (the server logs it as the reason for NOT_SERVING).
+        """
+        statuses = await self._downstream.health(timeout_s=self._timeout_s)
+        self.last = statuses
+        for name, status in statuses.items():
+            serving = status == "SERVING"
+            await self._health.set(
+                SERVICE_NAMES[name],
+                health_pb2.HealthCheckResponse.SERVING
+                if serving
+                else health_pb2.HealthCheckResponse.NOT_SERVING,
+            )
+        failing = [
+            f"{name} ({self._downstream.addresses[name]}): {status}"
+            for name, status in statuses.items()
+            if status != "SERVING"
+        ]
+        if failing:
+            raise DownstreamNotReadyError("; ".join(failing))
+        return True

@@ -1,0 +1,49 @@
+"""The gateway's gRPC servicer: a thin translation onto :class:`~gateway.orchestrator.Orchestrator`.
+
+Errors are raised as :class:`~services.common.errors.ImagegenError` and turned into
+statuses with details by the shared server interceptor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc.aio
+
+from gateway.orchestrator import Orchestrator
+from imagegen.gateway.v1 import gateway_pb2, gateway_pb2_grpc
+
+__all__ = ["SERVICE_NAME", "GatewayServicer"]
+
+SERVICE_NAME = gateway_pb2.DESCRIPTOR.services_by_name["GatewayService"].full_name
+"""``imagegen.gateway.v1.GatewayService``."""
+
+
+class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
+    """Serves ``imagegen.gateway.v1.GatewayService``.
+
+    Args:
+        orchestrator: Runs the pipeline.
+    """
+
+    def __init__(self, orchestrator: Orchestrator) -> None:
+        self._orchestrator = orchestrator
+
+    async def Generate(  # gRPC method name
+        self,
+        request: gateway_pb2.GenerateRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> AsyncIterator[gateway_pb2.GenerateResponse]:
+        """Streams the events of one generation."""
+        events = self._orchestrator.generate(request, time_remaining=context.time_remaining())
+        async for event in events:
+            yield event
+
+    async def Plan(  # gRPC method name
+        self,
+        request: gateway_pb2.PlanRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> gateway_pb2.PlanResponse:
+        """Analyses and plans without rendering."""
+        return await self._orchestrator.plan(request, time_remaining=context.time_remaining())

@@ -1,0 +1,139 @@
+"""The whole system in-process: both stand-ins, the three services and a gateway.
+
+Every server listens on port 0 on 127.0.0.1 and is reached through real gRPC channels.
+Used by the gateway tests (through ``conftest.py``) and by the benchmarks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc.aio
+
+from gateway.app import create_server as create_gateway
+from gateway.settings import GatewaySettings
+from imagegen.gateway.v1 import gateway_pb2_grpc
+from services.common.server import GrpcServer
+from services.fake_comfyui.server import RunningFakeComfyUI, run_fake_comfyui
+from services.fake_comfyui.settings import FakeComfyUISettings
+from services.fake_ollama.server import RunningFakeOllama, run_fake_ollama
+from services.fake_ollama.settings import FakeOllamaSettings
+from services.planner.app import create_server as create_planner
+from services.planner.settings import PlannerSettings
+from services.render.app import create_server as create_render
+from services.render.settings import RenderSettings
+from services.vision.app import create_server as create_vision
+from services.vision.settings import VisionSettings
+
+__all__ = ["RunningGateway", "System", "start_gateway_in", "start_system", "stop_host"]
+
+
+async def stop_host(host: GrpcServer) -> None:
+    """Stops a server at once, first making sure its readiness watchers have ended.
+
+    On Python 3.11 ``asyncio.wait_for`` returns the result instead of raising when the
+    awaited check finishes in the same loop step as the cancellation (fixed in 3.12), so
+    the single ``cancel()`` of ``GrpcServer.stop`` can be lost and the stop then waits for
+    the watcher forever. Cancelling until the watcher is really done avoids that.
+    """
+    for watcher in list(host._watchers):
+        while not watcher.done():
+            watcher.cancel()
+            await asyncio.wait({watcher}, timeout=0.5)
+    await host.stop(0)
+
+
+@dataclass
+class RunningGateway:
+    """A started gateway and a stub on a channel to it."""
+
+    host: GrpcServer
+    address: str
+    stub: Any
+
+
+@dataclass
+class System:
+    """Everything a gateway test talks to or inspects."""
+
+    ollama: RunningFakeOllama
+    comfyui: RunningFakeComfyUI
+    addresses: dict[str, str]
+    gateway: RunningGateway
+    hosts: dict[str, GrpcServer] = field(default_factory=dict)
+
+    @property
+    def stub(self) -> Any:
+        """The default gateway's stub."""
+        return self.gateway.stub
+
+    def ollama_chats(self, model_prefix: str) -> int:
+        """Chat calls the Ollama stand-in received for models starting with the prefix."""
+        return sum(
+            1
+            for r in self.ollama.fake.requests_to("/api/chat")
+            if (r.model or "").startswith(model_prefix)
+            and isinstance(r.body, dict)
+            and r.body.get("messages")
+        )
+
+
+async def start_system(
+    stack: AsyncExitStack,
+    *,
+    ollama: FakeOllamaSettings | None = None,
+    comfyui: FakeComfyUISettings | None = None,
+    **gateway_settings: Any,
+) -> System:
+    """Starts the stand-ins, the services and a gateway, closed by ``stack``."""
+    fake_ollama = await stack.enter_async_context(
+        run_fake_ollama(ollama or FakeOllamaSettings(), port=0)
+    )
+    fake_comfyui = await stack.enter_async_context(
+        run_fake_comfyui(comfyui or FakeComfyUISettings(step_delay_s=0.0), port=0)
+    )
+    hosts: dict[str, GrpcServer] = {
+        "vision": await create_vision(
+            VisionSettings(port=0, ollama_url=fake_ollama.url, readiness_interval_s=0.2)
+        ),
+        "planner": await create_planner(
+            PlannerSettings(port=0, ollama_url=fake_ollama.url, readiness_interval_s=0.2)
+        ),
+        "render": await create_render(
+            RenderSettings(port=0, comfyui_urls=fake_comfyui.url, readiness_interval_s=0.2)
+        ),
+    }
+    addresses: dict[str, str] = {}
+    for name, host in hosts.items():
+        addresses[name] = f"127.0.0.1:{await host.start()}"
+        stack.push_async_callback(stop_host, host)
+    system = System(fake_ollama, fake_comfyui, addresses, gateway=None, hosts=hosts)  # type: ignore[arg-type]
+    system.gateway = await start_gateway_in(stack, system, **gateway_settings)
+    return system
+
+
+async def start_gateway_in(
+    stack: AsyncExitStack, system: System, **settings: Any
+) -> RunningGateway:
+    """Starts a gateway in front of ``system``'s services, stopped by ``stack``."""
+    values: dict[str, Any] = {
+        "port": 0,
+        "vision_address": system.addresses["vision"],
+        "planner_address": system.addresses["planner"],
+        "render_address": system.addresses["render"],
+        "health_poll_interval_s": 0.2,
+        "ollama_url": system.ollama.url,
+    }
+    host = await create_gateway(GatewaySettings(**(values | settings)))
+    port = await host.start()
+    stack.push_async_callback(stop_host, host)
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    stack.push_async_callback(channel.close)
+    return RunningGateway(
+        host=host,
+        address=f"127.0.0.1:{port}",
+        stub=gateway_pb2_grpc.GatewayServiceStub(channel),  # type: ignore[no-untyped-call]
+    )

@@ -1,0 +1,40 @@
+"""Warning events drawn from the stages' answers."""
+
+from __future__ import annotations
+
+from gateway.notices import analysis_warnings, plan_warnings
+from imagegen.common.v1 import common_pb2
+
+
+def test_fallback_analysis_warns_with_the_reason() -> None:
+    analysis = common_pb2.ImageAnalysis(
+        source=common_pb2.ANALYSIS_SOURCE_METADATA_FALLBACK, warnings=["llava timed out"]
+    )
+    (notice,) = analysis_warnings(analysis)
+    assert notice.code == "ANALYSIS_FALLBACK" and "llava timed out" in notice.message
+
+
+def test_incomplete_analysis_names_the_empty_fields() -> None:
+    analysis = common_pb2.ImageAnalysis(
+        source=common_pb2.ANALYSIS_SOURCE_MODEL, missing_fields=["lighting", "style"]
+    )
+    (notice,) = analysis_warnings(analysis)
+    assert notice.code == "ANALYSIS_INCOMPLETE" and "lighting, style" in notice.message
+
+
+def test_complete_model_analysis_gives_no_warning() -> None:
+    assert (
+        analysis_warnings(common_pb2.ImageAnalysis(source=common_pb2.ANALYSIS_SOURCE_MODEL)) == []
+    )
+
+
+def test_rules_plan_warns_once_as_a_fallback() -> None:
+    plan = common_pb2.PromptPlan(source=common_pb2.PLAN_SOURCE_RULES, warnings=["a", "b"])
+    assert [n.code for n in plan_warnings(plan)] == ["PLAN_FALLBACK"]
+
+
+def test_each_adjustment_of_a_model_plan_is_a_warning() -> None:
+    plan = common_pb2.PromptPlan(
+        source=common_pb2.PLAN_SOURCE_MODEL, warnings=["denoise clamped", "prompt truncated"]
+    )
+    assert [n.message for n in plan_warnings(plan)] == ["denoise clamped", "prompt truncated"]

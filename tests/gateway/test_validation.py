@@ -1,0 +1,173 @@
+"""Request validation: every bad field is named before any backend is touched."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.jobs import Mode
+from gateway.validation import MAX_SEED, RequestLimits, validate_generate, validate_plan
+from imagegen.common.v1 import common_pb2
+from imagegen.gateway.v1 import gateway_pb2
+from services.common.errors import InvalidArgumentError
+from tests.gateway.images import png_bytes
+
+LIMITS = RequestLimits(max_variants=8, max_instruction_chars=100, max_loras=2)
+
+
+def _img2img(**fields: object) -> gateway_pb2.GenerateRequest:
+    request = gateway_pb2.GenerateRequest(
+        source_image=common_pb2.Image(data=png_bytes()), instruction="make the cup green"
+    )
+    for name, value in fields.items():
+        if isinstance(value, list):
+            getattr(request, name).extend(value)
+        elif hasattr(value, "DESCRIPTOR"):
+            getattr(request, name).CopyFrom(value)
+        else:
+            setattr(request, name, value)
+    return request
+
+
+def _bad_fields(request: gateway_pb2.GenerateRequest) -> list[str]:
+    with pytest.raises(InvalidArgumentError) as raised:
+        validate_generate(request, LIMITS)
+    return [v.field for v in raised.value.violations]
+
+
+def test_img2img_request_becomes_a_job_with_the_image_measured() -> None:
+    job = validate_generate(_img2img(variants=3, seed=7), LIMITS)
+    assert job.inputs.mode is Mode.IMAGE_TO_IMAGE
+    assert job.inputs.image is not None
+    assert (job.inputs.image.width, job.inputs.image.height) == (64, 48)
+    assert (job.seed, job.variants) == (7, 3)
+
+
+def test_txt2img_request_has_no_image() -> None:
+    job = validate_generate(gateway_pb2.GenerateRequest(instruction="a red fox"), LIMITS)
+    assert job.inputs.mode is Mode.TEXT_TO_IMAGE
+    assert job.inputs.image is None
+
+
+def test_zero_variants_means_one() -> None:
+    assert validate_generate(_img2img(variants=0), LIMITS).variants == 1
+
+
+def test_unset_seed_stays_unset_for_the_gateway_to_pick() -> None:
+    assert validate_generate(_img2img(), LIMITS).seed is None
+
+
+def test_blank_instruction_is_refused() -> None:
+    assert _bad_fields(_img2img(instruction="   ")) == ["instruction"]
+
+
+def test_overlong_instruction_is_refused() -> None:
+    assert _bad_fields(_img2img(instruction="x" * 101)) == ["instruction"]
+
+
+def test_variants_above_the_maximum_are_refused() -> None:
+    assert _bad_fields(_img2img(variants=9)) == ["variants"]
+
+
+def test_seed_that_would_wrap_is_refused() -> None:
+    assert _bad_fields(_img2img(seed=MAX_SEED - 1, variants=3)) == ["seed"]
+
+
+def test_highest_seed_that_does_not_wrap_is_accepted() -> None:
+    assert validate_generate(_img2img(seed=MAX_SEED - 2, variants=3), LIMITS).seed == MAX_SEED - 2
+
+
+def test_source_that_is_not_an_image_names_the_data_field() -> None:
+    request = _img2img()
+    request.source_image.data = b"GIF89a not really"
+    assert _bad_fields(request) == ["source_image.data"]
+
+
+def test_present_but_empty_source_image_is_refused_not_taken_as_txt2img() -> None:
+    request = gateway_pb2.GenerateRequest(source_image=common_pb2.Image(), instruction="x")
+    assert _bad_fields(request) == ["source_image.data"]
+
+
+def test_txt2img_size_outside_the_flux_range_is_refused() -> None:
+    request = gateway_pb2.GenerateRequest(instruction="a fox", width=100, height=4096)
+    assert _bad_fields(request) == ["width", "height"]
+
+
+def test_img2img_ignores_requested_size_here() -> None:
+    assert validate_generate(_img2img(width=100, height=9999), LIMITS).width == 100
+
+
+def test_too_many_loras_are_refused() -> None:
+    loras = [common_pb2.LoraSpec(name=f"l{i}.safetensors") for i in range(3)]
+    assert _bad_fields(_img2img(loras=loras)) == ["loras"]
+
+
+def test_lora_name_must_be_a_bare_file_name() -> None:
+    loras = [common_pb2.LoraSpec(name="ok.safetensors"), common_pb2.LoraSpec(name="../x")]
+    assert _bad_fields(_img2img(loras=loras)) == ["loras[1].name"]
+
+
+def test_lora_strength_must_be_finite() -> None:
+    loras = [common_pb2.LoraSpec(name="a.safetensors", strength=float("nan"))]
+    assert _bad_fields(_img2img(loras=loras)) == ["loras[0].strength"]
+
+
+def test_controlnet_without_type_is_refused() -> None:
+    spec = common_pb2.ControlNetSpec(strength=0.5)
+    assert _bad_fields(_img2img(controlnet=spec)) == ["controlnet.type"]
+
+
+def test_controlnet_end_before_start_is_refused() -> None:
+    spec = common_pb2.ControlNetSpec(
+        type=common_pb2.CONTROL_TYPE_CANNY, start_percent=0.6, end_percent=0.2
+    )
+    assert _bad_fields(_img2img(controlnet=spec)) == ["controlnet.end_percent"]
+
+
+def test_controlnet_strength_out_of_range_is_refused() -> None:
+    spec = common_pb2.ControlNetSpec(type=common_pb2.CONTROL_TYPE_CANNY, strength=3.0)
+    assert _bad_fields(_img2img(controlnet=spec)) == ["controlnet.strength"]
+
+
+def test_txt2img_controlnet_needs_a_control_image() -> None:
+    request = gateway_pb2.GenerateRequest(
+        instruction="a fox",
+        controlnet=common_pb2.ControlNetSpec(type=common_pb2.CONTROL_TYPE_CANNY),
+    )
+    assert _bad_fields(request) == ["controlnet.control_image"]
+
+
+def test_workflow_name_must_not_be_a_path() -> None:
+    assert _bad_fields(_img2img(workflow="../../etc/passwd")) == ["workflow"]
+
+
+def test_blank_description_is_refused() -> None:
+    assert _bad_fields(_img2img(description=" ")) == ["description"]
+
+
+def test_approved_plan_needs_a_prompt() -> None:
+    plan = common_pb2.PromptPlan(positive_prompt="")
+    assert _bad_fields(_img2img(plan=plan)) == ["plan.positive_prompt"]
+
+
+def test_nan_sampler_override_is_refused() -> None:
+    sampler = common_pb2.SamplerSettings(denoise=float("nan"))
+    assert _bad_fields(_img2img(sampler=sampler)) == ["sampler.denoise"]
+
+
+def test_every_bad_field_is_reported_at_once() -> None:
+    fields = _bad_fields(_img2img(instruction="", variants=20, workflow="a/b"))
+    assert fields == ["instruction", "variants", "workflow"]
+
+
+def test_plan_request_is_validated_like_generate() -> None:
+    request = gateway_pb2.PlanRequest(instruction="")
+    with pytest.raises(InvalidArgumentError) as raised:
+        validate_plan(request, LIMITS)
+    assert [v.field for v in raised.value.violations] == ["instruction"]
+
+
+def test_plan_request_with_description_keeps_it() -> None:
+    request = gateway_pb2.PlanRequest(
+        source_image=common_pb2.Image(data=png_bytes()), instruction="x", description="a cup"
+    )
+    assert validate_plan(request, LIMITS).description == "a cup"
