@@ -35,13 +35,14 @@ __all__ = [
     "DOCKERIGNORE",
     "GRPC_SERVICES",
     "GRPC_SERVICE_NAMES",
-    "README_SECTIONS",
+    "README",
     "REAL_BACKENDS",
     "ROOT",
     "SETTINGS",
     "STAND_INS",
     "Stage",
     "default_port",
+    "deploy_section",
     "dockerfile_stages",
     "env_names",
     "environment",
@@ -59,7 +60,16 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
-README_SECTIONS = Path(__file__).with_name("README_SECTIONS.md")
+README = ROOT / "README.md"
+
+
+def deploy_section() -> str:
+    """The README's deployment chapter, from its heading to the next chapter."""
+    text = README.read_text()
+    start = text.index("## Deploying with Docker Compose")
+    end = text.find("\n## ", start + 1)
+    return text[start:] if end < 0 else text[start:end]
+
 
 GRPC_SERVICES: dict[str, type[ServerSettings]] = {
     "gateway": GatewaySettings,

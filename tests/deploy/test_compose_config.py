@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.deploy.manifests import COMPOSE_FILE, README_SECTIONS, ROOT
+from tests.deploy.manifests import COMPOSE_FILE, ROOT, deploy_section
 
 
 def _compose_command() -> list[str] | None:
@@ -74,7 +74,7 @@ def test_each_profile_runs_its_backends_and_every_service(profile: str, services
 
 
 def test_compose_accepts_every_override_the_readme_shows(tmp_path: Path) -> None:
-    blocks = re.findall(r"```yaml\n(.*?)```", README_SECTIONS.read_text(), flags=re.DOTALL)
+    blocks = re.findall(r"```yaml\n(.*?)```", deploy_section(), flags=re.DOTALL)
     assert blocks
     for number, block in enumerate(blocks):
         override = tmp_path / f"override-{number}.yml"

@@ -11,19 +11,16 @@ import yaml
 from gateway import auth
 from gateway.auth import AuthSettings, auth_interceptors, parse_token_file
 from gateway.settings import GatewaySettings
-from services.common.settings import settings_table
 from tests.deploy.manifests import (
     COMPOSE_FILE,
     GRPC_SERVICES,
-    README_SECTIONS,
+    deploy_section,
     env_names,
     load_compose,
 )
-from tests.deploy.wiring import DEPLOYMENT_FIELDS, WiredGatewaySettings
 
-TEXT = README_SECTIONS.read_text()
+TEXT = deploy_section()
 KNOWN = {name: env_names(model) for name, model in GRPC_SERVICES.items()}
-KNOWN["gateway"] |= env_names(WiredGatewaySettings)
 OUR_PREFIXES = ("GATEWAY_", "VISION_", "PLANNER_", "RENDER_", "IMAGEGEN_")
 
 
@@ -54,32 +51,13 @@ def test_every_variable_the_text_names_exists() -> None:
             assert f"${{{name}" in compose_text or f"{name}:" in compose_text, name
 
 
-def test_the_settings_table_matches_the_gateway_settings() -> None:
-    table = re.findall(r"^\| `(GATEWAY_[A-Z_]+)` \| ([^|]+) \|", TEXT, flags=re.MULTILINE)
-    rows = {name: default for name, default, _ in settings_table(WiredGatewaySettings)}
-    assert [name for name, _ in table] == [
-        f"GATEWAY_{field.upper()}" for field in DEPLOYMENT_FIELDS
-    ]
-    for name, default in table:
-        shown = default.strip().strip("`")
-        assert shown == (rows[name] or "(unset)"), name
-
-
-def test_the_gateway_settings_that_exist_agree_with_the_documented_ones() -> None:
-    for field in DEPLOYMENT_FIELDS:
-        if field in GatewaySettings.model_fields:
-            real = GatewaySettings.model_fields[field]
-            documented = WiredGatewaySettings.model_fields[field]
-            assert real.get_default() == documented.get_default(), field
-
-
 def test_the_auth_interceptor_reads_exactly_the_documented_fields() -> None:
     members = {
         name
         for name in vars(AuthSettings)
         if not name.startswith("_") and isinstance(getattr(AuthSettings, name), property)
     }
-    assert members == {f for f in DEPLOYMENT_FIELDS if f.startswith(("auth_", "limit_"))}
+    assert members == {f for f in GatewaySettings.model_fields if f.startswith(("auth_", "limit_"))}
 
 
 def test_a_missing_token_file_names_the_gateway_variable(
@@ -87,7 +65,7 @@ def test_a_missing_token_file_names_the_gateway_variable(
 ) -> None:
     monkeypatch.setenv("GATEWAY_AUTH_TOKENS_FILE", str(tmp_path / "absent"))
     with pytest.raises(auth.TokenFileError, match=r"^GATEWAY_AUTH_TOKENS_FILE: "):
-        auth_interceptors(WiredGatewaySettings())
+        auth_interceptors(GatewaySettings())
 
 
 def test_the_example_token_files_parse() -> None:
