@@ -129,12 +129,18 @@ def _wrap_behaviour(behaviour: Behaviour, call: _CallInfo) -> Behaviour:
             request: Any, context: grpc.aio.ServicerContext[Any, Any]
         ) -> AsyncIterator[Any]:
             scope = _CallScope(call, context)
+            responses = behaviour(request, context)
             try:
-                async for response in behaviour(request, context):
+                async for response in responses:
                     yield response
             except BaseException as error:
                 await scope.fail(error)
                 raise
+            finally:
+                # A caller that cancels while this generator waits at its yield leaves it
+                # to be finalised with GeneratorExit; close the handler's generator now so
+                # its own cleanup (e.g. withdrawing ComfyUI prompts) runs at once.
+                await responses.aclose()
             scope.succeed()
 
         return streaming
@@ -163,6 +169,9 @@ class _CallScope:
         self._call = call
         self._context = context
         self._started = time.perf_counter()
+        # Read once, now: after a cancellation grpc may already have released the call,
+        # and touching the context then crashes the process.
+        self._peer = context.peer()
         # Each call is handled in its own asyncio task, so this value lives and dies with
         # the call; no reset is needed (and a reset from a generator finalised in another
         # task would fail).
@@ -221,7 +230,7 @@ class _CallScope:
             "method": call.method,
             "code": code.name,
             "duration_ms": round(seconds * 1000, 3),
-            "peer": self._context.peer(),
+            "peer": self._peer,
         }
         if reason is not None:
             extra["reason"] = reason
