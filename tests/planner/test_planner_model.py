@@ -1,4 +1,4 @@
-"""The model path of the planner against a scripted Ollama (answers the stand-in cannot give)."""
+"""The model path of the planner against a scripted Ollama: exact answers, clamps and retries."""
 
 from __future__ import annotations
 

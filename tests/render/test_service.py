@@ -13,6 +13,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from imagegen.common.v1 import common_pb2
 from imagegen.render.v1 import render_pb2
 from services.common.errors import status_details
+from services.fake_comfyui.server import RunningFakeComfyUI
 from services.render.dimensions import MEGAPIXEL
 from services.render.pnginfo import PARAMETERS_KEY, PROVENANCE_KEY, read_text_chunks
 from services.render.service import SERVICE_NAME
@@ -166,6 +167,36 @@ async def test_unknown_lora_is_refused_listing_the_servers_loras_and_nothing_is_
     assert "flux-realism-lora.safetensors" in (error.details() or "")
     info = next(d for d in status_details(error) if isinstance(d, error_details_pb2.ErrorInfo))
     assert info.reason == "LORA_NOT_FOUND"
+
+
+def object_info_fetches(comfy: RunningFakeComfyUI) -> int:
+    """How many full ``GET /object_info`` the stand-in answered (not ``/object_info/{class}``)."""
+    return sum(1 for _, path, _ in comfy.fake.request_log if path.endswith("/object_info"))
+
+
+async def test_a_lora_added_to_comfyui_after_a_refusal_is_found_without_a_restart() -> None:
+    request = img2img_request(loras=[common_pb2.LoraSpec(name="fresh-lora.safetensors")])
+    async with render_stack() as stack:
+        fake = stack.comfy.fake
+        try:
+            await collect(stack.stub, request)
+            raise AssertionError("the render should fail")
+        except grpc.aio.AioRpcError as e:
+            error = e
+        queued_before = fake.counters.prompt_requests
+        fake.set_model_files(loras=[*fake.settings.loras, "fresh-lora.safetensors"])
+        fetches_before = object_info_fetches(stack.comfy)
+        (result,) = of_kind(await collect(stack.stub, request), "result")
+        fetches = object_info_fetches(stack.comfy) - fetches_before
+        graph = graph_of(stack.comfy, result.prompt_id)
+    assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "fresh-lora.safetensors" in (error.details() or "")
+    assert "flux-realism-lora.safetensors" in (error.details() or "")
+    assert "flux-lora-detailer.safetensors" in (error.details() or "")
+    assert queued_before == 0
+    assert fetches == 1  # the kept list lacked the file: looked again once
+    (lora,) = nodes_of(graph, "LoraLoaderModelOnly")
+    assert lora["inputs"]["lora_name"] == "fresh-lora.safetensors"
 
 
 async def test_unknown_workflow_is_refused_listing_the_available_ones() -> None:
@@ -366,6 +397,33 @@ async def test_an_unknown_controlnet_is_refused_listing_the_servers_controlnets(
     assert "flux-union-controlnet-pro.safetensors" in (error.details() or "")
     info = next(d for d in status_details(error) if isinstance(d, error_details_pb2.ErrorInfo))
     assert info.reason == "CONTROLNET_NOT_FOUND"
+
+
+async def test_a_controlnet_added_to_comfyui_after_a_refusal_is_found_without_a_restart() -> None:
+    request = img2img_request(
+        controlnet=common_pb2.ControlNetSpec(
+            type=common_pb2.CONTROL_TYPE_CANNY, model="fresh-canny-controlnet.safetensors"
+        )
+    )
+    async with render_stack() as stack:
+        fake = stack.comfy.fake
+        try:
+            await collect(stack.stub, request)
+            raise AssertionError("the render should fail")
+        except grpc.aio.AioRpcError as e:
+            error = e
+        queued_before = fake.counters.prompt_requests
+        fake.set_model_files(
+            controlnets=[*fake.settings.controlnets, "fresh-canny-controlnet.safetensors"]
+        )
+        (result,) = of_kind(await collect(stack.stub, request), "result")
+        graph = graph_of(stack.comfy, result.prompt_id)
+    assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "flux-canny-controlnet-v3.safetensors" in (error.details() or "")
+    assert "flux-union-controlnet-pro.safetensors" in (error.details() or "")
+    assert queued_before == 0
+    (loader,) = nodes_of(graph, "ControlNetLoader")
+    assert loader["inputs"]["control_net_name"] == "fresh-canny-controlnet.safetensors"
 
 
 async def test_a_backend_without_the_flux_checkpoint_is_a_failed_precondition() -> None:
