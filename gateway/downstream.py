@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import grpc
 import grpc.aio
+from google.protobuf import any_pb2
+from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from imagegen.planner.v1 import planner_pb2, planner_pb2_grpc
@@ -117,6 +119,7 @@ def relay_error(
     """
     relayed = DownstreamError.from_rpc_error(error)
     message = f"{service} service: {relayed.message}"
+    details = _callers_fields(service, relayed.packed_details)
     if not relayed.packed_details:
         if relayed.code == grpc.StatusCode.UNAVAILABLE:
             return BackendUnavailableError(message, backend=service)
@@ -125,7 +128,42 @@ def relay_error(
             return DeadlineExceededError(
                 f"{service} service did not answer{budget}", metadata={"service": service}
             )
-    return DownstreamError(relayed.code, message, relayed.packed_details)
+    return DownstreamError(relayed.code, message, details)
+
+
+# Where a downstream request field came from in the caller's GenerateRequest/PlanRequest,
+# so a BadRequest names the field the caller can fix (longest prefix first).
+_CALLER_FIELDS: Mapping[str, tuple[tuple[str, str], ...]] = {
+    "vision": (("image", "source_image"),),
+    "planner": (("overrides", "sampler"),),
+    "render": (
+        ("settings", "sampler"),
+        ("positive_prompt", "plan.positive_prompt"),
+        ("negative_prompt", "plan.negative_prompt"),
+    ),
+}
+
+
+def _callers_fields(service: str, packed: tuple[any_pb2.Any, ...]) -> list[any_pb2.Any]:
+    """``packed`` with BadRequest field paths renamed to the caller's request fields."""
+    prefixes = _CALLER_FIELDS.get(service, ())
+    details = []
+    for detail in packed:
+        bad = error_details_pb2.BadRequest()
+        if prefixes and detail.Unpack(bad):
+            for violation in bad.field_violations:
+                violation.field = _renamed(violation.field, prefixes)
+            detail = any_pb2.Any()
+            detail.Pack(bad)
+        details.append(detail)
+    return details
+
+
+def _renamed(field: str, prefixes: tuple[tuple[str, str], ...]) -> str:
+    for theirs, ours in prefixes:
+        if field == theirs or field.startswith((f"{theirs}.", f"{theirs}[")):
+            return ours + field[len(theirs) :]
+    return field
 
 
 @dataclass
