@@ -209,6 +209,8 @@ def create_app(fake: FakeComfyUI) -> web.Application:
             return web.Response(status=404)
         return web.json_response(fake.catalog.model_files.get(folder, []))
 
+    upload_lock = asyncio.Lock()
+
     @routes.post("/upload/image")
     async def upload_image(request: web.Request) -> web.Response:
         post = await request.post()
@@ -220,9 +222,12 @@ def create_app(fake: FakeComfyUI) -> web.Application:
             return web.Response(status=400)
         subfolder: Any = post.get("subfolder", "")
         content = image.file.read()
-        stored = await asyncio.to_thread(
-            store_upload, upload_dir, image.filename, subfolder, content, post.get("overwrite")
-        )
+        # ComfyUI stores uploads on its event loop, one at a time; the lock keeps that
+        # (no two first uploads racing to create a folder or claim the same free name).
+        async with upload_lock:
+            stored = await asyncio.to_thread(
+                store_upload, upload_dir, image.filename, subfolder, content, post.get("overwrite")
+            )
         if not isinstance(stored, StoredUpload):
             return web.Response(status=stored)
         fake.record_upload(stored, upload_type)
