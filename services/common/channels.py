@@ -154,6 +154,12 @@ def channel_options(
         ("grpc.http2.max_pings_without_data", 0),
         ("grpc.enable_retries", 1),
         ("grpc.service_config", json.dumps(service_config(retry_services))),
+        # gRPC's default reconnect backoff grows to two minutes, so a service that was down
+        # for half a minute kept being refused for many seconds after it came back; a
+        # redeployed replica is worth retrying within a second.
+        ("grpc.initial_reconnect_backoff_ms", 200),
+        ("grpc.min_reconnect_backoff_ms", 200),
+        ("grpc.max_reconnect_backoff_ms", 1000),
     ]
     if server_name_override:
         options.append(("grpc.ssl_target_name_override", server_name_override))

@@ -261,8 +261,11 @@ class GrpcServer:
         _log.info("stopping", extra={"grace_s": grace})
         await self.health.enter_graceful_shutdown()
         for task in self._watchers:
-            task.cancel()
-        for task in self._watchers:
+            # Cancel until it is really done: a cancellation landing just as a probe
+            # finishes can be absorbed, and one cancel() would then leave stop() waiting.
+            while not task.done():
+                task.cancel()
+                await asyncio.wait({task}, timeout=0.1)
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.server.stop(grace)
