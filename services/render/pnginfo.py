@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import io
 import json
+import struct
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +38,7 @@ __all__ = [
     "parameters_text",
     "provenance_json",
     "read_text_chunks",
+    "with_text_chunks",
 ]
 
 PARAMETERS_KEY = "parameters"
@@ -198,6 +201,57 @@ def encode_png(image: Image.Image, chunks: Mapping[str, str]) -> bytes:
     out = io.BytesIO()
     image.save(out, format="PNG", pnginfo=info, compress_level=4)
     return out.getvalue()
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_TEXT_CHUNK_TYPES = (b"tEXt", b"zTXt", b"iTXt")
+
+
+def with_text_chunks(png: bytes, chunks: Mapping[str, str]) -> bytes:
+    """``png`` with its text chunks replaced by ``chunks``; the pixels are not re-encoded.
+
+    When ComfyUI already rendered at the output size there is nothing to resize, and
+    decoding plus re-compressing a megapixel PNG would cost tens of milliseconds per
+    variant just to add metadata. The chunks are written as :func:`encode_png` writes
+    them (tEXt for Latin-1 text, iTXt otherwise), just before IEND.
+
+    Args:
+        png: A complete PNG file.
+        chunks: Key → text.
+
+    Returns:
+        The PNG bytes.
+
+    Raises:
+        ValueError: ``png`` is not a complete PNG file.
+    """
+    if not png.startswith(_PNG_SIGNATURE):
+        raise ValueError("not a PNG file")
+    kept = [_PNG_SIGNATURE]
+    pos = len(_PNG_SIGNATURE)
+    while pos + 12 <= len(png):
+        length, kind = struct.unpack(">I4s", png[pos : pos + 8])
+        end = pos + 12 + length
+        if end > len(png):
+            break
+        if kind == b"IEND":
+            kept += [_text_chunk(key, text) for key, text in chunks.items()]
+            kept.append(png[pos:end])
+            return b"".join(kept)
+        if kind not in _TEXT_CHUNK_TYPES:
+            kept.append(png[pos:end])
+        pos = end
+    raise ValueError("truncated PNG file (no IEND chunk)")
+
+
+def _text_chunk(key: str, text: str) -> bytes:
+    try:
+        kind, body = b"tEXt", key.encode("latin-1") + b"\0" + text.encode("latin-1")
+    except UnicodeEncodeError:
+        # iTXt: keyword, NUL, compression flag and method (none), empty language tag
+        # and translated keyword (each NUL-terminated), then UTF-8 text.
+        kind, body = b"iTXt", key.encode("latin-1") + b"\0\0\0\0\0" + text.encode("utf-8")
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
 
 def read_text_chunks(data: bytes) -> dict[str, str]:

@@ -2,8 +2,9 @@
 
 Results: ComfyUI's PNG at the render size (multiples of 16, perhaps scaled down to the
 megapixel cap) is resized back to the exact output size with Lanczos and re-encoded with
-the metadata chunks. Previews: sampler frames (JPEG, or PNG on some servers) are passed
-on as JPEG with their size. Both decode images, so call them in a thread.
+the metadata chunks; when it already has the output size only the chunks are rewritten.
+Previews: sampler frames (JPEG, or PNG on some servers) are passed on as JPEG with their
+size. Both decode images, so call them in a thread.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from PIL import Image
 
 from services.render.dimensions import Size
-from services.render.pnginfo import encode_png
+from services.render.pnginfo import encode_png, with_text_chunks
 
 __all__ = ["RESIZE_FILTER", "FinishedImage", "finish_result", "preview_jpeg"]
 
@@ -44,6 +45,11 @@ def finish_result(raw: bytes, output_size: Size, chunks: Mapping[str, str]) -> F
         The PNG, exactly ``output_size``.
     """
     with Image.open(io.BytesIO(raw)) as opened:
+        if opened.format == "PNG" and opened.size == (output_size.width, output_size.height):
+            # Already the output size: add the metadata without decoding the pixels.
+            return FinishedImage(
+                with_text_chunks(raw, chunks), output_size.width, output_size.height
+            )
         opened.load()
         image = opened.convert("RGBA" if opened.mode in ("RGBA", "LA", "P") else "RGB")
     if image.size != (output_size.width, output_size.height):

@@ -284,8 +284,13 @@ def main(argv: list[str] | None = None) -> int:
         [(r["size"], *r["gateway_stage_ms_p50"].values()) for r in result["sizes"]],
     )
     one = next(r for r in result["sizes"] if r["size"] == "1MP")
-    verdict = "meets" if one["overhead_share_of_6s_flux_p50"] <= 0.01 else "misses"
-    print(f"1 MP overhead p50 {one['overhead_ms'][50]} ms: {verdict} the 1 % of 6 s target")
+    budget_ms = 10 * FLUX_RENDER_S  # 1 % of a 6 s render, in ms
+    gross, net = one["overhead_ms"][50], one["overhead_without_stand_in_models_ms"][50]
+    # The stand-ins' own answering (decoding the image, filling the schema) stands in for
+    # LLaVA and GPT-OSS time on a GPU host: model time, not orchestration. Both are shown.
+    for what, value in (("with the stand-ins' answering", gross), ("orchestration only", net)):
+        verdict = "meets" if value <= budget_ms else "misses"
+        print(f"1 MP overhead p50 {what}: {value} ms — {verdict} the {budget_ms:.0f} ms target")
     write_results("overhead", result)
     return 0
 

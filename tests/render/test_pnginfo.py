@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
 
+import pytest
 from PIL import Image
 
 from services.render.dimensions import Size
@@ -16,6 +18,7 @@ from services.render.pnginfo import (
     parameters_text,
     provenance_json,
     read_text_chunks,
+    with_text_chunks,
 )
 
 RECORD = RenderRecord(
@@ -63,3 +66,20 @@ def test_chunks_survive_a_round_trip_with_non_latin_text() -> None:
     record = json.loads(chunks[PROVENANCE_KEY])
     assert record["provenance"]["instruction"] == "перекрась стены в тёплый бежевый"
     assert record["seed"] == 43 and record["settings"]["steps"] == 28
+
+
+def test_text_chunks_are_rewritten_without_touching_the_pixels() -> None:
+    image = Image.new("RGB", (32, 16), (10, 200, 30))
+    original = encode_png(image, {"prompt": "{}", "workflow": "{}"})
+    rewritten = with_text_chunks(original, {"parameters": "a sofa, Steps: 20", "imagegen": "тест"})
+    assert read_text_chunks(rewritten) == {"parameters": "a sofa, Steps: 20", "imagegen": "тест"}
+    with Image.open(io.BytesIO(rewritten)) as opened:
+        opened.load()
+        assert opened.size == (32, 16)
+        assert opened.convert("RGB").tobytes() == image.tobytes()
+
+
+def test_text_chunks_refuse_a_truncated_png() -> None:
+    original = encode_png(Image.new("RGB", (8, 8)), {})
+    with pytest.raises(ValueError, match="truncated"):
+        with_text_chunks(original[:-12], {"parameters": "x"})
