@@ -15,6 +15,7 @@ import hashlib
 import io
 import numbers
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Literal
 
 from PIL import (
@@ -83,13 +84,18 @@ class ValidatedImage:
     width: int
     height: int
     sha256: str
+    # The upright RGB pixels, kept by validate_image(keep_pixels=True) so a caller that
+    # needs them does not decode the file a second time.
+    _pixels: Image.Image | None = dataclass_field(default=None, repr=False, compare=False)
 
     def open(self) -> Image.Image:
         """Decodes the image, upright (EXIF orientation applied) and in RGB.
 
         Returns:
-            A fully loaded RGB image of ``width`` × ``height`` pixels.
+            A fully loaded RGB image of ``width`` × ``height`` pixels, the caller's own.
         """
+        if self._pixels is not None:
+            return self._pixels.copy()
         with _open_plugin(self.format, self.data) as raw:
             upright = ImageOps.exif_transpose(raw)
             return upright.convert("RGB")
@@ -114,7 +120,9 @@ class ValidatedImage:
         }
 
 
-def validate_image(data: bytes, *, field: str, max_bytes: int, max_side: int) -> ValidatedImage:
+def validate_image(
+    data: bytes, *, field: str, max_bytes: int, max_side: int, keep_pixels: bool = False
+) -> ValidatedImage:
     """Checks untrusted image bytes and describes the image.
 
     Args:
@@ -124,6 +132,8 @@ def validate_image(data: bytes, *, field: str, max_bytes: int, max_side: int) ->
         max_bytes: Largest accepted size of ``data``.
         max_side: Largest accepted width or height; the pixel count is also bounded
             by ``max_side²``.
+        keep_pixels: Keep the decoded upright RGB pixels (validation decodes every pixel
+            anyway), so :meth:`ValidatedImage.open` costs a copy instead of a decode.
 
     Returns:
         The validated image with its format, upright size and hash.
@@ -164,6 +174,7 @@ def validate_image(data: bytes, *, field: str, max_bytes: int, max_side: int) ->
             # the middle of a render. LOAD_TRUNCATED_IMAGES stays False for that reason.
             image.load()
             orientation = image.getexif().get(ExifTags.Base.Orientation, 1)
+            pixels = ImageOps.exif_transpose(image).convert("RGB") if keep_pixels else None
     except InvalidArgumentError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
@@ -182,6 +193,7 @@ def validate_image(data: bytes, *, field: str, max_bytes: int, max_side: int) ->
         width=width,
         height=height,
         sha256=hashlib.sha256(data).hexdigest(),
+        _pixels=pixels,
     )
 
 

@@ -158,6 +158,7 @@ class Analyzer:
             field=IMAGE_FIELD,
             max_bytes=settings.max_image_bytes,
             max_side=settings.max_image_side,
+            keep_pixels=True,
         )
 
     async def _analyze_fresh(self, key: str, data: bytes, deadline: float) -> Analysis:

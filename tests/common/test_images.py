@@ -8,6 +8,7 @@ import os
 import struct
 import warnings
 import zlib
+from typing import TypedDict
 
 import grpc
 import grpc.aio
@@ -21,7 +22,13 @@ from services.common.errors import InvalidArgumentError, status_details
 from services.common.images import validate_image
 from tests.common.conftest import ProbeVision, ServeFactory, encode, open_channel, vision_stub
 
-LIMITS = {"max_bytes": 32 * 1024 * 1024, "max_side": 4096}
+
+class Limits(TypedDict):
+    max_bytes: int
+    max_side: int
+
+
+LIMITS = Limits(max_bytes=32 * 1024 * 1024, max_side=4096)
 
 
 def png_chunk(kind: bytes, payload: bytes) -> bytes:
@@ -112,6 +119,17 @@ def test_open_returns_the_upright_rgb_image() -> None:
     image = validate_image(jpeg_with_orientation((80, 30), 6), field="image.data", **LIMITS)
     opened = image.open()
     assert (opened.mode, opened.size) == ("RGB", (30, 80))
+
+
+def test_kept_pixels_are_the_decoded_upright_image_and_each_open_is_a_copy() -> None:
+    data = jpeg_with_orientation((80, 30), 6)
+    kept = validate_image(data, field="image.data", keep_pixels=True, **LIMITS)
+    decoded = validate_image(data, field="image.data", **LIMITS).open()
+    first = kept.open()
+    assert first.size == (30, 80)
+    assert first.tobytes() == decoded.tobytes()
+    first.thumbnail((4, 4))
+    assert kept.open().size == (30, 80)
 
 
 def test_exif_reports_camera_fields() -> None:
