@@ -9,7 +9,8 @@
 #   docker build --target fake-ollama  -t imagegen/fake-ollama .    # stand-ins, no GPU
 #   docker build --target fake-comfyui -t imagegen/fake-comfyui .
 #
-# Every target shares the same layers up to `runtime`, so the six images cost one on disk.
+# The four service targets share the layers up to `runtime`. The stand-ins (`standins/`, with
+# aiohttp) are only in the two stand-in images, never in a service image.
 # Settings come from the environment (see README); nothing is baked in but the bind
 # address (0.0.0.0: a container is reached from outside itself).
 
@@ -28,6 +29,11 @@ COPY pyproject.toml ./
 # Only the dependency list is read, so editing code does not reinstall them.
 RUN python -c "import tomllib; deps = tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']; open('requirements.txt', 'w').write(chr(10).join(deps))" \
  && /opt/venv/bin/pip install --only-binary=:all: --requirement requirements.txt
+
+# build-standins: the build plus the `standins` extra (aiohttp), for the stand-in images only.
+FROM build AS build-standins
+RUN python -c "import tomllib; deps = tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['standins']; open('standins.txt', 'w').write(chr(10).join(deps))" \
+ && /opt/venv/bin/pip install --only-binary=:all: --requirement standins.txt
 
 # ---------------------------------------------------------------------------------------
 # runtime: the virtualenv, the code (owned by root, read-only to the service) and an
@@ -52,18 +58,26 @@ USER 10001:10001
 STOPSIGNAL SIGTERM
 
 # ---------------------------------------------------------------------------------------
-# The stand-ins of Ollama and ComfyUI (HTTP), for trying the stack without a GPU.
-FROM runtime AS fake-ollama
+# The stand-ins of Ollama and ComfyUI (HTTP), for trying the stack without a GPU: the
+# runtime plus the `standins` extra (aiohttp) and the `standins/` package.
+FROM runtime AS standins
+COPY --from=build-standins /opt/venv /opt/venv
+COPY standins ./standins
+USER root
+RUN python -m compileall -q /app/standins
+USER 10001:10001
+
+FROM standins AS fake-ollama
 EXPOSE 11434
 HEALTHCHECK --interval=5s --timeout=3s --start-period=10s --retries=3 \
     CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:11434/api/version', timeout=2)" || exit 1
-CMD ["python", "-m", "services.fake_ollama", "--host", "0.0.0.0", "--port", "11434"]
+CMD ["python", "-m", "standins.ollama", "--host", "0.0.0.0", "--port", "11434"]
 
-FROM runtime AS fake-comfyui
+FROM standins AS fake-comfyui
 EXPOSE 8188
 HEALTHCHECK --interval=5s --timeout=3s --start-period=10s --retries=3 \
     CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8188/system_stats', timeout=2)" || exit 1
-CMD ["python", "-m", "services.fake_comfyui", "--host", "0.0.0.0", "--port", "8188"]
+CMD ["python", "-m", "standins.comfyui", "--host", "0.0.0.0", "--port", "8188"]
 
 # ---------------------------------------------------------------------------------------
 # The services. Each health check asks the server's own grpc.health.v1 status, over TLS

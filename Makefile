@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 BUF := node_modules/.bin/buf
 PROTOS := $(shell find protos -name '*.proto' | sort)
-PYTHON_PATHS := services gateway tests
+PYTHON_PATHS := services gateway clients standins tools tests
 
 .PHONY: setup run test lint fmt protos bench soak clean
 
@@ -26,11 +26,11 @@ $(BUF): package.json package-lock.json
 
 ## run: start the stack (stand-ins unless OLLAMA_URL / COMFYUI_URL(S) are set), generate two variants into out/
 run: $(STAMP)
-	$(PY) -m gateway.stack --out out
+	$(PY) -m tools.stack --out out
 
 ## test: the whole suite (soak and GPU tests excluded)
 test: $(STAMP)
-	$(PY) -m pytest -m "not soak and not gpu" -q
+	$(PY) -m pytest -m "not soak and not gpu" -q -n auto
 
 ## lint: formatting, lint, types, protobuf lint and breaking-change check
 lint: $(STAMP) $(BUF)

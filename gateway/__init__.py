@@ -1,5 +1,5 @@
-"""The imagegen gateway: the orchestrator callers talk to, and the ``imagegen`` client.
+"""The imagegen gateway: the orchestrator callers talk to.
 
-Run the server with ``python -m gateway``, the client with ``imagegen`` (:mod:`gateway.cli`)
-and the whole stack on one machine with ``python -m gateway.stack`` (``make run``).
+Run the server with ``python -m gateway``. The ``imagegen`` client lives in :mod:`clients.cli`
+and the one-machine stack driver of ``make run`` in :mod:`tools.stack`.
 """

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from tests.docs import README, render_tables, spliced_readme
+from tools.docs import README, render_tables, spliced_readme
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_configuration_tables_match_the_settings_models() -> None:
     text = README.read_text()
     assert spliced_readme(text) == text, (
-        "README settings drifted: run `python -m tests.docs --write`"
+        "README settings drifted: run `python -m tools.docs --write`"
     )
     assert "`GATEWAY_MAX_VARIANTS`" in render_tables()
 

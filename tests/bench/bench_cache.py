@@ -34,8 +34,8 @@ from PIL import Image  # noqa: E402
 
 from imagegen.common.v1 import common_pb2  # noqa: E402
 from imagegen.gateway.v1 import gateway_pb2  # noqa: E402
-from services.fake_comfyui.settings import FakeComfyUISettings  # noqa: E402
-from services.fake_ollama.settings import FakeOllamaSettings  # noqa: E402
+from standins.comfyui.settings import FakeComfyUISettings  # noqa: E402
+from standins.ollama.settings import FakeOllamaSettings  # noqa: E402
 from tests.bench.reporting import percentile, print_table, write_results  # noqa: E402
 from tests.gateway.system import System, start_system  # noqa: E402
 

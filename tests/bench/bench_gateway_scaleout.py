@@ -33,10 +33,10 @@ from PIL import Image  # noqa: E402
 
 from imagegen.common.v1 import common_pb2  # noqa: E402
 from imagegen.gateway.v1 import gateway_pb2  # noqa: E402
-from services.fake_comfyui.server import run_fake_comfyui  # noqa: E402
-from services.fake_comfyui.settings import FakeComfyUISettings  # noqa: E402
 from services.render.app import create_server as create_render  # noqa: E402
 from services.render.settings import RenderSettings  # noqa: E402
+from standins.comfyui.server import run_fake_comfyui  # noqa: E402
+from standins.comfyui.settings import FakeComfyUISettings  # noqa: E402
 from tests.bench.reporting import print_table, write_results  # noqa: E402
 from tests.gateway.system import start_gateway_in, start_system, stop_host  # noqa: E402
 

@@ -2,7 +2,7 @@
 
 ``python tests/bench/bench_memory.py`` (``make bench``) starts the two stand-ins and the
 four services as separate processes (as ``make run`` does, through
-:class:`gateway.stack.Stack`), then:
+:class:`tools.stack.Stack`), then:
 
 1. sends 16, then 64 concurrent callers' ``Generate`` requests (a fresh small image each,
    so every request runs analysis, plan and render), reading each process's CPU time
@@ -36,11 +36,11 @@ from PIL import Image  # noqa: E402
 
 from gateway.downstream import SERVICE_NAMES  # noqa: E402
 from gateway.service import SERVICE_NAME as GATEWAY_SERVICE  # noqa: E402
-from gateway.stack import Stack, free_port  # noqa: E402
 from imagegen.common.v1 import common_pb2  # noqa: E402
 from imagegen.gateway.v1 import gateway_pb2, gateway_pb2_grpc  # noqa: E402
 from services.common.healthcheck import check_health  # noqa: E402
 from tests.bench.reporting import percentile, print_table, write_results  # noqa: E402
+from tools.stack import Stack, free_port  # noqa: E402
 
 SERVICES = ("gateway", "vision", "planner", "render")
 INSTRUCTION = "Перекрась стены в тёплый бежевый цвет"
@@ -77,10 +77,10 @@ def memory_mb(pid: int, key: str) -> float:
 def start_processes(stack: Stack, steps_delay_s: float) -> dict[str, str]:
     """Starts stand-ins and services; returns service name → address."""
     ollama, comfyui = free_port(), free_port()
-    stack.start("fake_ollama", "services.fake_ollama", args=["--port", str(ollama)], env={})
+    stack.start("fake_ollama", "standins.ollama", args=["--port", str(ollama)], env={})
     stack.start(
         "fake_comfyui",
-        "services.fake_comfyui",
+        "standins.comfyui",
         args=["--port", str(comfyui), "--log-level", "WARNING"],
         env={"FAKE_COMFYUI_STEP_DELAY_S": str(steps_delay_s)},
     )

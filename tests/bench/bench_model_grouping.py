@@ -41,9 +41,9 @@ if str(ROOT) not in sys.path:  # run as a script: make the repository importable
 
 from imagegen.common.v1 import common_pb2  # noqa: E402
 from imagegen.gateway.v1 import gateway_pb2  # noqa: E402
-from services.fake_comfyui.settings import FakeComfyUISettings  # noqa: E402
-from services.fake_ollama.faults import Fault, FaultKind  # noqa: E402
-from services.fake_ollama.settings import FakeOllamaSettings  # noqa: E402
+from standins.comfyui.settings import FakeComfyUISettings  # noqa: E402
+from standins.ollama.faults import Fault, FaultKind  # noqa: E402
+from standins.ollama.settings import FakeOllamaSettings  # noqa: E402
 from tests.gateway.system import System, start_system  # noqa: E402
 
 RESULTS = ROOT / "tests" / "bench" / "results" / "model_grouping.json"

@@ -43,7 +43,7 @@ from websockets.asyncio.client import ClientConnection, connect  # noqa: E402
 
 from imagegen.common.v1 import common_pb2  # noqa: E402
 from imagegen.gateway.v1 import gateway_pb2  # noqa: E402
-from services.fake_comfyui.settings import FakeComfyUISettings  # noqa: E402
+from standins.comfyui.settings import FakeComfyUISettings  # noqa: E402
 from tests.bench.reporting import percentile, print_table, write_results  # noqa: E402
 from tests.gateway.system import System, start_system  # noqa: E402
 

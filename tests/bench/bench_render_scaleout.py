@@ -33,10 +33,10 @@ from PIL import Image
 from imagegen.common.v1 import common_pb2
 from imagegen.render.v1 import render_pb2, render_pb2_grpc
 from services.common.channels import create_channel
-from services.fake_comfyui.server import run_fake_comfyui
-from services.fake_comfyui.settings import FakeComfyUISettings
 from services.render.app import create_server
 from services.render.settings import RenderSettings
+from standins.comfyui.server import run_fake_comfyui
+from standins.comfyui.settings import FakeComfyUISettings
 
 RESULTS = Path(__file__).parent / "results" / "render_scaleout.json"
 VARIANTS = 4

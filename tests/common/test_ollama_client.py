@@ -23,8 +23,8 @@ from services.common.ollama import (
     OllamaUnavailableError,
     is_retryable,
 )
-from services.fake_ollama.server import RunningFakeOllama, run_fake_ollama
-from services.fake_ollama.settings import FakeOllamaSettings
+from standins.ollama.server import RunningFakeOllama, run_fake_ollama
+from standins.ollama.settings import FakeOllamaSettings
 
 SCHEMA = {
     "type": "object",

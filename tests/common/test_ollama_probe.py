@@ -10,8 +10,8 @@ import pytest
 
 from services.common.ollama import OllamaClient
 from services.common.ollama_probe import ModelProbe, ModelState
-from services.fake_ollama.server import RunningFakeOllama, run_fake_ollama
-from services.fake_ollama.settings import FakeOllamaSettings
+from standins.ollama.server import RunningFakeOllama, run_fake_ollama
+from standins.ollama.settings import FakeOllamaSettings
 
 LOGGER = "services.common.ollama_probe"
 

@@ -23,11 +23,11 @@ from imagegen.planner.v1 import planner_pb2
 from imagegen.render.v1 import render_pb2
 from imagegen.vision.v1 import vision_pb2
 from services.common.settings import ServerSettings, settings_table
-from services.fake_comfyui.settings import FakeComfyUISettings
-from services.fake_ollama.settings import FakeOllamaSettings
 from services.planner.settings import PlannerSettings
 from services.render.settings import RenderSettings
 from services.vision.settings import VisionSettings
+from standins.comfyui.settings import FakeComfyUISettings
+from standins.ollama.settings import FakeOllamaSettings
 
 __all__ = [
     "COMPOSE_FILE",

@@ -32,9 +32,23 @@ TARGETS = sorted(SETTINGS)
 COMPILERS = re.compile(r"\b(gcc|g\+\+|cc|clang|build-essential|make|apt-get install|apk add)\b")
 
 
+STANDIN_TARGETS = {"fake-ollama", "fake-comfyui"}
+
+
 def test_there_is_one_target_per_service_built_on_the_shared_runtime() -> None:
     for target in TARGETS:
-        assert STAGES[target].base == "runtime", target
+        expected = "standins" if target in STANDIN_TARGETS else "runtime"
+        assert STAGES[target].base == expected, target
+    assert STAGES["standins"].base == "runtime"
+
+
+def test_service_images_hold_no_stand_in_code_or_dependency() -> None:
+    for target in set(TARGETS) - STANDIN_TARGETS:
+        for stage in stage_chain(STAGES, target):
+            for copy in stage.all("COPY"):
+                assert "standins" not in copy, f"{target}: {copy}"
+    requires = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert not [r for r in requires if r.startswith("aiohttp")]
 
 
 def test_a_build_without_target_gives_the_gateway() -> None:

@@ -17,16 +17,16 @@ from gateway.app import create_server as create_gateway
 from gateway.settings import GatewaySettings
 from imagegen.gateway.v1 import gateway_pb2_grpc
 from services.common.server import GrpcServer
-from services.fake_comfyui.server import RunningFakeComfyUI, run_fake_comfyui
-from services.fake_comfyui.settings import FakeComfyUISettings
-from services.fake_ollama.server import RunningFakeOllama, run_fake_ollama
-from services.fake_ollama.settings import FakeOllamaSettings
 from services.planner.app import create_server as create_planner
 from services.planner.settings import PlannerSettings
 from services.render.app import create_server as create_render
 from services.render.settings import RenderSettings
 from services.vision.app import create_server as create_vision
 from services.vision.settings import VisionSettings
+from standins.comfyui.server import RunningFakeComfyUI, run_fake_comfyui
+from standins.comfyui.settings import FakeComfyUISettings
+from standins.ollama.server import RunningFakeOllama, run_fake_ollama
+from standins.ollama.settings import FakeOllamaSettings
 
 __all__ = ["RunningGateway", "System", "start_gateway_in", "start_system", "stop_host"]
 

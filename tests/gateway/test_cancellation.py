@@ -13,8 +13,8 @@ from gateway.settings import GatewaySettings
 from imagegen.common.v1 import common_pb2
 from imagegen.gateway.v1 import gateway_pb2
 from imagegen.vision.v1 import vision_pb2, vision_pb2_grpc
-from services.fake_comfyui.server import FakeComfyUI
-from services.fake_comfyui.settings import FakeComfyUISettings
+from standins.comfyui.server import FakeComfyUI
+from standins.comfyui.settings import FakeComfyUISettings
 from tests.gateway.images import jpeg_bytes
 from tests.gateway.system import System, start_gateway_in, start_system
 

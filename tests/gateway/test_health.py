@@ -8,7 +8,7 @@ import io
 import grpc.aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from gateway import cli
+from clients import cli
 from tests.gateway.system import System, stop_host
 
 SERVING = health_pb2.HealthCheckResponse.SERVING

@@ -6,7 +6,7 @@ from prometheus_client import REGISTRY
 
 from imagegen.common.v1 import common_pb2
 from imagegen.gateway.v1 import gateway_pb2
-from services.fake_ollama.faults import FaultKind
+from standins.ollama.faults import FaultKind
 from tests.gateway.images import jpeg_bytes
 from tests.gateway.system import System
 

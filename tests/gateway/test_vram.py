@@ -8,8 +8,8 @@ import pytest
 
 from gateway.vram import OllamaEvictor
 from services.common.ollama import ChatMessage, ChatRequest, OllamaClient
-from services.fake_ollama.server import RunningFakeOllama, run_fake_ollama
-from services.fake_ollama.settings import FakeOllamaSettings
+from standins.ollama.server import RunningFakeOllama, run_fake_ollama
+from standins.ollama.settings import FakeOllamaSettings
 
 
 @pytest.fixture

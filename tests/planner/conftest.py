@@ -17,13 +17,13 @@ from imagegen.planner.v1 import planner_pb2, planner_pb2_grpc
 from services.common.ollama import OllamaClient
 from services.common.ollama_probe import ModelProbe
 from services.common.server import GrpcServer
-from services.fake_ollama.server import RunningFakeOllama, run_fake_ollama
-from services.fake_ollama.settings import FakeOllamaSettings
 from services.planner.app import create_server
 from services.planner.planner import Planner
 from services.planner.plans import SourceAnalysis
 from services.planner.readiness import text_model_probe
 from services.planner.settings import PlannerSettings
+from standins.ollama.server import RunningFakeOllama, run_fake_ollama
+from standins.ollama.settings import FakeOllamaSettings
 
 SOFA = "Перекрась диван в тёмно-зелёный бархат"
 

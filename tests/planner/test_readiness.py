@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from services.common.ollama import OllamaClient
 from services.common.ollama_probe import ModelState
-from services.fake_ollama.server import RunningFakeOllama
 from services.planner.readiness import text_model_probe
+from standins.ollama.server import RunningFakeOllama
 
 
 async def test_ready_when_ollama_knows_the_model(ollama: RunningFakeOllama) -> None:

@@ -10,14 +10,14 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from imagegen.common.v1 import common_pb2
 from services.common.errors import status_details
-from services.fake_ollama.faults import FaultKind
-from services.fake_ollama.server import RunningFakeOllama, run_fake_ollama
-from services.fake_ollama.settings import FakeOllamaSettings
 from services.planner.clip_tokenizer import default_tokenizer
 from services.planner.intents import DENOISE_TABLE, Intent
 from services.planner.schema import PLAN_SCHEMA
 from services.planner.service import SERVICE_NAME
 from services.planner.settings import PlanPolicy
+from standins.ollama.faults import FaultKind
+from standins.ollama.server import RunningFakeOllama, run_fake_ollama
+from standins.ollama.settings import FakeOllamaSettings
 from tests.planner.conftest import (
     SOFA,
     chat_bodies,

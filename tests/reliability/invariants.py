@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import grpc
 from prometheus_client import REGISTRY
 
-from services.fake_comfyui.server import RunningFakeComfyUI
+from standins.comfyui.server import RunningFakeComfyUI
 
 __all__ = [
     "SERVICES",

@@ -15,7 +15,7 @@ from typing import Any
 import grpc
 import pytest
 
-from services.fake_comfyui.settings import FakeComfyUISettings
+from standins.comfyui.settings import FakeComfyUISettings
 from tests.gateway.system import System, start_system
 from tests.reliability.inputs import img2img
 from tests.reliability.invariants import RpcLedger, eventually, settle

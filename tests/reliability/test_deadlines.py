@@ -16,8 +16,8 @@ import grpc
 import pytest
 
 from imagegen.common.v1 import common_pb2
-from services.fake_comfyui.server import FakeComfyUI
-from services.fake_comfyui.settings import FakeComfyUISettings
+from standins.comfyui.server import FakeComfyUI
+from standins.comfyui.settings import FakeComfyUISettings
 from tests.gateway.system import start_system
 from tests.reliability.inputs import img2img
 from tests.reliability.invariants import RpcLedger, eventually, settle

@@ -29,8 +29,8 @@ from hypothesis import strategies as st
 from imagegen.common.v1 import common_pb2
 from imagegen.gateway.v1 import gateway_pb2
 from imagegen.render.v1 import render_pb2, render_pb2_grpc
-from services.fake_comfyui.settings import DEFAULT_LORAS, FakeComfyUISettings
 from services.render.settings import DEFAULT_WORKFLOWS_DIR
+from standins.comfyui.settings import DEFAULT_LORAS, FakeComfyUISettings
 from tests.gateway.system import System, start_system
 from tests.reliability.hostile import (
     DECOY_WORKFLOW,

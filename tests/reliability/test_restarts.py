@@ -20,8 +20,6 @@ import pytest
 from imagegen.common.v1 import common_pb2
 from imagegen.render.v1 import render_pb2
 from services.common.server import GrpcServer
-from services.fake_comfyui.server import run_fake_comfyui
-from services.fake_comfyui.settings import FakeComfyUISettings
 from services.planner.app import create_server as create_planner
 from services.planner.settings import PlannerSettings
 from services.render.app import create_server as create_render
@@ -34,6 +32,8 @@ from services.render.settings import RenderSettings
 from services.render.workflows import WorkflowLibrary
 from services.vision.app import create_server as create_vision
 from services.vision.settings import VisionSettings
+from standins.comfyui.server import run_fake_comfyui
+from standins.comfyui.settings import FakeComfyUISettings
 from tests.gateway.system import System, start_system, stop_host
 from tests.reliability.inputs import img2img, png_bytes
 from tests.reliability.invariants import RpcLedger, eventually, settle

@@ -18,12 +18,12 @@ from imagegen.common.v1 import common_pb2
 from imagegen.render.v1 import render_pb2, render_pb2_grpc
 from services.common.channels import create_channel
 from services.common.server import GrpcServer
-from services.fake_comfyui.server import RunningFakeComfyUI, run_fake_comfyui
-from services.fake_comfyui.settings import FakeComfyUISettings
 from services.render.app import create_server
 from services.render.settings import RenderSettings
+from standins.comfyui.server import RunningFakeComfyUI, run_fake_comfyui
+from standins.comfyui.settings import FakeComfyUISettings
 
-OBJECT_INFO_PATH = Path(__file__).parents[2] / "services" / "fake_comfyui" / "object_info.json"
+OBJECT_INFO_PATH = Path(__file__).parents[2] / "standins" / "comfyui" / "object_info.json"
 """``GET /object_info`` recorded from a real ComfyUI 0.3.64 (the stand-in serves it too)."""
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from services.fake_comfyui.server import run_fake_comfyui
 from services.render.backends import BackendPool, assign_least_loaded
 from services.render.comfyui_client import ComfyUIClient
+from standins.comfyui.server import run_fake_comfyui
 from tests.render.conftest import fake_settings
 
 FLUX = [("CheckpointLoaderSimple", "ckpt_name", "flux1-dev-fp8.safetensors")]

@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 
 from services.common.retry import RetryPolicy
-from services.fake_comfyui.server import RunningFakeComfyUI, run_fake_comfyui
 from services.render.comfyui_client import (
     ComfyUIClient,
     ComfyUIRefusedError,
@@ -22,6 +21,7 @@ from services.render.comfyui_client import (
     WsMessage,
     decode_preview_frame,
 )
+from standins.comfyui.server import RunningFakeComfyUI, run_fake_comfyui
 from tests.render.conftest import fake_settings
 
 GRAPHS = Path(__file__).parents[1] / "fixtures" / "comfyui" / "graphs"

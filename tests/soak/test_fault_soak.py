@@ -28,8 +28,8 @@ from dataclasses import dataclass
 import grpc
 import pytest
 
-from services.fake_comfyui.settings import FakeComfyUISettings
-from services.fake_ollama.settings import FakeOllamaSettings
+from standins.comfyui.settings import FakeComfyUISettings
+from standins.ollama.settings import FakeOllamaSettings
 from tests.gateway.system import System, start_system
 from tests.reliability.inputs import img2img
 from tests.reliability.invariants import RpcLedger, assert_clear_failure, settle

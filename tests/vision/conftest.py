@@ -12,11 +12,11 @@ from PIL import Image
 
 from services.common.ollama import OllamaClient
 from services.common.ollama_probe import ModelProbe
-from services.fake_ollama.server import RunningFakeOllama, run_fake_ollama
-from services.fake_ollama.settings import FakeOllamaSettings
 from services.vision.analyzer import Analyzer
 from services.vision.readiness import vision_model_probe
 from services.vision.settings import VisionSettings
+from standins.ollama.server import RunningFakeOllama, run_fake_ollama
+from standins.ollama.settings import FakeOllamaSettings
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "images"
 

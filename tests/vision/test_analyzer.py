@@ -15,10 +15,10 @@ from PIL import Image
 
 from services.common.errors import BackendUnavailableError, FailedPreconditionError
 from services.common.ollama_probe import ModelProbe, ModelState
-from services.fake_ollama.server import RunningFakeOllama
 from services.vision.analysis import ANALYSIS_SCHEMA, AnalysisSource
 from services.vision.analyzer import Analyzer
 from services.vision.settings import AnalysisPolicy
+from standins.ollama.server import RunningFakeOllama
 from tests.vision.conftest import (
     chat_requests,
     fixture_image,

@@ -18,9 +18,9 @@ from imagegen.common.v1 import common_pb2
 from imagegen.vision.v1 import vision_pb2, vision_pb2_grpc
 from services.common.channels import create_channel
 from services.common.errors import status_details
-from services.fake_ollama.server import RunningFakeOllama
 from services.vision.app import create_server
 from services.vision.service import SERVICE_NAME
+from standins.ollama.server import RunningFakeOllama
 from tests.vision.conftest import chat_requests, fixture_image, two_colour_png, vision_settings
 
 

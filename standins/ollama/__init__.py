@@ -1,0 +1,28 @@
+"""A protocol-faithful stand-in for the Ollama HTTP API (no models, no GPU).
+
+Serves ``/api/chat``, ``/api/generate``, ``/api/tags``, ``/api/ps``, ``/api/show``,
+``/api/version``, ``/api/pull`` and ``GET /`` as Ollama does, with deterministic replies
+computed from the request, one-GPU model residency, and faults that tests switch on.
+"""
+
+from standins.ollama.faults import Fault, FaultBook, FaultKind
+from standins.ollama.server import (
+    FakeOllama,
+    RecordedRequest,
+    RunningFakeOllama,
+    create_app,
+    run_fake_ollama,
+)
+from standins.ollama.settings import FakeOllamaSettings
+
+__all__ = [
+    "FakeOllama",
+    "FakeOllamaSettings",
+    "Fault",
+    "FaultBook",
+    "FaultKind",
+    "RecordedRequest",
+    "RunningFakeOllama",
+    "create_app",
+    "run_fake_ollama",
+]

@@ -1,0 +1,319 @@
+"""The Ollama stand-in: its state, its aiohttp application, and a runner for tests.
+
+Typical use in a test::
+
+    async with run_fake_ollama(FakeOllamaSettings(load_delay_s=0.01)) as running:
+        client = ollama.AsyncClient(host=running.url)
+        ...
+        assert running.fake.load_count == 2
+        running.fake.faults.add(kind="error", times=2)   # the next two chat calls fail
+
+The server is a stand-in: no model runs and no GPU is touched; replies are computed
+deterministically from the request (see :mod:`standins.ollama.replies`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import json
+import logging
+import socket
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from standins.ollama.faults import Fault, FaultBook, FaultKind
+from standins.ollama.models import Catalogue, Residency
+from standins.ollama.routes import OllamaRoutes
+from standins.ollama.settings import FakeOllamaSettings
+from standins.ollama.wire import parse_go_duration
+
+__all__ = [
+    "FakeOllama",
+    "RecordedRequest",
+    "RunningFakeOllama",
+    "create_app",
+    "run_fake_ollama",
+]
+
+log = logging.getLogger(__name__)
+
+# Installed models report this as their pull time, so /api/tags answers never change.
+_MODIFIED_AT_NS = 1_767_225_600 * 1_000_000_000  # 2026-01-01T00:00:00Z
+# In-flight requests get this long to finish when the server stops or restarts.
+_SHUTDOWN_GRACE_S = 0.25
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request the stand-in received, body included (images and all)."""
+
+    method: str
+    path: str
+    body: Any
+    """The parsed JSON body; the raw text when it is not JSON; None when empty."""
+    received_at: float
+    """Wall-clock time of arrival (``time.time()``)."""
+
+    @property
+    def model(self) -> str | None:
+        """The ``model`` (or ``name``) field of the body, if any."""
+        if isinstance(self.body, dict):
+            value = self.body.get("model") or self.body.get("name")
+            return value if isinstance(value, str) else None
+        return None
+
+    def images(self) -> list[bytes]:
+        """Every image of the request decoded (chat ``messages[].images`` and generate
+        ``images``), in order; entries that are not valid base64 are skipped."""
+        if not isinstance(self.body, dict):
+            return []
+        encoded: list[Any] = list(self.body.get("images") or [])
+        for message in self.body.get("messages") or []:
+            if isinstance(message, dict):
+                encoded += message.get("images") or []
+        decoded: list[bytes] = []
+        for item in encoded:
+            if isinstance(item, str):
+                with contextlib.suppress(binascii.Error, ValueError):
+                    decoded.append(base64.b64decode(item, validate=True))
+        return decoded
+
+
+class FakeOllama:
+    """State of the stand-in: installed models, residency, faults, counters, request log.
+
+    Args:
+        settings: Configuration; defaults to ``FakeOllamaSettings()`` (environment).
+    """
+
+    def __init__(self, settings: FakeOllamaSettings | None = None) -> None:
+        self.settings = settings if settings is not None else FakeOllamaSettings()
+        self.catalogue = Catalogue(self.settings.models, modified_at_ns=_MODIFIED_AT_NS)
+        self.residency = Residency(
+            max_loaded=self.settings.max_loaded_models,
+            load_delay_s=self.settings.load_delay_s,
+            unload_delay_s=self.settings.unload_delay_s,
+            default_keep_alive_ns=_keep_alive_ns(self.settings.keep_alive),
+            num_parallel=self.settings.num_parallel,
+            max_queue=self.settings.max_queue,
+        )
+        self.faults = FaultBook(resolve_model=self.catalogue.resolve)
+        self.faults.extend(f for f in self.settings.faults if f.kind is not FaultKind.REFUSE)
+        self.requests: list[RecordedRequest] = []
+
+    @property
+    def load_count(self) -> int:
+        """Model loads so far (first loads, reloads after eviction or option changes)."""
+        return self.residency.load_count
+
+    @property
+    def loads_by_model(self) -> dict[str, int]:
+        """Loads per canonical model name."""
+        return dict(self.residency.loads_by_model)
+
+    def resident_models(self) -> list[str]:
+        """Canonical names of the models in memory (as ``/api/ps`` lists them)."""
+        return [runner.model.name for runner in self.residency.snapshot()]
+
+    async def wait_unloaded(self, model: str) -> None:
+        """Return once ``model`` (any alias) has left memory."""
+        await self.residency.wait_unloaded(self.catalogue.resolve(model))
+
+    def requests_to(self, path: str) -> list[RecordedRequest]:
+        """The logged requests for one path, e.g. ``"/api/chat"``."""
+        return [r for r in self.requests if r.path == path]
+
+    def record(self, method: str, path: str, body: bytes) -> RecordedRequest:
+        """Log a received request (the oldest entries go past the configured limit)."""
+        parsed: Any
+        if not body.strip():
+            parsed = None
+        else:
+            try:
+                parsed = json.loads(body)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                parsed = body.decode("utf-8", errors="replace")
+        entry = RecordedRequest(method=method, path=path, body=parsed, received_at=time.time())
+        self.requests.append(entry)
+        overflow = len(self.requests) - self.settings.request_log_limit
+        if overflow > 0:
+            del self.requests[:overflow]
+        return entry
+
+    def stats(self) -> dict[str, Any]:
+        """Counters for tests and benchmarks (also served at ``GET /_fake/stats``)."""
+        residency = self.residency
+        return {
+            "load_count": residency.load_count,
+            "loads_by_model": dict(residency.loads_by_model),
+            "reload_count": residency.reload_count,
+            "eviction_count": residency.eviction_count,
+            "unload_count": residency.unload_count,
+            "resident": self.resident_models(),
+            "request_count": len(self.requests),
+        }
+
+    def reset(self) -> None:
+        """Clear the request log, the counters and the faults (residency is kept)."""
+        self.requests.clear()
+        self.faults.clear()
+        residency = self.residency
+        residency.load_count = residency.reload_count = residency.eviction_count = 0
+        residency.unload_count = 0
+        residency.loads_by_model.clear()
+
+    async def close(self) -> None:
+        """Stop timers and pending unloads."""
+        await self.residency.close()
+
+
+def _keep_alive_ns(text: str) -> int:
+    value = parse_go_duration(text)
+    return 2**63 - 1 if value < 0 else value
+
+
+def create_app(fake: FakeOllama) -> web.Application:
+    """Build the aiohttp application serving ``fake``.
+
+    Args:
+        fake: The state to serve.
+
+    Returns:
+        An application with Ollama's routes and the ``/_fake/`` debug routes.
+    """
+    app = web.Application(client_max_size=fake.settings.max_body_bytes)
+    OllamaRoutes(fake).register(app)
+    return app
+
+
+class RunningFakeOllama:
+    """A stand-in listening on a port; stop it, restart it, or make it refuse connections.
+
+    Created by :func:`run_fake_ollama`.
+    """
+
+    def __init__(self, fake: FakeOllama, host: str, port: int) -> None:
+        self.fake = fake
+        self.host = host
+        self.port = port
+        self._runner: web.AppRunner | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        fake.faults.on_refuse(self._on_refuse_fault)
+
+    @property
+    def url(self) -> str:
+        """Base URL, e.g. ``http://127.0.0.1:11434``."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def listening(self) -> bool:
+        """True while the server accepts connections."""
+        return self._runner is not None
+
+    async def start(self) -> None:
+        """Listen (again) on the port; the first start picks a port when it is 0."""
+        if self._runner is not None:
+            return
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.host, self.port))
+        except OSError:
+            sock.close()
+            raise
+        self.port = sock.getsockname()[1]
+        runner = web.AppRunner(
+            create_app(self.fake), access_log=None, shutdown_timeout=_SHUTDOWN_GRACE_S
+        )
+        await runner.setup()
+        await web.SockSite(runner, sock).start()
+        self._runner = runner
+
+    async def stop(self) -> None:
+        """Stop listening and close every connection (in-flight requests are cut short)."""
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+
+    async def restart(self) -> None:
+        """Stop and start again on the same port, like a restarted Ollama: nothing is
+        resident afterwards; counters, request log and faults survive."""
+        await self.stop()
+        self.fake.residency.reset()
+        await self.start()
+
+    async def refuse_connections(self, duration_s: float | None = None) -> None:
+        """Close the listening socket: clients get "connection refused".
+
+        Args:
+            duration_s: Listen again after this many seconds; None waits for
+                :meth:`accept_connections`.
+        """
+        await self.stop()
+        if duration_s is not None:
+            self._spawn(self._reopen_after(duration_s))
+
+    async def accept_connections(self) -> None:
+        """Listen again after :meth:`refuse_connections`."""
+        await self.start()
+
+    async def _reopen_after(self, duration_s: float) -> None:
+        await asyncio.sleep(duration_s)
+        await self.start()
+
+    async def settled(self) -> None:
+        """Wait until runtime changes have taken effect: a ``refuse`` fault added with
+        ``fake.faults.add`` (the socket is closed) and a timed refusal (it is open again)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    def _on_refuse_fault(self, fault: Fault) -> None:
+        self._spawn(self.refuse_connections(fault.duration_s))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        """Stop for good: cancel pending reopenings, stop listening, stop timers."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.stop()
+        await self.fake.close()
+
+
+@contextlib.asynccontextmanager
+async def run_fake_ollama(
+    settings: FakeOllamaSettings | None = None, *, host: str = "127.0.0.1", port: int = 0
+) -> AsyncIterator[RunningFakeOllama]:
+    """Run a stand-in for the duration of an ``async with`` block.
+
+    Args:
+        settings: Configuration; ``FakeOllamaSettings()`` when omitted.
+        host: Interface to bind.
+        port: Port to bind; 0 picks a free one (see ``.url``).
+
+    Yields:
+        The running server. ``refuse`` faults in ``settings`` take effect at once.
+    """
+    running = RunningFakeOllama(FakeOllama(settings), host, port)
+    await running.start()
+    try:
+        for fault in running.fake.settings.faults:
+            if fault.kind is FaultKind.REFUSE:
+                await running.refuse_connections(fault.duration_s)
+        yield running
+    finally:
+        await running.close()

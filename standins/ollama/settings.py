@@ -1,0 +1,95 @@
+"""Configuration of the Ollama stand-in, read from ``FAKE_OLLAMA_*`` environment variables.
+
+The defaults model one machine with one GPU: LLaVA and gpt-oss installed, room for one of
+them at a time, instant loads. Benchmarks and the demo raise ``FAKE_OLLAMA_LOAD_DELAY_S``
+to make model switches cost something; tests set faults at runtime instead of here.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from standins.ollama.faults import Fault
+from standins.ollama.wire import GoDecodeError, parse_go_duration
+
+__all__ = ["FakeOllamaSettings"]
+
+
+class FakeOllamaSettings(BaseSettings):
+    """Everything the stand-in can be told at start; host and port come from the CLI."""
+
+    model_config = SettingsConfigDict(env_prefix="FAKE_OLLAMA_", extra="ignore")
+
+    models: list[str] = Field(
+        default=["llava:latest", "gpt-oss:20b"],
+        min_length=1,
+        description=(
+            "Installed models (JSON list). Families known to Ollama get their real "
+            "capabilities: llava* vision, gpt-oss* thinking+tools; others completion only."
+        ),
+    )
+    max_loaded_models: int = Field(
+        default=1,
+        ge=1,
+        description="Models resident at once (one GPU's worth); a new one evicts an idle one.",
+    )
+    load_delay_s: float = Field(
+        default=0.0,
+        ge=0.0,
+        description="Seconds a model load takes (paid again after eviction or an option change).",
+    )
+    unload_delay_s: float = Field(
+        default=0.05,
+        ge=0.0,
+        description="Seconds after an unload before the model is gone from /api/ps.",
+    )
+    keep_alive: str = Field(
+        default="5m",
+        description="Default residency of an idle model (Go duration; negative = forever).",
+    )
+    context_length: int = Field(
+        default=4096,
+        ge=1,
+        description="Default num_ctx when a request sets none (Ollama's choice below 24 GiB VRAM).",
+    )
+    num_parallel: int = Field(
+        default=1,
+        ge=1,
+        description="Requests one loaded model serves at once; more wait their turn.",
+    )
+    max_queue: int = Field(
+        default=512,
+        ge=1,
+        description="Requests waiting for the scheduler before a 503 'server busy'.",
+    )
+    version: str = Field(
+        default="0.12.6",
+        description="Version reported by GET /api/version.",
+    )
+    faults: list[Fault] = Field(
+        default=[],
+        description=(
+            "Faults in force from the start (JSON list of objects with kind, model, times, "
+            "delay_s, chunk_delay_s, status, message, fields, after_lines, duration_s)."
+        ),
+    )
+    request_log_limit: int = Field(
+        default=1000,
+        ge=1,
+        description="Received requests kept for inspection (oldest dropped first).",
+    )
+    max_body_bytes: int = Field(
+        default=256 * 1024 * 1024,
+        ge=1024,
+        description="Largest accepted request body in bytes (base64 images are large).",
+    )
+
+    @field_validator("keep_alive")
+    @classmethod
+    def _keep_alive_parses(cls, value: str) -> str:
+        try:
+            parse_go_duration(value)
+        except GoDecodeError as exc:
+            raise ValueError(f"FAKE_OLLAMA_KEEP_ALIVE: {exc}") from None
+        return value
