@@ -13,6 +13,11 @@
 4. Stops every process it started, also on Ctrl-C or a failure. Each child is told to
    die with its parent (Linux), so not even a killed driver leaves processes behind.
 
+``python -m tools.stack --serve`` skips the generation and keeps the stack up until
+Ctrl-C, each service on its default port (gateway 50051, vision 50052, planner 50053,
+render 50054), so grpcurl and the ``imagegen`` client can be pointed at it; ``--free-ports``
+puts every service on a free port instead, to run beside another stack.
+
 Children's logs go to ``DIR/logs/<name>.log``.
 """
 
@@ -31,21 +36,28 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import TextIO
+from typing import NoReturn, TextIO
 
 import grpc
 
 from clients import cli
 from gateway.downstream import SERVICE_NAMES
 from gateway.service import SERVICE_NAME as GATEWAY_SERVICE
+from gateway.settings import GatewaySettings
 from services.common.healthcheck import check_health
+from services.common.settings import ServerSettings
+from services.planner.settings import PlannerSettings
+from services.render.settings import RenderSettings
+from services.vision.settings import VisionSettings
 
 __all__ = [
     "DEFAULT_INSTRUCTION",
+    "DEFAULT_PORTS",
     "EXAMPLE_IMAGE",
     "Backends",
     "Stack",
     "StackError",
+    "check_ports_free",
     "free_port",
     "main",
 ]
@@ -55,7 +67,19 @@ EXAMPLE_IMAGE = ROOT / "tools" / "demo" / "coffee.jpg"
 """A coffee cup on a saucer on a wooden table, 600×400, CC0."""
 DEFAULT_INSTRUCTION = "Перекрась чашку в тёмно-зелёный цвет, сохрани блюдце и стол"
 
+_SETTINGS: dict[str, type[ServerSettings]] = {
+    "vision": VisionSettings,
+    "planner": PlannerSettings,
+    "render": RenderSettings,
+    "gateway": GatewaySettings,
+}
+DEFAULT_PORTS: dict[str, int] = {
+    name: int(model.model_fields["port"].default) for name, model in _SETTINGS.items()
+}
+"""Each service's default port, as its settings model declares it (``--serve``)."""
+
 _STOP_GRACE_S = 8.0
+_SERVE_POLL_S = 0.5
 _PR_SET_PDEATHSIG = 1
 
 
@@ -68,6 +92,23 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def check_ports_free(ports: Mapping[str, int]) -> None:
+    """Checks that every port can be bound on 127.0.0.1.
+
+    Raises:
+        StackError: A port is taken, naming the port and the service meant for it.
+    """
+    for name, port in ports.items():
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError as e:
+                raise StackError(
+                    f"port {port} (for {name}) is in use ({e.strerror}): stop what holds it, "
+                    "or pass --free-ports"
+                ) from None
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
@@ -179,8 +220,15 @@ def _terminate_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _start_services(stack: Stack, backends: Backends) -> dict[str, str]:
+def _start_services(
+    stack: Stack, backends: Backends, ports: Mapping[str, int] | None = None
+) -> dict[str, str]:
     """Starts the backends' stand-ins (when needed) and the four services.
+
+    Args:
+        stack: Receives the started processes.
+        backends: Real backends, or None for the stand-ins.
+        ports: Service name → port; None puts every service on a free port.
 
     Returns:
         Short service name → ``127.0.0.1:port``, the gateway included.
@@ -196,7 +244,8 @@ def _start_services(stack: Stack, backends: Backends) -> dict[str, str]:
         stack.start("fake_comfyui", "standins.comfyui", args=["--port", str(port)], env={})
         comfyui_urls = f"http://127.0.0.1:{port}"
 
-    addresses = {name: f"127.0.0.1:{free_port()}" for name in ("vision", "planner", "render")}
+    chosen = {name: (ports or {}).get(name) or free_port() for name in _SETTINGS}
+    addresses = {name: f"127.0.0.1:{chosen[name]}" for name in ("vision", "planner", "render")}
     common = {"IMAGEGEN_LOG_FORMAT": "text"}
     stack.start(
         "vision",
@@ -231,7 +280,7 @@ def _start_services(stack: Stack, backends: Backends) -> dict[str, str]:
             "RENDER_READINESS_INTERVAL_S": "1",
         },
     )
-    gateway = f"127.0.0.1:{free_port()}"
+    gateway = f"127.0.0.1:{chosen['gateway']}"
     stack.start(
         "gateway",
         "gateway",
@@ -280,7 +329,19 @@ def build_parser() -> argparse.ArgumentParser:
     """The driver's argument parser."""
     parser = argparse.ArgumentParser(
         prog="python -m tools.stack",
-        description="Start the stack, generate two variants of the example photo, stop.",
+        description="Start the stack, generate two variants of the example photo, stop "
+        "(or, with --serve, keep the stack up until Ctrl-C).",
+    )
+    parser.add_argument(
+        "--serve",
+        action="store_true",
+        help="keep the stack up until Ctrl-C instead of generating; each service on its "
+        "default port (gateway 50051)",
+    )
+    parser.add_argument(
+        "--free-ports",
+        action="store_true",
+        help="with --serve: every service on a free port (to run beside another stack)",
     )
     parser.add_argument("--out", type=Path, default=Path("out"), help="output folder")
     parser.add_argument("--image", type=Path, default=EXAMPLE_IMAGE, help="source image")
@@ -292,12 +353,49 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _generate(args: argparse.Namespace, gateway: str, out: TextIO) -> int:
+    """Generates the demo's variants through the ``imagegen`` client; its exit code."""
+    code, outcome = cli.execute(
+        [
+            "generate",
+            "--target", gateway,
+            "--image", str(args.image),
+            "--instruction", args.instruction,
+            "--variants", str(args.variants),
+            "--out", str(args.out),
+        ],
+        stdout=out,
+    )  # fmt: skip
+    if code == cli.EXIT_OK and outcome is not None:
+        print(f"images written under {args.out.resolve()}:", file=out)
+        for path in outcome.written:
+            print(f"  {path.resolve()}", file=out)
+    out.flush()
+    return code
+
+
+def _serve(stack: Stack, addresses: Mapping[str, str], log_dir: Path, out: TextIO) -> NoReturn:
+    """Keeps the stack up until Ctrl-C (KeyboardInterrupt) or a child's exit (StackError)."""
+    others = " · ".join(f"{name} {address}" for name, address in addresses.items())
+    print(
+        f"serving: {others}\n"
+        f"try: grpcurl -plaintext {addresses['gateway']} list\n"
+        f"logs in {log_dir.resolve()}; Ctrl-C stops everything",
+        file=out,
+        flush=True,
+    )
+    while True:
+        stack.check_alive()
+        time.sleep(_SERVE_POLL_S)
+
+
 def main(argv: Sequence[str] | None = None, *, stream: TextIO | None = None) -> int:
-    """Runs the demo.
+    """Runs the demo, or with ``--serve`` keeps the stack up until Ctrl-C.
 
     Returns:
-        0 when the variants were written; 1 when the stack failed to start or the
-        generation failed; 130 on Ctrl-C.
+        0 when the variants were written (or, with ``--serve``, the stack was stopped by
+        Ctrl-C); 1 when the stack failed to start, a process exited or the generation
+        failed; 130 on Ctrl-C during the demo.
     """
     out = stream if stream is not None else sys.stdout
     args = build_parser().parse_args(argv)
@@ -321,29 +419,23 @@ def main(argv: Sequence[str] | None = None, *, stream: TextIO | None = None) -> 
             file=out,
             flush=True,
         )
-    stack = Stack(log_dir=args.out / "logs", stream=out)
+    log_dir = args.out / "logs"
+    stack = Stack(log_dir=log_dir, stream=out)
+    ports = DEFAULT_PORTS if args.serve and not args.free_ports else None
     try:
         with _terminate_as_interrupt():
-            addresses = _start_services(stack, backends)
+            if ports is not None:
+                check_ports_free(ports)
+            addresses = _start_services(stack, backends, ports)
             _wait_serving(stack, addresses, args.startup_timeout)
             print(f"all services SERVING; gateway at {addresses['gateway']}", file=out, flush=True)
-            code, outcome = cli.execute(
-                [
-                    "generate",
-                    "--target", addresses["gateway"],
-                    "--image", str(args.image),
-                    "--instruction", args.instruction,
-                    "--variants", str(args.variants),
-                    "--out", str(args.out),
-                ],
-                stdout=out,
-            )  # fmt: skip
-            if code == cli.EXIT_OK and outcome is not None:
-                print(f"images written under {args.out.resolve()}:", file=out)
-                for path in outcome.written:
-                    print(f"  {path.resolve()}", file=out)
-            out.flush()
-            return code
+            if not args.serve:
+                return _generate(args, addresses["gateway"], out)
+            try:
+                _serve(stack, addresses, log_dir, out)
+            except KeyboardInterrupt:
+                print("stopping", file=out, flush=True)
+                return cli.EXIT_OK
     except StackError as e:
         print(f"error: {e}", file=out, flush=True)
         return cli.EXIT_FAILED

@@ -1,14 +1,23 @@
-"""``make run`` on a fresh clone: the whole stack as processes, two PNGs, exit 0."""
+"""``make run`` on a fresh clone: the whole stack as processes, two PNGs, exit 0; and
+``--serve``, the stack kept up for grpcurl and the client until Ctrl-C."""
 
 from __future__ import annotations
 
 import os
+import re
+import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
+import grpc
 import pytest
 from PIL import Image
+
+from gateway.service import SERVICE_NAME as GATEWAY_SERVICE
+from services.common.healthcheck import check_health
+from tools.stack import DEFAULT_PORTS, StackError, check_ports_free, free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -37,3 +46,53 @@ def test_stack_writes_two_pngs_and_exits_zero(tmp_path: Path) -> None:
             assert image.size == (600, 400)
     assert "STAND-INS" in text
     assert "stopped 6 processes" in text
+
+
+def test_serve_keeps_the_stack_up_until_interrupted(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in REAL_BACKENDS}
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "tools.stack", "--serve", "--free-ports", "--out", str(tmp_path)],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert driver.stdout is not None
+    lines: list[str] = []
+    try:
+        for line in driver.stdout:
+            lines.append(line)
+            if "Ctrl-C stops everything" in line or driver.poll() is not None:
+                break
+        text = "".join(lines)
+        match = re.search(r"gateway at (127\.0\.0\.1:\d+)", text)
+        assert match, text
+        with grpc.insecure_channel(match.group(1)) as channel:
+            # Still up after the driver said it serves: the gateway answers, all behind it too.
+            assert check_health(channel, service=GATEWAY_SERVICE, timeout=5.0) == "SERVING"
+        assert driver.poll() is None, text
+        driver.send_signal(signal.SIGINT)
+        rest, _ = driver.communicate(timeout=30)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+            driver.communicate()
+    text += rest
+    assert driver.returncode == 0, text
+    assert "stopped 6 processes" in text
+    assert not list(tmp_path.glob("*.png")), "--serve generates nothing by itself"
+
+
+def test_serve_refuses_a_port_that_is_taken() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = int(taken.getsockname()[1])
+        with pytest.raises(StackError, match=rf"port {port} \(for gateway\) is in use"):
+            check_ports_free({"vision": free_port(), "gateway": port})
+
+
+def test_serve_uses_the_ports_the_settings_models_declare() -> None:
+    assert DEFAULT_PORTS == {"vision": 50052, "planner": 50053, "render": 50054, "gateway": 50051}
