@@ -31,11 +31,11 @@ from standins.ollama.settings import FakeOllamaSettings
 
 __all__ = [
     "COMPOSE_FILE",
+    "DEPLOYMENT_PAGE",
     "DOCKERFILE",
     "DOCKERIGNORE",
     "GRPC_SERVICES",
     "GRPC_SERVICE_NAMES",
-    "README",
     "REAL_BACKENDS",
     "ROOT",
     "SETTINGS",
@@ -60,15 +60,12 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
-README = ROOT / "README.md"
+DEPLOYMENT_PAGE = ROOT / "docs" / "deployment.md"
 
 
 def deploy_section() -> str:
-    """The README's deployment chapter, from its heading to the next chapter."""
-    text = README.read_text()
-    start = text.index("## Deploying with Docker Compose")
-    end = text.find("\n## ", start + 1)
-    return text[start:] if end < 0 else text[start:end]
+    """The deployment page (Compose, models, scaling, tokens, TLS), whole."""
+    return DEPLOYMENT_PAGE.read_text()
 
 
 GRPC_SERVICES: dict[str, type[ServerSettings]] = {

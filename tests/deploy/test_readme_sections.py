@@ -1,4 +1,4 @@
-"""The deployment README sections say only what the files and settings really do."""
+"""The deployment page says only what the files and settings really do."""
 
 from __future__ import annotations
 
