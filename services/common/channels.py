@@ -2,7 +2,8 @@
 
 :func:`create_channel` sets what every internal client needs: the shared message-size
 limit in both directions, keepalive, round-robin balancing over every address a name
-resolves to (``dns:///render:50054`` spreads over all render replicas), transparent
+resolves to (``dns:///render:50054`` spreads over all render replicas; another policy
+with ``load_balancing=``), transparent
 retries of UNAVAILABLE for the unary methods of the named services, and forwarding of
 the current request id::
 
