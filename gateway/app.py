@@ -68,6 +68,8 @@ async def create_server(settings: GatewaySettings) -> GrpcServer:
                 max_variants=settings.max_variants,
                 max_instruction_chars=settings.max_instruction_chars,
                 max_loras=settings.max_loras,
+                txt2img_min_side=settings.txt2img_min_side,
+                txt2img_max_side=settings.txt2img_max_side,
                 max_image_bytes=settings.max_image_bytes,
                 max_image_side=settings.max_image_side,
             ),

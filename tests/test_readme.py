@@ -15,7 +15,7 @@ def test_configuration_tables_match_the_settings_models() -> None:
     assert spliced_readme(text) == text, (
         "README settings drifted: run `python -m tools.docs --write`"
     )
-    assert "`GATEWAY_MAX_VARIANTS`" in render_tables()
+    assert "`IMAGEGEN_MAX_VARIANTS`" in render_tables()
 
 
 def test_readme_shows_the_two_commands_and_ci_runs_the_test_command() -> None:

@@ -26,10 +26,10 @@ def test_defaults_point_at_the_local_services() -> None:
 
 
 def test_variables_carry_the_gateway_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("GATEWAY_MAX_VARIANTS", "3")
+    monkeypatch.setenv("GATEWAY_MAX_INSTRUCTION_CHARS", "300")
     monkeypatch.setenv("GATEWAY_MODEL_GROUPING", "false")
     settings = GatewaySettings()
-    assert settings.max_variants == 3 and settings.model_grouping is False
+    assert settings.max_instruction_chars == 300 and settings.model_grouping is False
 
 
 def test_unusable_address_names_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 
 from gateway.jobs import Mode
-from gateway.validation import MAX_SEED, RequestLimits, validate_generate, validate_plan
+from gateway.validation import RequestLimits, validate_generate, validate_plan
 from imagegen.common.v1 import common_pb2
 from imagegen.gateway.v1 import gateway_pb2
 from services.common.errors import InvalidArgumentError
+from services.common.request_rules import MAX_SEED
 from tests.gateway.images import png_bytes
 
 LIMITS = RequestLimits(max_variants=8, max_instruction_chars=100, max_loras=2)
