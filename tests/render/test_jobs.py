@@ -140,7 +140,8 @@ def test_sampler_names_must_be_comfyui_identifiers() -> None:
 
 def test_an_unknown_controlnet_type_number_is_refused_naming_the_field() -> None:
     request = render_pb2.RenderRequest(
-        positive_prompt="x", controlnet=common_pb2.ControlNetSpec(type=99)
+        positive_prompt="x",
+        controlnet=common_pb2.ControlNetSpec(type=99),  # type: ignore[arg-type]
     )
     with pytest.raises(InvalidArgumentError) as refused:
         job_from_proto(request)
