@@ -13,7 +13,7 @@ both servers share (:class:`~services.common.settings.RequestLimitSettings`).
 | :func:`check_variants`                | more than the maximum; seeds past 2^64 − 1       |
 | :func:`check_txt2img_side`            | a side outside the configured minimum and maximum |
 | :func:`check_loras`                   | too many; bad names; NaN or infinite strengths   |
-| :func:`check_controlnet`              | an unknown type; values out of range; start > end |
+| :func:`check_controlnet`              | out of range; start > end; nothing to follow     |
 | :func:`check_enum`                    | an enum number the contract does not define      |
 
 Sampler settings have their own module, :mod:`services.common.sampler`.

@@ -5,9 +5,10 @@ stay ``None``); :func:`check_job` validates every field before anything is uploa
 queued, fills in the Flux-dev defaults and computes the sizes. All bad fields of a
 request are reported together in one INVALID_ARGUMENT.
 
-The rules are the ones the gateway applies too (:mod:`services.common.request_rules`,
-:mod:`services.common.sampler`), so a request the gateway passed is refused here only
-when the gateway's own limits were set differently.
+The rules and limits are the ones the gateway applies too
+(:mod:`services.common.request_rules`, :mod:`services.common.sampler`), so a request the
+gateway passed is refused here only for what the render alone knows (prompt lengths after
+cleaning, what ComfyUI has).
 """
 
 from __future__ import annotations
