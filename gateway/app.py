@@ -17,7 +17,20 @@ from imagegen.gateway.v1 import gateway_pb2_grpc
 from services.common.ollama import OllamaClient
 from services.common.server import GrpcServer
 
-__all__ = ["create_server"]
+__all__ = ["create_server", "request_limits"]
+
+
+def request_limits(settings: GatewaySettings) -> RequestLimits:
+    """The bounds requests are checked against; the shared ones are the render's too."""
+    return RequestLimits(
+        max_variants=settings.max_variants,
+        max_instruction_chars=settings.max_instruction_chars,
+        max_loras=settings.max_loras,
+        max_image_bytes=settings.max_image_bytes,
+        max_image_side=settings.max_image_side,
+        txt2img_min_side=settings.txt2img_min_side,
+        txt2img_max_side=settings.txt2img_max_side,
+    )
 
 
 async def create_server(settings: GatewaySettings) -> GrpcServer:
@@ -64,13 +77,7 @@ async def create_server(settings: GatewaySettings) -> GrpcServer:
     orchestrator = Orchestrator(
         downstream,
         config=OrchestratorConfig(
-            limits=RequestLimits(
-                max_variants=settings.max_variants,
-                max_instruction_chars=settings.max_instruction_chars,
-                max_loras=settings.max_loras,
-                max_image_bytes=settings.max_image_bytes,
-                max_image_side=settings.max_image_side,
-            ),
+            limits=request_limits(settings),
             budgets=StageBudgets(
                 analyze=settings.analyze_budget_fraction, plan=settings.plan_budget_fraction
             ),

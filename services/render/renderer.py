@@ -41,6 +41,7 @@ from services.common.errors import (
 from services.common.logs import get_logger, request_id_var
 from services.common.metrics import STAGE_SECONDS
 from services.common.retry import RetryPolicy, retry_async
+from services.common.sampler import SamplerSettings
 from services.render.backends import BackendLoad, BackendPool, assign_least_loaded
 from services.render.bindings import (
     FLUX_UNION_TYPES,
@@ -68,7 +69,6 @@ from services.render.jobs import (
     JobLimits,
     RenderJob,
     RenderWarning,
-    SamplerValues,
     check_job,
 )
 from services.render.pnginfo import (
@@ -176,7 +176,7 @@ class VariantDone:
     index: int
     seed: int
     image: FinishedImage
-    settings: SamplerValues
+    settings: SamplerSettings
     positive: str
     negative: str
     render_size: Size
