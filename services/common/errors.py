@@ -162,13 +162,17 @@ class InvalidArgumentError(ImagegenError):
     Args:
         message: Summary, e.g. ``"source_image is not a usable image"``.
         violations: The bad fields.
+        reason: Logged with the call (the status carries no ``ErrorInfo``), e.g.
+            ``"MALFORMED_REQUEST"``.
     """
 
     code = grpc.StatusCode.INVALID_ARGUMENT
     default_reason = "INVALID_ARGUMENT"
 
-    def __init__(self, message: str, violations: Sequence[FieldViolation]) -> None:
-        super().__init__(message)
+    def __init__(
+        self, message: str, violations: Sequence[FieldViolation], *, reason: str | None = None
+    ) -> None:
+        super().__init__(message, reason=reason)
         self.violations = tuple(violations)
 
     def details(self) -> list[Message]:
