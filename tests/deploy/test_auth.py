@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,9 +29,9 @@ from gateway.auth import (
 from gateway.limits import CallerLimiter, CallerLimits, admit
 from imagegen.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from services.common.errors import status_details
-from services.common.logs import configure_logging
 from services.common.server import GrpcServer
 from services.common.settings import ServerSettings
+from tests.common.conftest import json_log_lines
 
 GATEWAY_SERVICE = gateway_pb2.DESCRIPTOR.services_by_name["GatewayService"].full_name
 
@@ -435,21 +434,8 @@ def test_an_emptied_token_file_keeps_the_previous_tokens_and_logs_an_error(
     )
 
 
-@pytest.fixture
-def access_lines() -> Iterator[io.StringIO]:
-    """The JSON log lines of the test, in a buffer; the root logger is restored after."""
-    root = logging.getLogger()
-    level, handlers = root.level, list(root.handlers)
-    buffer = io.StringIO()
-    configure_logging("INFO", "json", service="gateway", stream=buffer)
-    yield buffer
-    root.handlers[:] = handlers
-    root.setLevel(level)
-
-
-async def test_refusals_are_logged_with_their_reason_and_the_caller(
-    tokens_file: Path, access_lines: io.StringIO
-) -> None:
+async def refuse_in_every_way(tokens_file: Path) -> None:
+    """One served call, then each kind of refusal, then one more served call."""
     async with serve(interceptor_for(tokens_file)) as served:
         await served.stub.Plan(gateway_pb2.PlanRequest(), metadata=bearer(STUDIO))
         for metadata in ((), bearer("not-a-known-token"), bearer(REVIEWER)):
@@ -461,7 +447,12 @@ async def test_refusals_are_logged_with_their_reason_and_the_caller(
             await served.stub.Generate(gateway_pb2.GenerateRequest(), metadata=bearer(ADMIN)).read()
         served.servicer.release.set()
         _ = [event async for event in first]
-    lines = [json.loads(line) for line in access_lines.getvalue().splitlines()]
+
+
+async def test_refusals_are_logged_with_their_reason_and_the_caller(tokens_file: Path) -> None:
+    with json_log_lines("gateway") as log_lines:
+        await refuse_in_every_way(tokens_file)
+    lines = [json.loads(line) for line in log_lines.getvalue().splitlines()]
     logged = [
         (line.get("caller"), line["code"], line.get("reason"))
         for line in lines
