@@ -227,15 +227,15 @@ async def test_a_malformed_request_is_invalid_argument_logged_and_counted(
 
 
 async def test_a_malformed_request_to_a_stream_is_invalid_argument(serve: ServeFactory) -> None:
-    async with serve(render=ProbeRender([render_pb2.RenderResponse()])) as server:
-        async with open_channel(server) as channel:
-            raw = channel.unary_stream(
-                "/imagegen.render.v1.RenderService/Render",
-                request_serializer=identity,
-                response_deserializer=identity,
-            )
-            with pytest.raises(grpc.aio.AioRpcError) as caught:
-                _ = [event async for event in raw(GARBAGE, timeout=5)]
+    render = ProbeRender([render_pb2.RenderResponse()])
+    async with serve(render=render) as server, open_channel(server) as channel:
+        raw = channel.unary_stream(
+            "/imagegen.render.v1.RenderService/Render",
+            request_serializer=identity,
+            response_deserializer=identity,
+        )
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            _ = [event async for event in raw(GARBAGE, timeout=5)]
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
