@@ -124,16 +124,16 @@ class _CallInfo:
 def _wrap_handler(handler: grpc.RpcMethodHandler, call: _CallInfo) -> grpc.RpcMethodHandler:
     des, ser = handler.request_deserializer, handler.response_serializer
     if handler.unary_unary is not None:
-        behaviour, des = _wrap_behaviour(handler.unary_unary, des, call, streaming=False)
+        behaviour, des = _wrap_behaviour(handler.unary_unary, des, call, request_streaming=False)
         return grpc.unary_unary_rpc_method_handler(behaviour, des, ser)
     if handler.unary_stream is not None:
-        behaviour, des = _wrap_behaviour(handler.unary_stream, des, call, streaming=False)
+        behaviour, des = _wrap_behaviour(handler.unary_stream, des, call, request_streaming=False)
         return grpc.unary_stream_rpc_method_handler(behaviour, des, ser)
     if handler.stream_unary is not None:
-        behaviour, des = _wrap_behaviour(handler.stream_unary, des, call, streaming=True)
+        behaviour, des = _wrap_behaviour(handler.stream_unary, des, call, request_streaming=True)
         return grpc.stream_unary_rpc_method_handler(behaviour, des, ser)
     if handler.stream_stream is not None:
-        behaviour, des = _wrap_behaviour(handler.stream_stream, des, call, streaming=True)
+        behaviour, des = _wrap_behaviour(handler.stream_stream, des, call, request_streaming=True)
         return grpc.stream_stream_rpc_method_handler(behaviour, des, ser)
     return handler
 
@@ -182,16 +182,26 @@ async def _checked_requests(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
 
 
 def _wrap_behaviour(
-    behaviour: Behaviour, deserializer: Deserializer | None, call: _CallInfo, *, streaming: bool
+    behaviour: Behaviour,
+    deserializer: Deserializer | None,
+    call: _CallInfo,
+    *,
+    request_streaming: bool,
 ) -> tuple[Behaviour, Deserializer | None]:
     """Wraps one handler function, keeping its kind (grpc.aio dispatches on it).
+
+    Args:
+        behaviour: The handler function.
+        deserializer: Its request deserializer.
+        call: The call it will handle.
+        request_streaming: The handler takes a stream of requests, not one.
 
     Returns:
         The wrapped behaviour and the deserializer that goes with it.
     """
 
     def checked(request: Any) -> Any:
-        if streaming:
+        if request_streaming:
             return _checked_requests(request)
         if isinstance(request, _MalformedRequest):
             raise request.error
