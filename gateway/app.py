@@ -89,11 +89,11 @@ async def create_server(settings: GatewaySettings) -> GrpcServer:
             window_s=settings.plan_reuse_window_s, max_entries=settings.plan_reuse_max_entries
         ),
     )
-    gateway_pb2_grpc.add_GatewayServiceServicer_to_server(  # type: ignore[no-untyped-call]
-        GatewayServicer(orchestrator), host.server
-    )
     readiness = DownstreamReadiness(
         downstream, host.health, timeout_s=settings.health_check_timeout_s
+    )
+    gateway_pb2_grpc.add_GatewayServiceServicer_to_server(  # type: ignore[no-untyped-call]
+        GatewayServicer(orchestrator, readiness=readiness), host.server
     )
     host.watch_readiness(readiness.check, settings.health_poll_interval_s)
     return host

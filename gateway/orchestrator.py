@@ -3,12 +3,14 @@
 ``Generate`` is an async generator of ``GenerateResponse`` events, yielded the moment
 each thing happens::
 
-    validate ─► analysis (img2img; skipped with a description) ─► plan ─► render
+    validate ─► admit ─► analysis (img2img; skipped with a description) ─► plan ─► render
                  │ AnalysisReady + warnings     │ PlanReady + warnings   │ queued / progress /
                  │                              │                        │ preview / result /
                  │                              │                        │ warning per variant
                  └──────────────────────────────┴────────────────────────┴─► Completed (timings)
 
+- The caller's limits are charged (:func:`gateway.limits.admit`) only once the request
+  is valid, and before any model is asked.
 - One analysis and one plan serve every variant; variant i renders seed + i, the seed
   picked here when the caller gave none, so it can be reported.
 - An identical recent request (same image, instruction, description, overrides) reuses
@@ -36,6 +38,7 @@ import grpc.aio
 from gateway.deadlines import Deadline, Stage, StageBudgets
 from gateway.downstream import Downstream, relay_error
 from gateway.jobs import GenerateJob, Mode, PlanInputs
+from gateway.limits import admit
 from gateway.notices import analysis_warnings, plan_warnings, warning
 from gateway.provenance import build_provenance
 from gateway.render_events import WORK_EVENTS, gateway_event
@@ -178,13 +181,14 @@ class Orchestrator:
             The events, in the order they happen, ``completed`` last.
 
         Raises:
-            ImagegenError: Invalid input, an exhausted deadline, or a downstream failure
-                (relayed with its own status and details).
+            ImagegenError: Invalid input, the caller over its limits, an exhausted
+                deadline, or a downstream failure (relayed with its own status and details).
         """
         deadline = self._deadline(time_remaining)
         timer = StageTimer()
         with timer.measure(Stage.VALIDATE):
             job = await asyncio.to_thread(validate_generate, request, self._config.limits)
+        admit(job.variants)
         inputs = job.inputs
         seed = job.seed if job.seed is not None else secrets.randbelow(RANDOM_SEED_BOUND)
         request_id = request_id_var.get()
@@ -256,6 +260,7 @@ class Orchestrator:
         timer = StageTimer()
         with timer.measure(Stage.VALIDATE):
             inputs = await asyncio.to_thread(validate_plan, request, self._config.limits)
+        admit(1)  # a plan runs both models, as a one-variant generation does
         response = gateway_pb2.PlanResponse()
         if inputs.mode is Mode.TEXT_TO_IMAGE and inputs.description is not None:
             response.warnings.append(

@@ -1,7 +1,8 @@
 """The gateway's gRPC servicer: a thin translation onto :class:`~gateway.orchestrator.Orchestrator`.
 
 Errors are raised as :class:`~services.common.errors.ImagegenError` and turned into
-statuses with details by the shared server interceptor.
+statuses with details by the shared server interceptor. A ``Generate`` is refused up
+front while the render service is known to be down (:mod:`gateway.readiness`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 import grpc.aio
 
 from gateway.orchestrator import Orchestrator
+from gateway.readiness import DownstreamReadiness
 from imagegen.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 
 __all__ = ["SERVICE_NAME", "GatewayServicer"]
@@ -25,10 +27,14 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
 
     Args:
         orchestrator: Runs the pipeline.
+        readiness: The downstream services' latest health; ``None`` refuses nothing.
     """
 
-    def __init__(self, orchestrator: Orchestrator) -> None:
+    def __init__(
+        self, orchestrator: Orchestrator, *, readiness: DownstreamReadiness | None = None
+    ) -> None:
         self._orchestrator = orchestrator
+        self._readiness = readiness
 
     async def Generate(  # gRPC method name
         self,
@@ -36,6 +42,8 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> AsyncIterator[gateway_pb2.GenerateResponse]:
         """Streams the events of one generation."""
+        if self._readiness is not None:
+            await self._readiness.refuse_unless_serving("render")
         events = self._orchestrator.generate(request, time_remaining=context.time_remaining())
         async for event in events:
             yield event
