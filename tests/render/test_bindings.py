@@ -12,7 +12,7 @@ from services.render.bindings import (
     LoraLink,
     build_graph,
 )
-from services.render.catalog import NodeCatalog, check_graph
+from services.render.comfyui.catalog import NodeCatalog, check_graph
 from services.render.settings import DEFAULT_WORKFLOWS_DIR
 from services.render.workflows import WorkflowLibrary
 from tests.render.conftest import real_object_info

@@ -18,47 +18,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from services.render.workflows import MODEL_FILE_INPUTS, InputRef
+from services.render.backend import GraphProblem
+from services.render.workflows import InputRef
 
-__all__ = ["GraphProblem", "NodeCatalog", "check_graph"]
-
-
-@dataclass(frozen=True)
-class GraphProblem:
-    """Something the server would refuse (or fail on) in a graph.
-
-    Attributes:
-        node: The node id.
-        class_type: Its class.
-        input: The input concerned; ``None`` for node-level problems.
-        kind: ``unknown_node``, ``missing_input``, ``bad_link``, ``type_mismatch``,
-            ``not_in_list``, ``bad_value``, ``out_of_range`` or ``bad_step``.
-        message: For people.
-        options: The allowed values for ``not_in_list``.
-        value: The refused value, as text (empty for node-level problems).
-    """
-
-    node: str
-    class_type: str
-    input: str | None
-    kind: str
-    message: str
-    options: tuple[str, ...] = ()
-    value: str = ""
-
-    @property
-    def is_missing_model(self) -> bool:
-        """True for a model file name the server does not list (a LoRA, a checkpoint …)."""
-        return self.kind == "not_in_list" and self.input in MODEL_FILE_INPUTS
-
-    def __str__(self) -> str:
-        where = f"node {self.node} ({self.class_type})"
-        if self.input is not None:
-            where += f" input {self.input}"
-        return f"{where}: {self.message}"
+__all__ = ["NodeCatalog", "check_graph"]
 
 
 class NodeCatalog:

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from services.render.catalog import NodeCatalog, check_graph
+from services.render.comfyui.catalog import NodeCatalog, check_graph
 from tests.render.conftest import real_object_info
 
-GRAPHS = Path(__file__).parents[1] / "fixtures" / "comfyui" / "graphs"
+GRAPHS = Path(__file__).parents[2] / "fixtures" / "comfyui" / "graphs"
 CATALOG = NodeCatalog(real_object_info())
 
 
