@@ -19,16 +19,19 @@ Errors::
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Collection, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from services.render.workflows import MODEL_FILE_INPUTS, InputRef
+from services.render.jobs import ControlKind
+from services.render.workflows import Workflow
 
 __all__ = [
     "BackendError",
+    "ControlNetWiring",
     "FollowPacing",
     "GraphProblem",
+    "LoraLink",
     "PromptEvent",
     "PromptFailedError",
     "PromptFinished",
@@ -40,6 +43,8 @@ __all__ = [
     "PromptStarted",
     "RenderBackend",
     "StoredResult",
+    "VariantSpec",
+    "VariantValues",
 ]
 
 
@@ -57,6 +62,9 @@ class GraphProblem:
         message: For people.
         options: The allowed values for ``not_in_list``.
         value: The refused value, as text (empty for node-level problems).
+        missing_file: For a model file the server does not list: ``"model"``,
+            ``"lora"`` or ``"controlnet"``; else ``None``.
+        field: The request field that set the input, when one did.
     """
 
     node: str
@@ -66,17 +74,94 @@ class GraphProblem:
     message: str
     options: tuple[str, ...] = ()
     value: str = ""
+    missing_file: str | None = None
+    field: str | None = None
 
     @property
     def is_missing_model(self) -> bool:
         """True for a model file name the server does not list (a LoRA, a checkpoint …)."""
-        return self.kind == "not_in_list" and self.input in MODEL_FILE_INPUTS
+        return self.missing_file is not None
 
     def __str__(self) -> str:
         where = f"node {self.node} ({self.class_type})"
         if self.input is not None:
             where += f" input {self.input}"
         return f"{where}: {self.message}"
+
+
+@dataclass(frozen=True)
+class VariantValues:
+    """The literal values of one variant.
+
+    Attributes:
+        image: Name of the uploaded source; ``None`` for text-to-image.
+    """
+
+    positive: str
+    negative: str
+    seed: int
+    steps: int
+    cfg: float
+    guidance: float
+    sampler: str
+    scheduler: str
+    denoise: float
+    width: int
+    height: int
+    image: str | None = None
+    filename_prefix: str = "imagegen/render"
+
+
+@dataclass(frozen=True)
+class LoraLink:
+    """One LoRA of the model chain."""
+
+    name: str
+    strength: float
+
+
+@dataclass(frozen=True)
+class ControlNetWiring:
+    """The ControlNet of a variant.
+
+    Attributes:
+        model: The ControlNet file.
+        union_kind: The mode to select in a Union model; ``None`` for a dedicated model.
+        canny: Derive a Canny edge map from the control image first.
+        image: Name of an uploaded control image; ``None`` = use the source.
+        strength: How strongly the control applies.
+        start_percent: When control starts.
+        end_percent: When control ends.
+        canny_low: Canny low threshold.
+        canny_high: Canny high threshold.
+    """
+
+    model: str
+    union_kind: ControlKind | None
+    canny: bool
+    image: str | None
+    strength: float
+    start_percent: float
+    end_percent: float
+    canny_low: float = 0.4
+    canny_high: float = 0.8
+
+
+@dataclass(frozen=True)
+class VariantSpec:
+    """Everything a backend needs to render one variant.
+
+    Attributes:
+        workflow: The template.
+        values: Its literal values.
+        loras: LoRAs in chain order (the first is applied to the checkpoint's model).
+        controlnet: The ControlNet, if any.
+    """
+
+    workflow: Workflow
+    values: VariantValues
+    loras: tuple[LoraLink, ...] = ()
+    controlnet: ControlNetWiring | None = None
 
 
 @dataclass(frozen=True)
@@ -119,9 +204,15 @@ class PromptPreview:
 
 @dataclass(frozen=True)
 class PromptFinished:
-    """The prompt succeeded; its image is at ``result``."""
+    """The prompt succeeded; its image is at ``result``.
+
+    Attributes:
+        result: Where the image waits.
+        recipe: What the backend ran, in its own terms (embedded in the result's PNG).
+    """
 
     result: StoredResult
+    recipe: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
 
 PromptEvent = PromptQueued | PromptStarted | PromptProgress | PromptPreview | PromptFinished
@@ -229,14 +320,10 @@ class RenderBackend(Protocol):
         """Whether the backend answers and lists each ``(node class, input, file)``."""
         ...
 
-    async def problems(
-        self, graph: Mapping[str, Any], *, skip: Collection[InputRef] = ()
-    ) -> list[GraphProblem]:
-        """What the backend would refuse in ``graph``, from what it offers right now.
+    async def problems(self, spec: VariantSpec) -> list[GraphProblem]:
+        """What the backend would refuse in ``spec``, from what it offers right now.
 
-        Args:
-            graph: The graph.
-            skip: Inputs not to check (file names of uploads still to come).
+        Image names are not checked (the uploads may still be to come).
 
         Raises:
             BackendError: It cannot say (unreachable).
@@ -255,22 +342,18 @@ class RenderBackend(Protocol):
 
     def follow(
         self,
-        graph: Mapping[str, Any],
+        spec: VariantSpec,
         prompt_id: str,
         *,
-        progress_node: str,
-        output_node: str,
         labels: Mapping[str, Any],
         deadline: float | None,
         pacing: FollowPacing,
     ) -> AsyncGenerator[PromptEvent, None]:
-        """Submits ``graph`` as ``prompt_id`` and reports on it until it ends.
+        """Submits ``spec`` as ``prompt_id`` and reports on it until it ends.
 
         Args:
-            graph: The graph to run.
+            spec: The variant to render.
             prompt_id: A fresh lowercase UUID; the caller withdraws it by this id.
-            progress_node: The node whose progress counts as sampling steps.
-            output_node: The node whose image is the result.
             labels: Stored with the prompt (request id, variant …).
             deadline: Monotonic instant bounding the submission's retries.
             pacing: Poll intervals when the backend is quiet.
@@ -279,7 +362,7 @@ class RenderBackend(Protocol):
             :data:`PromptEvent` values; the last is :class:`PromptFinished`.
 
         Raises:
-            PromptRefusedError: The graph was refused.
+            PromptRefusedError: The backend refused it (problems name request fields).
             PromptFailedError: It ran and failed.
             PromptLostError: The backend lost it.
             BackendError: Contact was lost.

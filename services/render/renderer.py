@@ -27,6 +27,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from services.common.errors import (
     BackendFailedError,
@@ -44,8 +45,10 @@ from services.common.metrics import STAGE_SECONDS
 from services.common.retry import RetryPolicy, retry_async
 from services.render.backend import (
     BackendError,
+    ControlNetWiring,
     FollowPacing,
     GraphProblem,
+    LoraLink,
     PromptFailedError,
     PromptFinished,
     PromptLostError,
@@ -56,16 +59,10 @@ from services.render.backend import (
     PromptStarted,
     RenderBackend,
     StoredResult,
+    VariantSpec,
+    VariantValues,
 )
 from services.render.backends import BackendLoad, BackendPool, assign_least_loaded
-from services.render.bindings import (
-    FLUX_UNION_TYPES,
-    BuiltGraph,
-    ControlNetWiring,
-    GraphParameters,
-    LoraLink,
-    build_graph,
-)
 from services.render.dimensions import Size
 from services.render.jobs import (
     CheckedJob,
@@ -90,7 +87,7 @@ from services.render.result_images import (
     finish_result,
     preview_jpeg,
 )
-from services.render.workflows import InputRef, Mode, Workflow, WorkflowLibrary
+from services.render.workflows import Mode, Workflow, WorkflowLibrary
 
 __all__ = [
     "RenderEvent",
@@ -254,7 +251,7 @@ class Renderer:
             yield warning
         until = self._effective_deadline(deadline)
 
-        prototype = _build(workflow, checked, 0, None, None, controlnet, self._config)
+        prototype = _spec(workflow, checked, 0, None, None, controlnet, self._config)
         backends = await self._place(checked, prototype, until)
         run = _Run(self, checked, workflow, controlnet, backends, until)
         async for event in run.stream():
@@ -303,7 +300,7 @@ class Renderer:
         is_union = self._config.union_marker.lower() in model.lower()
         return ControlNetWiring(
             model=model,
-            union_type=FLUX_UNION_TYPES[cn.kind] if is_union else None,
+            union_kind=cn.kind if is_union else None,
             canny=cn.kind is ControlKind.CANNY and cn.control_image is None,
             image=None,
             strength=cn.strength,
@@ -314,7 +311,7 @@ class Renderer:
         )
 
     async def _place(
-        self, checked: CheckedJob, prototype: BuiltGraph, until: float
+        self, checked: CheckedJob, prototype: VariantSpec, until: float
     ) -> list[RenderBackend]:
         """Picks a backend for each variant: reachable, having the models, least loaded."""
 
@@ -346,18 +343,18 @@ class Renderer:
                 raise BackendUnavailableError(
                     "no ComfyUI backend could list its nodes (/object_info)", backend=names
                 )
-            raise _refusal(known[0], prototype.origins)
+            raise _refusal(known[0])
         picks = assign_least_loaded([load.load for load in eligible], len(checked.seeds))
         backends = [eligible[i].backend for i in picks]
         self._pool.reserve(backends)
         return backends
 
     async def _problems(
-        self, backend: RenderBackend, built: BuiltGraph
+        self, backend: RenderBackend, spec: VariantSpec
     ) -> list[GraphProblem] | None:
-        """What ``backend`` would refuse in the graph; ``None`` when it cannot be asked."""
+        """What ``backend`` would refuse in the variant; ``None`` when it cannot be asked."""
         try:
-            return await backend.problems(built.graph, skip=built.image_inputs)
+            return await backend.problems(spec)
         except BackendError as e:
             _log.warning(
                 "backend cannot list its nodes", extra={"backend": backend.name, "error": str(e)}
@@ -410,7 +407,7 @@ def _check_workflow_fits(workflow: Workflow, checked: CheckedJob) -> None:
         )
 
 
-def _build(
+def _spec(
     workflow: Workflow,
     checked: CheckedJob,
     index: int,
@@ -418,11 +415,11 @@ def _build(
     control_image: str | None,
     controlnet: ControlNetWiring | None,
     config: RendererConfig,
-) -> BuiltGraph:
+) -> VariantSpec:
     s = checked.settings
-    # Before the upload the image names are unknown; LoadImage inputs are not checked.
+    # Before the upload the image names are unknown; backends do not check them.
     placeholder = "pending-upload.png"
-    params = GraphParameters(
+    values = VariantValues(
         positive=checked.positive,
         negative=checked.negative,
         seed=checked.seeds[index],
@@ -441,27 +438,29 @@ def _build(
     if wiring is not None and checked.controlnet is not None and checked.controlnet.control_image:
         wiring = dataclasses.replace(wiring, image=control_image or placeholder)
     loras = tuple(LoraLink(lora.name, lora.strength) for lora in checked.loras)
-    return build_graph(workflow, params, loras, wiring)
+    return VariantSpec(workflow, values, loras, wiring)
 
 
-def _refusal(problems: list[GraphProblem], origins: Mapping[InputRef, str]) -> ImagegenError:
-    """The status for a graph a backend would refuse, naming request fields where it can."""
+_MISSING_FILES = {
+    "lora": ("LoRA", "LORA_NOT_FOUND"),
+    "controlnet": ("ControlNet", "CONTROLNET_NOT_FOUND"),
+    "model": ("model", "MODEL_NOT_FOUND"),
+}
+"""Kind of missing file → how a refusal names it, and its ``ErrorInfo.reason``."""
+
+
+def _refusal(problems: list[GraphProblem]) -> ImagegenError:
+    """The status for a variant a backend would refuse, naming request fields where it can."""
     missing = [p for p in problems if p.is_missing_model]
     if missing:
         violations = []
         texts = []
         reasons = set()
         for p in missing:
-            origin = origins.get(InputRef(p.node, p.input or ""))
-            if p.input == "lora_name":
-                kind, reason = "LoRA", "LORA_NOT_FOUND"
-            elif p.input == "control_net_name":
-                kind, reason = "ControlNet", "CONTROLNET_NOT_FOUND"
-            else:
-                kind, reason = "model", "MODEL_NOT_FOUND"
+            kind, reason = _MISSING_FILES[p.missing_file or "model"]
             reasons.add(reason)
             have = ", ".join(p.options) or "none"
-            where = f" ({origin})" if origin else ""
+            where = f" ({p.field})" if p.field else ""
             texts.append(f"unknown {kind} {p.value!r}{where}; the server has: {have}")
             violations.append(
                 PreconditionViolation(kind.upper(), p.value, f"the server has: {have}")
@@ -473,8 +472,7 @@ def _refusal(problems: list[GraphProblem], origins: Mapping[InputRef, str]) -> I
             metadata={"available": ",".join(missing[0].options)},
             violations=violations,
         )
-    fields = [(origins.get(InputRef(p.node, p.input or "")), p) for p in problems]
-    request_fields = [(f, p) for f, p in fields if f is not None]
+    request_fields = [(p.field, p) for p in problems if p.field is not None]
     if request_fields:
         return InvalidArgumentError(
             "the backend would refuse: "
@@ -696,7 +694,7 @@ class _Run:
         self, index: int, backend: RenderBackend, names: dict[str, str | None]
     ) -> None:
         checked = self.checked
-        built = _build(
+        spec = _spec(
             self.workflow,
             checked,
             index,
@@ -731,7 +729,7 @@ class _Run:
             },
         )
         try:
-            timings = await self._follow(index, backend, prompt_id, built)
+            timings = await self._follow(index, backend, prompt_id, spec)
             fetch_started = time.monotonic()
             try:
                 raw = await backend.fetch(timings.result)
@@ -747,7 +745,7 @@ class _Run:
                 {
                     PARAMETERS_KEY: parameters_text(record),
                     PROVENANCE_KEY: provenance_json(record),
-                    PROMPT_KEY: json.dumps(built.graph, ensure_ascii=False),
+                    PROMPT_KEY: json.dumps(timings.recipe, ensure_ascii=False),
                 },
             )
             fetch_s = time.monotonic() - fetch_started
@@ -785,7 +783,7 @@ class _Run:
             self.release(index)
 
     async def _follow(
-        self, index: int, backend: RenderBackend, prompt_id: str, built: BuiltGraph
+        self, index: int, backend: RenderBackend, prompt_id: str, spec: VariantSpec
     ) -> _Followed:
         """Submits the variant's prompt and streams its events until it ends."""
         queued_at = time.monotonic()
@@ -794,10 +792,8 @@ class _Run:
         self.outstanding[prompt_id] = backend
         self.submitting.add(prompt_id)
         events = backend.follow(
-            built.graph,
+            spec,
             prompt_id,
-            progress_node=built.sampler_node,
-            output_node=built.output_node,
             labels={"request_id": self.request_id, "variant": index},
             deadline=self.until,
             pacing=self.pacing,
@@ -836,9 +832,9 @@ class _Run:
                         STAGE_SECONDS.labels(service="render", stage="sampling").observe(
                             end - begin
                         )
-                        return _Followed(event.result, begin - queued_at, end - begin)
+                        return _Followed(event.result, event.recipe, begin - queued_at, end - begin)
         except PromptRefusedError as e:
-            raise _backend_refusal(e, built) from e
+            raise _backend_refusal(e) from e
         except PromptFailedError as e:
             self.outstanding.pop(prompt_id, None)
             raise _failure(e) from e
@@ -861,7 +857,7 @@ class _Run:
             controlnet = {
                 "type": cn.kind.value,
                 "model": self.controlnet.model,
-                "union_type": self.controlnet.union_type,
+                "union": self.controlnet.union_kind is not None,
                 "strength": cn.strength,
                 "start_percent": cn.start_percent,
                 "end_percent": cn.end_percent,
@@ -901,17 +897,14 @@ class _Run:
 @dataclass(frozen=True)
 class _Followed:
     result: StoredResult
+    recipe: Mapping[str, Any]
     queue_wait_s: float
     sampling_s: float
 
 
-def _backend_refusal(error: PromptRefusedError, built: BuiltGraph) -> ImagegenError:
-    """A graph the backend refused despite the pre-check (its own validation differs)."""
-    violations = []
-    for problem in error.problems:
-        origin = built.origins.get(InputRef(problem.node, str(problem.input)))
-        if origin is not None:
-            violations.append(FieldViolation(origin, problem.message))
+def _backend_refusal(error: PromptRefusedError) -> ImagegenError:
+    """A variant the backend refused despite the pre-check (its own validation differs)."""
+    violations = [FieldViolation(p.field, p.message) for p in error.problems if p.field]
     if violations:
         return InvalidArgumentError(str(error), violations)
     return FailedPreconditionError(

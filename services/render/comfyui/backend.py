@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import deque
-from collections.abc import AsyncGenerator, Collection, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
 from typing import Any
 
 from services.common.logs import get_logger
@@ -13,14 +14,20 @@ from services.render.backend import (
     GraphProblem,
     PromptEvent,
     PromptFinished,
+    PromptRefusedError,
     StoredResult,
+    VariantSpec,
 )
 from services.render.comfyui.catalog import NodeCatalog, check_graph
 from services.render.comfyui.client import ComfyUIClient
-from services.render.comfyui.errors import ComfyUIError, ComfyUIUnavailableError
+from services.render.comfyui.errors import (
+    ComfyUIError,
+    ComfyUIRefusedError,
+    ComfyUIUnavailableError,
+)
+from services.render.comfyui.graph import build_variant, naming_fields
 from services.render.comfyui.messages import PreviewFrame, QueueSnapshot, SocketState
 from services.render.comfyui.tracker import PromptTracker, ReadHistory, ReadQueue, TrackerStep
-from services.render.workflows import InputRef
 
 __all__ = ["ComfyUIBackend"]
 
@@ -77,16 +84,16 @@ class ComfyUIBackend:
             return False
         return True
 
-    async def problems(
-        self, graph: Mapping[str, Any], *, skip: Collection[InputRef] = ()
-    ) -> list[GraphProblem]:
-        """Checks ``graph`` against ``/object_info``, re-read when something is missing
-        (model files and custom nodes appear without a restart)."""
-        problems = check_graph(graph, NodeCatalog(await self.client.object_info()), skip=skip)
+    async def problems(self, spec: VariantSpec) -> list[GraphProblem]:
+        """Checks the variant's graph against ``/object_info``, re-read when something is
+        missing (model files and custom nodes appear without a restart)."""
+        built = build_variant(spec)
+        skip = built.image_inputs
+        problems = check_graph(built.graph, NodeCatalog(await self.client.object_info()), skip=skip)
         if any(p.is_missing_model or p.kind == "unknown_node" for p in problems):
             catalog = NodeCatalog(await self.client.object_info(refresh=True))
-            problems = check_graph(graph, catalog, skip=skip)
-        return problems
+            problems = check_graph(built.graph, catalog, skip=skip)
+        return naming_fields(problems, built.origins)
 
     async def upload(
         self, data: bytes, filename: str, *, folder: str, deadline: float | None
@@ -96,27 +103,38 @@ class ComfyUIBackend:
 
     async def follow(
         self,
-        graph: Mapping[str, Any],
+        spec: VariantSpec,
         prompt_id: str,
         *,
-        progress_node: str,
-        output_node: str,
         labels: Mapping[str, Any],
         deadline: float | None,
         pacing: FollowPacing,
     ) -> AsyncGenerator[PromptEvent, None]:
-        """Queues the graph and drives a :class:`PromptTracker` until the prompt ends."""
+        """Builds the variant's graph, queues it and drives a :class:`PromptTracker`
+        until the prompt ends."""
+        built = build_variant(spec)
         # Without the socket the prompt's messages would be missed; wait a little for
         # it, then rely on polling if it stays down.
         left = _SOCKET_WAIT_S if deadline is None else deadline - time.monotonic()
         await self.client.wait_connected(min(_SOCKET_WAIT_S, max(0.0, left)))
         subscription = self.client.subscribe(prompt_id)
         try:
-            await self.client.queue_prompt(
-                graph, prompt_id, extra_data={"imagegen": dict(labels)}, deadline=deadline
-            )
+            try:
+                await self.client.queue_prompt(
+                    built.graph, prompt_id, extra_data={"imagegen": dict(labels)}, deadline=deadline
+                )
+            except ComfyUIRefusedError as e:
+                raise PromptRefusedError(
+                    str(e),
+                    backend=e.backend,
+                    problems=naming_fields(list(e.problems), built.origins),
+                    reason=e.reason,
+                ) from e
             tracker = PromptTracker(
-                prompt_id, backend=self.name, progress_node=progress_node, output_node=output_node
+                prompt_id,
+                backend=self.name,
+                progress_node=built.sampler_node,
+                output_node=built.output_node,
             )
             steps: deque[TrackerStep] = deque(tracker.begin())
             while True:
@@ -126,10 +144,11 @@ class ComfyUIBackend:
                         steps.extend(tracker.on_queue(await self._queue(step.fresh)))
                     elif isinstance(step, ReadHistory):
                         steps.extend(tracker.on_history(await self._history(prompt_id)))
+                    elif isinstance(step, PromptFinished):
+                        yield dataclasses.replace(step, recipe=built.graph)
+                        return
                     else:
                         yield step
-                        if isinstance(step, PromptFinished):
-                            return
                 subscription.waiting = not tracker.started
                 event = await subscription.next(tracker.quiet_s(pacing))
                 if event is None:

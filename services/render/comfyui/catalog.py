@@ -16,14 +16,18 @@ which files a server has.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Collection, Mapping
 from typing import Any
 
 from services.render.backend import GraphProblem
-from services.render.workflows import InputRef
+from services.render.workflows import MODEL_FILE_INPUTS, InputRef
 
 __all__ = ["NodeCatalog", "check_graph"]
+
+_MODEL_FILE_KINDS = {"lora_name": "lora", "control_net_name": "controlnet"}
+"""Loader inputs whose missing file is not a ``"model"`` (checkpoint, UNet, VAE, CLIP)."""
 
 
 class NodeCatalog:
@@ -190,7 +194,12 @@ def _check_value(
     if options is not None:
         if str(value) not in options:
             shown = ", ".join(options) if options else "nothing"
-            return problem("not_in_list", f"{value!r} is not one of: {shown}", tuple(options))
+            return dataclasses.replace(
+                problem("not_in_list", f"{value!r} is not one of: {shown}", tuple(options)),
+                missing_file=_MODEL_FILE_KINDS.get(name, "model")
+                if name in MODEL_FILE_INPUTS
+                else None,
+            )
         return None
     kind = spec[0]
     config: Mapping[str, Any] = spec[1] if len(spec) > 1 and isinstance(spec[1], Mapping) else {}
