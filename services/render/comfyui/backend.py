@@ -141,7 +141,7 @@ class ComfyUIBackend:
                 while steps:
                     step = steps.popleft()
                     if isinstance(step, ReadQueue):
-                        steps.extend(tracker.on_queue(await self._queue(step.fresh)))
+                        steps.extend(tracker.on_queue(await self._queue()))
                     elif isinstance(step, ReadHistory):
                         steps.extend(tracker.on_history(await self._history(prompt_id)))
                     elif isinstance(step, PromptFinished):
@@ -164,9 +164,9 @@ class ComfyUIBackend:
         finally:
             self.client.unsubscribe(subscription)
 
-    async def _queue(self, fresh: bool) -> QueueSnapshot | None:
+    async def _queue(self) -> QueueSnapshot | None:
         try:
-            return await self.client.queue_snapshot(since=time.monotonic() if fresh else None)
+            return await self.client.queue_snapshot(since=time.monotonic())
         except ComfyUIError:
             return None
 

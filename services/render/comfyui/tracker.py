@@ -47,14 +47,8 @@ __all__ = ["PromptTracker", "ReadHistory", "ReadQueue", "TrackerStep"]
 
 @dataclass(frozen=True)
 class ReadQueue:
-    """Read ``/queue`` and pass it to :meth:`PromptTracker.on_queue`.
-
-    Attributes:
-        fresh: The answer must come from a request started now (a prompt queued or
-            ended a moment ago must show).
-    """
-
-    fresh: bool = True
+    """Read ``/queue`` — from a request started now, so a prompt queued or ended a moment
+    ago shows — and pass it to :meth:`PromptTracker.on_queue`."""
 
 
 @dataclass(frozen=True)
@@ -102,7 +96,7 @@ class PromptTracker:
 
     def begin(self) -> list[TrackerStep]:
         """What to do right after the prompt was queued: learn its position."""
-        return [ReadQueue(fresh=True)]
+        return [ReadQueue()]
 
     def quiet_s(self, pacing: FollowPacing) -> float:
         """How long to wait for a message before asking the backend directly."""
@@ -165,7 +159,7 @@ class PromptTracker:
                 backend=self.backend,
             )
         self._settling = _Settling.QUEUE
-        return [ReadQueue(fresh=True)]
+        return [ReadQueue()]
 
     def on_queue(self, snapshot: QueueSnapshot | None) -> list[TrackerStep]:
         """The backend's queue (``None`` when it could not be read).

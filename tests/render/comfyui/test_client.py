@@ -156,3 +156,20 @@ def test_a_type_1_preview_has_no_prompt_and_a_format() -> None:
 
 def test_text_frames_are_not_previews() -> None:
     assert decode_preview_frame(struct.pack(">II", 3, 1) + b"9width: 8") is None
+
+
+async def test_a_status_message_sends_one_queue_snapshot_to_waiting_prompts_only() -> None:
+    async with comfy_client() as (client, comfy):
+        comfy.fake.faults.queue_delay_s = 5.0  # the worker holds off: everything pends
+        waiting = client.subscribe("w")
+        running = client.subscribe("r")
+        running.waiting = False  # as the follower marks a prompt that started
+        graph = await _model_free_graph()
+        for i, prompt_id in enumerate(["w", "r"]):
+            graph["2"]["inputs"]["width"] = 100 + i
+            await client.queue_prompt(graph, prompt_id)
+        event = await waiting.next(5.0)
+        nothing = await running.next(0.3)
+        comfy.fake.faults.queue_delay_s = 0.0
+    assert isinstance(event, QueueSnapshot) and event.position("w") == 0
+    assert nothing is None

@@ -94,7 +94,7 @@ def _replay(
             (asked if isinstance(step, ReadQueue | ReadHistory) else events).append(step)
 
     (begin,) = tracker.begin()
-    assert begin == ReadQueue(fresh=True)
+    assert begin == ReadQueue()
     take(tracker.on_queue(QueueSnapshot(pending=(prompt_id,))))
     try:
         for frame in frames:
@@ -279,7 +279,7 @@ def test_a_history_entry_without_the_output_image_is_a_failure() -> None:
 def test_a_quiet_prompt_still_queued_keeps_waiting() -> None:
     tracker = PromptTracker("p", backend=BACKEND, progress_node="8", output_node="9")
     assert tracker.on_quiet() == [ReadHistory()]
-    assert tracker.on_history(None) == [ReadQueue(fresh=True)]
+    assert tracker.on_history(None) == [ReadQueue()]
     assert tracker.on_queue(QueueSnapshot(pending=("p",))) == [PromptQueued(0)]
     assert tracker.on_queue(None) == []  # an unreadable queue: the next poll will tell
 
@@ -289,7 +289,7 @@ def test_a_prompt_in_neither_history_nor_queue_is_lost() -> None:
     tracker.on_message("execution_start", {"prompt_id": "p"})
     assert tracker.on_socket(connected=False) == []
     assert tracker.on_socket(connected=True) == [ReadHistory()]
-    assert tracker.on_history(None) == [ReadQueue(fresh=True)]
+    assert tracker.on_history(None) == [ReadQueue()]
     assert tracker.on_queue(QueueSnapshot()) == [ReadHistory()]
     with pytest.raises(PromptLostError):
         tracker.on_history(None)
