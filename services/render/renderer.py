@@ -632,10 +632,17 @@ class _Run:
         in_flight = {p: b for p, b in outstanding.items() if p in self.submitting}
         await self._withdraw(outstanding)
         pending = {task for task in tasks if not task.done()}
+        reported_at = time.monotonic() + self.config.cancel_timeout_s
         while pending:
             for task in pending:
                 task.cancel()
             _, pending = await asyncio.wait(pending, timeout=0.1)
+            if pending and time.monotonic() > reported_at:
+                reported_at = float("inf")
+                _log.error(
+                    "variant tasks ignore their cancellation; still cancelling",
+                    extra={"tasks": len(pending), "timeout_s": self.config.cancel_timeout_s},
+                )
         self.outstanding.clear()
         for index in list(self.unreleased):
             self.release(index)

@@ -310,7 +310,7 @@ class ComfyUIClient:
         One ``/queue`` read serves every waiting subscription; messages arriving while it
         runs cause one more read afterwards, not one each.
         """
-        if not any(s.waiting for s in self._subscriptions.values()):
+        if self._closing or not any(s.waiting for s in self._subscriptions.values()):
             return
         if self._positions_task is not None and not self._positions_task.done():
             self._positions_stale = True
