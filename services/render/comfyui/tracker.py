@@ -177,11 +177,10 @@ class PromptTracker:
                 self.position = position
                 steps.append(PromptQueued(position))
         elif self.prompt_id in snapshot.running:
-            if not self.started:
-                steps += self._start()
             if self.position is None:
                 self.position = 0
                 steps.append(PromptQueued(0))
+            steps += self._start()
         elif settling is _Settling.QUEUE:
             self._settling = _Settling.LAST
             steps.append(ReadHistory())

@@ -240,7 +240,7 @@ def test_queue_positions_are_reported_when_they_change_and_running_counts_as_zer
 
 def test_a_prompt_caught_running_gets_position_zero() -> None:
     tracker = PromptTracker("p", backend=BACKEND, progress_node="8", output_node="9")
-    assert tracker.on_queue(QueueSnapshot(running=("p",))) == [PromptStarted(), PromptQueued(0)]
+    assert tracker.on_queue(QueueSnapshot(running=("p",))) == [PromptQueued(0), PromptStarted()]
 
 
 def test_a_preview_is_labelled_with_the_last_step() -> None:
