@@ -112,14 +112,14 @@ class RendererConfig:
         limits: Request bounds.
         controlnet_models: Default ControlNet file per control type.
         union_marker: A ControlNet file whose name contains this (case-insensitive) is a
-            Union model and gets a ``SetUnionControlNetType`` node.
+            Union model (the backend selects the mode in it).
         canny_low: Canny low threshold.
         canny_high: Canny high threshold.
         preview_interval_s: Shortest time between two previews of one variant.
         queue_poll_interval_s: How often a waiting variant re-reads its queue position
-            when the websocket reports nothing.
-        history_poll_interval_s: How often a running variant checks ``/history`` when the
-            websocket is quiet (it may be down).
+            when the backend reports nothing.
+        history_poll_interval_s: How often a running variant asks whether it ended when
+            the backend is quiet (its event socket may be down).
         min_time_budget_s: A request with less time left than this before its deadline
             is refused before any GPU work.
         render_timeout_s: Longest render when the caller set no deadline.
