@@ -125,7 +125,6 @@ async def start_gateway_in(
         "planner_address": system.addresses["planner"],
         "render_address": system.addresses["render"],
         "health_poll_interval_s": 0.2,
-        "ollama_url": system.ollama.url,
     }
     host = await create_gateway(GatewaySettings(**(values | settings)))
     port = await host.start()

@@ -14,8 +14,8 @@ import pytest
 
 from imagegen.common.v1 import common_pb2
 from imagegen.planner.v1 import planner_pb2, planner_pb2_grpc
-from services.common.ollama import OllamaClient
-from services.common.ollama_probe import ModelProbe
+from services.common.llm import ModelProbe
+from services.common.llm.ollama import OllamaClient
 from services.common.server import GrpcServer
 from services.planner.app import create_server
 from services.planner.planner import Planner

@@ -6,8 +6,8 @@ pin what the planner asks of it: any model Ollama knows is ready, thinking or no
 
 from __future__ import annotations
 
-from services.common.ollama import OllamaClient
-from services.common.ollama_probe import ModelState
+from services.common.llm import ModelState
+from services.common.llm.ollama import OllamaClient
 from services.planner.readiness import text_model_probe
 from standins.ollama.server import RunningFakeOllama
 

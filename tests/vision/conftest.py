@@ -10,8 +10,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from services.common.ollama import OllamaClient
-from services.common.ollama_probe import ModelProbe
+from services.common.llm import ChatModel, ModelProbe, connect
 from services.vision.analyzer import Analyzer
 from services.vision.readiness import vision_model_probe
 from services.vision.settings import VisionSettings
@@ -67,8 +66,8 @@ async def ollama() -> AsyncIterator[RunningFakeOllama]:
 
 def make_analyzer(
     settings: VisionSettings,
-) -> tuple[Analyzer, ModelProbe, OllamaClient]:
-    """An analyzer on its own Ollama client (close it with ``client.aclose()``)."""
-    client = OllamaClient(settings.ollama_url, timeout_s=settings.call_timeout_s)
+) -> tuple[Analyzer, ModelProbe, ChatModel]:
+    """An analyzer on its own model adapter (close it with ``client.aclose()``)."""
+    client = connect(settings)
     probe = vision_model_probe(client, settings.model)
     return Analyzer(settings, client, probe), probe, client

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from services.common.errors import BackendUnavailableError, FailedPreconditionError
-from services.common.ollama_probe import ModelProbe, ModelState
+from services.common.llm import ModelProbe, ModelState
 from services.vision.analysis import ANALYSIS_SCHEMA, AnalysisSource
 from services.vision.analyzer import Analyzer
 from services.vision.settings import AnalysisPolicy
