@@ -159,7 +159,7 @@ class OllamaRoutes:
                 status=404, body=b"404 page not found", headers={"Content-Type": "text/plain"}
             )
 
-    async def _simple_faults(self, route: str, model: str | None = None) -> web.Response | None:
+    async def simple_faults(self, route: str, model: str | None = None) -> web.Response | None:
         """Apply the delay and error faults of a request that generates no text."""
         plan = self.fake.faults.take(route, model, generating=False)
         if plan.delay_s:
@@ -176,13 +176,13 @@ class OllamaRoutes:
 
     async def version(self, request: web.Request) -> web.Response:
         """``GET /api/version``."""
-        return await self._simple_faults("version") or json_reply(
+        return await self.simple_faults("version") or json_reply(
             200, {"version": self.fake.settings.version}
         )
 
     async def tags(self, request: web.Request) -> web.Response:
         """``GET /api/tags``: installed models."""
-        failed = await self._simple_faults("tags")
+        failed = await self.simple_faults("tags")
         if failed:
             return failed
         modified = rfc3339_nano(self.fake.catalogue.modified_at_ns)
@@ -201,7 +201,7 @@ class OllamaRoutes:
 
     async def ps(self, request: web.Request) -> web.Response:
         """``GET /api/ps``: resident models, latest expiry first."""
-        failed = await self._simple_faults("ps")
+        failed = await self.simple_faults("ps")
         if failed:
             return failed
         residency = self.fake.residency
@@ -238,7 +238,7 @@ class OllamaRoutes:
         model = self.fake.catalogue.find(req.model)
         if model is None:
             return error_reply(404, f"model '{req.model}' not found")
-        failed = await self._simple_faults("show", model.name)
+        failed = await self.simple_faults("show", model.name)
         if failed:
             return failed
         return json_reply(200, self._show_body(model, verbose=req.verbose))
@@ -291,7 +291,7 @@ class OllamaRoutes:
         if not name:
             return error_reply(400, "model is required")
         model = self.fake.catalogue.find(name)
-        failed = await self._simple_faults("pull", model.name if model else name)
+        failed = await self.simple_faults("pull", model.name if model else name)
         if failed:
             return failed
         if not stream:
@@ -325,6 +325,21 @@ class OllamaRoutes:
             req = decode_chat(await request.read())
         except GoDecodeError as exc:
             return error_reply(400, str(exc))
+        return await self.run_chat(request, req, started)
+
+    async def run_chat(
+        self, request: web.Request, req: ChatRequest, started: int
+    ) -> web.StreamResponse:
+        """Answer a decoded chat request (also what ``/v1/chat/completions`` becomes).
+
+        Args:
+            request: The HTTP request (streams and dropped connections write to it).
+            req: The chat request.
+            started: ``time.monotonic_ns()`` at arrival, for the metrics.
+
+        Returns:
+            The response, already sent when it is a stream.
+        """
         return await self._complete(
             request,
             endpoint="chat",
@@ -377,7 +392,7 @@ class OllamaRoutes:
         shape = _Shape(endpoint, model_ref)
         if is_load_request and req.keep_alive_ns == 0:
             self.fake.residency.expire(model.name)
-            failed = await self._simple_faults(endpoint, model.name)
+            failed = await self.simple_faults(endpoint, model.name)
             return failed or json_reply(200, shape.final("", "unload", {}))
         if not model.thinking and req.think not in (None, False):
             return error_reply(400, f'"{model_ref}" does not support thinking')

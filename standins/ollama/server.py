@@ -30,6 +30,7 @@ from aiohttp import web
 
 from standins.ollama.faults import Fault, FaultBook, FaultKind
 from standins.ollama.models import Catalogue, Residency
+from standins.ollama.openai_compat import OpenAIRoutes
 from standins.ollama.routes import OllamaRoutes
 from standins.ollama.settings import FakeOllamaSettings
 from standins.ollama.wire import parse_go_duration
@@ -70,14 +71,23 @@ class RecordedRequest:
         return None
 
     def images(self) -> list[bytes]:
-        """Every image of the request decoded (chat ``messages[].images`` and generate
-        ``images``), in order; entries that are not valid base64 are skipped."""
+        """Every image of the request decoded (chat ``messages[].images``, generate
+        ``images`` and ``/v1`` ``image_url`` data URLs), in order; entries that are not
+        valid base64 are skipped."""
         if not isinstance(self.body, dict):
             return []
         encoded: list[Any] = list(self.body.get("images") or [])
         for message in self.body.get("messages") or []:
-            if isinstance(message, dict):
-                encoded += message.get("images") or []
+            if not isinstance(message, dict):
+                continue
+            encoded += message.get("images") or []
+            # OpenAI-style content parts carry images as data URLs.
+            parts = message.get("content")
+            for part in parts if isinstance(parts, list) else []:
+                url = part.get("image_url") if isinstance(part, dict) else None
+                url = url.get("url") if isinstance(url, dict) else url
+                if isinstance(url, str) and url.startswith("data:"):
+                    encoded.append(url.partition(",")[2])
         decoded: list[bytes] = []
         for item in encoded:
             if isinstance(item, str):
@@ -189,7 +199,9 @@ def create_app(fake: FakeOllama) -> web.Application:
         An application with Ollama's routes and the ``/_fake/`` debug routes.
     """
     app = web.Application(client_max_size=fake.settings.max_body_bytes)
-    OllamaRoutes(fake).register(app)
+    routes = OllamaRoutes(fake)
+    routes.register(app)
+    OpenAIRoutes(routes).register(app)
     return app
 
 
