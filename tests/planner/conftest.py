@@ -1,4 +1,8 @@
-"""Fixtures of the planner tests: the Ollama stand-in, a scripted Ollama, servers on port 0."""
+"""Fixtures of the planner tests: the Ollama stand-in, a scripted Ollama, servers on port 0.
+
+A test that takes ``ollama`` runs once per language-model backend (see
+``tests/common/llm/backends.py``).
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ import pytest
 
 from imagegen.common.v1 import common_pb2
 from imagegen.planner.v1 import planner_pb2, planner_pb2_grpc
-from services.common.llm import ModelProbe
+from services.common.llm import Backend, ModelProbe
 from services.common.llm.ollama import OllamaClient
 from services.common.server import GrpcServer
 from services.planner.app import create_server
@@ -22,8 +26,15 @@ from services.planner.planner import Planner
 from services.planner.plans import SourceAnalysis
 from services.planner.readiness import text_model_probe
 from services.planner.settings import PlannerSettings
-from standins.ollama.server import RunningFakeOllama, run_fake_ollama
-from standins.ollama.settings import FakeOllamaSettings
+from standins.ollama.server import RunningFakeOllama
+from tests.common.llm.backends import (
+    chat_bodies as backend_chat_bodies,
+)
+from tests.common.llm.backends import (
+    model_settings,
+    parametrize_backends,
+    serve_stand_in,
+)
 
 SOFA = "Перекрась диван в тёмно-зелёный бархат"
 
@@ -52,10 +63,15 @@ def living_room_proto() -> common_pb2.ImageAnalysis:
     )
 
 
-def planner_settings(ollama_url: str, **overrides: Any) -> PlannerSettings:
-    """Settings for tests: port 0, tiny backoffs, a slow readiness watch."""
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    parametrize_backends(metafunc)
+
+
+def planner_settings(url: str, **overrides: Any) -> PlannerSettings:
+    """Settings for tests: the model server at ``url``, port 0, tiny backoffs, a slow
+    readiness watch."""
     values: dict[str, Any] = {
-        "ollama_url": ollama_url,
+        **model_settings(url),
         "port": 0,
         "retry_initial_backoff_s": 0.01,
         "retry_max_backoff_s": 0.02,
@@ -67,15 +83,15 @@ def planner_settings(ollama_url: str, **overrides: Any) -> PlannerSettings:
 
 
 @pytest.fixture
-async def ollama() -> AsyncIterator[RunningFakeOllama]:
-    """The Ollama stand-in with llava and gpt-oss installed."""
-    async with run_fake_ollama(FakeOllamaSettings(), port=0) as running:
+async def ollama(llm_backend: Backend) -> AsyncIterator[RunningFakeOllama]:
+    """The Ollama stand-in with llava and gpt-oss installed, reached through the backend."""
+    async with serve_stand_in(llm_backend) as running:
         yield running
 
 
 def chat_bodies(running: RunningFakeOllama) -> list[dict[str, Any]]:
-    """The ``/api/chat`` bodies the stand-in received, oldest first."""
-    return [r.body for r in running.fake.requests_to("/api/chat")]
+    """The chat request bodies the stand-in received, oldest first."""
+    return backend_chat_bodies(running)
 
 
 @asynccontextmanager

@@ -18,6 +18,7 @@ from services.planner.settings import PlanPolicy
 from standins.ollama.faults import FaultKind
 from standins.ollama.server import RunningFakeOllama, run_fake_ollama
 from standins.ollama.settings import FakeOllamaSettings
+from tests.common.llm.backends import probe_requests
 from tests.planner.conftest import (
     SOFA,
     chat_bodies,
@@ -76,6 +77,7 @@ async def test_the_russian_sofa_instruction_is_planned_by_the_model(
         assert plan.settings.HasField(field)
 
 
+@pytest.mark.llm_backends("ollama")
 async def test_the_model_gets_the_schema_a_think_level_and_pinned_limits(
     ollama: RunningFakeOllama,
 ) -> None:
@@ -312,4 +314,4 @@ async def test_health_follows_ollama_and_requests_still_get_plans(
         health_pb2.HealthCheckResponse.NOT_SERVING,
     ]
     assert response.plan.source == common_pb2.PLAN_SOURCE_RULES
-    assert ollama.fake.requests_to("/api/show")
+    assert probe_requests(ollama)
