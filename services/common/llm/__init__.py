@@ -14,6 +14,7 @@ setting (``*_LLM_BACKEND``)::
 | :mod:`~services.common.llm.probe` | the readiness probe over the protocol |
 | :mod:`~services.common.llm.settings` | the settings every model-backed service shares |
 | :mod:`~services.common.llm.connect` | settings → adapter (the only place that names one) |
+| :mod:`~services.common.llm.transport` | what the HTTP adapters share (pool, budgets, errors) |
 | ``ollama/`` · ``openai/`` | the adapters (imported only by :func:`connect` and their tests) |
 """
 

@@ -43,7 +43,6 @@ from services.common.llm.errors import (
     ModelUnavailableError,
     UnusableAnswerError,
 )
-from services.common.llm.http import HttpBackend, timeouts
 from services.common.llm.ollama.wire import (
     LocalModel,
     OllamaChatRequest,
@@ -53,6 +52,7 @@ from services.common.llm.ollama.wire import (
     ShowResponse,
     normalize_model_name,
 )
+from services.common.llm.transport import HttpBackend, timeouts
 
 __all__ = ["OllamaClient"]
 

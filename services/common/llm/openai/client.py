@@ -45,8 +45,8 @@ from services.common.llm.errors import (
     ModelUnavailableError,
     UnusableAnswerError,
 )
-from services.common.llm.http import HttpBackend, timeouts
 from services.common.llm.openai.wire import Completion, ModelCard, ModelList
+from services.common.llm.transport import HttpBackend, timeouts
 
 __all__ = ["RELEASE_UNSUPPORTED", "OpenAICompatibleClient", "to_openai"]
 
