@@ -121,18 +121,7 @@ class ChatRequest:
         """The request as log fields, each image replaced by its size."""
         return {
             "model": self.model,
-            "messages": [
-                {
-                    "role": m.role,
-                    "content": m.content,
-                    **(
-                        {"images": [f"<{len(i.base64)} base64 chars>" for i in m.images]}
-                        if m.images
-                        else {}
-                    ),
-                }
-                for m in self.messages
-            ],
+            "messages": [_message_for_log(m) for m in self.messages],
             "json_schema": self.json_schema is not None,
             "temperature": self.temperature,
             "seed": self.seed,
@@ -141,6 +130,13 @@ class ChatRequest:
             "keep_alive": self.keep_alive,
             "think": self.think,
         }
+
+
+def _message_for_log(message: ChatMessage) -> dict[str, Any]:
+    logged: dict[str, Any] = {"role": message.role, "content": message.content}
+    if message.images:
+        logged["images"] = [f"<{len(image.base64)} base64 chars>" for image in message.images]
+    return logged
 
 
 @dataclass(frozen=True)
