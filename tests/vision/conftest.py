@@ -58,10 +58,24 @@ def chat_requests(running: RunningFakeOllama) -> list[dict[str, Any]]:
     return [r.body for r in running.fake.requests_to("/api/chat")]
 
 
+MODEL_ANSWER: dict[str, Any] = {
+    "description": "A white ceramic cup of coffee on a wooden table, seen from above.",
+    "subjects": ["cup", "coffee", "table"],
+    "colors": ["white", "brown", "beige"],
+    "materials": ["ceramic", "wood"],
+    "style": "photograph",
+    "lighting": "soft daylight",
+    "composition": "close-up from above, cup centred",
+}
+"""What the stand-in's llava answers in these tests: a complete, consistent analysis."""
+
+
 @pytest.fixture
 async def ollama() -> AsyncIterator[RunningFakeOllama]:
-    """The Ollama stand-in with llava and gpt-oss installed."""
+    """The Ollama stand-in with llava and gpt-oss installed; llava answers
+    :data:`MODEL_ANSWER` unless a test scripts otherwise."""
     async with run_fake_ollama(FakeOllamaSettings(), port=0) as running:
+        running.fake.script.always(MODEL_ANSWER, model="llava")
         yield running
 
 
