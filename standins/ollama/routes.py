@@ -28,6 +28,16 @@ from typing import TYPE_CHECKING, Any, Literal
 from aiohttp import web
 from pydantic import TypeAdapter, ValidationError
 
+from standins.ollama.answers import (
+    ChatCall,
+    Completion,
+    FormatSpec,
+    InvalidFormatError,
+    UnreadableImageError,
+    compose_reply,
+    parse_format,
+    split_pieces,
+)
 from standins.ollama.faults import (
     Fault,
     FaultKind,
@@ -36,16 +46,7 @@ from standins.ollama.faults import (
     malform_json,
     violate_schema,
 )
-from standins.ollama.image_facts import UnreadableImageError
 from standins.ollama.models import InstalledModel, Lease, LoadOptions, QueueFullError
-from standins.ollama.replies import (
-    Completion,
-    FormatSpec,
-    InvalidFormatError,
-    compose_reply,
-    parse_format,
-    split_pieces,
-)
 from standins.ollama.request_bodies import (
     ChatRequest,
     GenerateRequest,
@@ -441,14 +442,8 @@ class OllamaRoutes:
             return error_reply(500, str(exc), streaming=streaming)
         async with lease.runner.slots:
             try:
-                completion = compose_reply(
-                    model,
-                    messages,
-                    spec=spec,
-                    think=req.think,
-                    options=req.options,
-                    endpoint=shape.endpoint,
-                )
+                call = ChatCall(model.name, shape.endpoint, messages, spec, req.options)
+                completion = compose_reply(self.fake.script, call, model, req.think)
             except UnreadableImageError:
                 return error_reply(500, IMAGE_FAILURE_MESSAGE, streaming=streaming)
             if plan.error:

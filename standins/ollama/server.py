@@ -8,8 +8,8 @@ Typical use in a test::
         assert running.fake.load_count == 2
         running.fake.faults.add(kind="error", times=2)   # the next two chat calls fail
 
-The server is a stand-in: no model runs and no GPU is touched; replies are computed
-deterministically from the request (see :mod:`standins.ollama.replies`).
+The server is a stand-in: no model runs and no GPU is touched; the models answer what
+tests script, else their request's JSON schema filled (see :mod:`standins.ollama.answers`).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from typing import Any
 
 from aiohttp import web
 
+from standins.ollama.answers import Script
 from standins.ollama.faults import Fault, FaultBook, FaultKind
 from standins.ollama.models import Catalogue, Residency
 from standins.ollama.openai_compat import OpenAIRoutes
@@ -115,6 +116,7 @@ class FakeOllama:
             max_queue=self.settings.max_queue,
         )
         self.faults = FaultBook(resolve_model=self.catalogue.resolve)
+        self.script = Script(self.catalogue.resolve, self.settings.answers)
         self.faults.extend(f for f in self.settings.faults if f.kind is not FaultKind.REFUSE)
         self.requests: list[RecordedRequest] = []
 

@@ -74,6 +74,13 @@ class FakeOllamaSettings(BaseSettings):
             "delay_s, chunk_delay_s, status, message, fields, after_lines, duration_s)."
         ),
     )
+    answers: dict[str, str] = Field(
+        default={},
+        description=(
+            "Standing answer per model (JSON object: model name to answer text); models "
+            "without one answer their request's JSON schema filled with placeholder values."
+        ),
+    )
     request_log_limit: int = Field(
         default=1000,
         ge=1,

@@ -72,10 +72,24 @@ def chat_requests(running: RunningFakeOllama) -> list[dict[str, Any]]:
     return chat_bodies(running)
 
 
+MODEL_ANSWER: dict[str, Any] = {
+    "description": "A white ceramic cup of coffee on a wooden table, seen from above.",
+    "subjects": ["cup", "coffee", "table"],
+    "colors": ["white", "brown", "beige"],
+    "materials": ["ceramic", "wood"],
+    "style": "photograph",
+    "lighting": "soft daylight",
+    "composition": "close-up from above, cup centred",
+}
+"""What the stand-in's llava answers in these tests: a complete, consistent analysis."""
+
+
 @pytest.fixture
 async def ollama(llm_backend: Backend) -> AsyncIterator[RunningFakeOllama]:
-    """The Ollama stand-in with llava and gpt-oss installed, reached through the backend."""
+    """The Ollama stand-in with llava and gpt-oss installed, reached through the backend;
+    llava answers :data:`MODEL_ANSWER` unless a test scripts otherwise."""
     async with serve_stand_in(llm_backend) as running:
+        running.fake.script.always(MODEL_ANSWER, model="llava")
         yield running
 
 

@@ -16,6 +16,7 @@ from services.vision.analysis import ANALYSIS_SCHEMA, AnalysisSource
 from services.vision.settings import AnalysisPolicy
 from standins.ollama.server import RunningFakeOllama
 from tests.vision.conftest import (
+    MODEL_ANSWER,
     analyzer_for,
     chat_requests,
     fixture_image,
@@ -30,7 +31,8 @@ async def test_a_photo_gets_a_complete_model_analysis(
     async with analyzer_for(ollama) as (analyzer, _):
         analysis = await analyzer.analyze(fixture_image(photo))
     assert analysis.source is AnalysisSource.MODEL
-    assert analysis.colors and analysis.materials and analysis.subjects
+    assert analysis.description == MODEL_ANSWER["description"]
+    assert analysis.subjects == tuple(MODEL_ANSWER["subjects"])
     assert analysis.missing_fields == () and analysis.warnings == ()
     assert analysis.model == "llava"
     with Image.open(io.BytesIO(fixture_image(photo))) as source:
