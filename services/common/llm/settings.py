@@ -58,7 +58,8 @@ ContextWindow = Annotated[
         ge=2048,
         description=(
             "Context window (a load-time option): sent identically on every call, since a "
-            "change makes Ollama reload the model; an OpenAI-compatible server fixes it at start."
+            "change makes Ollama reload the model. An `openai` server fixes it at start (vLLM "
+            "--max-model-len, llama.cpp -c, Ollama's /v1 OLLAMA_CONTEXT_LENGTH)."
         ),
     ),
 ]
