@@ -19,6 +19,8 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
+from openai.types.shared_params import ResponseFormatJSONSchema
 from PIL import Image
 from pydantic import BaseModel
 
@@ -38,7 +40,7 @@ from services.common.llm.openai import OpenAICompatibleClient, to_openai
 from standins.ollama.server import RunningFakeOllama, run_fake_ollama
 from standins.ollama.settings import FakeOllamaSettings
 
-SCHEMA = {
+SCHEMA: dict[str, object] = {
     "type": "object",
     "properties": {"greeting": {"type": "string"}},
     "required": ["greeting"],
@@ -127,12 +129,35 @@ async def test_a_protocol_request_becomes_a_chat_completion_with_a_schema_and_an
 async def test_the_official_client_sends_the_same_body_and_gets_the_same_answer(
     client: OpenAICompatibleClient, ollama: RunningFakeOllama
 ) -> None:
-    request = _question()
-    ours = await client.chat(request)
+    ours = await client.chat(_question())
+    # The same question written with the official client's own types, independently.
+    image_url = "data:image/jpeg;base64," + base64.b64encode(JPEG).decode()
+    messages: list[ChatCompletionMessageParam] = [
+        {"role": "system", "content": "Answer as JSON."},
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "Greet me."},
+                {"type": "image_url", "image_url": {"url": image_url}},
+            ],
+        },
+    ]
+    schema_format: ResponseFormatJSONSchema = {
+        "type": "json_schema",
+        "json_schema": {"name": "greeting", "schema": SCHEMA, "strict": True},
+    }
     async with openai.AsyncOpenAI(
         base_url=f"{ollama.url}/v1", api_key="local", max_retries=0, timeout=10.0
     ) as peer:
-        theirs = await peer.chat.completions.create(**to_openai(request))
+        theirs = await peer.chat.completions.create(
+            model="llava",
+            messages=messages,
+            response_format=schema_format,
+            temperature=0.1,
+            seed=7,
+            max_tokens=256,
+            stream=False,
+        )
     mine, official = _completions(ollama)
     assert mine == official
     assert theirs.choices[0].message.content == ours.content
