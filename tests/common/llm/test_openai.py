@@ -205,17 +205,6 @@ async def test_a_model_the_server_lacks_names_the_model_and_is_not_retryable(
     assert "llava:34b" in error.message and not is_retryable(error)
 
 
-@pytest.mark.parametrize("status", [500, 503])
-async def test_a_server_error_is_retryable_unavailability(
-    client: OpenAICompatibleClient, ollama: RunningFakeOllama, status: int
-) -> None:
-    ollama.fake.faults.add(kind="error", status=status, times=1)
-    with pytest.raises(ModelUnavailableError) as caught:
-        await client.chat(_question())
-    assert caught.value.status_code == status and is_retryable(caught.value)
-    assert (await client.chat(_question())).content
-
-
 async def test_an_image_the_server_cannot_read_is_a_refused_request(
     client: OpenAICompatibleClient,
 ) -> None:
@@ -223,24 +212,6 @@ async def test_an_image_the_server_cannot_read_is_a_refused_request(
     with pytest.raises(ModelRequestError, match="invalid image input") as caught:
         await client.chat(_question(messages=broken))
     assert caught.value.status_code == 400 and not is_retryable(caught.value)
-
-
-async def test_a_refused_connection_is_unavailable(ollama: RunningFakeOllama) -> None:
-    await ollama.stop()
-    adapter = OpenAICompatibleClient(f"{ollama.url}/v1")
-    try:
-        with pytest.raises(ModelUnavailableError, match="cannot connect"):
-            await adapter.chat(_question())
-    finally:
-        await adapter.aclose()
-
-
-async def test_a_reply_slower_than_the_call_budget_times_out(
-    client: OpenAICompatibleClient, ollama: RunningFakeOllama
-) -> None:
-    ollama.fake.faults.add(kind="delay", delay_s=5.0, times=1)
-    with pytest.raises(ModelUnavailableError, match="timed out"):
-        await client.chat(_question(), timeout_s=0.2)
 
 
 async def test_a_url_without_the_api_root_is_explained(ollama: RunningFakeOllama) -> None:
