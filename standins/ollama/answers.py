@@ -49,6 +49,7 @@ DEFAULT_TEXT = "This is a scripted stand-in answer."
 # Pieces a streamed reply is cut into: one "token" per NDJSON line, leading space attached.
 _PIECE = re.compile(r"\s*(?:\w+|[^\w\s])|\s+$")
 _THINK_SENTENCES = {"low": 2, "medium": 4, "high": 7}
+_THOUGHT = "Thinking about the request."
 _STOCK_STRINGS = ("example", "unknown", "a", "A", "0", "a1", "x-1")
 _FORMATS = {
     "date-time": "2026-01-01T00:00:00Z",
@@ -81,10 +82,8 @@ def parse_format(raw: Any) -> FormatSpec:
     Raises:
         InvalidFormatError: For anything else, with Ollama's wording.
     """
-    if raw is None or raw == "":
-        return FormatSpec("none")
-    if raw == "json":
-        return FormatSpec("json")
+    if raw in (None, "", "json"):
+        return FormatSpec("json" if raw else "none")
     if isinstance(raw, dict):
         return FormatSpec("schema", raw)
     encoded = json.dumps(raw, separators=(",", ":"))
@@ -119,14 +118,13 @@ class ChatCall:
 
     model: str
     """The canonical model name (``llava:latest``)."""
-    endpoint: Literal["chat", "generate"]
     messages: tuple[Message, ...]
     format: FormatSpec
     options: Mapping[str, Any]
 
     @property
     def text(self) -> str:
-        """The last user message's text (the generate prompt)."""
+        """The last user message's text."""
         users = [m.content for m in self.messages if m.role == "user"]
         return users[-1] if users else ""
 
@@ -184,13 +182,11 @@ class Script:
         else:
             entry = self._standing.get(call.model, self._standing.get(None))
         value = entry(call) if callable(entry) else entry
+        if value is None:
+            return Answer(default_content(call.format))
         if isinstance(value, Answer):
             return value
-        if isinstance(value, str):
-            return Answer(value)
-        if value is not None:
-            return Answer(json.dumps(value, ensure_ascii=False))
-        return Answer(default_content(call.format))
+        return Answer(value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
 
 
 def default_content(spec: FormatSpec) -> str:
@@ -239,14 +235,12 @@ def _fill(root: Mapping[str, Any], raw: Any, name: str, depth: int) -> Any:
         typed = [b for b in branches if b.get("type") != "null"] or branches
         if typed:
             return _fill(root, {**schema, **typed[0]}, name, depth)
-    if "const" in schema:
-        return schema["const"]
-    if schema.get("enum"):
-        return schema["enum"][0]
-    if "default" in schema:
-        return schema["default"]
-    if schema.get("examples"):
-        return schema["examples"][0]
+    for key in ("const", "default"):
+        if key in schema:
+            return schema[key]
+    for key in ("enum", "examples"):
+        if schema.get(key):
+            return schema[key][0]
     kind = schema.get("type")
     if isinstance(kind, list):
         kind = next((k for k in kind if k != "null"), "null")
@@ -270,11 +264,7 @@ def _fill(root: Mapping[str, Any], raw: Any, name: str, depth: int) -> Any:
         return [_fill(root, items, name, depth + 1)] * count
     if kind in ("number", "integer"):
         return _number(schema, integer=kind == "integer")
-    if kind == "boolean":
-        return False
-    if kind == "null":
-        return None
-    return _string(schema, name)
+    return {"boolean": False, "null": None}.get(kind, _string(schema, name))
 
 
 def _string(schema: Mapping[str, Any], name: str) -> str:
@@ -341,11 +331,8 @@ class Completion:
 
 
 def _think_level(think: Think) -> str:
-    if think is None or think is True:
-        return "medium"  # the server turns thinking on for capable models
-    if think is False:
-        return "low"  # gpt-oss cannot stop thinking; it thinks briefly
-    return "high" if think == "max" else str(think)
+    # Omitted or true: the server's default; false: gpt-oss cannot stop, it thinks briefly.
+    return {None: "medium", True: "medium", False: "low", "max": "high"}.get(think, str(think))
 
 
 def _check_images(model: InstalledModel, messages: Sequence[Message]) -> None:
@@ -360,21 +347,10 @@ def _check_images(model: InstalledModel, messages: Sequence[Message]) -> None:
 
 
 def compose_reply(
-    script: Script,
-    call: ChatCall,
-    model: InstalledModel,
-    think: Think,
+    script: Script, call: ChatCall, model: InstalledModel, think: Think
 ) -> Completion:
-    """Generate the reply to a request from its script (or the default answer).
-
-    Args:
-        script: The answers tests gave.
-        call: The request.
-        model: The model answering (vision checks images; thinking models think).
-        think: The ``think`` field as sent.
-
-    Returns:
-        The completion, cut by ``stop`` sequences and ``num_predict``.
+    """The reply to ``call`` from ``script`` (or the default answer): a thinking model
+    adds a trace by its ``think`` level, ``stop`` sequences and ``num_predict`` cut it.
 
     Raises:
         UnreadableImageError: When a vision model gets bytes that are not an image.
@@ -383,16 +359,14 @@ def compose_reply(
     answer = script.answer(call)
     content, thinking = answer.content, ""
     if model.thinking:
-        if call.format.kind != "none" and (think is False or call.endpoint == "generate"):
+        if call.format.kind != "none" and think is False:
             # The grammar applies from the first token, but gpt-oss wants to open its
             # analysis channel first: users see empty content (documented quirk).
             content = ""
         elif answer.thinking is not None:
             thinking = answer.thinking
         else:
-            thinking = " ".join(
-                ["Thinking about the request."] * _THINK_SENTENCES[_think_level(think)]
-            )
+            thinking = " ".join([_THOUGHT] * _THINK_SENTENCES[_think_level(think)])
     thinking_pieces, content_pieces = split_pieces(thinking), split_pieces(content)
     done_reason: Literal["stop", "length"] = answer.done_reason or "stop"
     stops = call.options.get("stop")
@@ -410,11 +384,5 @@ def compose_reply(
             content_pieces = content_pieces[: limit - len(thinking_pieces)]
             done_reason = "length"
     prompt_tokens = sum(len(split_pieces(m.content)) + 4 for m in call.messages)
-    if model.vision:
-        prompt_tokens += IMAGE_TOKENS * len(call.images)
-    return Completion(
-        thinking=tuple(thinking_pieces),
-        content=tuple(content_pieces),
-        done_reason=done_reason,
-        prompt_eval_count=max(1, prompt_tokens),
-    )
+    prompt_tokens += IMAGE_TOKENS * len(call.images) if model.vision else 0
+    return Completion(tuple(thinking_pieces), tuple(content_pieces), done_reason, prompt_tokens)

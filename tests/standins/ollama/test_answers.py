@@ -189,14 +189,6 @@ async def test_num_predict_past_the_trace_truncates_the_json(http: httpx.AsyncCl
         json.loads(body["message"]["content"])
 
 
-async def test_generate_with_a_schema_on_gpt_oss_yields_empty_response(
-    http: httpx.AsyncClient,
-) -> None:
-    request = {"model": "gpt-oss:20b", "prompt": "draw a cat", "format": PLAN_SCHEMA}
-    body = (await http.post("/api/generate", json={**request, "stream": False})).json()
-    assert body["response"] == ""
-
-
 async def test_stop_sequence_cuts_the_reply(
     running: RunningFakeOllama, http: httpx.AsyncClient
 ) -> None:

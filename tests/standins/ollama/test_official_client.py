@@ -62,14 +62,6 @@ async def test_thinking_chat_returns_trace_and_valid_plan(client: ollama.AsyncCl
     GenerationPlan.model_validate_json(response.message.content or "")
 
 
-async def test_generate_with_image_bytes_answers(
-    running: RunningFakeOllama, client: ollama.AsyncClient
-) -> None:
-    running.fake.script.queue("A 64x48 picture.", model="llava")
-    response = await client.generate(model="llava", prompt="What is this?", images=[square_image()])
-    assert response.response == "A 64x48 picture."
-
-
 async def test_ps_reports_the_resident_model(client: ollama.AsyncClient) -> None:
     await client.chat(model="llava", messages=[], keep_alive="10m")
     models = (await client.ps()).models
