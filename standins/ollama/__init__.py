@@ -1,7 +1,8 @@
 """A protocol-faithful stand-in for the Ollama HTTP API (no models, no GPU).
 
-Serves ``/api/chat``, ``/api/generate``, ``/api/tags``, ``/api/ps``, ``/api/show``,
-``/api/version``, ``/api/pull`` and ``GET /`` as Ollama does, with deterministic replies
+Serves ``/api/chat``, ``/api/tags``, ``/api/ps``, ``/api/show``, ``/api/version``,
+``GET /`` and the OpenAI-compatible
+``/v1/chat/completions`` and ``/v1/models`` as Ollama does, with deterministic replies
 computed from the request, one-GPU model residency, and faults that tests switch on.
 """
 
