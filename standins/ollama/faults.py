@@ -1,9 +1,9 @@
 """Failures the stand-in can be told to show, and which request gets one.
 
-A :class:`Fault` is a pydantic model because it arrives from the edges
-(``FAKE_OLLAMA_FAULTS``, the ``/_fake/faults`` route); the :class:`FaultBook` holding the
-active ones is runtime state tests mutate. A fault can be limited to one model and to the
-next N requests: "the next two chat calls to llava fail, then it recovers".
+A :class:`Fault` is a pydantic model because it also arrives from the environment
+(``FAKE_OLLAMA_FAULTS``); the :class:`FaultBook` holding the active ones is runtime state
+tests mutate. A fault can be limited to one model and to the next N requests: "the next
+two chat calls to llava fail, then it recovers".
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ class ActiveFault:
     remaining: int | None
 
     def as_json(self) -> dict[str, Any]:
-        """The fault as the debug route shows it."""
+        """The fault as JSON, with its id and remaining count."""
         return {"id": self.id, "remaining": self.remaining, **self.fault.model_dump(mode="json")}
 
 

@@ -23,9 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from standins.ollama.request_bodies import ChatRequest, Message
 from standins.ollama.routes import json_reply
-from standins.ollama.wire import encode_json
+from standins.ollama.wire import ChatRequest, Message, encode_json
 
 if TYPE_CHECKING:
     from standins.ollama.routes import OllamaRoutes

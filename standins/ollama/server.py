@@ -135,7 +135,7 @@ class FakeOllama:
         return entry
 
     def stats(self) -> dict[str, Any]:
-        """Counters for tests and benchmarks (also served at ``GET /_fake/stats``)."""
+        """Counters for tests and benchmarks."""
         residency = self.residency
         return {
             "load_count": residency.load_count,
@@ -162,7 +162,7 @@ class FakeOllama:
 
 
 def create_app(fake: FakeOllama) -> web.Application:
-    """The aiohttp application serving ``fake``: Ollama's routes, ``/v1`` and ``/_fake/``."""
+    """The aiohttp application serving ``fake``: Ollama's routes and ``/v1``."""
     app = web.Application(client_max_size=fake.settings.max_body_bytes)
     routes = OllamaRoutes(fake)
     routes.register(app)
