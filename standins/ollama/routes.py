@@ -109,6 +109,14 @@ def _frames(model: str, completion: Completion, metrics: Mapping[str, Any]) -> l
     return [*frames, partial(_frame, model, "", done=(completion.done_reason, metrics))]
 
 
+def _row(
+    model: InstalledModel, before: Mapping[str, Any], after: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """A model as ``/api/tags`` and ``/api/ps`` list it, keys in Ollama's order."""
+    head = {"name": model.name, "model": model.name, **before}
+    return head | {"digest": model.digest, "details": model.details(), **(after or {})}
+
+
 class OllamaRoutes:
     """Ollama's API on top of one :class:`~standins.ollama.server.FakeOllama`."""
 
@@ -158,36 +166,22 @@ class OllamaRoutes:
     async def tags(self, request: web.Request) -> web.Response:
         """``GET /api/tags``: installed models."""
         failed = await self.simple_faults("tags")
-        modified = rfc3339_nano(self.fake.catalogue.modified_at_ns)
-        return failed or json_reply(
-            200,
-            {
-                "models": [
-                    {"name": m.name, "model": m.name, "modified_at": modified, "size": m.size}
-                    | {"digest": m.digest, "details": m.details()}
-                    for m in self.fake.catalogue
-                ]
-            },
-        )
+        modified = {"modified_at": rfc3339_nano(self.fake.catalogue.modified_at_ns)}
+        rows = [_row(m, modified | {"size": m.size}) for m in self.fake.catalogue]
+        return failed or json_reply(200, {"models": rows})
 
     async def ps(self, request: web.Request) -> web.Response:
         """``GET /api/ps``: resident models, latest expiry first."""
         failed = await self.simple_faults("ps")
         if failed:
             return failed
-        residency = self.fake.residency
-        rows: list[tuple[int, dict[str, Any]]] = []
+        residency, rows = self.fake.residency, []
         for runner in residency.snapshot():
-            model, size = runner.model, runner.model.resident_bytes(runner.options.num_ctx)
+            size = runner.model.resident_bytes(runner.options.num_ctx)
             expires = residency.expires_at_ns(runner)
-            row = {"name": model.name, "model": model.name, "size": size, "digest": model.digest}
-            row |= {"details": model.details(), "expires_at": rfc3339_nano(expires)}
-            rows.append(
-                (
-                    expires // 10**9,
-                    row | {"size_vram": size, "context_length": runner.options.num_ctx},
-                )
-            )
+            after = {"expires_at": rfc3339_nano(expires), "size_vram": size}
+            after["context_length"] = runner.options.num_ctx
+            rows.append((expires // 10**9, _row(runner.model, {"size": size}, after)))
         rows.sort(key=lambda row: row[0], reverse=True)
         return json_reply(200, {"models": [row for _, row in rows]})
 
@@ -245,14 +239,6 @@ class OllamaRoutes:
             req: The chat request.
             started: ``time.monotonic_ns()`` at arrival, for the metrics.
         """
-        return await self._complete(request, req, started)
-
-    async def _complete(
-        self,
-        request: web.Request,
-        req: ChatRequest,
-        started: int,
-    ) -> web.StreamResponse:
         if not req.model:
             return error_reply(400, "model is required")
         model = self.fake.catalogue.find(req.model)
