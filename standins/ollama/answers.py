@@ -28,7 +28,7 @@ from typing import Any, Literal
 from PIL import Image, UnidentifiedImageError
 
 from standins.ollama.models import IMAGE_TOKENS, InstalledModel
-from standins.ollama.request_bodies import Message, Think
+from standins.ollama.wire import Message, Think
 
 __all__ = [
     "Answer",

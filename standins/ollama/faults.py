@@ -1,9 +1,9 @@
 """Failures the stand-in can be told to show, and which request gets one.
 
-A :class:`Fault` is a pydantic model because it arrives from the edges
-(``FAKE_OLLAMA_FAULTS``, the ``/_fake/faults`` route); the :class:`FaultBook` holding the
-active ones is runtime state tests mutate. A fault can be limited to one model and to the
-next N requests: "the next two chat calls to llava fail, then it recovers".
+A :class:`Fault` is a pydantic model because it also arrives from the environment
+(``FAKE_OLLAMA_FAULTS``); the :class:`FaultBook` holding the active ones is runtime state
+tests mutate. A fault can be limited to one model and to the next N requests: "the next
+two chat calls to llava fail, then it recovers".
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -90,10 +90,6 @@ class ActiveFault:
     fault: Fault
     remaining: int | None
 
-    def as_json(self) -> dict[str, Any]:
-        """The fault as the debug route shows it."""
-        return {"id": self.id, "remaining": self.remaining, **self.fault.model_dump(mode="json")}
-
 
 @dataclass
 class FaultPlan:
@@ -106,7 +102,6 @@ class FaultPlan:
     truncate_after: int | None = None
     content: FaultKind | None = None
     missing_fields: tuple[str, ...] = ()
-    applied: list[FaultKind] = field(default_factory=list)
 
 
 class FaultBook:
@@ -192,7 +187,6 @@ class FaultBook:
 
     @staticmethod
     def _apply(fault: Fault, plan: FaultPlan) -> None:
-        plan.applied.append(fault.kind)
         match fault.kind:
             case FaultKind.DELAY:
                 plan.delay_s += fault.delay_s

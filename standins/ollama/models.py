@@ -90,29 +90,16 @@ class InstalledModel:
 
     def model_info(self) -> dict[str, Any]:
         """A short ``model_info`` map (GGUF metadata) as ``/api/show`` returns it."""
-        number = float(self.parameter_size.rstrip("BM"))
-        return {
-            "general.architecture": self.family,
-            "general.basename": self.name.split(":", 1)[0],
-            "general.parameter_count": int(number * 1e9),
-            "general.quantization_version": 2,
-            f"{self.family}.context_length": self.context_length,
-            f"{self.family}.block_count": 32,
-            f"{self.family}.embedding_length": 4096 if self.family == "llama" else 2880,
-            "tokenizer.ggml.model": "gpt2" if self.thinking else "llama",
+        count = int(float(self.parameter_size.rstrip("B")) * 1e9)
+        return {"general.architecture": self.family, "general.parameter_count": count} | {
+            f"{self.family}.context_length": self.context_length
         }
 
     def projector_info(self) -> dict[str, Any] | None:
         """CLIP projector metadata, only for vision models."""
-        if not self.vision:
-            return None
-        return {
-            "general.architecture": "clip",
-            "clip.has_llava_projector": True,
-            "clip.vision.image_size": 336,
-            "clip.vision.patch_size": 14,
-            "clip.vision.embedding_length": 1024,
-        }
+        return (
+            {"general.architecture": "clip", "clip.vision.image_size": 336} if self.vision else None
+        )
 
     def resident_bytes(self, num_ctx: int) -> int:
         """Memory a loaded runner takes: weights plus a KV cache that grows with num_ctx."""

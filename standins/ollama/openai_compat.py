@@ -23,9 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from standins.ollama.request_bodies import ChatRequest, Message
 from standins.ollama.routes import json_reply
-from standins.ollama.wire import encode_json
+from standins.ollama.wire import ChatRequest, Message, encode_json
 
 if TYPE_CHECKING:
     from standins.ollama.routes import OllamaRoutes
@@ -36,11 +35,13 @@ _IMAGE_PREFIXES = (
     "data:;base64,",
     *(f"data:image/{t};base64," for t in ("jpeg", "jpg", "png", "webp")),
 )
+# reasoning_effort → think (v0.32.11+); the levels themselves pass through.
 _EFFORT_TO_THINK: dict[str, bool | str] = {"none": False, "minimal": "low", "xhigh": "max"}
 _EFFORT_TO_THINK |= {"ultra": "max"} | {level: level for level in ("low", "medium", "high", "max")}
 _ERROR_TYPES = {400: "invalid_request_error", 404: "not_found_error"}
-_OPTIONS = {"max_tokens": "num_predict", "seed": "seed", "frequency_penalty": "frequency_penalty"}
-_OPTIONS |= {"presence_penalty": "presence_penalty", "temperature": "temperature", "top_p": "top_p"}
+# Request fields copied into options; max_completion_tokens is not read (Ollama ignores it).
+_PASSED = ("seed", "temperature", "top_p", "frequency_penalty", "presence_penalty")
+_OPTIONS = {"max_tokens": "num_predict"} | {name: name for name in _PASSED}
 
 
 class _BadRequest(ValueError):

@@ -2,7 +2,7 @@
 
 async with run_fake_ollama(FakeOllamaSettings(load_delay_s=0.01)) as running:
     running.fake.script.queue('{"caption": "a cup"}', model="llava")  # what it answers
-    running.fake.faults.add(kind="error", times=2)   # the next two chat calls fail
+    running.fake.faults.add(kind="error", times=2)  # the next two chat calls fail
     ...
     assert running.fake.load_count == 2
 """
@@ -14,7 +14,6 @@ import base64
 import binascii
 import contextlib
 import json
-import logging
 import socket
 import time
 from collections.abc import AsyncIterator
@@ -38,7 +37,6 @@ __all__ = [
     "run_fake_ollama",
 ]
 
-log = logging.getLogger(__name__)
 
 # Installed models report this as their pull time, so /api/tags answers never change.
 _MODIFIED_AT_NS = 1_767_225_600 * 1_000_000_000  # 2026-01-01T00:00:00Z
@@ -135,7 +133,7 @@ class FakeOllama:
         return entry
 
     def stats(self) -> dict[str, Any]:
-        """Counters for tests and benchmarks (also served at ``GET /_fake/stats``)."""
+        """Counters for tests and benchmarks."""
         residency = self.residency
         return {
             "load_count": residency.load_count,
@@ -162,7 +160,7 @@ class FakeOllama:
 
 
 def create_app(fake: FakeOllama) -> web.Application:
-    """The aiohttp application serving ``fake``: Ollama's routes, ``/v1`` and ``/_fake/``."""
+    """The aiohttp application serving ``fake``: Ollama's routes and ``/v1``."""
     app = web.Application(client_max_size=fake.settings.max_body_bytes)
     routes = OllamaRoutes(fake)
     routes.register(app)

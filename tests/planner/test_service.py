@@ -29,17 +29,6 @@ from tests.planner.conftest import (
     planner_settings,
 )
 
-_INTENTS = {
-    common_pb2.EDIT_INTENT_COLOR_CHANGE: Intent.COLOR_CHANGE,
-    common_pb2.EDIT_INTENT_MATERIAL_CHANGE: Intent.MATERIAL_CHANGE,
-    common_pb2.EDIT_INTENT_STYLE_TRANSFER: Intent.STYLE_TRANSFER,
-    common_pb2.EDIT_INTENT_ADD_OBJECT: Intent.ADD_OBJECT,
-    common_pb2.EDIT_INTENT_REMOVE_OBJECT: Intent.REMOVE_OBJECT,
-    common_pb2.EDIT_INTENT_LIGHTING_CHANGE: Intent.LIGHTING_CHANGE,
-    common_pb2.EDIT_INTENT_MINOR_EDIT: Intent.MINOR_EDIT,
-    common_pb2.EDIT_INTENT_FULL_REIMAGINING: Intent.FULL_REIMAGINING,
-    common_pb2.EDIT_INTENT_TEXT_TO_IMAGE: Intent.TEXT_TO_IMAGE,
-}
 BUDGET = 400
 
 

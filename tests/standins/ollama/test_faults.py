@@ -230,10 +230,8 @@ async def test_faults_from_the_environment_apply_from_the_start(
 
 def test_faults_can_be_listed_and_cleared(running: RunningFakeOllama) -> None:
     added = running.fake.faults.add(kind="malformed_json", times=2)
-    listed = [f.as_json() for f in running.fake.faults.active]
-    assert [(f["id"], f["kind"], f["remaining"]) for f in listed] == [
-        (added.id, "malformed_json", 2)
-    ]
+    listed = [(f.id, f.fault.kind, f.remaining) for f in running.fake.faults.active]
+    assert listed == [(added.id, FaultKind.MALFORMED_JSON, 2)]
     running.fake.faults.clear()
     assert running.fake.faults.active == []
 
