@@ -289,6 +289,7 @@ class Planner:
             label="planner model",
             log_fields={"prompt_version": PROMPT_VERSION},
             request_log=_request_log,
+            probe=self._probe,
         )
         intent = self._model_intent(parsed.intent, request.mode, warnings)
         denoise = 1.0 if intent is Intent.TEXT_TO_IMAGE else parsed.denoise

@@ -289,6 +289,7 @@ class Analyzer:
             logger=_log,
             label="vision model",
             log_fields={"phase": phase},
+            probe=self._probe,
         )
 
     async def release_model(self, *, deadline: float | None = None) -> Release:

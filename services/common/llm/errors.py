@@ -4,6 +4,8 @@
 
     ModelError                  base: .message, .status_code
      ├─ ModelUnavailableError   connect error, timeout, 5xx/408/429, cut stream (retryable)
+     │   └─ ModelServerDownError  the readiness probe marked the server down while the call
+     │                            waited: abandoned at once, not retried
      ├─ ModelNotFoundError      the server does not have the model; .model, .backend, .remedy
      ├─ ModelRequestError       the server refused the request (400, 401, another 4xx)
      └─ UnusableAnswerError     a 200 whose answer cannot be used: an error inside the
@@ -21,6 +23,7 @@ __all__ = [
     "ModelError",
     "ModelNotFoundError",
     "ModelRequestError",
+    "ModelServerDownError",
     "ModelUnavailableError",
     "UnusableAnswerError",
     "is_retryable",
@@ -43,6 +46,14 @@ class ModelError(Exception):
 
 class ModelUnavailableError(ModelError):
     """The server could not be reached or did not finish. Always worth a retry."""
+
+
+class ModelServerDownError(ModelUnavailableError):
+    """The readiness probe found the server down while a call waited for it.
+
+    A hung server holds each call for its whole timeout; once the probe has seen it down,
+    waiting longer (or retrying) only delays the fallback. Not retryable.
+    """
 
 
 class ModelNotFoundError(ModelError):
@@ -101,10 +112,12 @@ def is_retryable(exc: BaseException) -> bool:
         exc: Any exception raised around a model call.
 
     Returns:
-        True for :class:`ModelUnavailableError` and a retryable
-        :class:`UnusableAnswerError`; false for everything else, including a missing
-        model, a refused request and cancellation.
+        True for :class:`ModelUnavailableError` (unless the probe saw the server down)
+        and a retryable :class:`UnusableAnswerError`; false for everything else,
+        including a missing model, a refused request and cancellation.
     """
+    if isinstance(exc, ModelServerDownError):
+        return False
     if isinstance(exc, ModelUnavailableError):
         return True
     if isinstance(exc, UnusableAnswerError):

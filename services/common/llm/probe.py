@@ -15,20 +15,29 @@ A model without a capability the service relies on is not refused by every serve
 silently drops an image sent to a text model), so such a model is reported as not ready.
 A server that does not report capabilities (the OpenAI-compatible API) is taken at its
 word: its model is ready when it is listed, and the reason says the capability is unverified.
+
+Calls already waiting on a server when the probe finds it down are abandoned at once
+(:meth:`ModelProbe.unless_down`), so a hung server costs them one probe interval, not their
+whole timeout.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from enum import StrEnum
+from typing import TypeVar
 
 from services.common.llm.chat import ChatModel, ModelInfo
-from services.common.llm.errors import ModelError, ModelNotFoundError
+from services.common.llm.errors import ModelError, ModelNotFoundError, ModelServerDownError
 from services.common.logs import get_logger
 
 __all__ = ["PROBE_TIMEOUT_S", "ModelProbe", "ModelState"]
 
 _log = get_logger(__name__)
+
+T = TypeVar("T")
 
 PROBE_TIMEOUT_S = 5.0
 """Budget of each call of a probe: a live server answers at once."""
@@ -61,6 +70,7 @@ class ModelProbe:
             line about a change of state.
         consequence: What using the model without the required capability would do,
             appended to :attr:`reason` (which reaches callers in fallback warnings).
+        timeout_s: Budget of each call of a probe.
 
     Attributes:
         model: The model's name.
@@ -78,8 +88,12 @@ class ModelProbe:
         *,
         label: str = "model",
         consequence: str = "",
+        timeout_s: float = PROBE_TIMEOUT_S,
     ) -> None:
         self._client = client
+        self._timeout_s = timeout_s
+        # Set while the state is BACKEND_DOWN: what in-flight calls wait on.
+        self._down = asyncio.Event()
         self._required = required_capability
         self._label = label
         self._consequence = consequence
@@ -106,7 +120,7 @@ class ModelProbe:
     async def check(self) -> bool:
         """Probes once; True when the model is usable. Logs each change of state."""
         try:
-            info = await self._client.inspect(self.model, timeout_s=PROBE_TIMEOUT_S)
+            info = await self._client.inspect(self.model, timeout_s=self._timeout_s)
         except ModelNotFoundError as exc:
             self._set(ModelState.MODEL_MISSING, exc.message)
         except ModelError as exc:
@@ -135,6 +149,36 @@ class ModelProbe:
                 self._set(ModelState.READY, reason)
         return self.state is ModelState.READY
 
+    async def unless_down(self, call: Callable[[], Awaitable[T]]) -> T:
+        """Makes ``call()`` and awaits it unless a probe finds the server down first.
+
+        Args:
+            call: Starts a call to the model's server (a chat); not made while the server
+                is down, cancelled when the probe finds it down.
+
+        Returns:
+            What ``call`` returned.
+
+        Raises:
+            ModelServerDownError: The server was, or was found, down before ``call``
+                finished.
+        """
+        if self._down.is_set():
+            raise ModelServerDownError(f"not asked: {self.reason}")
+        attempt = asyncio.ensure_future(call())
+        down = asyncio.ensure_future(self._down.wait())
+        try:
+            await asyncio.wait({attempt, down}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            down.cancel()
+            if not attempt.done():
+                attempt.cancel()
+        if attempt.done() and not attempt.cancelled():
+            return attempt.result()
+        # Abandoned: let the cancelled call finish unwinding (closing its connection).
+        await asyncio.wait({attempt})
+        raise ModelServerDownError(f"abandoned: {self.reason}")
+
     def _listed(self) -> str:
         capabilities = None if self._info is None else self._info.capabilities
         if capabilities is None:
@@ -143,7 +187,7 @@ class ModelProbe:
 
     async def _log_version(self) -> None:
         try:
-            self.server_version = await self._client.server_version(timeout_s=PROBE_TIMEOUT_S)
+            self.server_version = await self._client.server_version(timeout_s=self._timeout_s)
         except ModelError:
             return
         self._version_read = True
@@ -171,3 +215,7 @@ class ModelProbe:
                 extra={"model": self.model, "reason": reason, "capabilities": capabilities},
             )
         self.state, self.reason = state, reason
+        if state is ModelState.BACKEND_DOWN:
+            self._down.set()
+        else:
+            self._down.clear()

@@ -6,14 +6,25 @@ covered with the OpenAI-compatible adapter in ``test_openai.py``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
-from services.common.llm import ModelProbe, ModelState
+from services.common.llm import (
+    ChatMessage,
+    ChatRequest,
+    ModelProbe,
+    ModelServerDownError,
+    ModelState,
+    call_model_with_retries,
+)
 from services.common.llm.ollama import OllamaClient
+from services.common.retry import RetryPolicy
+from standins.ollama import FaultKind
 from standins.ollama.server import RunningFakeOllama, run_fake_ollama
 from standins.ollama.settings import FakeOllamaSettings
 
@@ -133,3 +144,65 @@ async def test_only_changes_of_state_are_logged_under_the_label(
     assert changes[0].__dict__["model"] == "gpt-oss:20b"
     assert changes[0].__dict__["capabilities"] == ["completion", "tools", "thinking"]
     assert changes[1].__dict__["reason"] == probe.reason
+
+
+async def test_a_call_in_flight_is_abandoned_as_soon_as_the_probe_finds_the_server_hung(
+    running: RunningFakeOllama, client: OllamaClient
+) -> None:
+    probe = ModelProbe(client, "llava", timeout_s=0.3)
+    assert await probe.check()
+    # The server hangs: every route holds its answer for a minute.
+    running.fake.faults.add(
+        kind=FaultKind.DELAY, delay_s=60.0, routes=("chat", "show", "tags", "version")
+    )
+    request = ChatRequest(model="llava", messages=(ChatMessage("user", "hello"),))
+    call = asyncio.create_task(
+        call_model_with_retries(
+            client,
+            request,
+            lambda reply: reply.content,
+            policy=RetryPolicy(max_attempts=3, initial_backoff_s=0.0, max_backoff_s=0.0),
+            deadline=time.monotonic() + 120.0,
+            call_timeout_s=120.0,
+            logger=logging.getLogger(__name__),
+            label="test model",
+            probe=probe,
+        )
+    )
+    await asyncio.sleep(0.1)
+    started = time.monotonic()
+    assert not await probe.check()
+    assert probe.state is ModelState.BACKEND_DOWN
+    with pytest.raises(ModelServerDownError, match=r"abandoned: .*does not answer"):
+        await call
+    # The probe's own timeout, then at once: no retry, no call timeout.
+    assert time.monotonic() - started < 0.3 + 0.5
+    assert len(running.fake.requests_to("/api/chat")) == 1
+
+
+async def test_a_call_is_not_started_while_the_probe_says_the_server_is_down(
+    running: RunningFakeOllama, client: OllamaClient
+) -> None:
+    probe = ModelProbe(client, "llava", timeout_s=0.3)
+    await running.refuse_connections()
+    assert not await probe.check()
+    with pytest.raises(ModelServerDownError, match="not asked"):
+        await probe.unless_down(lambda: asyncio.sleep(10))
+    request = ChatRequest(model="llava", messages=(ChatMessage("user", "hello"),))
+    with pytest.raises(ModelServerDownError):
+        await call_model_with_retries(
+            client,
+            request,
+            lambda reply: reply.content,
+            policy=RetryPolicy(max_attempts=3, initial_backoff_s=0.0, max_backoff_s=0.0),
+            deadline=time.monotonic() + 10.0,
+            call_timeout_s=10.0,
+            logger=logging.getLogger(__name__),
+            label="test model",
+            probe=probe,
+        )
+
+
+async def test_a_call_that_finishes_first_is_not_abandoned(client: OllamaClient) -> None:
+    probe = ModelProbe(client, "llava", timeout_s=0.3)
+    assert await probe.unless_down(lambda: asyncio.sleep(0, result="answer")) == "answer"
