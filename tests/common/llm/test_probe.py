@@ -146,6 +146,21 @@ async def test_only_changes_of_state_are_logged_under_the_label(
     assert changes[1].__dict__["reason"] == probe.reason
 
 
+async def ask_with_retries(client: OllamaClient, probe: ModelProbe, *, timeout_s: float) -> str:
+    """One question to llava through the retrying call, watched by ``probe``."""
+    return await call_model_with_retries(
+        client,
+        ChatRequest(model="llava", messages=(ChatMessage("user", "hello"),)),
+        lambda reply: reply.content,
+        policy=RetryPolicy(max_attempts=3, initial_backoff_s=0.0, max_backoff_s=0.0),
+        deadline=time.monotonic() + timeout_s,
+        call_timeout_s=timeout_s,
+        logger=logging.getLogger(__name__),
+        label="test model",
+        probe=probe,
+    )
+
+
 async def test_a_call_in_flight_is_abandoned_as_soon_as_the_probe_finds_the_server_hung(
     running: RunningFakeOllama, client: OllamaClient
 ) -> None:
@@ -155,20 +170,7 @@ async def test_a_call_in_flight_is_abandoned_as_soon_as_the_probe_finds_the_serv
     running.fake.faults.add(
         kind=FaultKind.DELAY, delay_s=60.0, routes=("chat", "show", "tags", "version")
     )
-    request = ChatRequest(model="llava", messages=(ChatMessage("user", "hello"),))
-    call = asyncio.create_task(
-        call_model_with_retries(
-            client,
-            request,
-            lambda reply: reply.content,
-            policy=RetryPolicy(max_attempts=3, initial_backoff_s=0.0, max_backoff_s=0.0),
-            deadline=time.monotonic() + 120.0,
-            call_timeout_s=120.0,
-            logger=logging.getLogger(__name__),
-            label="test model",
-            probe=probe,
-        )
-    )
+    call = asyncio.create_task(ask_with_retries(client, probe, timeout_s=120.0))
     await asyncio.sleep(0.1)
     started = time.monotonic()
     assert not await probe.check()
@@ -188,19 +190,8 @@ async def test_a_call_is_not_started_while_the_probe_says_the_server_is_down(
     assert not await probe.check()
     with pytest.raises(ModelServerDownError, match="not asked"):
         await probe.unless_down(lambda: asyncio.sleep(10))
-    request = ChatRequest(model="llava", messages=(ChatMessage("user", "hello"),))
-    with pytest.raises(ModelServerDownError):
-        await call_model_with_retries(
-            client,
-            request,
-            lambda reply: reply.content,
-            policy=RetryPolicy(max_attempts=3, initial_backoff_s=0.0, max_backoff_s=0.0),
-            deadline=time.monotonic() + 10.0,
-            call_timeout_s=10.0,
-            logger=logging.getLogger(__name__),
-            label="test model",
-            probe=probe,
-        )
+    with pytest.raises(ModelServerDownError, match="not asked"):
+        await ask_with_retries(client, probe, timeout_s=10.0)
 
 
 async def test_a_call_that_finishes_first_is_not_abandoned(client: OllamaClient) -> None:
