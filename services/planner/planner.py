@@ -275,11 +275,13 @@ class Planner:
 
         # A fixed seed makes plans reproducible (the helper moves it on after a bad answer,
         # which the same seed would give again).
+        chat = settings.chat_request(
+            messages, json_schema=PLAN_SCHEMA, schema_name="prompt_plan", think=think
+        )
+        warnings += chat.cut
         parsed, positive, negative = await call_model_with_retries(
             self._client,
-            settings.chat_request(
-                messages, json_schema=PLAN_SCHEMA, schema_name="prompt_plan", think=think
-            ),
+            chat,
             parse,
             policy=self._retry,
             # The rules must still be able to answer before the caller's deadline.
