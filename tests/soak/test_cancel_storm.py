@@ -1,4 +1,6 @@
-"""Ten rounds of the cancel storm on one stack: no round leaves a render or a prompt."""
+"""Ten rounds of the cancel storm (`cancel_storm.py`) on one stack: no round leaves a Render
+call in flight or a prompt in ComfyUI. One round takes longer than the normal suite allows
+(about 3 s of work plus a stack), so it runs only here."""
 
 from __future__ import annotations
 
@@ -9,8 +11,8 @@ import pytest
 
 from standins.comfyui.settings import FakeComfyUISettings
 from tests.gateway.system import start_system
-from tests.reliability.cancel_storm import GATEWAY_SETTINGS, STEP_DELAY_S, cancel_storm_round
 from tests.reliability.stream_teardown import SKIP_REASON, server_crashes
+from tests.soak.cancel_storm import GATEWAY_SETTINGS, STEP_DELAY_S, cancel_storm_round
 
 pytestmark = [pytest.mark.soak, pytest.mark.timeout(300)]
 
