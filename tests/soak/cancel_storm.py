@@ -52,7 +52,14 @@ async def cancel_storm_round(system: System, rng: random.Random, round_: int) ->
     for call in calls:
         call.cancel()
     codes = [await call.code() for call in calls]
-    assert set(codes) <= {grpc.StatusCode.CANCELLED, grpc.StatusCode.OK}, codes
+    # UNAVAILABLE: refused up front while a render readiness probe, slowed by the storm,
+    # had not been answered (the gateway accepts no work while render is not serving).
+    assert set(codes) <= {
+        grpc.StatusCode.CANCELLED,
+        grpc.StatusCode.OK,
+        grpc.StatusCode.UNAVAILABLE,
+    }, codes
+    assert codes.count(grpc.StatusCode.CANCELLED) >= CALLS // 2, codes
     await eventually(
         lambda: not ledger.still_running(),
         timeout_s=SETTLE_S,
