@@ -17,21 +17,13 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 __all__ = ["FakeComfyUISettings", "FaultSettings"]
 
-DEFAULT_CHECKPOINTS = ["flux1-dev-fp8.safetensors"]
 DEFAULT_LORAS = ["flux-lora-detailer.safetensors", "flux-realism-lora.safetensors"]
-DEFAULT_CONTROLNETS = [
-    "flux-canny-controlnet-v3.safetensors",
-    "flux-union-controlnet-pro.safetensors",
-]
-DEFAULT_UPSCALE_MODELS = ["4x-UltraSharp.pth"]
 
 
 def _split_list(value: Any) -> Any:
-    """Accept a JSON array or a comma separated string for a list of names."""
+    """A JSON array or a comma separated string for a list of names."""
     if isinstance(value, str):
         text = value.strip()
-        if not text:
-            return []
         if text.startswith("["):
             return json.loads(text)
         return [part.strip() for part in text.split(",") if part.strip()]
@@ -109,9 +101,8 @@ class FaultSettings(BaseModel):
 
     def reset(self) -> None:
         """Switch every fault off."""
-        for name, field in type(self).model_fields.items():
-            default = field.get_default(call_default_factory=True)
-            setattr(self, name, default)
+        for name, info in type(self).model_fields.items():
+            setattr(self, name, info.get_default(call_default_factory=True))
 
 
 class FakeComfyUISettings(BaseSettings):
@@ -124,7 +115,7 @@ class FakeComfyUISettings(BaseSettings):
     )
 
     checkpoints: NameList = Field(
-        default_factory=lambda: list(DEFAULT_CHECKPOINTS),
+        default_factory=lambda: ["flux1-dev-fp8.safetensors"],
         description="Checkpoint files it has (models/checkpoints; CheckpointLoaderSimple list).",
     )
     loras: NameList = Field(
@@ -132,11 +123,14 @@ class FakeComfyUISettings(BaseSettings):
         description="LoRA files it has (models/loras; LoraLoader/LoraLoaderModelOnly list).",
     )
     controlnets: NameList = Field(
-        default_factory=lambda: list(DEFAULT_CONTROLNETS),
+        default_factory=lambda: [
+            "flux-canny-controlnet-v3.safetensors",
+            "flux-union-controlnet-pro.safetensors",
+        ],
         description="ControlNet files it has (models/controlnet; ControlNetLoader list).",
     )
     upscale_models: NameList = Field(
-        default_factory=lambda: list(DEFAULT_UPSCALE_MODELS),
+        default_factory=lambda: ["4x-UltraSharp.pth"],
         description="Upscale models it has (UpscaleModelLoader; NxN in the name sets the scale).",
     )
     vae: NameList = Field(
