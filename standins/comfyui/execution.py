@@ -195,62 +195,53 @@ def _signatures(prompt: dict[str, Any], catalog: NodeCatalog, is_changed: Any) -
 
 
 class ExecutionOrder:
-    """Which node runs next: ComfyUI's dissolve from the output nodes, cached nodes skipped."""
+    """Which node runs next: ComfyUI's dissolve from the output nodes, cached nodes skipped.
+
+    ``waits`` maps each node still to run, in discovery order, to the nodes it waits for.
+    """
 
     def __init__(self, prompt: dict[str, Any], catalog: NodeCatalog, cache: OutputCache) -> None:
         self.prompt = prompt
         self.catalog = catalog
+        self.waits: dict[str, set[str]] = {}
         self.cache = cache
-        self.pending: dict[str, None] = {}
-        self.block_count: dict[str, int] = {}
-        self.blocking: dict[str, dict[str, set[Any]]] = {}
 
     def add_node(self, node_id: str) -> None:
-        """Add a node and, recursively, the uncached nodes it depends on."""
-        stack, links = [node_id], []
+        """Add a node and, depth first, the uncached nodes it depends on."""
+        stack = [node_id]
         while stack:
-            unique_id = stack.pop()
-            if unique_id in self.pending:
-                continue
-            self.pending[unique_id] = None
-            self.block_count[unique_id] = 0
-            self.blocking[unique_id] = {}
-            for value in self.prompt[unique_id]["inputs"].values():
-                if is_link(value):
-                    if self.cache.get(value[0]) is None:
-                        stack.append(value[0])
-                    links.append((value[0], value[1], unique_id))
-        for from_id, socket, to_id in links:
-            if self.cache.get(from_id) is None:
-                self.add_node(from_id)
-                if to_id not in self.blocking[from_id]:
-                    self.blocking[from_id][to_id] = set()
-                    self.block_count[to_id] += 1
-                self.blocking[from_id][to_id].add(socket)
+            current = stack.pop()
+            if current not in self.waits:
+                inputs = self.prompt[current]["inputs"].values()
+                needed = [v[0] for v in inputs if is_link(v) and self.cache.get(v[0]) is None]
+                self.waits[current] = set(needed)
+                stack.extend(needed)
 
-    def _is_output(self, node_id: str) -> bool:
+    def _output(self, node_id: str) -> bool:
         node = self.catalog.get(self.prompt[node_id]["class_type"])
         return node is not None and node.output_node
 
+    def _feeds(self, node_id: str) -> list[str]:
+        return [other for other, waits in self.waits.items() if node_id in waits]
+
     def next_node(self) -> str | None:
-        """The next ready node (``None`` if none is ready: a cycle)."""
-        ready = [n for n in self.pending if self.block_count[n] == 0]
-        feeds = {n: list(self.blocking[n]) for n in ready}
+        """An output, else a node feeding one, else one two hops away, else the first ready."""
+        ready = [n for n, waits in self.waits.items() if not waits]
         for test in (
-            self._is_output,
-            lambda n: any(self._is_output(b) for b in feeds[n]),
-            lambda n: any(self._is_output(c) for b in feeds[n] for c in self.blocking[b]),
+            self._output,
+            lambda n: any(self._output(m) for m in self._feeds(n)),
+            lambda n: any(self._output(k) for m in self._feeds(n) for k in self._feeds(m)),
         ):
             found = next((n for n in ready if test(n)), None)
             if found is not None:
                 return found
-        return ready[0] if ready else None
+        return ready[0] if ready else None  # none ready: a cycle
 
     def complete(self, node_id: str) -> None:
-        """Mark a node done; the nodes it blocked may become ready."""
-        del self.pending[node_id]
-        for blocked in self.blocking.pop(node_id):
-            self.block_count[blocked] -= 1
+        """Mark a node done; the nodes waiting for it may become ready."""
+        del self.waits[node_id]
+        for waits in self.waits.values():
+            waits.discard(node_id)
 
 
 class PromptRun:
@@ -280,18 +271,10 @@ class PromptRun:
             self.send(event, data)
 
     def _progress_state(self, node_id: str, **change: Any) -> None:
-        self.progress.setdefault(node_id, {}).update(change)
+        self.progress.setdefault(node_id, {"value": 0, "max": 1, "state": ""}).update(change)
         nodes = {
-            nid: {
-                "value": entry["value"],
-                "max": entry["max"],
-                "state": entry["state"],
-                "node_id": nid,
-                "prompt_id": self.pid,
-                "display_node_id": nid,
-                "parent_node_id": None,
-                "real_node_id": nid,
-            }
+            nid: {**entry, "node_id": nid, "prompt_id": self.pid, "display_node_id": nid}
+            | {"parent_node_id": None, "real_node_id": nid}
             for nid, entry in self.progress.items()
         }
         self.send("progress_state", {"prompt_id": self.pid, "nodes": nodes})
@@ -319,7 +302,7 @@ class PromptRun:
         order = ExecutionOrder(prompt, host.catalog, host.cache)
         for output_id in self.item.outputs:
             order.add_node(output_id)
-        while order.pending:
+        while order.waits:
             node_id = order.next_node()
             if node_id is None:  # pragma: no cover - validation rejects cycles
                 self.success = False

@@ -10,6 +10,7 @@ malformed graphs fail the same way (a list as ``class_type`` ends in HTTP 500).
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 from typing import Any
 
 from standins.comfyui.catalog import FILE_VALIDATORS, FileResolver, NodeCatalog
@@ -20,41 +21,21 @@ Result = tuple[bool, list[dict[str, Any]], Any]
 Validation = tuple[bool, dict[str, Any] | None, list[str], dict[str, Any]]
 """(valid, error, outputs to run, node_errors), as ``execution.validate_prompt`` returns."""
 
-NO_PROMPT_ERROR = {
-    "type": "no_prompt",
-    "message": "No prompt provided",
-    "details": "No prompt provided",
-    "extra_info": {},
-}
-
 
 def _frame(line: int, code: str, func: str = "validate_inputs") -> str:
     return f'  File "/opt/ComfyUI/execution.py", line {line}, in {func}\n    {code}\n'
 
 
-_FRAME_LOOKUP = _frame(
-    788, "o_class_type = prompt[o_id]['class_type']\n" + " " * 19 + "~" * 6 + "^" * 6
-)
-_FRAME_RETURN_TYPE = _frame(790, "received_type = r[val[1]]\n" + " " * 20 + "~" + "^" * 8)
-_FRAME_INPUTS = _frame(
-    741, "inputs = prompt[unique_id]['inputs']\n" + " " * 13 + "~" * 17 + "^" * 10
-)
-_FRAME_INNER = _frame(
-    808, "r = await validate_inputs(prompt_id, prompt, o_id, validated)\n" + " " * 8 + "^" * 57
-)
-_FRAME_OUTER = _frame(
-    1010,
-    "m = await validate_inputs(prompt_id, prompt, o, validated)\n" + " " * 8 + "^" * 54,
-    "validate_prompt",
-)
-_FRAME_CUSTOM = _frame(
-    902,
-    "ret = await _async_map_node_over_list(prompt_id, unique_id, obj_class, input_filtered, "
-    "validate_function_name, hidden_inputs=hidden_inputs)",
-)
+# Where the real validate_inputs raises, for the tracebacks of exception_during_*.
+_FRAME_INPUTS = _frame(741, "inputs = prompt[unique_id]['inputs']")
 _FRAME_GENERIC = _frame(760, "...")
-
-
+_FRAME_LOOKUP = _frame(788, "o_class_type = prompt[o_id]['class_type']")
+_FRAME_RETURN_TYPE = _frame(790, "received_type = r[val[1]]")
+_FRAME_INNER = _frame(808, "r = await validate_inputs(prompt_id, prompt, o_id, validated)")
+_FRAME_CUSTOM = _frame(902, "ret = await _async_map_node_over_list(prompt_id, unique_id, ...)")
+_FRAME_OUTER = _frame(
+    1010, "m = await validate_inputs(prompt_id, prompt, o, validated)", "validate_prompt"
+)
 _CONVERT: dict[str, type] = {"INT": int, "FLOAT": float, "STRING": str, "BOOLEAN": bool}
 
 
@@ -70,12 +51,29 @@ def _tag(ex: BaseException, frame: str) -> BaseException:
     return ex
 
 
-def _error(kind: str, message: str, details: str, **extra_info: Any) -> dict[str, Any]:
+MESSAGES = {
+    "bad_linked_input": "Bad linked input, must be a length-2 list of [node_id, slot_index]",
+    "return_type_mismatch": "Return type mismatch between linked nodes",
+    "exception_during_inner_validation": "Exception when validating inner node",
+    "exception_during_validation": "Exception when validating node",
+    "required_input_missing": "Required input is missing",
+    "value_not_in_list": "Value not in list",
+    "custom_validation_failed": "Custom validation failed for node",
+    "prompt_no_outputs": "Prompt has no outputs",
+    "prompt_outputs_failed_validation": "Prompt outputs failed validation",
+}
+
+
+def _error(kind: str, details: str, message: str = "", **extra_info: Any) -> dict[str, Any]:
+    message = message or MESSAGES[kind]
     return {"type": kind, "message": message, "details": details, "extra_info": extra_info}
 
 
-def _prompt_error(kind: str, message: str, details: str = "") -> Validation:
-    return False, _error(kind, message, details), [], {}
+NO_PROMPT_ERROR = _error("no_prompt", "No prompt provided", "No prompt provided")
+
+
+def _prompt_error(kind: str, details: str = "", message: str = "") -> Validation:
+    return False, _error(kind, details, message), [], {}
 
 
 def types_match(received: Any, wanted: Any) -> bool:
@@ -106,14 +104,8 @@ class PromptValidator:
             raise _tag(ex, _FRAME_CUSTOM) from None
         if exists:
             return []
-        return [
-            _error(
-                "custom_validation_failed",
-                "Custom validation failed for node",
-                f"{input_name} - {message}: {value}",
-                input_name=input_name,
-            )
-        ]
+        details = f"{input_name} - {message}: {value}"
+        return [_error("custom_validation_failed", details, input_name=input_name)]
 
     def _check_link(
         self, prompt: dict[str, Any], x: str, val: list[Any], info: list[Any], state: _Walk
@@ -121,12 +113,7 @@ class PromptValidator:
         """An error, ``False`` when the linked node is invalid, ``None`` when fine."""
         if len(val) != 2:
             return _error(
-                "bad_linked_input",
-                "Bad linked input, must be a length-2 list of [node_id, slot_index]",
-                x,
-                input_name=x,
-                input_config=info,
-                received_value=val,
+                "bad_linked_input", x, input_name=x, input_config=info, received_value=val
             )
         o_id = val[0]
         try:
@@ -138,15 +125,9 @@ class PromptValidator:
         except Exception as ex:
             raise _tag(ex, _FRAME_RETURN_TYPE) from None
         if not types_match(received, info[0]):
-            return _error(
-                "return_type_mismatch",
-                "Return type mismatch between linked nodes",
-                f"{x}, received_type({received}) mismatch input_type({info[0]})",
-                input_name=x,
-                input_config=info,
-                received_type=received,
-                linked_node=val,
-            )
+            details = f"{x}, received_type({received}) mismatch input_type({info[0]})"
+            extra = {"received_type": received, "linked_node": val}
+            return _error("return_type_mismatch", details, input_name=x, input_config=info, **extra)
         try:
             if o_id in state.visiting:  # the real server has no cycle check: it recurses
                 raise _tag(RecursionError("maximum recursion depth exceeded"), _FRAME_INNER)
@@ -157,17 +138,10 @@ class PromptValidator:
                 state.visiting.pop()
         except Exception as ex:
             frames = getattr(ex, "comfy_frames", None) or [_FRAME_GENERIC]
-            inner = _error(
-                "exception_during_inner_validation",
-                "Exception when validating inner node",
-                str(ex),
-                input_name=x,
-                input_config=info,
-                exception_message=str(ex),
-                exception_type=full_type_name(type(ex)),
-                traceback=[_FRAME_INNER, *frames],
-                linked_node=val,
-            )
+            extra = {"exception_message": str(ex), "exception_type": full_type_name(type(ex))}
+            extra |= {"traceback": [_FRAME_INNER, *frames], "linked_node": val}
+            kind = "exception_during_inner_validation"
+            inner = _error(kind, str(ex), input_name=x, input_config=info, **extra)
             state.validated[o_id] = (False, [inner], o_id)
             return False
 
@@ -183,38 +157,27 @@ class PromptValidator:
             if convert is not None:
                 val = inputs[x] = convert(val)
         except Exception as ex:
+            message = f"Failed to convert an input value to a {input_type} value"
+            extra = {"received_value": val, "exception_message": str(ex)}
+            details = f"{x}, {val}, {ex}"
             return _error(
-                "invalid_input_type",
-                f"Failed to convert an input value to a {input_type} value",
-                f"{x}, {val}, {ex}",
-                input_name=x,
-                input_config=info,
-                received_value=val,
-                exception_message=str(ex),
+                "invalid_input_type", details, message, input_name=x, input_config=info, **extra
             )
         if not checked:
             return None
         for bound, word in (("min", "smaller"), ("max", "bigger")):
             if bound in extra and (val < extra[bound] if bound == "min" else val > extra[bound]):
-                return _error(
-                    f"value_{word}_than_{bound}",
-                    f"Value {val} {word} than {bound} of {extra[bound]}",
-                    x,
-                    input_name=x,
-                    input_config=info,
-                    received_value=val,
-                )
+                message = f"Value {val} {word} than {bound} of {extra[bound]}"
+                kind = f"value_{word}_than_{bound}"
+                return _error(kind, x, message, input_name=x, input_config=info, received_value=val)
         # Only classic combos ([options], {...}) are checked; V3 "COMBO" lists are not.
         if isinstance(input_type, list) and val not in input_type:
             short = len(input_type) <= 20
             listed = str(input_type) if short else f"(list of length {len(input_type)})"
+            details = f"{x}: '{val}' not in {listed}"
+            config = info if short else None
             return _error(
-                "value_not_in_list",
-                "Value not in list",
-                f"{x}: '{val}' not in {listed}",
-                input_name=x,
-                input_config=info if short else None,
-                received_value=val,
+                "value_not_in_list", details, input_name=x, input_config=config, received_value=val
             )
         return None
 
@@ -238,11 +201,7 @@ class PromptValidator:
             info = [input_type, extra]
             if x not in inputs:
                 if category == "required":
-                    errors.append(
-                        _error(
-                            "required_input_missing", "Required input is missing", x, input_name=x
-                        )
-                    )
+                    errors.append(_error("required_input_missing", x, input_name=x))
                 continue
             if isinstance(inputs[x], list):
                 problem = self._check_link(prompt, x, inputs[x], info, state)
@@ -263,23 +222,17 @@ class PromptValidator:
         outputs: list[Any] = []
         for x in prompt:
             if "class_type" not in prompt[x]:
-                return _prompt_error(
-                    "invalid_prompt",
-                    "Cannot execute because a node is missing the class_type property.",
-                    f"Node ID '#{x}'",
-                )
+                message = "Cannot execute because a node is missing the class_type property."
+                return _prompt_error("invalid_prompt", f"Node ID '#{x}'", message)
             class_type = prompt[x]["class_type"]
             node = self.catalog.get(class_type)
             if node is None:
-                return _prompt_error(
-                    "invalid_prompt",
-                    f"Cannot execute because node {class_type} does not exist.",
-                    f"Node ID '#{x}'",
-                )
+                message = f"Cannot execute because node {class_type} does not exist."
+                return _prompt_error("invalid_prompt", f"Node ID '#{x}'", message)
             if node.output_node and (partial is None or x in partial) and x not in outputs:
                 outputs.append(x)
         if not outputs:
-            return _prompt_error("prompt_no_outputs", "Prompt has no outputs")
+            return _prompt_error("prompt_no_outputs")
 
         good: list[str] = []
         failed: list[list[dict[str, Any]]] = []
@@ -291,18 +244,14 @@ class PromptValidator:
                 valid, reasons, _ = self.validate_inputs(prompt, o, state)
             except Exception as ex:
                 frames = getattr(ex, "comfy_frames", None) or [_FRAME_GENERIC]
-                valid, reasons = (
-                    False,
-                    [
-                        _error(
-                            "exception_during_validation",
-                            "Exception when validating node",
-                            str(ex),
-                            exception_type=full_type_name(type(ex)),
-                            traceback=[_FRAME_OUTER, *frames],
-                        )
-                    ],
+                extra = {"exception_type": full_type_name(type(ex))}
+                reason = _error(
+                    "exception_during_validation",
+                    str(ex),
+                    **extra,
+                    traceback=[_FRAME_OUTER, *frames],
                 )
+                valid, reasons = False, [reason]
                 state.validated[o] = (False, reasons, o)
             if valid:
                 good.append(o)
@@ -310,29 +259,23 @@ class PromptValidator:
             failed.append(reasons)
             for node_id, (ok, errors, _) in state.validated.items():
                 if not ok and errors:
-                    entry = node_errors.setdefault(
-                        node_id,
-                        {
-                            "errors": errors,
-                            "dependent_outputs": [],
-                            "class_type": prompt[node_id]["class_type"],
-                        },
-                    )
-                    entry["dependent_outputs"].append(o)
+                    class_type = prompt[node_id]["class_type"]
+                    entry = {"errors": errors, "dependent_outputs": [], "class_type": class_type}
+                    node_errors.setdefault(node_id, entry)["dependent_outputs"].append(o)
         if not good:
             lines = [f"{e['message']}: {e['details']}" for reasons in failed for e in reasons]
-            error = _error(
-                "prompt_outputs_failed_validation",
-                "Prompt outputs failed validation",
-                "\n".join(lines),
+            return (
+                False,
+                _error("prompt_outputs_failed_validation", "\n".join(lines)),
+                good,
+                node_errors,
             )
-            return False, error, good, node_errors
         return True, None, good, node_errors
 
 
+@dataclass
 class _Walk:
     """Results by node id and the current link path of one ``validate_prompt``."""
 
-    def __init__(self) -> None:
-        self.validated: dict[Any, Result] = {}
-        self.visiting: list[Any] = []
+    validated: dict[Any, Result] = field(default_factory=dict)
+    visiting: list[Any] = field(default_factory=list)
