@@ -20,32 +20,15 @@ from standins.comfyui.settings import FakeComfyUISettings
 
 __all__ = ["FILE_VALIDATORS", "MODEL_FOLDERS", "FileResolver", "NodeCatalog", "NodeDef"]
 
-# Model folder → (settings field, "Class.input" entries listing it, entries always added).
-MODEL_INPUTS: dict[str, tuple[str, list[str], list[str]]] = {
-    "checkpoints": (
-        "checkpoints",
-        [
-            "CheckpointLoaderSimple.ckpt_name",
-            "CheckpointLoader.ckpt_name",
-            "ImageOnlyCheckpointLoader.ckpt_name",
-            "unCLIPCheckpointLoader.ckpt_name",
-        ],
-        [],
-    ),
-    "loras": ("loras", ["LoraLoader.lora_name", "LoraLoaderModelOnly.lora_name"], []),
-    "controlnet": (
-        "controlnets",
-        ["ControlNetLoader.control_net_name", "DiffControlNetLoader.control_net_name"],
-        [],
-    ),
-    "upscale_models": ("upscale_models", ["UpscaleModelLoader.model_name"], []),
-    "vae": ("vae", ["VAELoader.vae_name"], ["pixel_space"]),
-    "text_encoders": (
-        "text_encoders",
-        ["CLIPLoader.clip_name", "DualCLIPLoader.clip_name1", "DualCLIPLoader.clip_name2"],
-        [],
-    ),
-    "diffusion_models": ("diffusion_models", ["UNETLoader.unet_name"], []),
+# Model folder → the settings field with its files and the "Class.input" lists showing them.
+MODEL_INPUTS = {
+    "checkpoints": ("checkpoints", "CheckpointLoaderSimple.ckpt_name CheckpointLoader.ckpt_name"),
+    "loras": ("loras", "LoraLoader.lora_name LoraLoaderModelOnly.lora_name"),
+    "controlnet": ("controlnets", "ControlNetLoader.control_net_name"),
+    "upscale_models": ("upscale_models", "UpscaleModelLoader.model_name"),
+    "vae": ("vae", "VAELoader.vae_name"),  # plus "pixel_space"
+    "text_encoders": ("text_encoders", "CLIPLoader.clip_name DualCLIPLoader.clip_name1"),
+    "diffusion_models": ("diffusion_models", "UNETLoader.unet_name"),
 }
 
 # GET /models, in the order the real server lists them.
@@ -147,11 +130,12 @@ class NodeCatalog:
         text = resources.files("standins.comfyui").joinpath("object_info.json").read_text("utf-8")
         self._info = {name: _real_order(node) for name, node in json.loads(text).items()}
         self.model_files: dict[str, list[str]] = {}
-        for folder, (field, targets, always) in MODEL_INPUTS.items():
-            self.model_files[folder] = sorted(getattr(settings, field))
-            for target in targets:
+        for folder, (field, targets) in MODEL_INPUTS.items():
+            names = self.model_files[folder] = sorted(getattr(settings, field))
+            for target in targets.split():
                 class_type, input_name = target.split(".")
-                _set_options(self._info[class_type], input_name, self.model_files[folder] + always)
+                extra = ["pixel_space"] if folder == "vae" else []
+                _set_options(self._info[class_type], input_name, names + extra)
         configs = self._info["CheckpointLoader"]["input"]["required"]["config_name"][0]
         self.model_files["configs"] = list(configs)
         self.nodes = {

@@ -99,8 +99,8 @@ def _node_frame(node: NodeDef) -> list[str]:
     return _frames(f"{node.python_module.replace('.', '/')}.py:1:execute:...")
 
 
-def _format_value(x: Any) -> Any:
-    """How ComfyUI shows an input value in ``current_inputs``."""
+def _shown(x: Any) -> Any:
+    """An input value as ComfyUI shows it in ``current_inputs``."""
     return x if x is None or isinstance(x, int | float | bool | str) else str(x)
 
 
@@ -125,7 +125,6 @@ class QueueItem:
     prompt: dict[str, Any] = field(compare=False)
     extra_data: dict[str, Any] = field(compare=False)
     outputs: list[str] = field(compare=False)
-    sensitive: dict[str, Any] = field(compare=False, default_factory=dict)
 
     def public(self) -> list[Any]:
         """The 5-element form shown by ``/queue`` and history."""
@@ -302,23 +301,21 @@ class PromptRun:
         order = ExecutionOrder(prompt, host.catalog, host.cache)
         for output_id in self.item.outputs:
             order.add_node(output_id)
-        while order.waits:
-            node_id = order.next_node()
-            if node_id is None:  # pragma: no cover - validation rejects cycles
-                self.success = False
-                break
+        node_id = order.next_node()
+        while node_id is not None:
             try:
                 await self._execute(node_id)
-            except Interrupted:
-                self.success = False
-                self._status("execution_interrupted", self._failure(node_id), broadcast=True)
-                break
             except Exception as ex:
                 self.success = False
-                self._status("execution_error", self._failure(node_id) | self._error(node_id, ex))
+                failure = self._failure(node_id)
+                if isinstance(ex, Interrupted):
+                    self._status("execution_interrupted", failure, broadcast=True)
+                else:
+                    self._status("execution_error", failure | self._error(node_id, ex))
                 break
             order.complete(node_id)
-        else:
+            node_id = order.next_node()
+        if self.success:
             self._status("execution_success", {"prompt_id": self.pid})
         host.last_node_id = None
 
@@ -329,6 +326,7 @@ class PromptRun:
         return outputs, {nid: self.ui[nid]["meta"] for nid in ordered}
 
     def _failure(self, node_id: str) -> dict[str, Any]:
+        """What ``execution_error`` and ``execution_interrupted`` say of the failed node."""
         return {
             "prompt_id": self.pid,
             "node_id": node_id,
@@ -348,7 +346,7 @@ class PromptRun:
             "exception_message": f"{ex}\n{tips}",
             "exception_type": kind,
             "traceback": [*EXECUTE_FRAMES, *frames],
-            "current_inputs": {k: [_format_value(v)] for k, v in self.inputs.items()},
+            "current_inputs": {k: [_shown(v)] for k, v in self.inputs.items()},
             "current_outputs": list(self.item.prompt),
         }
 
@@ -371,8 +369,6 @@ class PromptRun:
                 data[name] = extra.get("extra_pnginfo")
             elif kind == "UNIQUE_ID":
                 data[name] = node_id
-            elif kind in ("AUTH_TOKEN_COMFY_ORG", "API_KEY_COMFY_ORG"):
-                data[name] = self.item.sensitive.get(kind.lower(), extra.get(kind.lower()))
         return data
 
     def _executed(self, node_id: str, ui: dict[str, Any] | None) -> None:

@@ -217,14 +217,7 @@ def create_app(fake: FakeComfyUI) -> web.Application:
 
     @routes.get("/view")
     async def view(request: web.Request) -> web.StreamResponse:
-        result = await asyncio.to_thread(view_file, fake.files, request.rel_url.query)
-        if result.status != 200:
-            return web.Response(status=result.status)
-        headers = {"Content-Disposition": f'filename="{result.filename}"'}
-        if result.path is not None:
-            headers["Content-Type"] = result.content_type or "application/octet-stream"
-            return web.FileResponse(result.path, headers=headers)
-        return web.Response(body=result.body, content_type=result.content_type, headers=headers)
+        return await asyncio.to_thread(view_file, fake.files, request.rel_url.query)
 
     @routes.get("/view_metadata/{folder_name}")
     async def view_metadata(request: web.Request) -> web.Response:

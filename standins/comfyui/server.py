@@ -48,7 +48,6 @@ __all__ = [
 log = logging.getLogger("fake_comfyui")
 
 MAXIMUM_HISTORY_SIZE = 10000
-SENSITIVE_EXTRA_DATA_KEYS = ("auth_token_comfy_org", "api_key_comfy_org")
 
 
 @dataclass
@@ -382,9 +381,8 @@ class FakeComfyUI:
                 SubmittedPrompt(prompt_id, 400, number, body.get("client_id"), body)
             )
             return 400, {"error": error, "node_errors": node_errors}
-        sensitive = {k: extra_data.pop(k) for k in SENSITIVE_EXTRA_DATA_KEYS if k in extra_data}
         self._seq += 1
-        item = QueueItem(number, prompt_id, self._seq, prompt, extra_data, outputs, sensitive)
+        item = QueueItem(number, prompt_id, self._seq, prompt, extra_data, outputs)
         heapq.heappush(self._queue, item)
         self.queue_updated()
         self._wake.set()

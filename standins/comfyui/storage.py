@@ -14,11 +14,12 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from aiohttp import web
 from PIL import Image
 
 from standins.comfyui.catalog import FileResolver
 
-__all__ = ["StoredUpload", "ViewResult", "store_upload", "view_file"]
+__all__ = ["StoredUpload", "store_upload", "view_file"]
 
 _FORCE_DOWNLOAD = {
     "text/html",
@@ -38,17 +39,6 @@ class StoredUpload:
     type: str
     size: int
     written: bool
-
-
-@dataclass(frozen=True)
-class ViewResult:
-    """What ``GET /view`` answers: an error status, a file, or an encoded body."""
-
-    status: int = 200
-    path: str | None = None
-    body: bytes | None = None
-    content_type: str | None = None
-    filename: str | None = None
 
 
 def store_upload(
@@ -75,53 +65,55 @@ def store_upload(
     return StoredUpload(filename, subfolder, kind, len(content), written=True)
 
 
-def _encoded(img: Image.Image, image_format: str, **options: int) -> bytes:
+def _image(img: Image.Image, filename: str, image_format: str, **options: int) -> web.Response:
     buffer = io.BytesIO()
     img.save(buffer, format=image_format, **options)
-    return buffer.getvalue()
+    headers = {"Content-Disposition": f'filename="{filename}"'}
+    return web.Response(
+        body=buffer.getvalue(), content_type=f"image/{image_format}", headers=headers
+    )
 
 
-def view_file(files: FileResolver, query: Mapping[str, str]) -> ViewResult:
-    """Resolve a ``/view`` query (filename, type, subfolder, preview, channel)."""
+def view_file(files: FileResolver, query: Mapping[str, str]) -> web.StreamResponse:
+    """Answer a ``/view`` query (filename, type, subfolder, preview, channel)."""
     if "filename" not in query:
-        return ViewResult(404)
+        return web.Response(status=404)
     filename, folder = files.annotated(query["filename"])
     if not filename or filename[0] == "/" or ".." in filename:
-        return ViewResult(400)
+        return web.Response(status=400)
     folder = folder or files.dirs.get(query.get("type", "output"))
     if folder is None:
-        return ViewResult(400)
+        return web.Response(status=400)
     if "subfolder" in query:
         full = os.path.join(folder, query["subfolder"])
         if os.path.commonpath((os.path.abspath(full), folder)) != folder:
-            return ViewResult(403)
+            return web.Response(status=403)
         folder = full
     filename = os.path.basename(filename)
     path = os.path.join(folder, filename)
     if not os.path.isfile(path):
-        return ViewResult(404)
+        return web.Response(status=404)
     channel = query.get("channel", "")
-    if "preview" in query:
-        preview = query["preview"].split(";")
-        image_format = (
-            preview[0] if preview[0] in ("webp", "jpeg") and "a" not in channel else "webp"
-        )
-        quality = int(preview[-1]) if preview[-1].isdigit() else 90
-        with Image.open(path) as img:
-            out = img.convert("RGB") if image_format == "jpeg" or channel == "rgb" else img
-            body = _encoded(out, image_format, quality=quality)
-        return ViewResult(body=body, content_type=f"image/{image_format}", filename=filename)
-    if channel in ("rgb", "a"):
-        with Image.open(path) as img:
-            if channel == "rgb":
-                out = img.convert("RGB")
-            else:
-                alpha = img.getchannel("A") if img.mode == "RGBA" else Image.new("L", img.size, 255)
-                out = Image.new("RGBA", img.size)
-                out.putalpha(alpha)
-            body = _encoded(out, "PNG")
-        return ViewResult(body=body, content_type="image/png", filename=filename)
-    content_type = mimetypes.guess_type(filename)[0] or "application/octet-stream"
-    if content_type in _FORCE_DOWNLOAD:
-        content_type = "application/octet-stream"
-    return ViewResult(path=path, content_type=content_type, filename=filename)
+    if "preview" not in query and channel not in ("rgb", "a"):
+        content_type = mimetypes.guess_type(filename)[0] or "application/octet-stream"
+        if content_type in _FORCE_DOWNLOAD:
+            content_type = "application/octet-stream"
+        headers = {"Content-Disposition": f'filename="{filename}"', "Content-Type": content_type}
+        return web.FileResponse(path, headers=headers)
+    with Image.open(path) as img:
+        if "preview" in query:
+            preview = query["preview"].split(";")
+            image_format = "webp"
+            if preview[0] in ("webp", "jpeg") and "a" not in channel:
+                image_format = preview[0]
+            quality = int(preview[-1]) if preview[-1].isdigit() else 90
+            rgb = image_format == "jpeg" or channel == "rgb"
+            return _image(
+                img.convert("RGB") if rgb else img, filename, image_format, quality=quality
+            )
+        if channel == "rgb":
+            return _image(img.convert("RGB"), filename, "png")
+        alpha = img.getchannel("A") if img.mode == "RGBA" else Image.new("L", img.size, 255)
+    out = Image.new("RGBA", alpha.size)
+    out.putalpha(alpha)
+    return _image(out, filename, "png")
