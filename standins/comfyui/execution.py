@@ -62,22 +62,15 @@ def _frames(*frames: str) -> list[str]:
 
 
 EXECUTE_FRAMES = _frames(
-    "execution.py:496:execute:output_data, output_ui, has_subgraph, has_pending_tasks = await "
-    "get_output_data(prompt_id, unique_id, obj, input_data_all, ...)",
-    "execution.py:315:get_output_data:return_values = await _async_map_node_over_list(...)",
-    "execution.py:289:_async_map_node_over_list:await process_inputs(input_dict, i)",
+    "execution.py:496:execute:output_data, output_ui, ... = await get_output_data(...)",
     "execution.py:277:process_inputs:result = f(**inputs)",
 )
 CHECKPOINT_FRAMES = _frames(
     "nodes.py:578:load_checkpoint:out = comfy.sd.load_checkpoint_guess_config(ckpt_path, ...)",
-    "comfy/sd.py:1173:load_checkpoint_guess_config:sd, metadata = "
-    "comfy.utils.load_torch_file(ckpt_path, return_metadata=True)",
-    'comfy/utils.py:59:load_torch_file:with safetensors.safe_open(ckpt, framework="pt", '
-    "device=device.type) as f:",
+    'comfy/utils.py:59:load_torch_file:with safetensors.safe_open(ckpt, framework="pt") as f:',
 )
 SAMPLER_FRAMES = _frames(
     "nodes.py:1525:sample:return common_ksampler(model, seed, steps, cfg, sampler_name, ...)",
-    "comfy/samplers.py:1161:sample:return sample(self.model, noise, positive, negative, ...)",
     "comfy/ldm/flux/model.py:204:forward:out = self.forward_orig(img, img_ids, context, ...)",
 )
 
@@ -137,14 +130,11 @@ class OutputCache:
 
     entries: dict[str, tuple[dict[str, Any] | None, tuple[Any, ...]]] = field(default_factory=dict)
     keys: dict[str, str] = field(default_factory=dict)
-    states: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
 
-    def start(self, prompt: dict[str, Any], keys: dict[str, str]) -> None:
-        """A new prompt: drop entries and node objects it does not use."""
+    def start(self, keys: dict[str, str]) -> None:
+        """A new prompt with these node keys: drop the entries it does not use."""
         self.keys = keys
         self.entries = {k: v for k, v in self.entries.items() if k in set(keys.values())}
-        used = {(nid, node["class_type"]) for nid, node in prompt.items()}
-        self.states = {k: v for k, v in self.states.items() if k in used}
 
     def get(self, node_id: str) -> tuple[dict[str, Any] | None, tuple[Any, ...]] | None:
         key = self.keys.get(node_id)
@@ -295,7 +285,7 @@ class PromptRun:
         self._status("execution_start", {"prompt_id": self.pid})
         is_changed = functools.cache(self._is_changed)
         keys = await asyncio.to_thread(_signatures, prompt, host.catalog, is_changed)
-        host.cache.start(prompt, keys)
+        host.cache.start(keys)
         cached = [nid for nid in prompt if host.cache.get(nid) is not None]
         self._status("execution_cached", {"nodes": cached, "prompt_id": self.pid})
         order = ExecutionOrder(prompt, host.catalog, host.cache)
@@ -406,10 +396,7 @@ class PromptRun:
         oom_at = faults.oom_after_step if faults.oom_node in (node_id, class_type) else None
         if oom_at is not None and not stepped:
             raise NodeError("Allocation on device ", "torch.OutOfMemoryError", _node_frame(node))
-        state = host.cache.states.setdefault((node_id, class_type), {})
-        call = NodeCall(
-            node_id, class_type, host.settings, host.files, host.catalog.model_files, state
-        )
+        call = NodeCall(node_id, class_type, host.settings, host.files, host.catalog.model_files)
         if impl is None:
             result = pass_through(call, inputs, node)
         else:

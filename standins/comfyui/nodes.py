@@ -23,7 +23,6 @@ import math
 import os
 import random
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -119,7 +118,6 @@ class NodeCall:
     settings: FakeComfyUISettings
     files: FileResolver
     model_files: dict[str, list[str]]
-    state: dict[str, Any]
     texts: list[str] = field(default_factory=list)
 
 
@@ -308,11 +306,7 @@ def _vae_decode(call: NodeCall, i: dict[str, Any]) -> Result:
 
 def _save_path(prefix: str, output_dir: str, width: int, height: int) -> tuple[str, str, int, str]:
     """folder_paths.get_save_image_path: folder, file stem, next counter, subfolder."""
-    if "%" in prefix:
-        now = time.strftime("%Y %m %d %H %M %S").split()
-        names = ("year", "month", "day", "hour", "minute", "second")
-        for var, value in [("width", width), ("height", height), *zip(names, now, strict=True)]:
-            prefix = prefix.replace(f"%{var}%", str(value))
+    prefix = prefix.replace("%width%", str(width)).replace("%height%", str(height))
     subfolder = os.path.dirname(os.path.normpath(prefix))
     filename = os.path.basename(os.path.normpath(prefix))
     folder = os.path.join(output_dir, subfolder)
@@ -353,9 +347,9 @@ def _save(call: NodeCall, i: dict[str, Any], kind: str, prefix: str, level: int)
 
 
 def _preview_image(call: NodeCall, i: dict[str, Any]) -> Result:
-    if "suffix" not in call.state:  # a random suffix per node object, kept between prompts
-        call.state["suffix"] = "_temp_" + "".join(random.choices("abcdefghijklmnopqrstupvxyz", k=5))
-    return _save(call, i, "temp", "ComfyUI" + call.state["suffix"], 1)
+    # ComfyUI picks five random letters per node object; a node id's own letters here.
+    suffix = "".join(chr(97 + int(c, 16)) for c in fingerprint(call.node_id)[:5])
+    return _save(call, i, "temp", f"ComfyUI_temp_{suffix}", 1)
 
 
 NODES: dict[str, NodeImpl] = {

@@ -111,11 +111,11 @@ def create_app(fake: FakeComfyUI) -> web.Application:
     routes = web.RouteTableDef()
     upload_lock = asyncio.Lock()
 
-    def json_route(method: str, path: str, answer: Callable[[web.Request], Any]) -> None:
+    def json_get(path: str, answer: Callable[[web.Request], Any]) -> None:
         async def handler(request: web.Request) -> web.Response:
             return web.json_response(answer(request))
 
-        routes.route(method, path)(handler)
+        routes.get(path)(handler)
 
     @routes.get("/")
     async def index(request: web.Request) -> web.Response:
@@ -157,20 +157,16 @@ def create_app(fake: FakeComfyUI) -> web.Application:
             fake.track_transport(ws, None)
         return ws
 
-    json_route("GET", "/embeddings", lambda r: [])
-    json_route("GET", "/extensions", lambda r: [])
-    json_route("GET", "/models", lambda r: MODEL_FOLDERS)
-    json_route("GET", "/system_stats", lambda r: fake.system_stats(r.url.host, r.url.port))
-    json_route("GET", "/features", lambda r: features)
-    json_route("GET", "/prompt", lambda r: fake.queue_info())
-    json_route("GET", "/object_info", lambda r: fake.catalog.object_info())
-    json_route(
-        "GET",
-        "/object_info/{node_class}",
-        lambda r: fake.catalog.object_info(r.match_info["node_class"]),
-    )
-    json_route("GET", "/history/{prompt_id}", lambda r: fake.get_history(r.match_info["prompt_id"]))
-    json_route("GET", "/queue", lambda r: fake.queue_snapshot())
+    json_get("/embeddings", lambda r: [])
+    json_get("/extensions", lambda r: [])
+    json_get("/models", lambda r: MODEL_FOLDERS)
+    json_get("/system_stats", lambda r: fake.system_stats(r.url.host, r.url.port))
+    json_get("/features", lambda r: features)
+    json_get("/prompt", lambda r: fake.queue_info())
+    json_get("/object_info", lambda r: fake.catalog.object_info())
+    json_get("/object_info/{name}", lambda r: fake.catalog.object_info(r.match_info["name"]))
+    json_get("/history/{prompt_id}", lambda r: fake.get_history(r.match_info["prompt_id"]))
+    json_get("/queue", lambda r: fake.queue_snapshot())
 
     @routes.get("/models/{folder}")
     async def models(request: web.Request) -> web.Response:
