@@ -531,16 +531,17 @@ class RunningFakeComfyUI:
                 await site.start()
                 self._site = site
 
-    async def restart(self, *, fresh_state: bool = True, down_for_s: float = 0.0) -> None:
-        """Stop, optionally stay down, and listen again on the same port.
+    async def restart(self, *, fresh_state: bool = True, down_for_s: float | None = None) -> None:
+        """Stop, stay down a while, and listen again on the same port.
 
         Args:
             fresh_state: forget queue, history, cache and sockets like a real restart
                 (files on disk, counters and faults stay).
-            down_for_s: seconds to stay down (connections are refused meanwhile).
+            down_for_s: seconds to stay down, refusing connections (default: the
+                ``restart_s`` setting).
         """
         await self.stop()
-        await asyncio.sleep(down_for_s)
+        await asyncio.sleep(self.fake.settings.restart_s if down_for_s is None else down_for_s)
         if fresh_state:
             self.fake.reset_state()
             self.fake.clean_temp()

@@ -143,15 +143,25 @@ class FakeComfyUISettings(BaseSettings):
         default_factory=list, description="Diffusion model files it has (UNETLoader)."
     )
     step_delay_s: float = Field(
-        default=0.01, ge=0, description="Seconds per sampler step (and per upscale tile)."
+        default=0.1,
+        ge=0,
+        description="Seconds per sampler step (and per upscale tile); a fast GPU's pace.",
     )
     node_delay_s: float = Field(
-        default=0.0, ge=0, description="Seconds added to every executed node."
+        default=0.0,
+        ge=0,
+        description="Seconds added to every executed node (an interrupt waits for the node to "
+        "end; a GPU takes 0.05 to seconds).",
     )
     previews_enabled: bool = Field(
-        default=False,
+        default=True,
         description="Send sampler preview frames, as a real server started with "
-        "--preview-method auto (the real default is none: no previews).",
+        "--preview-method auto does (ComfyUI's own default is none: no previews).",
+    )
+    restart_s: float = Field(
+        default=0.0,
+        ge=0,
+        description="Seconds restart() keeps the port closed (a real ComfyUI needs several).",
     )
     preview_size: int = Field(
         default=512, ge=16, description="Largest preview side (--preview-size)."
