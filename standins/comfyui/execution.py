@@ -24,6 +24,7 @@ import json
 import logging
 import struct
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -183,54 +184,45 @@ def _signatures(prompt: dict[str, Any], catalog: NodeCatalog, is_changed: Any) -
     return keys
 
 
-class ExecutionOrder:
-    """Which node runs next: ComfyUI's dissolve from the output nodes, cached nodes skipped.
+def execution_order(
+    prompt: dict[str, Any], catalog: NodeCatalog, outputs: list[str], cache: OutputCache
+) -> list[str]:
+    """The nodes to run, in ComfyUI's order: a dissolve from the outputs, cached nodes skipped.
 
-    ``waits`` maps each node still to run, in discovery order, to the nodes it waits for.
+    Among the ready nodes an output goes first, then a node feeding one, then one two hops
+    away, else the first ready one in discovery order (depth first from each output).
     """
-
-    def __init__(self, prompt: dict[str, Any], catalog: NodeCatalog, cache: OutputCache) -> None:
-        self.prompt = prompt
-        self.catalog = catalog
-        self.waits: dict[str, set[str]] = {}
-        self.cache = cache
-
-    def add_node(self, node_id: str) -> None:
-        """Add a node and, depth first, the uncached nodes it depends on."""
-        stack = [node_id]
+    waits: dict[str, set[str]] = {}  # node → the nodes it still waits for
+    for output in outputs:
+        stack = [output]
         while stack:
             current = stack.pop()
-            if current not in self.waits:
-                inputs = self.prompt[current]["inputs"].values()
-                needed = [v[0] for v in inputs if is_link(v) and self.cache.get(v[0]) is None]
-                self.waits[current] = set(needed)
-                stack.extend(needed)
+            if current not in waits:
+                inputs = prompt[current]["inputs"].values()
+                links = [v[0] for v in inputs if is_link(v) and cache.get(v[0]) is None]
+                waits[current] = set(links)
+                stack.extend(links)
 
-    def _output(self, node_id: str) -> bool:
-        node = self.catalog.get(self.prompt[node_id]["class_type"])
+    def is_output(node_id: str) -> bool:
+        node = catalog.get(prompt[node_id]["class_type"])
         return node is not None and node.output_node
 
-    def _feeds(self, node_id: str) -> list[str]:
-        return [other for other, waits in self.waits.items() if node_id in waits]
+    def feeds(node_id: str) -> list[str]:
+        return [other for other, needed in waits.items() if node_id in needed]
 
-    def next_node(self) -> str | None:
-        """An output, else a node feeding one, else one two hops away, else the first ready."""
-        ready = [n for n, waits in self.waits.items() if not waits]
-        for test in (
-            self._output,
-            lambda n: any(self._output(m) for m in self._feeds(n)),
-            lambda n: any(self._output(k) for m in self._feeds(n) for k in self._feeds(m)),
-        ):
-            found = next((n for n in ready if test(n)), None)
-            if found is not None:
-                return found
-        return ready[0] if ready else None  # none ready: a cycle
-
-    def complete(self, node_id: str) -> None:
-        """Mark a node done; the nodes waiting for it may become ready."""
-        del self.waits[node_id]
-        for waits in self.waits.values():
-            waits.discard(node_id)
+    preferences: list[Callable[[str], bool]] = [
+        is_output,
+        lambda n: any(is_output(m) for m in feeds(n)),
+        lambda n: any(is_output(k) for m in feeds(n) for k in feeds(m)),
+    ]
+    order = []
+    while ready := [n for n, needed in waits.items() if not needed]:  # none left: a cycle
+        chosen = next((n for prefer in preferences for n in ready if prefer(n)), ready[0])
+        order.append(chosen)
+        del waits[chosen]
+        for still_needed in waits.values():
+            still_needed.discard(chosen)
+    return order
 
 
 class PromptRun:
@@ -288,11 +280,7 @@ class PromptRun:
         host.cache.start(keys)
         cached = [nid for nid in prompt if host.cache.get(nid) is not None]
         self._status("execution_cached", {"nodes": cached, "prompt_id": self.pid})
-        order = ExecutionOrder(prompt, host.catalog, host.cache)
-        for output_id in self.item.outputs:
-            order.add_node(output_id)
-        node_id = order.next_node()
-        while node_id is not None:
+        for node_id in execution_order(prompt, host.catalog, self.item.outputs, host.cache):
             try:
                 await self._execute(node_id)
             except Exception as ex:
@@ -303,8 +291,6 @@ class PromptRun:
                 else:
                     self._status("execution_error", failure | self._error(node_id, ex))
                 break
-            order.complete(node_id)
-            node_id = order.next_node()
         if self.success:
             self._status("execution_success", {"prompt_id": self.pid})
         host.last_node_id = None

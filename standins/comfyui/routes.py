@@ -3,33 +3,136 @@
 Handlers mirror ComfyUI 0.3.64's ``server.py``: same status codes, bodies and content types
 (a non-JSON ``POST /prompt`` body is an unhandled exception, which aiohttp answers with
 ``500`` text/plain). Two middlewares sit in front: the faults (refuse, delay, 500 on chosen
-routes) and ComfyUI's Origin/Host check for loopback servers.
+routes) and ComfyUI's Origin/Host check for loopback servers. Uploads and ``/view`` follow
+its path checks and rename rule: an existing name with identical bytes is reused, different
+bytes get ``stem (1).ext``; a filename with ``..`` or a leading ``/`` is a 400, a subfolder
+escaping the folder a 403.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import io
 import ipaddress
 import json
 import logging
+import mimetypes
+import os
 import urllib.parse
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
+from PIL import Image
 
-from standins.comfyui.catalog import MODEL_FOLDERS
-from standins.comfyui.storage import StoredUpload, store_upload, view_file
+from standins.comfyui.catalog import MODEL_FOLDERS, FileResolver
 
 if TYPE_CHECKING:
     from standins.comfyui.server import FakeComfyUI
 
-__all__ = ["create_app"]
+__all__ = ["StoredUpload", "create_app"]
 
 log = logging.getLogger("fake_comfyui")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+# Served as application/octet-stream, as ComfyUI does: /view shows no page or script.
+_FORCE_DOWNLOAD = {
+    "text/html", "text/html-sandboxed", "application/xhtml+xml", "text/javascript", "text/css"
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class StoredUpload:
+    """An accepted upload: the name to put into LoadImage and whether bytes were written."""
+
+    name: str
+    subfolder: str
+    type: str
+    size: int
+    written: bool
+
+
+def store_upload(
+    folder: str, filename: str, subfolder: str, content: bytes, overwrite: object, kind: str
+) -> StoredUpload | int:
+    """Write an uploaded file like ComfyUI's ``image_upload``; an int is an HTTP error status."""
+    target = os.path.join(folder, os.path.normpath(subfolder))
+    path = os.path.abspath(os.path.join(target, filename))
+    if os.path.commonpath((folder, path)) != folder:
+        return 400
+    os.makedirs(target, exist_ok=True)
+    stem, ext = os.path.splitext(filename)
+    digest = hashlib.sha256(content).digest()
+    n = 0
+    while overwrite not in ("true", "1") and os.path.exists(path):
+        with open(path, "rb") as fh:
+            if hashlib.sha256(fh.read()).digest() == digest:
+                return StoredUpload(filename, subfolder, kind, len(content), written=False)
+        n += 1
+        filename = f"{stem} ({n}){ext}"
+        path = os.path.join(target, filename)
+    with open(path, "wb") as fh:
+        fh.write(content)
+    return StoredUpload(filename, subfolder, kind, len(content), written=True)
+
+
+def _image(img: Image.Image, filename: str, image_format: str, **options: int) -> web.Response:
+    buffer = io.BytesIO()
+    img.save(buffer, format=image_format, **options)
+    headers = {"Content-Disposition": f'filename="{filename}"'}
+    return web.Response(
+        body=buffer.getvalue(), content_type=f"image/{image_format}", headers=headers
+    )
+
+
+def view_file(files: FileResolver, query: Mapping[str, str]) -> web.StreamResponse:
+    """Answer a ``/view`` query (filename, type, subfolder, preview, channel)."""
+    if "filename" not in query:
+        return web.Response(status=404)
+    filename, folder = files.annotated(query["filename"])
+    if not filename or filename[0] == "/" or ".." in filename:
+        return web.Response(status=400)
+    folder = folder or files.dirs.get(query.get("type", "output"))
+    if folder is None:
+        return web.Response(status=400)
+    if "subfolder" in query:
+        full = os.path.join(folder, query["subfolder"])
+        if os.path.commonpath((os.path.abspath(full), folder)) != folder:
+            return web.Response(status=403)
+        folder = full
+    filename = os.path.basename(filename)
+    path = os.path.join(folder, filename)
+    if not os.path.isfile(path):
+        return web.Response(status=404)
+    channel = query.get("channel", "")
+    if "preview" not in query and channel not in ("rgb", "a"):
+        content_type = mimetypes.guess_type(filename)[0] or "application/octet-stream"
+        if content_type in _FORCE_DOWNLOAD:
+            content_type = "application/octet-stream"
+        headers = {"Content-Disposition": f'filename="{filename}"', "Content-Type": content_type}
+        return web.FileResponse(path, headers=headers)
+    with Image.open(path) as img:
+        if "preview" in query:
+            preview = query["preview"].split(";")
+            image_format = "webp"
+            if preview[0] in ("webp", "jpeg") and "a" not in channel:
+                image_format = preview[0]
+            quality = int(preview[-1]) if preview[-1].isdigit() else 90
+            rgb = image_format == "jpeg" or channel == "rgb"
+            return _image(
+                img.convert("RGB") if rgb else img, filename, image_format, quality=quality
+            )
+        if channel == "rgb":
+            return _image(img.convert("RGB"), filename, "png")
+        alpha = img.getchannel("A") if img.mode == "RGBA" else Image.new("L", img.size, 255)
+    out = Image.new("RGBA", alpha.size)
+    out.putalpha(alpha)
+    return _image(out, filename, "png")
 
 
 def _is_loopback(host: str) -> bool:
@@ -47,14 +150,10 @@ def _route_keys(request: web.Request) -> set[str]:
     return {"*", *names, *(f"{request.method} {n}" for n in names)}
 
 
-def _internal_error(request: web.Request) -> web.Response:
+def _internal_error() -> web.Response:
     """aiohttp's own answer to an unhandled exception (what ComfyUI's clients see)."""
-    title, message = "500 Internal Server Error", "Server got itself in trouble"
-    if "text/html" in request.headers.get("Accept", ""):
-        html = f"<html><head><title>{title}</title></head><body><h1>{title}</h1>{message}"
-        response = web.Response(status=500, text=html + "</body></html>", content_type="text/html")
-    else:
-        response = web.Response(status=500, text=f"{title}\n\n{message}", content_type="text/plain")
+    text = "500 Internal Server Error\n\nServer got itself in trouble"
+    response = web.Response(status=500, text=text, content_type="text/plain")
     response.force_close()
     return response
 
@@ -87,7 +186,7 @@ def create_app(fake: FakeComfyUI) -> web.Application:
                 active.http_500_count = remaining - 1
             fake.counters.http_500_injected += 1
             fake.request_log.append((request.method, request.path, 500))
-            return _internal_error(request)
+            return _internal_error()
         response = await handler(request)
         fake.request_log.append((request.method, request.path, response.status))
         return response
@@ -116,11 +215,6 @@ def create_app(fake: FakeComfyUI) -> web.Application:
             return web.json_response(answer(request))
 
         routes.get(path)(handler)
-
-    @routes.get("/")
-    async def index(request: web.Request) -> web.Response:
-        text = "<!doctype html><title>ComfyUI</title><p>ComfyUI stand-in (no frontend)</p>"
-        return web.Response(text=text, content_type="text/html")
 
     @routes.get("/ws")
     async def websocket(request: web.Request) -> web.WebSocketResponse:
@@ -214,10 +308,6 @@ def create_app(fake: FakeComfyUI) -> web.Application:
     @routes.get("/view")
     async def view(request: web.Request) -> web.StreamResponse:
         return await asyncio.to_thread(view_file, fake.files, request.rel_url.query)
-
-    @routes.get("/view_metadata/{folder_name}")
-    async def view_metadata(request: web.Request) -> web.Response:
-        return web.Response(status=404)  # the stand-in's model files have no header
 
     @routes.post("/prompt")
     async def post_prompt(request: web.Request) -> web.Response:

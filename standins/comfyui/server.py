@@ -31,9 +31,8 @@ from PIL import Image
 
 from standins.comfyui.catalog import FileResolver, NodeCatalog
 from standins.comfyui.execution import OutputCache, PromptRun, QueueItem
-from standins.comfyui.routes import create_app
+from standins.comfyui.routes import StoredUpload, create_app
 from standins.comfyui.settings import FakeComfyUISettings, FaultSettings
-from standins.comfyui.storage import StoredUpload
 from standins.comfyui.validation import NO_PROMPT_ERROR, PromptValidator
 
 __all__ = [
