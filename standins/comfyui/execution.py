@@ -235,7 +235,6 @@ class PromptRun:
         self.messages: list[list[Any]] = []
         self.success = True
         self.executed: list[str] = []
-        self.values: dict[str, tuple[Any, ...]] = {}
         self.ui: dict[str, dict[str, Any]] = {}
         self.progress: dict[str, dict[str, Any]] = {}
         self.inputs: dict[str, Any] = {}
@@ -330,9 +329,8 @@ class PromptRun:
         data: dict[str, Any] = {}
         for name, value in self.item.prompt[node_id]["inputs"].items():
             if is_link(value):
-                outputs = self.values.get(value[0])
-                if outputs is None and (entry := self.host.cache.get(value[0])) is not None:
-                    outputs = entry[1]
+                entry = self.host.cache.get(value[0])  # ran in this prompt or cached before
+                outputs = entry[1] if entry is not None else None
                 index = int(value[1])
                 data[name] = outputs[index] if outputs and index < len(outputs) else None
             elif node.input_spec(name) is not None:
@@ -362,7 +360,6 @@ class PromptRun:
         cached = host.cache.get(node_id)
         if cached is not None:  # only a cached output node is in the execution list
             self._executed(node_id, cached[0])
-            self.values[node_id] = cached[1]
             self._progress_state(node_id, state="finished", value=1, max=1)
             return
         self._progress_state(node_id, state="running", value=0.0, max=1.0)
@@ -399,7 +396,6 @@ class PromptRun:
             self._executed(node_id, ui)
         outputs = () if isinstance(result, dict) else result
         host.cache.entries[host.cache.keys[node_id]] = (ui, outputs)
-        self.values[node_id] = outputs
         self._progress_state(node_id, state="finished", value=self.progress[node_id]["max"])
         self.executed.append(node_id)
 
