@@ -29,6 +29,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
+from services.common.clip_tokenizer import ClipTokenizer, default_tokenizer
 from services.common.errors import (
     BackendUnavailableError,
     FieldViolation,
@@ -49,11 +50,10 @@ from services.common.llm import (
 )
 from services.common.logs import get_logger
 from services.common.metrics import FALLBACKS_TOTAL, STAGE_SECONDS
+from services.common.prompts import EmptyPromptError, ValidatedPrompt, clean_text, validate_prompt
 from services.common.retry import remaining
-from services.planner.clip_tokenizer import ClipTokenizer, default_tokenizer
 from services.planner.intents import DENOISE_TABLE, UNRECOGNISED_DENOISE, Intent
 from services.planner.plans import Mode, Plan, PlanRequest, PlanSource, SourceAnalysis
-from services.planner.prompts import EmptyPromptError, ValidatedPrompt, clean_text, validate_prompt
 from services.planner.rules import (
     DEFAULT_NEGATIVE_PROMPT,
     compose_prompt,
