@@ -12,6 +12,7 @@ tell at a glance that, say, the plan came from keyword rules rather than the mod
 | ``ANALYSIS_NOTE`` | any other note of the vision service |
 | ``PLAN_FALLBACK`` | the planner model was unavailable; keyword rules planned |
 | ``PLAN_ADJUSTED`` | the planner clamped, truncated or otherwise adjusted something |
+| ``PROMPT_CLEANED`` | a caller's prompt (approved plan or override) was cleaned; names the changes |
 | ``DESCRIPTION_IGNORED`` | a description came with a text-to-image request |
 | ``GPU_NOT_FREED`` | single-GPU mode could not confirm the language models left the GPU |
 """

@@ -70,13 +70,15 @@ class ValidatedPrompt:
         text: The prompt to send on.
         tokens: Its length in CLIP tokens.
         warnings: What was changed that a caller should know (removed characters and
-            syntax, clamped weights, truncation), each naming the text concerned; plain
-            whitespace clean-up is not reported.
+            syntax, clamped weights, truncation), one sentence per change naming the text
+            concerned and the prompt; plain whitespace clean-up is not reported.
+        changes: The same changes without the prompt's name, to list in one message.
     """
 
     text: str
     tokens: int
     warnings: tuple[str, ...]
+    changes: tuple[str, ...] = ()
 
 
 def clean_text(text: str) -> str:
@@ -259,6 +261,12 @@ def validate_prompt(
             f"the {what} was {before} CLIP tokens, over the budget of {budget}; "
             f"truncated to {tokens} tokens at a {boundary} boundary"
         )
+        notes.append(
+            f"truncated from {before} to {tokens} CLIP tokens (the budget is {budget}) "
+            f"at a {boundary} boundary"
+        )
     if not fitted:
         raise EmptyPromptError(f"the {what} is empty after truncation")
-    return ValidatedPrompt(text=fitted, tokens=tokens, warnings=tuple(warnings))
+    return ValidatedPrompt(
+        text=fitted, tokens=tokens, warnings=tuple(warnings), changes=tuple(notes)
+    )
