@@ -18,7 +18,7 @@ The planner's prompt is replaced rather than the planner skipped: the settings i
 (denoise from the intent, steps, guidance) depend on the instruction and the analysis,
 not on the prompt's wording, and planning them needs the same model call either way.
 
-The CLIP tokenizer loads its merges on the first prompt to count (about 50 ms, once per
+The CLIP tokenizer loads its merges on the first prompt to count (under 0.1 s, once per
 process), so a gateway whose callers never send prompts never loads them.
 """
 

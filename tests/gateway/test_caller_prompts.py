@@ -7,9 +7,11 @@ import grpc.aio
 import pytest
 from google.rpc import error_details_pb2
 
+from gateway.jobs import GenerateJob
+from gateway.validation import RequestLimits, validate_generate
 from imagegen.common.v1 import common_pb2
 from imagegen.gateway.v1 import gateway_pb2
-from services.common.errors import status_details
+from services.common.errors import InvalidArgumentError, status_details
 from tests.gateway.images import jpeg_bytes
 from tests.gateway.system import PLAN_ANSWER, System
 
@@ -189,3 +191,46 @@ async def test_an_approved_plan_whose_prompt_cleans_to_nothing_names_the_field(
     )
     assert await _refused_fields(system, request) == ["plan.positive_prompt"]
     assert not system.comfyui.fake.submitted
+
+
+# --------------------------------------------------------------------------- no server
+
+
+def _validated(**fields: object) -> GenerateJob:
+    request = gateway_pb2.GenerateRequest(source_image=SOURCE, instruction=INSTRUCTION)
+    for name, value in fields.items():
+        if isinstance(value, common_pb2.PromptPlan):
+            request.plan.CopyFrom(value)
+        else:
+            setattr(request, name, value)
+    return validate_generate(request, RequestLimits(prompt_token_budget=20))
+
+
+def test_a_blank_negative_prompt_override_means_none() -> None:
+    job = _validated(negative_prompt="  ")
+    assert job.caller_prompts.negative == ""
+    assert job.caller_prompts.positive is None
+    assert job.caller_prompts.warnings == ()
+
+
+def test_a_prompt_over_the_budget_is_cut_with_a_warning_naming_the_budget() -> None:
+    job = _validated(prompt="A green cup on a saucer. " * 10)
+    assert job.caller_prompts.positive == "A green cup on a saucer. A green cup on a saucer."
+    (notice,) = job.caller_prompts.warnings
+    assert notice.code == "PROMPT_CLEANED"
+    assert "the budget is 20" in notice.message and "sentence boundary" in notice.message
+
+
+def test_applying_the_overrides_leaves_the_planned_plan_as_it_was() -> None:
+    planned = common_pb2.PromptPlan(positive_prompt="planned", negative_prompt="planned")
+    job = _validated(prompt="mine")
+    applied = job.caller_prompts.apply(planned)
+    assert (applied.positive_prompt, applied.negative_prompt) == ("mine", "planned")
+    assert planned.positive_prompt == "planned"
+    assert _validated().caller_prompts.apply(planned) is planned
+
+
+def test_every_bad_caller_prompt_is_named_at_once() -> None:
+    with pytest.raises(InvalidArgumentError) as raised:
+        _validated(prompt="(((", negative_prompt="embedding:x")
+    assert [v.field for v in raised.value.violations] == ["prompt", "negative_prompt"]
