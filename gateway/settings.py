@@ -18,6 +18,7 @@ from pydantic_settings import SettingsConfigDict
 
 from gateway.downstream import grpc_target
 from services.common.channels import ClientTLS
+from services.common.prompts import DEFAULT_PROMPT_TOKEN_BUDGET
 from services.common.settings import RequestLimitSettings, env_name
 
 __all__ = ["GatewaySettings"]
@@ -73,6 +74,17 @@ class GatewaySettings(RequestLimitSettings):
         default=65536,
         ge=1,
         description="Longest accepted instruction (and description), in characters.",
+    )
+
+    prompt_token_budget: int = Field(
+        default=DEFAULT_PROMPT_TOKEN_BUDGET,
+        ge=16,
+        le=512,
+        description=(
+            "Most CLIP tokens in a caller's own prompt (an approved plan's or the prompt "
+            "override); longer ones are cut with a warning. Keep it equal to "
+            "PLANNER_PROMPT_TOKEN_BUDGET."
+        ),
     )
 
     plan_reuse_window_s: float = Field(

@@ -15,6 +15,7 @@ from services.common.llm import (
     Temperature,
     TokenLimit,
 )
+from services.common.prompts import DEFAULT_PROMPT_TOKEN_BUDGET
 
 __all__ = ["PlanPolicy", "PlannerSettings"]
 
@@ -74,7 +75,7 @@ class PlannerSettings(ChatModelSettings):
         description="Longest accepted instruction, in characters (longer: INVALID_ARGUMENT).",
     )
     prompt_token_budget: int = Field(
-        default=400,
+        default=DEFAULT_PROMPT_TOKEN_BUDGET,
         ge=16,
         le=512,
         description=(
