@@ -18,8 +18,7 @@ from pydantic_settings import SettingsConfigDict
 
 from gateway.downstream import grpc_target
 from services.common.channels import ClientTLS
-from services.common.prompts import DEFAULT_PROMPT_TOKEN_BUDGET
-from services.common.settings import RequestLimitSettings, env_name
+from services.common.settings import RequestLimitSettings, env_name, prompt_token_budget_field
 
 __all__ = ["GatewaySettings"]
 
@@ -76,16 +75,7 @@ class GatewaySettings(RequestLimitSettings):
         description="Longest accepted instruction (and description), in characters.",
     )
 
-    prompt_token_budget: int = Field(
-        default=DEFAULT_PROMPT_TOKEN_BUDGET,
-        ge=16,
-        le=512,
-        description=(
-            "Most CLIP tokens in a caller's own prompt (an approved plan's or the prompt "
-            "override); longer ones are cut with a warning. Keep it equal to "
-            "PLANNER_PROMPT_TOKEN_BUDGET."
-        ),
-    )
+    prompt_token_budget: int = prompt_token_budget_field()
 
     plan_reuse_window_s: float = Field(
         default=600.0,
