@@ -16,11 +16,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gateway.caller_prompts import check_caller_prompts
 from gateway.jobs import GenerateJob, Mode, PlanInputs
 from imagegen.common.v1 import common_pb2
 from imagegen.gateway.v1 import gateway_pb2
 from services.common.errors import FieldViolation, InvalidArgumentError
 from services.common.images import ValidatedImage, validate_image
+from services.common.prompts import DEFAULT_PROMPT_TOKEN_BUDGET
 from services.common.request_rules import (
     ControlNetValues,
     check_controlnet,
@@ -48,6 +50,7 @@ class RequestLimits:
         max_image_side: Largest image width or height.
         txt2img_min_side: Smallest text-to-image side (shared with render).
         txt2img_max_side: Largest text-to-image side (shared with render).
+        prompt_token_budget: Most CLIP tokens in a caller's prompt.
     """
 
     max_variants: int = 8
@@ -57,6 +60,7 @@ class RequestLimits:
     max_image_side: int = 4096
     txt2img_min_side: int = 256
     txt2img_max_side: int = 2048
+    prompt_token_budget: int = DEFAULT_PROMPT_TOKEN_BUDGET
 
 
 def validate_generate(request: gateway_pb2.GenerateRequest, limits: RequestLimits) -> GenerateJob:
@@ -109,7 +113,13 @@ def validate_generate(request: gateway_pb2.GenerateRequest, limits: RequestLimit
     controlnet = _check_controlnet(request, mode, limits, violations)
     if request.workflow:
         check_workflow_name(request.workflow, "workflow", violations)
-    approved_plan = _check_approved_plan(request, violations)
+    _check_approved_plan(request, violations)
+    for name in ("prompt", "negative_prompt"):
+        if request.HasField(name):
+            _check_text(getattr(request, name), name, limits, violations, required=False)
+    caller_prompts, approved_plan = check_caller_prompts(
+        request, budget=limits.prompt_token_budget, violations=violations
+    )
 
     raise_if_any(violations, "request")
     return GenerateJob(
@@ -129,6 +139,7 @@ def validate_generate(request: gateway_pb2.GenerateRequest, limits: RequestLimit
         workflow=request.workflow,
         previews=request.previews,
         approved_plan=approved_plan,
+        caller_prompts=caller_prompts,
     )
 
 
@@ -245,15 +256,11 @@ def _check_controlnet(
 
 def _check_approved_plan(
     request: gateway_pb2.GenerateRequest, violations: list[FieldViolation]
-) -> common_pb2.PromptPlan | None:
+) -> None:
+    # Its prompts are cleaned with the overrides (gateway.caller_prompts).
     if not request.HasField("plan"):
-        return None
+        return
     plan = request.plan
-    if not plan.positive_prompt.strip():
-        violations.append(
-            FieldViolation("plan.positive_prompt", "is required and must not be blank")
-        )
     # An unrecognised intent is sent as UNSPECIFIED (the planner does so itself).
     check_enum(plan.intent, common_pb2.EditIntent, "plan.intent", violations, unspecified_ok=True)
     check_overrides(overrides_from_proto(plan.settings), "plan.settings", violations, bounded=True)
-    return plan
