@@ -199,7 +199,10 @@ class Analyzer:
             small.thumbnail((_PREVIEW_SIDE, _PREVIEW_SIDE))
             return _Prepared(image=decoded.image, model_image=model_image, preview=small)
 
-        cost = decoded_header(header, fit=fit).decoded_bytes
+        scaled = decoded_header(header, fit=fit)
+        # Downscaling first reduces by a whole factor (at least 2 for a large image): that
+        # working copy is at most a quarter of the decoded pixels.
+        cost = scaled.decoded_bytes + scaled.decoded_width * scaled.decoded_height
         return await self._decode_budget.run_in_thread(cost, prepare, deadline=deadline)
 
     async def _analyze_fresh(self, key: str, data: bytes, deadline: float) -> Analysis:

@@ -15,10 +15,12 @@ import random
 from typing import Any
 
 import grpc
+from grpc_health.v1 import health_pb2
 
+from gateway.downstream import RENDER_SERVICE
 from tests.gateway.system import System
 from tests.reliability.inputs import img2img
-from tests.reliability.invariants import RpcLedger, eventually
+from tests.reliability.invariants import RpcLedger, eventually, wait_for_gateway_view
 
 __all__ = ["CALLS", "GATEWAY_SETTINGS", "SETTLE_S", "STEP_DELAY_S", "cancel_storm_round"]
 
@@ -40,6 +42,9 @@ async def cancel_storm_round(system: System, rng: random.Random, round_: int) ->
         AssertionError: A call ended other than CANCELLED or OK, an RPC was still in flight
             or a prompt still in ComfyUI :data:`SETTLE_S` after the cancels.
     """
+    # The storm before may have kept render from answering its readiness probe in time;
+    # the gateway refuses all work until it sees render serving again.
+    await wait_for_gateway_view(system, RENDER_SERVICE, health_pb2.HealthCheckResponse.SERVING)
     ledger = RpcLedger.open()
     fake = system.comfyui.fake
     calls = [
@@ -53,7 +58,7 @@ async def cancel_storm_round(system: System, rng: random.Random, round_: int) ->
         call.cancel()
     codes = [await call.code() for call in calls]
     # UNAVAILABLE: refused up front while a render readiness probe, slowed by the storm,
-    # had not been answered (the gateway accepts no work while render is not serving).
+    # was not answered in time (the gateway accepts no work while render is not serving).
     assert set(codes) <= {
         grpc.StatusCode.CANCELLED,
         grpc.StatusCode.OK,
