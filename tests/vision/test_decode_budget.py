@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import io
 import weakref
 from typing import Any
 
@@ -18,13 +17,7 @@ from services.vision.analysis import AnalysisSource
 from standins.ollama import FaultKind
 from standins.ollama.server import RunningFakeOllama
 from tests.reliability.invariants import eventually
-from tests.vision.conftest import analyzer_for, chat_requests
-
-
-def solid_png(side: int, colour: tuple[int, int, int] = (30, 140, 90)) -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (side, side), colour).save(buffer, format="PNG", compress_level=1)
-    return buffer.getvalue()
+from tests.vision.conftest import analyzer_for, chat_requests, solid_png
 
 
 @pytest.fixture
