@@ -15,7 +15,7 @@ request as FAILED_PRECONDITION at once::
         call_timeout_s=settings.call_timeout_s,
         logger=_log,
         label="planner model",
-        probe=probe,  # a call in flight when the probe finds the server down ends at once
+        probe=probe,  # a call in flight when the probe finds the server hung ends at once
     )
 """
 
@@ -87,7 +87,7 @@ async def call_model_with_retries(
             attempt number and the model are always there.
         request_log: The fields that describe an attempt's request; the whole request
             (images as sizes) by default.
-        probe: The model's readiness probe: when it finds the server down, the attempt in
+        probe: The model's readiness probe: when it finds the server hung, the attempt in
             flight is abandoned and no other is made.
 
     Returns:
@@ -97,7 +97,7 @@ async def call_model_with_retries(
         FailedPreconditionError: The server does not have the model (no retry).
         ModelError: The last attempt's error, when it is not retryable, the attempts
             are used up, or the next pause would pass the deadline;
-            :class:`ModelServerDownError` as soon as the probe finds the server down.
+            :class:`ModelServerHungError` as soon as the probe finds the server hung.
     """
     attempt = 0
     unusable = 0
@@ -121,7 +121,7 @@ async def call_model_with_retries(
             if probe is None:
                 reply = await client.chat(chat, timeout_s=timeout_s)
             else:
-                reply = await probe.unless_down(lambda: client.chat(chat, timeout_s=timeout_s))
+                reply = await probe.unless_hung(lambda: client.chat(chat, timeout_s=timeout_s))
             logger.info(
                 "%s reply",
                 label,

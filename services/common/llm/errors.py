@@ -4,8 +4,9 @@
 
     ModelError                  base: .message, .status_code
      ├─ ModelUnavailableError   connect error, timeout, 5xx/408/429, cut stream (retryable)
-     │   └─ ModelServerDownError  the readiness probe marked the server down while the call
-     │                            waited: abandoned at once, not retried
+     │   ├─ ModelTimeoutError     no answer within the budget (retryable)
+     │   └─ ModelServerHungError  the readiness probe found the server not answering while
+     │                            the call waited: abandoned at once, not retried
      ├─ ModelNotFoundError      the server does not have the model; .model, .backend, .remedy
      ├─ ModelRequestError       the server refused the request (400, 401, another 4xx)
      └─ UnusableAnswerError     a 200 whose answer cannot be used: an error inside the
@@ -23,7 +24,8 @@ __all__ = [
     "ModelError",
     "ModelNotFoundError",
     "ModelRequestError",
-    "ModelServerDownError",
+    "ModelServerHungError",
+    "ModelTimeoutError",
     "ModelUnavailableError",
     "UnusableAnswerError",
     "is_retryable",
@@ -48,11 +50,17 @@ class ModelUnavailableError(ModelError):
     """The server could not be reached or did not finish. Always worth a retry."""
 
 
-class ModelServerDownError(ModelUnavailableError):
-    """The readiness probe found the server down while a call waited for it.
+class ModelTimeoutError(ModelUnavailableError):
+    """The server did not answer within the call's budget. Worth a retry."""
 
-    A hung server holds each call for its whole timeout; once the probe has seen it down,
-    waiting longer (or retrying) only delays the fallback. Not retryable.
+
+class ModelServerHungError(ModelUnavailableError):
+    """The readiness probe found the server not answering while a call waited for it.
+
+    A hung server holds each call for its whole timeout; once the probe has timed out on
+    it too, waiting longer (or retrying) only delays the fallback. Not retryable. (A server
+    that refuses connections is not hung: calls on it fail at once and are retried, so a
+    restart costs no fallback.)
     """
 
 
@@ -116,7 +124,7 @@ def is_retryable(exc: BaseException) -> bool:
         and a retryable :class:`UnusableAnswerError`; false for everything else,
         including a missing model, a refused request and cancellation.
     """
-    if isinstance(exc, ModelServerDownError):
+    if isinstance(exc, ModelServerHungError):
         return False
     if isinstance(exc, ModelUnavailableError):
         return True

@@ -16,9 +16,11 @@ silently drops an image sent to a text model), so such a model is reported as no
 A server that does not report capabilities (the OpenAI-compatible API) is taken at its
 word: its model is ready when it is listed, and the reason says the capability is unverified.
 
-Calls already waiting on a server when the probe finds it down are abandoned at once
-(:meth:`ModelProbe.unless_down`), so a hung server costs them one probe interval, not their
-whole timeout.
+Calls already waiting on a server when the probe finds it hung (the probe itself timed out)
+are abandoned at once (:meth:`ModelProbe.unless_hung`), so a hung server costs them one
+probe interval, not their whole timeout. A server that refuses connections is down but not
+hung: calls on it fail at once by themselves and are retried, so a restart of the server
+costs no fallback.
 """
 
 from __future__ import annotations
@@ -30,7 +32,12 @@ from enum import StrEnum
 from typing import TypeVar
 
 from services.common.llm.chat import ChatModel, ModelInfo
-from services.common.llm.errors import ModelError, ModelNotFoundError, ModelServerDownError
+from services.common.llm.errors import (
+    ModelError,
+    ModelNotFoundError,
+    ModelServerHungError,
+    ModelTimeoutError,
+)
 from services.common.logs import get_logger
 
 __all__ = ["PROBE_TIMEOUT_S", "ModelProbe", "ModelState"]
@@ -92,8 +99,8 @@ class ModelProbe:
     ) -> None:
         self._client = client
         self._timeout_s = timeout_s
-        # Set while the state is BACKEND_DOWN: what in-flight calls wait on.
-        self._down = asyncio.Event()
+        # Set while the last probe timed out: what in-flight calls watch.
+        self._hung = asyncio.Event()
         self._required = required_capability
         self._label = label
         self._consequence = consequence
@@ -125,7 +132,9 @@ class ModelProbe:
             self._set(ModelState.MODEL_MISSING, exc.message)
         except ModelError as exc:
             self._set(
-                ModelState.BACKEND_DOWN, f"{self._client.name} does not answer: {exc.message}"
+                ModelState.BACKEND_DOWN,
+                f"{self._client.name} does not answer: {exc.message}",
+                hung=isinstance(exc, ModelTimeoutError),
             )
         else:
             self._info = info
@@ -149,35 +158,35 @@ class ModelProbe:
                 self._set(ModelState.READY, reason)
         return self.state is ModelState.READY
 
-    async def unless_down(self, call: Callable[[], Awaitable[T]]) -> T:
-        """Makes ``call()`` and awaits it unless a probe finds the server down first.
+    async def unless_hung(self, call: Callable[[], Awaitable[T]]) -> T:
+        """Makes ``call()`` and awaits it unless a probe finds the server hung first.
 
         Args:
-            call: Starts a call to the model's server (a chat); not made while the server
-                is down, cancelled when the probe finds it down.
+            call: Starts a call to the model's server (a chat); not made while the last
+                probe timed out, cancelled when a probe times out before it ends.
 
         Returns:
             What ``call`` returned.
 
         Raises:
-            ModelServerDownError: The server was, or was found, down before ``call``
+            ModelServerHungError: The server was, or was found, hung before ``call``
                 finished.
         """
-        if self._down.is_set():
-            raise ModelServerDownError(f"not asked: {self.reason}")
+        if self._hung.is_set():
+            raise ModelServerHungError(f"not asked: {self.reason}")
         attempt = asyncio.ensure_future(call())
-        down = asyncio.ensure_future(self._down.wait())
+        hung = asyncio.ensure_future(self._hung.wait())
         try:
-            await asyncio.wait({attempt, down}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({attempt, hung}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            down.cancel()
+            hung.cancel()
             if not attempt.done():
                 attempt.cancel()
         if attempt.done() and not attempt.cancelled():
             return attempt.result()
         # Abandoned: let the cancelled call finish unwinding (closing its connection).
         await asyncio.wait({attempt})
-        raise ModelServerDownError(f"abandoned: {self.reason}")
+        raise ModelServerHungError(f"abandoned: {self.reason}")
 
     def _listed(self) -> str:
         capabilities = None if self._info is None else self._info.capabilities
@@ -200,7 +209,7 @@ class ModelProbe:
             },
         )
 
-    def _set(self, state: ModelState, reason: str) -> None:
+    def _set(self, state: ModelState, reason: str, *, hung: bool = False) -> None:
         if state is not self.state:
             capabilities = (
                 None
@@ -215,7 +224,7 @@ class ModelProbe:
                 extra={"model": self.model, "reason": reason, "capabilities": capabilities},
             )
         self.state, self.reason = state, reason
-        if state is ModelState.BACKEND_DOWN:
-            self._down.set()
+        if hung:
+            self._hung.set()
         else:
-            self._down.clear()
+            self._hung.clear()
