@@ -61,6 +61,9 @@ class GenerateJob:
         workflow: Workflow template name; empty = the default for the mode.
         previews: Whether to stream JPEG previews.
         approved_plan: A plan the caller approved; rendered as given, no model is asked.
+        output_format: Encoding of the results (unspecified = PNG).
+        output_quality: JPEG/WEBP quality; 0 = the render's default.
+        scale: Upscale factor for a ``scale`` size policy workflow; None = its default.
     """
 
     inputs: PlanInputs
@@ -73,3 +76,6 @@ class GenerateJob:
     workflow: str
     previews: bool
     approved_plan: common_pb2.PromptPlan | None
+    output_format: common_pb2.OutputFormat = common_pb2.OUTPUT_FORMAT_UNSPECIFIED
+    output_quality: int = 0
+    scale: float | None = None

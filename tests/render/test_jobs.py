@@ -91,14 +91,14 @@ def test_out_of_range_sampler_settings_are_refused_field_by_field() -> None:
 
 def test_controlnet_percent_order_is_checked() -> None:
     cn = ControlNetRequest(ControlKind.CANNY, start_percent=0.8, end_percent=0.2)
-    assert _fields(RenderJob("x", source_image=png(32, 32), controlnet=cn)) == [
+    assert _fields(RenderJob("x", source_image=png(64, 64), controlnet=cn)) == [
         "controlnet.end_percent"
     ]
 
 
 def test_controlnet_defaults_are_filled_in() -> None:
     cn = ControlNetRequest(ControlKind.TILE)
-    checked = check_job(RenderJob("x", source_image=png(32, 32), controlnet=cn), LIMITS)
+    checked = check_job(RenderJob("x", source_image=png(64, 64), controlnet=cn), LIMITS)
     assert checked.controlnet is not None
     assert (checked.controlnet.strength, checked.controlnet.start_percent) == (0.6, 0.0)
     assert checked.controlnet.end_percent == 1.0
@@ -106,7 +106,7 @@ def test_controlnet_defaults_are_filled_in() -> None:
 
 def test_a_bad_control_image_names_its_field() -> None:
     cn = ControlNetRequest(ControlKind.CANNY, control_image=b"nope")
-    assert _fields(RenderJob("x", source_image=png(32, 32), controlnet=cn)) == [
+    assert _fields(RenderJob("x", source_image=png(64, 64), controlnet=cn)) == [
         "controlnet.control_image.data"
     ]
 
