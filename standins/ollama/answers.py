@@ -1,17 +1,7 @@
-"""What the stand-in's models answer: a script the test writes, else a schema-filled default.
-
-No model runs, and the stand-in does not pretend to understand a request: a test states
-what the model says and asserts what the product does with it::
-
-    fake.script.queue('{"intent": "color_change", ...}', model="gpt-oss")  # next answer
-    fake.script.always(lambda call: {"caption": call.text}, model="llava")   # every answer
-    fake.script.queue(Answer("", thinking="...", done_reason="length"))     # cut short
-
-An answer is text (sent as is), a JSON value (encoded), an :class:`Answer`, or a function
-of the :class:`ChatCall` returning one of those. Without a script the answer is generic
-and deterministic: the requested JSON schema filled with placeholder values (valid by
-construction, as Ollama's grammar guarantees), ``{}`` for ``format: "json"``, a fixed
-sentence otherwise. Thinking models add a trace and keep gpt-oss's documented quirks.
+"""What the stand-in's models answer: a script the test writes (see the README), else a
+default: the requested JSON schema filled with placeholder values (valid by construction,
+as Ollama's grammar guarantees), ``{}`` for ``format: "json"``, a fixed sentence otherwise.
+Thinking models add a trace and keep gpt-oss's documented quirks.
 """
 
 from __future__ import annotations
@@ -35,7 +25,6 @@ __all__ = [
     "AnswerLike",
     "ChatCall",
     "Completion",
-    "FormatSpec",
     "InvalidFormatError",
     "Script",
     "UnreadableImageError",
@@ -68,24 +57,20 @@ class UnreadableImageError(ValueError):
     """A vision model got bytes that are not an image (Ollama's runner fails with 500)."""
 
 
-@dataclass(frozen=True)
-class FormatSpec:
-    """The decoded ``format`` field."""
-
-    kind: Literal["none", "json", "schema"]
-    schema: Mapping[str, Any] | None = None
+Format = Mapping[str, Any] | Literal["json"] | None
+"""The decoded ``format`` field: a JSON schema, ``"json"``, or none."""
 
 
-def parse_format(raw: Any) -> FormatSpec:
+def parse_format(raw: Any) -> Format:
     """Interpret ``format`` as Ollama does: null/"" none, "json", or a schema object.
 
     Raises:
         InvalidFormatError: For anything else, with Ollama's wording.
     """
     if raw in (None, "", "json"):
-        return FormatSpec("json" if raw else "none")
+        return "json" if raw else None
     if isinstance(raw, dict):
-        return FormatSpec("schema", raw)
+        return raw
     encoded = json.dumps(raw, separators=(",", ":"))
     raise InvalidFormatError(
         f'invalid format: {json.dumps(encoded)}; expected "json" or a valid JSON Schema object'
@@ -119,7 +104,7 @@ class ChatCall:
     model: str
     """The canonical model name (``llava:latest``)."""
     messages: tuple[Message, ...]
-    format: FormatSpec
+    format: Format
     options: Mapping[str, Any]
 
     @property
@@ -189,11 +174,11 @@ class Script:
         return Answer(value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
 
 
-def default_content(spec: FormatSpec) -> str:
+def default_content(format_: Format) -> str:
     """The unscripted answer: the schema filled, ``{}`` for plain JSON, a sentence otherwise."""
-    if spec.kind == "schema":
-        return json.dumps(fill_schema(spec.schema or {}), ensure_ascii=False)
-    return "{}" if spec.kind == "json" else DEFAULT_TEXT
+    if isinstance(format_, Mapping):
+        return json.dumps(fill_schema(format_), ensure_ascii=False)
+    return "{}" if format_ == "json" else DEFAULT_TEXT
 
 
 # --- filling a schema -----------------------------------------------------------------
@@ -359,7 +344,7 @@ def compose_reply(
     answer = script.answer(call)
     content, thinking = answer.content, ""
     if model.thinking:
-        if call.format.kind != "none" and think is False:
+        if call.format is not None and think is False:
             # The grammar applies from the first token, but gpt-oss wants to open its
             # analysis channel first: users see empty content (documented quirk).
             content = ""

@@ -1,9 +1,8 @@
-"""Failures the stand-in can be told to show, and which request gets one.
+"""Failures the stand-in can be told to show (the README's table), and which request gets one.
 
-A :class:`Fault` is a pydantic model because it also arrives from the environment
-(``FAKE_OLLAMA_FAULTS``); the :class:`FaultBook` holding the active ones is runtime state
-tests mutate. A fault can be limited to one model and to the next N requests: "the next
-two chat calls to llava fail, then it recovers".
+A :class:`Fault` is a pydantic model because it also arrives from ``FAKE_OLLAMA_FAULTS``;
+the :class:`FaultBook` holds the ones in force, each limited to a model and to the next N
+requests if asked.
 """
 
 from __future__ import annotations
@@ -41,24 +40,16 @@ Route = Literal["chat", "show", "ps", "tags", "version"]
 
 
 class FaultKind(StrEnum):
-    """What goes wrong."""
+    """What goes wrong (each kind's effect: the README's fault table)."""
 
     REFUSE = "refuse"
-    """The server stops listening: clients get "connection refused"."""
     DELAY = "delay"
-    """Sleep ``delay_s`` before the response and ``chunk_delay_s`` between stream lines."""
     ERROR = "error"
-    """Answer ``status`` (500) with Ollama's ``{"error": message}`` body."""
     STREAM_ERROR = "stream_error"
-    """Stream ``after_lines`` lines, then an NDJSON ``{"error": …}`` line (500 unstreamed)."""
     MALFORMED_JSON = "malformed_json"
-    """The reply content is not JSON at all."""
     SCHEMA_VIOLATION = "schema_violation"
-    """The reply content is valid JSON that breaks the schema (missing keys, wrong types)."""
     TRUNCATED_STREAM = "truncated_stream"
-    """The connection closes after ``after_lines`` lines, with no ``done: true`` line."""
     MISSING_FIELDS = "missing_fields"
-    """The reply JSON omits the keys named in ``fields`` (dotted paths reach nested keys)."""
 
 
 class Fault(BaseModel):
@@ -141,10 +132,6 @@ class FaultBook:
         for fault in faults:
             self.add(fault)
 
-    def remove(self, fault_id: int) -> None:
-        """Withdraw one fault (no error if it already ran out)."""
-        self._active = [a for a in self._active if a.id != fault_id]
-
     def clear(self) -> None:
         """Withdraw every fault."""
         self._active.clear()
@@ -216,14 +203,15 @@ def _as_object(content: str) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def violate_schema(content: str, schema: Mapping[str, Any] | None) -> str:
+def violate_schema(content: str, schema: Mapping[str, Any] | str | None) -> str:
     """Valid JSON that breaks ``schema``: the first required key dropped, the next one
     retyped; an array where the schema (or ``format: "json"``) wants an object."""
     value = _as_object(content)
-    properties = schema.get("properties") if isinstance(schema, Mapping) else None
+    schema = schema if isinstance(schema, Mapping) else {}
+    properties = schema.get("properties")
     if value is None or not isinstance(properties, Mapping) or not properties:
         return json.dumps(["not", "an", "object"])
-    required = [name for name in (schema or {}).get("required", []) if name in value]
+    required = [name for name in schema.get("required", []) if name in value]
     if required:
         del value[required[0]]
     retyped = next((name for name in properties if name in value), None)

@@ -1,11 +1,8 @@
-"""Installed models and their residency on one simulated GPU.
+"""Installed models (:class:`Catalogue`) and their residency on one simulated GPU.
 
-:class:`Catalogue` answers "is this model installed, and what is it" (``/api/tags``,
-``/api/show``). :class:`Residency` copies Ollama's scheduler where our services depend
-on it: a request for a model that is not loaded waits for a free slot (evicting an idle
-model), pays the load delay and is counted; changed load-time options force a reload; an
-idle model stays for its ``keep_alive``; ``keep_alive: 0`` unloads asynchronously, so a
-model lingers in ``/api/ps`` for a moment after the "unload" answer.
+:class:`Residency` copies Ollama's scheduler where our services depend on it: loads wait
+for a free slot (evicting an idle model) and pay the load delay; changed load-time options
+reload; an idle model stays for its ``keep_alive``; ``keep_alive: 0`` unloads asynchronously.
 """
 
 from __future__ import annotations
@@ -20,16 +17,16 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from standins.ollama.settings import FakeOllamaSettings
-from standins.ollama.wire import MAX_DURATION_NS, ns_to_seconds, parse_keep_alive
+from standins.ollama.wire import MAX_DURATION_NS, parse_keep_alive
 
 __all__ = [
     "Catalogue",
     "InstalledModel",
-    "LoadOptions",
     "QueueFullError",
     "Residency",
     "Runner",
     "canonical_name",
+    "load_options",
 ]
 
 # Ollama answers this, with 503, when OLLAMA_MAX_QUEUE requests already wait.
@@ -162,51 +159,34 @@ class Catalogue:
         return canonical_name(name)
 
 
-@dataclass(frozen=True)
-class LoadOptions:
-    """The options fixed when a runner starts; any change needs a new runner (reload)."""
+# Options fixed when a runner starts (a change needs a new runner), with Ollama's defaults.
+_LOAD_DEFAULTS: dict[str, Any] = {"num_batch": 512, "num_gpu": -1, "main_gpu": 0}
+_LOAD_DEFAULTS |= {"use_mmap": None, "num_thread": 0}
 
-    num_ctx: int
-    num_batch: int = 512
-    num_gpu: int = -1
-    main_gpu: int = 0
-    use_mmap: bool | None = None
-    num_thread: int = 0
 
-    @classmethod
-    def from_options(
-        cls, options: Mapping[str, Any], model: InstalledModel, default_ctx: int
-    ) -> LoadOptions:
-        """A request's load-time options with Ollama's defaults: vision models get at
-        least 2048 tokens of context, nobody more than the model was trained for."""
-        num_ctx = int(options.get("num_ctx", default_ctx))
-        num_ctx = max(num_ctx, 2048) if model.vision else num_ctx
-        use_mmap = options.get("use_mmap")
-        return cls(
-            num_ctx=max(1, min(num_ctx, model.context_length)),
-            num_batch=int(options.get("num_batch", 512)),
-            num_gpu=int(options.get("num_gpu", -1)),
-            main_gpu=int(options.get("main_gpu", 0)),
-            use_mmap=None if use_mmap is None else bool(use_mmap),
-            num_thread=int(options.get("num_thread", 0)),
-        )
+def load_options(
+    options: Mapping[str, Any], model: InstalledModel, default_ctx: int
+) -> dict[str, Any]:
+    """A request's load-time options with Ollama's defaults: vision models get at least
+    2048 tokens of context, nobody more than the model was trained for."""
+    num_ctx = int(options.get("num_ctx", default_ctx))
+    num_ctx = max(num_ctx, 2048) if model.vision else num_ctx
+    fixed: dict[str, Any] = {"num_ctx": max(1, min(num_ctx, model.context_length))}
+    for key, default in _LOAD_DEFAULTS.items():
+        value = options.get(key)
+        fixed[key] = default if value is None else bool(value) if key == "use_mmap" else int(value)
+    return fixed
 
-    def same_runner(self, other: LoadOptions) -> bool:
-        """True when a runner started with ``other`` serves these; a negative ``num_gpu``
-        ("let Ollama decide") never forces a reload."""
-        if self.num_gpu < 0 or other.num_gpu < 0:
-            return self._without_gpu() == other._without_gpu()
-        return self == other
 
-    def _without_gpu(self) -> tuple[Any, ...]:
-        return (self.num_ctx, self.num_batch, self.main_gpu, self.use_mmap, self.num_thread)
+def _same_runner(started: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
+    """True when a runner started with ``started`` serves ``wanted``; a negative
+    ``num_gpu`` ("let Ollama decide") never forces a reload."""
+    free_gpu = started["num_gpu"] < 0 or wanted["num_gpu"] < 0
+    return all(started[k] == wanted[k] for k in started if not (free_gpu and k == "num_gpu"))
 
 
 class QueueFullError(Exception):
     """More requests wait for the scheduler than ``max_queue`` allows (503)."""
-
-    def __init__(self) -> None:
-        super().__init__(QUEUE_FULL_MESSAGE)
 
 
 @dataclass(eq=False)
@@ -214,7 +194,7 @@ class Runner:
     """One loaded (or loading, or unloading) model."""
 
     model: InstalledModel
-    options: LoadOptions
+    options: Mapping[str, Any]
     session_ns: int
     slots: asyncio.Semaphore
     state: Literal["loading", "ready", "unloading"] = "loading"
@@ -242,11 +222,9 @@ class Residency:
         self.num_parallel = settings.num_parallel
         self.max_queue = settings.max_queue
         self.loaded: dict[str, Runner] = {}
-        self.load_count = 0
+        self.counts: Counter[str] = Counter()
+        """``load_count``, ``reload_count``, ``eviction_count`` and ``unload_count``."""
         self.loads_by_model: Counter[str] = Counter()
-        self.unload_count = 0
-        self.reload_count = 0
-        self.eviction_count = 0
         self._use_clock = itertools.count(1)
         # One request is scheduled at a time, in arrival order (asyncio.Lock is FIFO), as
         # Ollama's scheduler takes pending requests one by one from its queue.
@@ -257,7 +235,7 @@ class Residency:
         self.load_started = asyncio.Event()
 
     async def acquire(
-        self, model: InstalledModel, options: LoadOptions, keep_alive_ns: int | None
+        self, model: InstalledModel, options: Mapping[str, Any], keep_alive_ns: int | None
     ) -> Runner:
         """A ready runner for ``model``, loading (and evicting) as needed; ``keep_alive_ns``
         None keeps the runner's. The caller must :meth:`release` it.
@@ -266,7 +244,7 @@ class Residency:
             QueueFullError: When ``max_queue`` requests are already waiting.
         """
         if self._waiting >= self.max_queue:
-            raise QueueFullError
+            raise QueueFullError(QUEUE_FULL_MESSAGE)
         self._waiting += 1
         try:
             await self._queue.acquire()
@@ -278,25 +256,25 @@ class Residency:
             self._queue.release()
 
     async def _schedule(
-        self, model: InstalledModel, options: LoadOptions, keep_alive_ns: int | None
+        self, model: InstalledModel, options: Mapping[str, Any], keep_alive_ns: int | None
     ) -> Runner:
         async with self._changed:
             while True:
                 runner = self.loaded.get(model.name)
                 if runner is not None and runner.state == "ready":
-                    if runner.options.same_runner(options):
+                    if _same_runner(runner.options, options):
                         self._use(runner, keep_alive_ns)
                         return runner
                     # Ollama restarts the runner when load-time options change.
                     if not runner.unload_when_idle:
-                        self.reload_count += 1
+                        self.counts["reload_count"] += 1
                     self._unload_or_mark(runner)
                 elif runner is None and len(self.loaded) < self.max_loaded:
                     break
                 elif runner is None:
                     victim = self._pick_victim()
                     if victim is not None:
-                        self.eviction_count += 1
+                        self.counts["eviction_count"] += 1
                         self._begin_unload(victim)
                 await self._changed.wait()
             session = self.default_keep_alive_ns if keep_alive_ns is None else keep_alive_ns
@@ -307,7 +285,7 @@ class Residency:
             await asyncio.sleep(self.load_delay_s)
         async with self._changed:
             runner.state = "ready"
-            self.load_count += 1
+            self.counts["load_count"] += 1
             self.loads_by_model[model.name] += 1
             self._use(runner, keep_alive_ns=None)
             self._changed.notify_all()
@@ -341,7 +319,7 @@ class Residency:
                     runner.expires_at_ns = time.time_ns() + runner.session_ns
                     if runner.session_ns < MAX_DURATION_NS:  # else: forever
                         runner.timer = asyncio.get_running_loop().call_later(
-                            ns_to_seconds(runner.session_ns), self._begin_unload, runner
+                            runner.session_ns / 1e9, self._begin_unload, runner
                         )
             self._changed.notify_all()
 
@@ -376,7 +354,7 @@ class Residency:
         async with self._changed:
             if self.loaded.get(runner.model.name) is runner:
                 del self.loaded[runner.model.name]
-                self.unload_count += 1
+                self.counts["unload_count"] += 1
             runner.gone.set()
             self._changed.notify_all()
 
@@ -385,15 +363,6 @@ class Residency:
         runner = self.loaded.get(model_name)
         if runner is not None:
             await runner.gone.wait()
-
-    def expires_at_ns(self, runner: Runner) -> int:
-        """When an idle runner will be unloaded; a busy one counts from now, as Ollama's
-        ``/api/ps`` does for runners whose timer has not started yet."""
-        return runner.expires_at_ns or time.time_ns() + runner.session_ns
-
-    def snapshot(self) -> list[Runner]:
-        """The runners ``/api/ps`` lists: every one still in memory."""
-        return list(self.loaded.values())
 
     def reset(self) -> None:
         """Forget every runner without counting unloads (the server process restarted)."""

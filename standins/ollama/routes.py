@@ -35,7 +35,7 @@ from standins.ollama.faults import (
     malform_json,
     violate_schema,
 )
-from standins.ollama.models import InstalledModel, LoadOptions, QueueFullError
+from standins.ollama.models import InstalledModel, QueueFullError, load_options
 from standins.ollama.wire import (
     ChatRequest,
     GoDecodeError,
@@ -176,11 +176,13 @@ class OllamaRoutes:
         if failed:
             return failed
         residency, rows = self.fake.residency, []
-        for runner in residency.snapshot():
-            size = runner.model.resident_bytes(runner.options.num_ctx)
-            expires = residency.expires_at_ns(runner)
+        for runner in residency.loaded.values():
+            num_ctx = runner.options["num_ctx"]
+            size = runner.model.resident_bytes(num_ctx)
+            # A busy runner's timer has not started: Ollama counts its expiry from now.
+            expires = runner.expires_at_ns or time.time_ns() + runner.session_ns
             after = {"expires_at": rfc3339_nano(expires), "size_vram": size}
-            after["context_length"] = runner.options.num_ctx
+            after["context_length"] = num_ctx
             rows.append((expires // 10**9, _row(runner.model, {"size": size}, after)))
         rows.sort(key=lambda row: row[0], reverse=True)
         return json_reply(200, {"models": [row for _, row in rows]})
@@ -258,7 +260,7 @@ class OllamaRoutes:
             check_options(req.options)
         except GoDecodeError as exc:
             return error_reply(500, str(exc))
-        options = LoadOptions.from_options(req.options, model, self.fake.settings.context_length)
+        options = load_options(req.options, model, self.fake.settings.context_length)
         try:
             runner = await self.fake.residency.acquire(model, options, req.keep_alive_ns)
         except QueueFullError as exc:
@@ -284,8 +286,7 @@ class OllamaRoutes:
         load_ns: int,
     ) -> web.StreamResponse:
         try:
-            spec = parse_format(req.format)
-            call = ChatCall(model.name, req.messages, spec, req.options)
+            call = ChatCall(model.name, req.messages, parse_format(req.format), req.options)
             completion = compose_reply(self.fake.script, call, model, req.think)
         except InvalidFormatError as exc:
             return error_reply(500, str(exc), streaming=req.stream)
@@ -299,7 +300,7 @@ class OllamaRoutes:
         if plan.content is FaultKind.MALFORMED_JSON:
             content = malform_json(content)
         elif plan.content is FaultKind.SCHEMA_VIOLATION:
-            content = violate_schema(content, spec.schema)
+            content = violate_schema(content, call.format)
         if content != completion.content_text:
             completion = Completion(
                 completion.thinking,

@@ -1,11 +1,4 @@
-"""The Ollama stand-in: its state, its aiohttp application, and a runner for tests::
-
-async with run_fake_ollama(FakeOllamaSettings(load_delay_s=0.01)) as running:
-    running.fake.script.queue('{"caption": "a cup"}', model="llava")  # what it answers
-    running.fake.faults.add(kind="error", times=2)  # the next two chat calls fail
-    ...
-    assert running.fake.load_count == 2
-"""
+"""The Ollama stand-in: its state, and a runner that serves it (usage: the README)."""
 
 from __future__ import annotations
 
@@ -15,7 +8,6 @@ import binascii
 import contextlib
 import json
 import socket
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -33,7 +25,6 @@ __all__ = [
     "FakeOllama",
     "RecordedRequest",
     "RunningFakeOllama",
-    "create_app",
     "run_fake_ollama",
 ]
 
@@ -42,6 +33,7 @@ __all__ = [
 _MODIFIED_AT_NS = 1_767_225_600 * 1_000_000_000  # 2026-01-01T00:00:00Z
 # In-flight requests get this long to finish when the server stops or restarts.
 _SHUTDOWN_GRACE_S = 0.25
+_COUNTS = ("load_count", "reload_count", "eviction_count", "unload_count")
 
 
 @dataclass(frozen=True)
@@ -52,8 +44,6 @@ class RecordedRequest:
     path: str
     body: Any
     """The parsed JSON body; the raw text when it is not JSON; None when empty."""
-    received_at: float
-    """Wall-clock time of arrival (``time.time()``)."""
 
     @property
     def model(self) -> str | None:
@@ -101,7 +91,7 @@ class FakeOllama:
     @property
     def load_count(self) -> int:
         """Model loads so far (first loads, reloads after eviction or option changes)."""
-        return self.residency.load_count
+        return self.residency.counts["load_count"]
 
     @property
     def loads_by_model(self) -> dict[str, int]:
@@ -110,7 +100,7 @@ class FakeOllama:
 
     def resident_models(self) -> list[str]:
         """Canonical names of the models in memory (as ``/api/ps`` lists them)."""
-        return [runner.model.name for runner in self.residency.snapshot()]
+        return [runner.model.name for runner in self.residency.loaded.values()]
 
     async def wait_unloaded(self, model: str) -> None:
         """Return once ``model`` (any alias) has left memory."""
@@ -127,20 +117,16 @@ class FakeOllama:
             parsed = json.loads(body) if body.strip() else None
         except (json.JSONDecodeError, UnicodeDecodeError):
             parsed = body.decode("utf-8", errors="replace")
-        entry = RecordedRequest(method=method, path=path, body=parsed, received_at=time.time())
+        entry = RecordedRequest(method=method, path=path, body=parsed)
         self.requests.append(entry)
         del self.requests[: max(0, len(self.requests) - self.settings.request_log_limit)]
         return entry
 
     def stats(self) -> dict[str, Any]:
         """Counters for tests and benchmarks."""
-        residency = self.residency
-        return {
-            "load_count": residency.load_count,
-            "loads_by_model": dict(residency.loads_by_model),
-            "reload_count": residency.reload_count,
-            "eviction_count": residency.eviction_count,
-            "unload_count": residency.unload_count,
+        counts = dict.fromkeys(_COUNTS, 0) | self.residency.counts
+        return counts | {
+            "loads_by_model": self.loads_by_model,
             "resident": self.resident_models(),
             "request_count": len(self.requests),
         }
@@ -149,23 +135,12 @@ class FakeOllama:
         """Clear the request log, the counters and the faults (residency is kept)."""
         self.requests.clear()
         self.faults.clear()
-        residency = self.residency
-        residency.load_count = residency.reload_count = residency.eviction_count = 0
-        residency.unload_count = 0
-        residency.loads_by_model.clear()
+        self.residency.counts.clear()
+        self.residency.loads_by_model.clear()
 
     async def close(self) -> None:
         """Stop timers and pending unloads."""
         await self.residency.close()
-
-
-def create_app(fake: FakeOllama) -> web.Application:
-    """The aiohttp application serving ``fake``: Ollama's routes and ``/v1``."""
-    app = web.Application(client_max_size=fake.settings.max_body_bytes)
-    routes = OllamaRoutes(fake)
-    routes.register(app)
-    OpenAIRoutes(routes).register(app)
-    return app
 
 
 class RunningFakeOllama:
@@ -188,11 +163,6 @@ class RunningFakeOllama:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
 
-    @property
-    def listening(self) -> bool:
-        """True while the server accepts connections."""
-        return self._runner is not None
-
     async def start(self) -> None:
         """Listen (again) on the port; the first start picks a port when it is 0."""
         if self._runner is not None:
@@ -206,9 +176,11 @@ class RunningFakeOllama:
             sock.close()
             raise
         self.port = sock.getsockname()[1]
-        runner = web.AppRunner(
-            create_app(self.fake), access_log=None, shutdown_timeout=_SHUTDOWN_GRACE_S
-        )
+        app = web.Application(client_max_size=self.fake.settings.max_body_bytes)
+        routes = OllamaRoutes(self.fake)
+        routes.register(app)
+        OpenAIRoutes(routes).register(app)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=_SHUTDOWN_GRACE_S)
         await runner.setup()
         await web.SockSite(runner, sock).start()
         self._runner = runner

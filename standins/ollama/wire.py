@@ -14,7 +14,6 @@ import base64
 import binascii
 import datetime as dt
 import json
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -105,11 +104,6 @@ def parse_keep_alive(raw: Any) -> int:
         raise GoDecodeError(f"Unsupported type: '{kind}'")
     value = parse_go_duration(raw) if isinstance(raw, str) else int(raw * 1_000_000_000)
     return MAX_DURATION_NS if value < 0 else min(value, MAX_DURATION_NS)
-
-
-def ns_to_seconds(nanoseconds: int) -> float:
-    """Nanoseconds as float seconds; ``inf`` for the "forever" duration."""
-    return math.inf if nanoseconds >= MAX_DURATION_NS else nanoseconds / 1_000_000_000
 
 
 def json_kind(value: Any) -> str:
