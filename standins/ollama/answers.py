@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from PIL import Image, UnidentifiedImageError
 
-from standins.ollama.models import IMAGE_TOKENS, InstalledModel
+from standins.ollama.models import IMAGE_TOKENS, InstalledModel, canonical_name
 from standins.ollama.wire import Message, Think
 
 __all__ = [
@@ -125,24 +125,17 @@ ScriptEntry = AnswerLike | Callable[[ChatCall], AnswerLike]
 
 
 class Script:
-    """The answers tests give the models: queued ones first, then standing ones.
+    """The answers tests give the models: queued ones first, then standing ones (``standing``:
+    the settings' model → answer text). ``llava`` scripts ``llava:latest``."""
 
-    Args:
-        resolve_model: Canonical form of a model name, so ``llava`` scripts ``llava:latest``.
-        standing: Standing answers from the settings (model → answer text).
-    """
-
-    def __init__(
-        self, resolve_model: Callable[[str], str], standing: Mapping[str, str] | None = None
-    ) -> None:
-        self._resolve = resolve_model
+    def __init__(self, standing: Mapping[str, str] | None = None) -> None:
         self._queued: dict[str | None, deque[ScriptEntry]] = {}
         self._standing: dict[str | None, ScriptEntry] = {}
         for model, answer in (standing or {}).items():
             self.always(answer, model=model)
 
     def _key(self, model: str | None) -> str | None:
-        return None if model is None else self._resolve(model)
+        return None if model is None else canonical_name(model)
 
     def queue(self, *answers: ScriptEntry, model: str | None = None) -> None:
         """Answer the next requests (to ``model``, or to any model) with ``answers``, in order."""

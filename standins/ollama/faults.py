@@ -16,6 +16,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from standins.ollama.models import canonical_name
+
 __all__ = [
     "RUNNER_STOPPED_MESSAGE",
     "ActiveFault",
@@ -96,18 +98,13 @@ class FaultPlan:
 
 
 class FaultBook:
-    """The faults in force, mutable at runtime.
+    """The faults in force, mutable at runtime (a fault for ``llava`` hits ``llava:latest``)."""
 
-    Args:
-        resolve_model: Canonical form of a model name, so a fault for ``llava`` hits
-            requests for ``llava:latest``.
-    """
-
-    def __init__(self, resolve_model: Callable[[str], str] = str.lower) -> None:
-        self._resolve = resolve_model
+    def __init__(self) -> None:
         self._ids = itertools.count(1)
         self._active: list[ActiveFault] = []
-        self._refuse_listeners: list[Callable[[Fault], None]] = []
+        self.on_refuse: Callable[[Fault], None] | None = None
+        """Closes the listening socket for a ``refuse`` fault (the server sets it)."""
 
     @property
     def active(self) -> list[ActiveFault]:
@@ -121,8 +118,8 @@ class FaultBook:
         active = ActiveFault(id=next(self._ids), fault=fault, remaining=fault.times)
         if fault.kind is FaultKind.REFUSE:
             # A property of the listening socket, not of a request: the server reacts.
-            for listener in self._refuse_listeners:
-                listener(fault)
+            if self.on_refuse is not None:
+                self.on_refuse(fault)
         else:
             self._active.append(active)
         return active
@@ -136,10 +133,6 @@ class FaultBook:
         """Withdraw every fault."""
         self._active.clear()
 
-    def on_refuse(self, listener: Callable[[Fault], None]) -> None:
-        """Register the callback that closes the listening socket for a refuse fault."""
-        self._refuse_listeners.append(listener)
-
     def take(self, route: str, model: str | None, *, generating: bool) -> FaultPlan:
         """Consume the faults that hit one request and combine them.
 
@@ -149,7 +142,7 @@ class FaultBook:
             generating: False for preload/unload requests, which produce no text.
         """
         plan = FaultPlan()
-        canonical = self._resolve(model) if model else None
+        canonical = canonical_name(model) if model else None
         still_active: list[ActiveFault] = []
         for active in self._active:
             if self._hits(active.fault, route, canonical, generating=generating):
@@ -165,7 +158,7 @@ class FaultBook:
     def _hits(self, fault: Fault, route: str, model: str | None, *, generating: bool) -> bool:
         if route not in fault.routes:
             return False
-        if fault.model is not None and (model is None or self._resolve(fault.model) != model):
+        if fault.model is not None and (model is None or canonical_name(fault.model) != model):
             return False
         text_fault = fault.kind not in (FaultKind.DELAY, FaultKind.ERROR)
         if route != "chat":

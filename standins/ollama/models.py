@@ -14,10 +14,12 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from standins.ollama.settings import FakeOllamaSettings
 from standins.ollama.wire import MAX_DURATION_NS, parse_keep_alive
+
+if TYPE_CHECKING:
+    from standins.ollama.settings import FakeOllamaSettings
 
 __all__ = [
     "Catalogue",
@@ -136,16 +138,13 @@ def _describe(name: str) -> InstalledModel:
 
 
 class Catalogue:
-    """The installed models, looked up the way Ollama resolves names.
+    """The installed models (``names``), looked up the way Ollama resolves names."""
 
-    Args:
-        names: Installed model names, e.g. ``["llava:latest", "gpt-oss:20b"]``.
-        modified_at_ns: Their fixed "pull" time (``modified_at``).
-    """
+    modified_at_ns = 1_767_225_600 * 1_000_000_000  # 2026-01-01T00:00:00Z
+    """Their "pull" time: fixed, so ``/api/tags`` answers never change."""
 
-    def __init__(self, names: Iterable[str], *, modified_at_ns: int) -> None:
+    def __init__(self, names: Iterable[str]) -> None:
         self._models = {canonical_name(n): _describe(canonical_name(n)) for n in names}
-        self.modified_at_ns = modified_at_ns
 
     def __iter__(self) -> Iterator[InstalledModel]:
         return iter(self._models.values())
@@ -153,10 +152,6 @@ class Catalogue:
     def find(self, name: str) -> InstalledModel | None:
         """The installed model a request's ``model`` field names, or None."""
         return self._models.get(canonical_name(name))
-
-    def resolve(self, name: str) -> str:
-        """Canonical name of a model reference."""
-        return canonical_name(name)
 
 
 # Options fixed when a runner starts (a change needs a new runner), with Ollama's defaults.

@@ -1,14 +1,8 @@
-"""Ollama's OpenAI-compatible routes: ``POST /v1/chat/completions`` and ``GET /v1/models``.
+"""Ollama's OpenAI-compatible routes: ``/v1/chat/completions`` and ``/v1/models``.
 
-Ollama serves ``/v1`` as a translation in front of its own handlers (``middleware/openai.go``,
-``openai/openai.go``), and so does the stand-in: the body becomes an ``/api/chat`` request
-(sharing models, residency, faults and the request log), the answer a ``chat.completion``,
-an ``{"error": "…"}`` body ``{"error": {"message", "type", "param", "code"}}`` under the
-same status. As in Ollama: every content part is its own message; ``image_url`` takes only
-``data:image/{jpeg,jpg,png,webp};base64,`` or ``data:;base64,``; ``json_object`` is
-``format: "json"`` and ``json_schema`` its ``schema``; ``temperature`` and ``top_p``
-default to 1.0; ``max_tokens`` is ``num_predict``; ``reasoning_effort`` is ``think``; the
-trace is ``message.reasoning``; ``stream: true`` answers Server-Sent Events.
+As Ollama does (``middleware/openai.go``), the body becomes an ``/api/chat`` request and the
+answer a ``chat.completion``, an error the OpenAI error object under the same status (the
+translation rules: the README).
 """
 
 from __future__ import annotations
@@ -163,11 +157,7 @@ def decode_completion_request(raw: bytes) -> tuple[ChatRequest, bool, bool]:
 
 
 class OpenAIRoutes:
-    """``/v1`` on top of the stand-in's Ollama routes.
-
-    Args:
-        ollama: The native routes the translated requests run through.
-    """
+    """``/v1`` on top of the stand-in's Ollama routes (``ollama``)."""
 
     def __init__(self, ollama: OllamaRoutes) -> None:
         self.ollama = ollama

@@ -234,13 +234,8 @@ class OllamaRoutes:
     async def run_chat(
         self, request: web.Request, req: ChatRequest, started: int
     ) -> web.StreamResponse:
-        """Answer a decoded chat request (also what ``/v1/chat/completions`` becomes).
-
-        Args:
-            request: The HTTP request (streams and dropped connections write to it).
-            req: The chat request.
-            started: ``time.monotonic_ns()`` at arrival, for the metrics.
-        """
+        """Answer a decoded chat request (also what ``/v1/chat/completions`` becomes);
+        ``started`` is ``time.monotonic_ns()`` at arrival, for the metrics."""
         if not req.model:
             return error_reply(400, "model is required")
         model = self.fake.catalogue.find(req.model)

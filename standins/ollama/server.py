@@ -15,8 +15,8 @@ from typing import Any
 from aiohttp import web
 
 from standins.ollama.answers import Script
-from standins.ollama.faults import Fault, FaultBook, FaultKind
-from standins.ollama.models import Catalogue, Residency
+from standins.ollama.faults import FaultBook, FaultKind
+from standins.ollama.models import Catalogue, Residency, canonical_name
 from standins.ollama.openai_compat import OpenAIRoutes
 from standins.ollama.routes import OllamaRoutes
 from standins.ollama.settings import FakeOllamaSettings
@@ -29,8 +29,6 @@ __all__ = [
 ]
 
 
-# Installed models report this as their pull time, so /api/tags answers never change.
-_MODIFIED_AT_NS = 1_767_225_600 * 1_000_000_000  # 2026-01-01T00:00:00Z
 # In-flight requests get this long to finish when the server stops or restarts.
 _SHUTDOWN_GRACE_S = 0.25
 _COUNTS = ("load_count", "reload_count", "eviction_count", "unload_count")
@@ -73,18 +71,15 @@ class RecordedRequest:
 
 
 class FakeOllama:
-    """State of the stand-in: installed models, residency, faults, counters, request log.
-
-    Args:
-        settings: Configuration; defaults to ``FakeOllamaSettings()`` (environment).
-    """
+    """State of the stand-in: installed models, residency, faults, counters, request log;
+    ``settings`` default to ``FakeOllamaSettings()`` (the environment)."""
 
     def __init__(self, settings: FakeOllamaSettings | None = None) -> None:
         self.settings = settings if settings is not None else FakeOllamaSettings()
-        self.catalogue = Catalogue(self.settings.models, modified_at_ns=_MODIFIED_AT_NS)
+        self.catalogue = Catalogue(self.settings.models)
         self.residency = Residency(self.settings)
-        self.faults = FaultBook(resolve_model=self.catalogue.resolve)
-        self.script = Script(self.catalogue.resolve, self.settings.answers)
+        self.faults = FaultBook()
+        self.script = Script(self.settings.answers)
         self.faults.extend(f for f in self.settings.faults if f.kind is not FaultKind.REFUSE)
         self.requests: list[RecordedRequest] = []
 
@@ -104,13 +99,13 @@ class FakeOllama:
 
     async def wait_unloaded(self, model: str) -> None:
         """Return once ``model`` (any alias) has left memory."""
-        await self.residency.wait_unloaded(self.catalogue.resolve(model))
+        await self.residency.wait_unloaded(canonical_name(model))
 
     def requests_to(self, path: str) -> list[RecordedRequest]:
         """The logged requests for one path, e.g. ``"/api/chat"``."""
         return [r for r in self.requests if r.path == path]
 
-    def record(self, method: str, path: str, body: bytes) -> RecordedRequest:
+    def record(self, method: str, path: str, body: bytes) -> None:
         """Log a received request (the oldest entries go past the configured limit)."""
         parsed: Any = None
         try:
@@ -120,7 +115,6 @@ class FakeOllama:
         entry = RecordedRequest(method=method, path=path, body=parsed)
         self.requests.append(entry)
         del self.requests[: max(0, len(self.requests) - self.settings.request_log_limit)]
-        return entry
 
     def stats(self) -> dict[str, Any]:
         """Counters for tests and benchmarks."""
@@ -138,16 +132,10 @@ class FakeOllama:
         self.residency.counts.clear()
         self.residency.loads_by_model.clear()
 
-    async def close(self) -> None:
-        """Stop timers and pending unloads."""
-        await self.residency.close()
-
 
 class RunningFakeOllama:
-    """A stand-in listening on a port; stop it, restart it, or make it refuse connections.
-
-    Created by :func:`run_fake_ollama`.
-    """
+    """A stand-in listening on a port (see :func:`run_fake_ollama`); stop it, restart it,
+    or make it refuse connections."""
 
     def __init__(self, fake: FakeOllama, host: str, port: int) -> None:
         self.fake = fake
@@ -155,7 +143,7 @@ class RunningFakeOllama:
         self.port = port
         self._runner: web.AppRunner | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        fake.faults.on_refuse(self._on_refuse_fault)
+        fake.faults.on_refuse = lambda fault: self._spawn(self.refuse_connections(fault.duration_s))
 
     @property
     def url(self) -> str:
@@ -199,12 +187,8 @@ class RunningFakeOllama:
         await self.start()
 
     async def refuse_connections(self, duration_s: float | None = None) -> None:
-        """Close the listening socket: clients get "connection refused".
-
-        Args:
-            duration_s: Listen again after this many seconds; None waits for
-                :meth:`accept_connections`.
-        """
+        """Close the listening socket ("connection refused") for ``duration_s`` seconds, or
+        until :meth:`accept_connections` when None."""
         await self.stop()
         if duration_s is not None:
             self._spawn(self._reopen_after(duration_s))
@@ -223,9 +207,6 @@ class RunningFakeOllama:
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
-    def _on_refuse_fault(self, fault: Fault) -> None:
-        self._spawn(self.refuse_connections(fault.duration_s))
-
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
@@ -238,23 +219,16 @@ class RunningFakeOllama:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await self.stop()
-        await self.fake.close()
+        await self.fake.residency.close()
 
 
 @contextlib.asynccontextmanager
 async def run_fake_ollama(
     settings: FakeOllamaSettings | None = None, *, host: str = "127.0.0.1", port: int = 0
 ) -> AsyncIterator[RunningFakeOllama]:
-    """Run a stand-in for the duration of an ``async with`` block.
-
-    Args:
-        settings: Configuration; ``FakeOllamaSettings()`` when omitted.
-        host: Interface to bind.
-        port: Port to bind; 0 picks a free one (see ``.url``).
-
-    Yields:
-        The running server. ``refuse`` faults in ``settings`` take effect at once.
-    """
+    """Run a stand-in (``settings`` default to the environment's) on ``host`` and ``port``
+    (0: a free one, see ``.url``) for an ``async with`` block; ``refuse`` faults in the
+    settings take effect at once."""
     running = RunningFakeOllama(FakeOllama(settings), host, port)
     await running.start()
     try:
