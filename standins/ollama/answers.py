@@ -287,25 +287,15 @@ def _number(schema: Mapping[str, Any], *, integer: bool) -> int | float:
 class Completion:
     """A finished generation, ready to be framed as one reply or a stream."""
 
-    thinking: tuple[str, ...]
-    content: tuple[str, ...]
+    thinking: str
+    content: str
     done_reason: Literal["stop", "length"]
     prompt_eval_count: int
 
     @property
     def eval_count(self) -> int:
         """Generated tokens, thinking included (as Ollama counts them)."""
-        return len(self.thinking) + len(self.content)
-
-    @property
-    def thinking_text(self) -> str:
-        """The whole reasoning trace."""
-        return "".join(self.thinking)
-
-    @property
-    def content_text(self) -> str:
-        """The whole answer."""
-        return "".join(self.content)
+        return len(split_pieces(self.thinking)) + len(split_pieces(self.content))
 
 
 def _think_level(think: Think) -> str:
@@ -363,4 +353,5 @@ def compose_reply(
             done_reason = "length"
     prompt_tokens = sum(len(split_pieces(m.content)) + 4 for m in call.messages)
     prompt_tokens += IMAGE_TOKENS * len(call.images) if model.vision else 0
-    return Completion(tuple(thinking_pieces), tuple(content_pieces), done_reason, prompt_tokens)
+    thinking, content = "".join(thinking_pieces), "".join(content_pieces)
+    return Completion(thinking, content, done_reason, prompt_tokens)

@@ -18,18 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from standins.ollama.models import canonical_name
 
-__all__ = [
-    "RUNNER_STOPPED_MESSAGE",
-    "ActiveFault",
-    "Fault",
-    "FaultBook",
-    "FaultKind",
-    "FaultPlan",
-    "Route",
-    "drop_fields",
-    "malform_json",
-    "violate_schema",
-]
+__all__ = ["RUNNER_STOPPED_MESSAGE", "ActiveFault", "Fault", "FaultBook", "FaultKind", "FaultPlan"]
 
 # What Ollama sends when its runner process dies (out of memory, driver reset, crash).
 RUNNER_STOPPED_MESSAGE = (
@@ -95,6 +84,16 @@ class FaultPlan:
     truncate_after: int | None = None
     content: FaultKind | None = None
     missing_fields: tuple[str, ...] = ()
+
+    def spoil(self, content: str, schema: Mapping[str, Any] | str | None) -> str:
+        """The reply ``content`` as the content faults leave it (``schema``: the format)."""
+        if self.missing_fields:
+            content = _drop_fields(content, self.missing_fields)
+        if self.content is FaultKind.MALFORMED_JSON:
+            return _malform_json(content)
+        if self.content is FaultKind.SCHEMA_VIOLATION:
+            return _violate_schema(content, schema)
+        return content
 
 
 class FaultBook:
@@ -183,7 +182,7 @@ class FaultBook:
                 plan.missing_fields += fault.fields
 
 
-def malform_json(content: str) -> str:
+def _malform_json(content: str) -> str:
     """Chatter around half the object: what a model without a working grammar sends."""
     return f"Sure! Here is the JSON you asked for:\n{content[: max(1, len(content) // 2)]}"
 
@@ -196,7 +195,7 @@ def _as_object(content: str) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def violate_schema(content: str, schema: Mapping[str, Any] | str | None) -> str:
+def _violate_schema(content: str, schema: Mapping[str, Any] | str | None) -> str:
     """Valid JSON that breaks ``schema``: the first required key dropped, the next one
     retyped; an array where the schema (or ``format: "json"``) wants an object."""
     value = _as_object(content)
@@ -215,7 +214,7 @@ def violate_schema(content: str, schema: Mapping[str, Any] | str | None) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def drop_fields(content: str, fields: Iterable[str]) -> str:
+def _drop_fields(content: str, fields: Iterable[str]) -> str:
     """The reply without the keys in ``fields`` (``a.b`` reaches into ``a``); content that
     is not a JSON object is returned unchanged."""
     value = _as_object(content)

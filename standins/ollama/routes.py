@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -28,13 +29,7 @@ from standins.ollama.answers import (
     parse_format,
     split_pieces,
 )
-from standins.ollama.faults import (
-    FaultKind,
-    FaultPlan,
-    drop_fields,
-    malform_json,
-    violate_schema,
-)
+from standins.ollama.faults import FaultPlan
 from standins.ollama.models import InstalledModel, QueueFullError, load_options
 from standins.ollama.wire import (
     ChatRequest,
@@ -102,7 +97,8 @@ def _frame(
 
 def _frames(model: str, completion: Completion, metrics: Mapping[str, Any]) -> list[Frame]:
     """A streamed reply: thinking deltas, content deltas, the done line."""
-    deltas = [("", piece) for piece in completion.thinking] + [(p, "") for p in completion.content]
+    deltas = [("", piece) for piece in split_pieces(completion.thinking)]
+    deltas += [(piece, "") for piece in split_pieces(completion.content)]
     frames: list[Frame] = [
         partial(_frame, model, content, thinking) for content, thinking in deltas
     ]
@@ -289,20 +285,7 @@ class OllamaRoutes:
             return error_reply(500, IMAGE_FAILURE_MESSAGE, streaming=req.stream)
         if plan.error:
             return error_reply(*plan.error, streaming=req.stream)
-        content = completion.content_text
-        if plan.missing_fields:
-            content = drop_fields(content, plan.missing_fields)
-        if plan.content is FaultKind.MALFORMED_JSON:
-            content = malform_json(content)
-        elif plan.content is FaultKind.SCHEMA_VIOLATION:
-            content = violate_schema(content, call.format)
-        if content != completion.content_text:
-            completion = Completion(
-                completion.thinking,
-                tuple(split_pieces(content)),
-                completion.done_reason,
-                completion.prompt_eval_count,
-            )
+        completion = replace(completion, content=plan.spoil(completion.content, call.format))
         metrics = _metrics(completion, started, load_ns)
         if req.stream:
             return await self._stream(request, _frames(req.model, completion, metrics), plan)
@@ -314,8 +297,7 @@ class OllamaRoutes:
         if plan.stream_error is not None:  # unstreamed, Ollama turns it into a 500
             return error_reply(500, plan.stream_error[1])
         done = (completion.done_reason, metrics)
-        text, thinking = completion.content_text, completion.thinking_text
-        return json_reply(200, _frame(req.model, text, thinking, done))
+        return json_reply(200, _frame(req.model, completion.content, completion.thinking, done))
 
     async def _stream(
         self, request: web.Request, frames: list[Frame], plan: FaultPlan
