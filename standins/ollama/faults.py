@@ -133,13 +133,8 @@ class FaultBook:
         self._active.clear()
 
     def take(self, route: str, model: str | None, *, generating: bool) -> FaultPlan:
-        """Consume the faults that hit one request and combine them.
-
-        Args:
-            route: ``chat``, ``show``, ``ps``, ``tags`` or ``version``.
-            model: The request's model, if it names one.
-            generating: False for preload/unload requests, which produce no text.
-        """
+        """Consume the faults that hit one request to ``route`` (for ``model``, if it names
+        one) and combine them; ``generating`` is False for preload/unload requests."""
         plan = FaultPlan()
         canonical = canonical_name(model) if model else None
         still_active: list[ActiveFault] = []

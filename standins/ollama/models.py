@@ -202,20 +202,11 @@ class Runner:
 
 
 class Residency:
-    """Which models are loaded, with Ollama's scheduling rules on a single GPU.
-
-    Args:
-        settings: ``max_loaded_models``, ``load_delay_s``, ``unload_delay_s``,
-            ``keep_alive`` (of a model loaded without one), ``num_parallel``, ``max_queue``.
-    """
+    """Which models are loaded, with Ollama's scheduling rules on a single GPU."""
 
     def __init__(self, settings: FakeOllamaSettings) -> None:
-        self.max_loaded = settings.max_loaded_models
-        self.load_delay_s = settings.load_delay_s
-        self.unload_delay_s = settings.unload_delay_s
+        self.settings = settings
         self.default_keep_alive_ns = parse_keep_alive(settings.keep_alive)
-        self.num_parallel = settings.num_parallel
-        self.max_queue = settings.max_queue
         self.loaded: dict[str, Runner] = {}
         self.counts: Counter[str] = Counter()
         """``load_count``, ``reload_count``, ``eviction_count`` and ``unload_count``."""
@@ -233,12 +224,9 @@ class Residency:
         self, model: InstalledModel, options: Mapping[str, Any], keep_alive_ns: int | None
     ) -> Runner:
         """A ready runner for ``model``, loading (and evicting) as needed; ``keep_alive_ns``
-        None keeps the runner's. The caller must :meth:`release` it.
-
-        Raises:
-            QueueFullError: When ``max_queue`` requests are already waiting.
-        """
-        if self._waiting >= self.max_queue:
+        None keeps the runner's. The caller must :meth:`release` it. Raises
+        :class:`QueueFullError` when ``max_queue`` requests are already waiting."""
+        if self._waiting >= self.settings.max_queue:
             raise QueueFullError(QUEUE_FULL_MESSAGE)
         self._waiting += 1
         try:
@@ -264,7 +252,7 @@ class Residency:
                     if not runner.unload_when_idle:
                         self.counts["reload_count"] += 1
                     self._unload_or_mark(runner)
-                elif runner is None and len(self.loaded) < self.max_loaded:
+                elif runner is None and len(self.loaded) < self.settings.max_loaded_models:
                     break
                 elif runner is None:
                     victim = self._pick_victim()
@@ -273,11 +261,10 @@ class Residency:
                         self._begin_unload(victim)
                 await self._changed.wait()
             session = self.default_keep_alive_ns if keep_alive_ns is None else keep_alive_ns
-            runner = Runner(model, options, session, asyncio.Semaphore(self.num_parallel))
+            runner = Runner(model, options, session, asyncio.Semaphore(self.settings.num_parallel))
             self.loaded[model.name] = runner
         self.load_started.set()
-        if self.load_delay_s > 0:
-            await asyncio.sleep(self.load_delay_s)
+        await asyncio.sleep(self.settings.load_delay_s)
         async with self._changed:
             runner.state = "ready"
             self.counts["load_count"] += 1
@@ -344,8 +331,7 @@ class Residency:
         task.add_done_callback(self._tasks.discard)
 
     async def _finish_unload(self, runner: Runner) -> None:
-        if self.unload_delay_s > 0:
-            await asyncio.sleep(self.unload_delay_s)
+        await asyncio.sleep(self.settings.unload_delay_s)
         async with self._changed:
             if self.loaded.get(runner.model.name) is runner:
                 del self.loaded[runner.model.name]

@@ -95,8 +95,6 @@ def _format(response_format: Any) -> Any:
 
 def _think(body: Mapping[str, Any]) -> bool | str | None:
     effort = body.get("reasoning_effort")
-    if effort is None and isinstance(body.get("reasoning"), dict):
-        effort = body["reasoning"].get("effort")
     if effort is not None and (not isinstance(effort, str) or effort not in _EFFORT_TO_THINK):
         raise _BadRequest(
             f"invalid reasoning value: '{effort}' "
@@ -106,15 +104,9 @@ def _think(body: Mapping[str, Any]) -> bool | str | None:
 
 
 def decode_completion_request(raw: bytes) -> tuple[ChatRequest, bool, bool]:
-    """Translate a chat-completions body into the ``/api/chat`` request it becomes.
-
-    Returns:
-        The chat request (unstreamed: the finished answer is streamed as events), whether
-        the client asked for a stream, and whether it asked for a usage chunk.
-
-    Raises:
-        _BadRequest: What Ollama answers with 400.
-    """
+    """Translate a chat-completions body into the ``/api/chat`` request it becomes
+    (unstreamed: the finished answer is sent as events), whether the client asked for a
+    stream, and whether it asked for a usage chunk; raise :class:`_BadRequest` for a 400."""
     try:
         body = json.loads(raw) if raw.strip() else None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -136,9 +128,6 @@ def decode_completion_request(raw: bytes) -> tuple[ChatRequest, bool, bool]:
         raise _BadRequest("[] is too short - 'messages'")
     options: dict[str, Any] = {"temperature": 1.0, "top_p": 1.0}  # Ollama's /v1 defaults
     options |= {_OPTIONS[k]: v for k, v in body.items() if k in _OPTIONS and v is not None}
-    stop = body.get("stop")
-    if stop is not None:
-        options["stop"] = [stop] if isinstance(stop, str) else stop
     usage = body.get("stream_options")
     request = ChatRequest(
         model=model or "",

@@ -1,12 +1,7 @@
 """HTTP handlers of the stand-in: Ollama's routes, framed exactly as Ollama frames them.
 
-* Plain replies and errors are gin's ``c.JSON``: ``application/json; charset=utf-8``,
-  compact JSON; an error body is ``{"error": "<text>"}``.
-* Streams are ``application/x-ndjson``, one object per line, thinking deltas before
-  content deltas, then a ``done: true`` line with ``done_reason`` and the metrics (zero
-  metrics omitted). A failure before the first line keeps a real status; after it, it is
-  an ``{"error": …}`` line. Preload and unload answers are single objects even streamed.
-* Unknown paths answer gin's ``404 page not found`` in plain text.
+Replies and errors are gin's ``c.JSON`` (an error is ``{"error": "<text>"}``); streams are
+NDJSON, ending with a ``done: true`` line, or an ``{"error": …}`` line once one was sent.
 """
 
 from __future__ import annotations
