@@ -62,11 +62,8 @@ Format = Mapping[str, Any] | Literal["json"] | None
 
 
 def parse_format(raw: Any) -> Format:
-    """Interpret ``format`` as Ollama does: null/"" none, "json", or a schema object.
-
-    Raises:
-        InvalidFormatError: For anything else, with Ollama's wording.
-    """
+    """Interpret ``format`` as Ollama does: null/"" none, "json", or a schema object;
+    anything else raises :class:`InvalidFormatError` with Ollama's wording."""
     if raw in (None, "", "json"):
         return "json" if raw else None
     if isinstance(raw, dict):
@@ -144,11 +141,6 @@ class Script:
     def always(self, answer: ScriptEntry, *, model: str | None = None) -> None:
         """Answer every request (to ``model``, or any) with ``answer`` once the queue is empty."""
         self._standing[self._key(model)] = answer
-
-    def clear(self) -> None:
-        """Back to the default answers."""
-        self._queued.clear()
-        self._standing.clear()
 
     def answer(self, call: ChatCall) -> Answer:
         """The answer to one request (consumes a queued entry if there is one)."""

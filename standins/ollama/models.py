@@ -87,19 +87,6 @@ class InstalledModel:
             "quantization_level": self.quantization_level,
         }
 
-    def model_info(self) -> dict[str, Any]:
-        """A short ``model_info`` map (GGUF metadata) as ``/api/show`` returns it."""
-        count = int(float(self.parameter_size.rstrip("B")) * 1e9)
-        return {"general.architecture": self.family, "general.parameter_count": count} | {
-            f"{self.family}.context_length": self.context_length
-        }
-
-    def projector_info(self) -> dict[str, Any] | None:
-        """CLIP projector metadata, only for vision models."""
-        return (
-            {"general.architecture": "clip", "clip.vision.image_size": 336} if self.vision else None
-        )
-
     def resident_bytes(self, num_ctx: int) -> int:
         """Memory a loaded runner takes: weights plus a KV cache that grows with num_ctx."""
         return self.size + self.kv_bytes_per_token * num_ctx
@@ -200,6 +187,12 @@ class Runner:
     unload_when_idle: bool = False
     gone: asyncio.Event = field(default_factory=asyncio.Event)
 
+    def stop_timer(self) -> None:
+        """Cancel the keep-alive countdown, if one runs."""
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
 
 class Residency:
     """Which models are loaded, with Ollama's scheduling rules on a single GPU."""
@@ -279,9 +272,7 @@ class Residency:
         runner.expires_at_ns = None
         if keep_alive_ns is not None:
             runner.session_ns = keep_alive_ns
-        if runner.timer is not None:
-            runner.timer.cancel()
-            runner.timer = None
+        runner.stop_timer()
 
     def _pick_victim(self) -> Runner | None:
         # Ollama unloads an idle runner, shortest keep_alive first; among equals the one
@@ -323,9 +314,7 @@ class Residency:
         if runner.state == "unloading" or self.loaded.get(runner.model.name) is not runner:
             return
         runner.state = "unloading"
-        if runner.timer is not None:
-            runner.timer.cancel()
-            runner.timer = None
+        runner.stop_timer()
         task = asyncio.get_running_loop().create_task(self._finish_unload(runner))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -348,8 +337,7 @@ class Residency:
     def reset(self) -> None:
         """Forget every runner without counting unloads (the server process restarted)."""
         for runner in self.loaded.values():
-            if runner.timer is not None:
-                runner.timer.cancel()
+            runner.stop_timer()
             runner.gone.set()
         self.loaded.clear()
         for task in self._tasks:

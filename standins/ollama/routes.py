@@ -205,9 +205,14 @@ class OllamaRoutes:
         if model.parameters:
             body["parameters"] = model.parameters
         body |= {"template": model.template, "details": model.details()}
-        body["model_info"] = model.model_info()
-        if model.projector_info():
-            body["projector_info"] = model.projector_info()
+        count = int(float(model.parameter_size.rstrip("B")) * 1e9)  # a short GGUF metadata map
+        body["model_info"] = {
+            "general.architecture": model.family,
+            "general.parameter_count": count,
+            f"{model.family}.context_length": model.context_length,
+        }
+        if model.vision:
+            body["projector_info"] = {"general.architecture": "clip", "clip.vision.image_size": 336}
         body["capabilities"] = list(model.capabilities)
         return body | {"modified_at": rfc3339_nano(self.fake.catalogue.modified_at_ns)}
 

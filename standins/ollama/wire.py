@@ -321,13 +321,8 @@ def check_options(options: Mapping[str, Any]) -> None:
         if expected is None or value is None:
             continue
         number = isinstance(value, int | float) and not isinstance(value, bool)
-        wrong = {
-            "integer": not number,
-            "float32": not number,
-            "boolean": not isinstance(value, bool),
-            "array": not isinstance(value, list),
-        }[expected]
-        if wrong:
+        fits = {"boolean": isinstance(value, bool), "array": isinstance(value, list)}
+        if not fits.get(expected, number):
             raise GoDecodeError(f"option {json.dumps(key)} must be of type {expected}")
         if expected == "array" and not all(isinstance(item, str) for item in value):
             raise GoDecodeError(f"option {json.dumps(key)} must be of an array of strings")
