@@ -5,6 +5,8 @@ from __future__ import annotations
 from gateway.auth import auth_interceptors
 from gateway.deadlines import StageBudgets
 from gateway.downstream import Downstream
+from gateway.operations.app import install_jobs
+from gateway.operations.servicer import OPERATIONS_SERVICE
 from gateway.orchestrator import Orchestrator, OrchestratorConfig
 from gateway.readiness import DownstreamReadiness
 from gateway.reuse import PlanReuseCache
@@ -46,7 +48,9 @@ async def create_server(settings: GatewaySettings) -> GrpcServer:
     # Callers' tokens, rights and limits are checked before a request reaches the
     # servicer; with no token file configured there is no interceptor.
     host = GrpcServer(
-        settings, service_names=[SERVICE_NAME], interceptors=auth_interceptors(settings)
+        settings,
+        service_names=[SERVICE_NAME, OPERATIONS_SERVICE],
+        interceptors=auth_interceptors(settings),
     )
     host.on_stop(downstream.close)
 
@@ -61,16 +65,17 @@ async def create_server(settings: GatewaySettings) -> GrpcServer:
         exclusive={"render"} if settings.single_gpu else (),
         entry_hooks=hooks,
     )
+    limits = RequestLimits(
+        max_variants=settings.max_variants,
+        max_instruction_chars=settings.max_instruction_chars,
+        max_loras=settings.max_loras,
+        max_image_bytes=settings.max_image_bytes,
+        max_image_side=settings.max_image_side,
+    )
     orchestrator = Orchestrator(
         downstream,
         config=OrchestratorConfig(
-            limits=RequestLimits(
-                max_variants=settings.max_variants,
-                max_instruction_chars=settings.max_instruction_chars,
-                max_loras=settings.max_loras,
-                max_image_bytes=settings.max_image_bytes,
-                max_image_side=settings.max_image_side,
-            ),
+            limits=limits,
             budgets=StageBudgets(
                 analyze=settings.analyze_budget_fraction, plan=settings.plan_budget_fraction
             ),
@@ -83,7 +88,8 @@ async def create_server(settings: GatewaySettings) -> GrpcServer:
         ),
     )
     gateway_pb2_grpc.add_GatewayServiceServicer_to_server(  # type: ignore[no-untyped-call]
-        GatewayServicer(orchestrator), host.server
+        GatewayServicer(orchestrator, jobs=install_jobs(host, settings, orchestrator, limits)),
+        host.server,
     )
     readiness = DownstreamReadiness(
         downstream, host.health, timeout_s=settings.health_check_timeout_s

@@ -10,7 +10,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc.aio
+from google.longrunning import operations_proto_pb2
 
+from gateway.operations.servicer import JobRpcs
 from gateway.orchestrator import Orchestrator
 from imagegen.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 
@@ -25,10 +27,12 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
 
     Args:
         orchestrator: Runs the pipeline.
+        jobs: Serves the job methods (SubmitGenerate, WatchOperation).
     """
 
-    def __init__(self, orchestrator: Orchestrator) -> None:
+    def __init__(self, orchestrator: Orchestrator, *, jobs: JobRpcs) -> None:
         self._orchestrator = orchestrator
+        self._jobs = jobs
 
     async def Generate(  # gRPC method name
         self,
@@ -47,3 +51,20 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
     ) -> gateway_pb2.PlanResponse:
         """Analyses and plans without rendering."""
         return await self._orchestrator.plan(request, time_remaining=context.time_remaining())
+
+    async def SubmitGenerate(  # gRPC method name
+        self,
+        request: gateway_pb2.SubmitGenerateRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> operations_proto_pb2.Operation:
+        """Starts a generation as a job; returns its operation at once."""
+        return await self._jobs.submit_generate(request)
+
+    async def WatchOperation(  # gRPC method name
+        self,
+        request: gateway_pb2.WatchOperationRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> AsyncIterator[gateway_pb2.GenerateResponse]:
+        """Streams a job's events from an event index."""
+        async for event in self._jobs.watch_operation(request):
+            yield event

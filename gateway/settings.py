@@ -14,13 +14,14 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from gateway.downstream import grpc_target
+from gateway.operations.settings import JobsSettings
 from services.common.channels import ClientTLS
 from services.common.settings import ServerSettings, env_name
 
 __all__ = ["GatewaySettings"]
 
 
-class GatewaySettings(ServerSettings):
+class GatewaySettings(JobsSettings, ServerSettings):
     """Configuration of the gateway (the orchestrator the callers talk to).
 
     Downstream addresses accept a comma-separated list of ``host:port`` or a
