@@ -190,7 +190,8 @@ class RedisJobStore:
     async def take(self, *, wait_s: float) -> JobRecord | None:
         await self._ensure_group()
         # A job whose runner stopped renewing its claim for a lease is taken over first.
-        _, claimed, _ = await self._redis.xautoclaim(
+        # Redis 6.2 answers [next, entries], 7.0 adds the deleted ids.
+        autoclaimed = await self._redis.xautoclaim(
             self._queue,
             _GROUP,
             self._consumer,
@@ -198,7 +199,7 @@ class RedisJobStore:
             start_id="0-0",
             count=1,
         )
-        entries: list[tuple[bytes, dict[bytes, bytes]]] = list(claimed)
+        entries: list[tuple[bytes, dict[bytes, bytes]]] = list(autoclaimed[1])
         if not entries:
             answer = await self._redis.xreadgroup(
                 _GROUP,

@@ -209,14 +209,13 @@ class SqliteJobStore:
 
     async def take(self, *, wait_s: float) -> JobRecord | None:
         def claim(db: sqlite3.Connection) -> JobRecord | None:
+            # One statement, so two stores on one file never take the same job.
             row = db.execute(
-                f"SELECT {_COLUMNS} FROM jobs WHERE taken = 0 AND state NOT IN ({_FINISHED_SQL}) "
-                "ORDER BY created LIMIT 1"
+                "UPDATE jobs SET taken = 1 WHERE id = (SELECT id FROM jobs WHERE taken = 0 "
+                f"AND state NOT IN ({_FINISHED_SQL}) ORDER BY created LIMIT 1) "
+                f"RETURNING {_COLUMNS}"
             ).fetchone()
-            if row is None:
-                return None
-            db.execute("UPDATE jobs SET taken = 1 WHERE id = ?", (row[0],))
-            return _record(row)
+            return None if row is None else _record(row)
 
         deadline = time.monotonic() + wait_s
         while True:
