@@ -291,6 +291,10 @@ class RedisJobStore:
         if await self._redis.exists(self._job(job_id)):
             await self._redis.hset(self._job(job_id), "cancel_requested", 1)
 
+    async def cancel_requested(self, job_id: str) -> bool:
+        flag: bytes | None = await self._redis.hget(self._job(job_id), "cancel_requested")
+        return flag is None or flag == b"1"
+
     async def delete(self, job_id: str) -> None:
         job = await self.get(job_id)
         async with self._redis.pipeline(transaction=True) as pipe:

@@ -177,8 +177,7 @@ class JobRunner:
         while True:
             await asyncio.sleep(self._cancel_poll_s)
             try:
-                job = await self._store.get(job_id)
-                if job is None or job.cancel_requested:
+                if await self._store.cancel_requested(job_id):
                     return
                 if time.monotonic() - renewed >= self._lease_s / 3:
                     await self._store.keep(job_id)

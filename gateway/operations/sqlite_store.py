@@ -307,6 +307,14 @@ class SqliteJobStore:
         )
         await self._announce()
 
+    async def cancel_requested(self, job_id: str) -> bool:
+        row = await self._run(
+            lambda db: db.execute(
+                "SELECT cancel_requested FROM jobs WHERE id = ?", (job_id,)
+            ).fetchone()
+        )
+        return row is None or bool(row[0])
+
     async def delete(self, job_id: str) -> None:
         await self._remove([job_id])
 

@@ -154,6 +154,10 @@ class JobStore(Protocol):
         """Flags a job for cancellation; its runner (on any replica) stops it."""
         ...
 
+    async def cancel_requested(self, job_id: str) -> bool:
+        """Whether the job's cancel was asked for, or the job is gone."""
+        ...
+
     async def delete(self, job_id: str) -> None:
         """Removes a job, its events and images."""
         ...

@@ -161,9 +161,12 @@ async def test_a_renewed_job_is_not_taken_over(stores: Stores) -> None:
 async def test_cancel_is_a_flag_any_store_sees(stores: Stores) -> None:
     first, second = stores.new(), stores.new()
     job = await first.submit(_job())
+    assert not await first.cancel_requested(job.id)
     await second.request_cancel(job.id)
+    assert await first.cancel_requested(job.id)
     seen = await first.get(job.id)
     assert seen is not None and seen.cancel_requested
+    assert await first.cancel_requested(uuid.uuid4().hex), "a job that is gone stops too"
 
 
 async def test_list_pages_a_callers_jobs_newest_first_and_filters_by_state(
