@@ -44,6 +44,7 @@ _GROUP = "runners"
 # noticed within this.
 _WATCH_BLOCK_MS = 1000
 _EVENT_FIELD = b"e"
+_END_FIELD = b"end"
 
 
 def _to_hash(job: JobRecord) -> dict[str, bytes | str | int | float]:
@@ -259,6 +260,9 @@ class RedisJobStore:
                     "finished": now,
                 },
             )
+            # An end mark wakes the watchers blocked on the stream; its automatic id sorts
+            # after every event id (0-N), and no event can be added after it.
+            pipe.xadd(self._events(job_id), {_END_FIELD: b""})
             pipe.expire(self._job(job_id), ttl)
             pipe.expire(self._events(job_id), ttl)
             pipe.zadd(self._finished, {job_id: now})
@@ -275,6 +279,8 @@ class RedisJobStore:
             done = await self._done_or_gone(job_id)
             entries = await self._redis.xrange(stream, min=f"0-{last + 1}", max="+")
             for entry_id, fields in entries:
+                if _EVENT_FIELD not in fields:  # the end mark
+                    return
                 last = int(entry_id.split(b"-")[1])
                 yield last, fields[_EVENT_FIELD]
             if done:
