@@ -210,7 +210,7 @@ async def test_delete_forgets_a_finished_job_and_refuses_a_running_one(
     exit_stack: AsyncExitStack, jobs_dir: Path
 ) -> None:
     system = await start_system(
-        exit_stack, comfyui=FakeComfyUISettings(step_delay_s=0.05), jobs_dir=jobs_dir
+        exit_stack, comfyui=FakeComfyUISettings(step_delay_s=0.02), jobs_dir=jobs_dir
     )
     client = await connect(exit_stack, system.gateway.address)
     operation = await client.submit(txt2img(variants=1))

@@ -132,7 +132,7 @@ def _gateway_process(
 async def test_a_killed_replicas_job_is_taken_over_and_finished_with_the_same_seed(
     exit_stack: AsyncExitStack, redis_server: str, redis_prefix: str, tmp_path: Path
 ) -> None:
-    system = await start_system(exit_stack, comfyui=FakeComfyUISettings(step_delay_s=0.1))
+    system = await start_system(exit_stack, comfyui=FakeComfyUISettings(step_delay_s=0.04))
     env = {
         "GATEWAY_JOBS_STORE": "redis",
         "GATEWAY_JOBS_REDIS_URL": redis_server,

@@ -201,7 +201,7 @@ async def test_unfinished_jobs_of_the_sqlite_store_resume_after_a_gateway_restar
     exit_stack: AsyncExitStack, jobs_dir: Path
 ) -> None:
     system = await start_system(
-        exit_stack, comfyui=FakeComfyUISettings(step_delay_s=0.05), jobs_dir=jobs_dir
+        exit_stack, comfyui=FakeComfyUISettings(step_delay_s=0.02), jobs_dir=jobs_dir
     )
     client = await connect(exit_stack, system.gateway.address)
     finished = await client.submit(txt2img(variants=1, seed=1))
