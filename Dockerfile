@@ -82,14 +82,16 @@ CMD ["python", "-m", "standins.comfyui", "--host", "0.0.0.0", "--port", "8188"]
 # ---------------------------------------------------------------------------------------
 # The services. Each health check asks the server's own grpc.health.v1 status, over TLS
 # (presenting the service's certificate, for mutual TLS) when the service has one; TLS
-# certificates must then name "localhost" besides the service.
+# certificates must then name "localhost" besides the service, and allow client
+# authentication when mutual TLS is required. Without a CA file the check trusts the
+# service's own certificate.
 FROM runtime AS vision
 ENV VISION_HOST=0.0.0.0
 EXPOSE 50052
 HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \
     CMD python -m services.common.healthcheck --addr "127.0.0.1:${VISION_PORT:-50052}" \
         --service imagegen.vision.v1.VisionService \
-        ${VISION_TLS_CERT_FILE:+--tls-ca "$VISION_TLS_CA_FILE" --tls-cert "$VISION_TLS_CERT_FILE" --tls-key "$VISION_TLS_KEY_FILE" --tls-server-name localhost} \
+        ${VISION_TLS_CERT_FILE:+--tls-cert "$VISION_TLS_CERT_FILE" --tls-key "$VISION_TLS_KEY_FILE" --tls-server-name localhost ${VISION_TLS_CA_FILE:+--tls-ca "$VISION_TLS_CA_FILE"}} \
         || exit 1
 CMD ["python", "-m", "services.vision"]
 
@@ -99,7 +101,7 @@ EXPOSE 50053
 HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \
     CMD python -m services.common.healthcheck --addr "127.0.0.1:${PLANNER_PORT:-50053}" \
         --service imagegen.planner.v1.PlannerService \
-        ${PLANNER_TLS_CERT_FILE:+--tls-ca "$PLANNER_TLS_CA_FILE" --tls-cert "$PLANNER_TLS_CERT_FILE" --tls-key "$PLANNER_TLS_KEY_FILE" --tls-server-name localhost} \
+        ${PLANNER_TLS_CERT_FILE:+--tls-cert "$PLANNER_TLS_CERT_FILE" --tls-key "$PLANNER_TLS_KEY_FILE" --tls-server-name localhost ${PLANNER_TLS_CA_FILE:+--tls-ca "$PLANNER_TLS_CA_FILE"}} \
         || exit 1
 CMD ["python", "-m", "services.planner"]
 
@@ -109,7 +111,7 @@ EXPOSE 50054
 HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \
     CMD python -m services.common.healthcheck --addr "127.0.0.1:${RENDER_PORT:-50054}" \
         --service imagegen.render.v1.RenderService \
-        ${RENDER_TLS_CERT_FILE:+--tls-ca "$RENDER_TLS_CA_FILE" --tls-cert "$RENDER_TLS_CERT_FILE" --tls-key "$RENDER_TLS_KEY_FILE" --tls-server-name localhost} \
+        ${RENDER_TLS_CERT_FILE:+--tls-cert "$RENDER_TLS_CERT_FILE" --tls-key "$RENDER_TLS_KEY_FILE" --tls-server-name localhost ${RENDER_TLS_CA_FILE:+--tls-ca "$RENDER_TLS_CA_FILE"}} \
         || exit 1
 CMD ["python", "-m", "services.render"]
 
@@ -120,6 +122,6 @@ EXPOSE 50051
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
     CMD python -m services.common.healthcheck --addr "127.0.0.1:${GATEWAY_PORT:-50051}" \
         --service imagegen.gateway.v1.GatewayService \
-        ${GATEWAY_TLS_CERT_FILE:+--tls-ca "$GATEWAY_TLS_CA_FILE" --tls-cert "$GATEWAY_TLS_CERT_FILE" --tls-key "$GATEWAY_TLS_KEY_FILE" --tls-server-name localhost} \
+        ${GATEWAY_TLS_CERT_FILE:+--tls-cert "$GATEWAY_TLS_CERT_FILE" --tls-key "$GATEWAY_TLS_KEY_FILE" --tls-server-name localhost ${GATEWAY_TLS_CA_FILE:+--tls-ca "$GATEWAY_TLS_CA_FILE"}} \
         || exit 1
 CMD ["python", "-m", "gateway"]

@@ -10,7 +10,8 @@
     imagegen list [--filter "state = RUNNING"] [--page-size N] [--page-token T]
 
 ``watch`` numbers the events it prints, so a watch cut off after event ``k`` continues
-with ``--after k``. Only grpc, the generated code and the standard library are used.
+with ``--after k``. Only grpc, the generated code and the standard library are used, and
+grpc only once a command runs (``imagegen --help`` builds the parser without it).
 """
 
 from __future__ import annotations
@@ -19,14 +20,16 @@ import argparse
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-import grpc
-from google.longrunning import operations_pb2_grpc
 from google.longrunning import operations_proto_pb2 as operations_pb2
+from google.rpc import code_pb2
 
 from imagegen.common.v1 import common_pb2
-from imagegen.gateway.v1 import gateway_pb2, gateway_pb2_grpc
+from imagegen.gateway.v1 import gateway_pb2
+
+if TYPE_CHECKING:
+    import grpc
 
 __all__ = ["JOB_COMMANDS", "add_job_commands", "run_job_command"]
 
@@ -108,6 +111,10 @@ def run_job_command(
     Raises:
         grpc.RpcError: A call failed.
     """
+    from google.longrunning import operations_pb2_grpc
+
+    from imagegen.gateway.v1 import gateway_pb2_grpc
+
     gateway = gateway_pb2_grpc.GatewayServiceStub(channel)  # type: ignore[no-untyped-call]
     operations = operations_pb2_grpc.OperationsStub(channel)
     call_metadata = tuple(metadata) or None
@@ -227,8 +234,8 @@ def _print_operation(stream: TextIO, operation: operations_pb2.Operation) -> Non
     for warning in metadata.warnings:
         print(f"  warning {warning.code}: {warning.message}", file=stream)
     if operation.HasField("error"):
-        code = grpc.StatusCode.UNKNOWN
-        for candidate in grpc.StatusCode:
-            if candidate.value[0] == operation.error.code:
-                code = candidate
-        print(f"error {code.name}: {operation.error.message}", file=stream)
+        error = operation.error
+        code = (
+            code_pb2.Code.Name(error.code) if error.code in code_pb2.Code.values() else error.code
+        )
+        print(f"error {code}: {error.message}", file=stream)

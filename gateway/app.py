@@ -19,7 +19,20 @@ from imagegen.gateway.v1 import gateway_pb2_grpc
 from services.common.ollama import OllamaClient
 from services.common.server import GrpcServer
 
-__all__ = ["create_server"]
+__all__ = ["create_server", "request_limits"]
+
+
+def request_limits(settings: GatewaySettings) -> RequestLimits:
+    """The bounds requests are checked against; the shared ones are the render's too."""
+    return RequestLimits(
+        max_variants=settings.max_variants,
+        max_instruction_chars=settings.max_instruction_chars,
+        max_loras=settings.max_loras,
+        max_image_bytes=settings.max_image_bytes,
+        max_image_side=settings.max_image_side,
+        txt2img_min_side=settings.txt2img_min_side,
+        txt2img_max_side=settings.txt2img_max_side,
+    )
 
 
 async def create_server(settings: GatewaySettings) -> GrpcServer:
@@ -65,13 +78,7 @@ async def create_server(settings: GatewaySettings) -> GrpcServer:
         exclusive={"render"} if settings.single_gpu else (),
         entry_hooks=hooks,
     )
-    limits = RequestLimits(
-        max_variants=settings.max_variants,
-        max_instruction_chars=settings.max_instruction_chars,
-        max_loras=settings.max_loras,
-        max_image_bytes=settings.max_image_bytes,
-        max_image_side=settings.max_image_side,
-    )
+    limits = request_limits(settings)
     orchestrator = Orchestrator(
         downstream,
         config=OrchestratorConfig(
@@ -87,12 +94,16 @@ async def create_server(settings: GatewaySettings) -> GrpcServer:
             window_s=settings.plan_reuse_window_s, max_entries=settings.plan_reuse_max_entries
         ),
     )
-    gateway_pb2_grpc.add_GatewayServiceServicer_to_server(  # type: ignore[no-untyped-call]
-        GatewayServicer(orchestrator, jobs=install_jobs(host, settings, orchestrator, limits)),
-        host.server,
-    )
     readiness = DownstreamReadiness(
         downstream, host.health, timeout_s=settings.health_check_timeout_s
+    )
+    gateway_pb2_grpc.add_GatewayServiceServicer_to_server(  # type: ignore[no-untyped-call]
+        GatewayServicer(
+            orchestrator,
+            readiness=readiness,
+            jobs=install_jobs(host, settings, orchestrator, limits),
+        ),
+        host.server,
     )
     host.watch_readiness(readiness.check, settings.health_poll_interval_s)
     return host

@@ -23,9 +23,12 @@ as a Docker or Kubernetes secret), one caller token per line::
 
 The file is re-read at most every ``GATEWAY_AUTH_RELOAD_INTERVAL_S`` seconds and swapped
 in when its content changed, so tokens are added, rotated and revoked without a restart.
-A missing or malformed file at boot stops the gateway naming the variable; a file that
-becomes unreadable or malformed later is logged and ignored, and the last good list
-stays in force (a half-written secret must not lock every caller out).
+A file that lists no token (empty, or only comments) is never taken: a gateway nobody
+may call is a mistake, and an empty file is what a secret looks like half-written. So
+a missing, malformed or empty file at boot stops the gateway naming the variable; a
+file that becomes unreadable, malformed or empty later is logged as an error and
+ignored, and the last good list stays in force. To shut every caller out, stop the
+gateway (or list a token nobody holds).
 
 Outcomes, each with ``google.rpc.ErrorInfo`` (domain ``imagegen``):
 
@@ -33,6 +36,9 @@ Outcomes, each with ``google.rpc.ErrorInfo`` (domain ``imagegen``):
     a token not in the file             UNAUTHENTICATED     reason TOKEN_INVALID
     a token without the method's right  PERMISSION_DENIED   reason RIGHT_MISSING
     over the caller's limits            RESOURCE_EXHAUSTED  + RetryInfo (gateway.limits)
+
+Every refusal reaches the access log with its reason, and with the caller's name once
+the token is known (``"caller": "studio-web"``), as do the calls served.
 
 A presented token is hashed and compared with every digest in the file using
 ``hmac.compare_digest``, never stopping at a match, so the time taken does not reveal
@@ -47,7 +53,7 @@ import hmac
 import inspect
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,14 +63,13 @@ import grpc
 import grpc.aio
 from pydantic_settings import BaseSettings
 
-from gateway.limits import CallerLimiter, CallerLimits, Lease
-from imagegen.gateway.v1 import gateway_pb2
-from services.common.errors import ImagegenError, ResourceExhaustedError, abort
+from gateway.limits import CallAdmission, CallerLimiter, CallerLimits, current_admission
+from services.common.errors import ImagegenError
+from services.common.interceptors import annotate_call
 from services.common.logs import get_logger
 from services.common.settings import env_name
 
 __all__ = [
-    "GENERATE_METHOD",
     "HEALTH_SERVICE",
     "REFLECTION_SERVICES",
     "AuthSettings",
@@ -83,10 +88,6 @@ __all__ = [
 
 _log = get_logger(__name__)
 
-GENERATE_METHOD = "/{}/Generate".format(
-    gateway_pb2.DESCRIPTOR.services_by_name["GatewayService"].full_name
-)
-"""The one method whose calls the limiter counts (variants per call)."""
 HEALTH_SERVICE = "grpc.health.v1.Health"
 REFLECTION_SERVICES = frozenset(
     {"grpc.reflection.v1alpha.ServerReflection", "grpc.reflection.v1.ServerReflection"}
@@ -165,8 +166,8 @@ def parse_token_file(text: str, *, source: str = "token file") -> list[tuple[byt
         ``(sha256 digest, caller)`` per token line, in file order.
 
     Raises:
-        TokenFileError: A malformed line (named by number), a digest listed twice, or
-            one caller with different limits on different lines.
+        TokenFileError: A malformed line (named by number), a digest listed twice, one
+            caller with different limits on different lines, or no token line at all.
     """
     entries: list[tuple[bytes, Caller]] = []
     seen: set[bytes] = set()
@@ -197,6 +198,8 @@ def parse_token_file(text: str, *, source: str = "token file") -> list[tuple[byt
             raise TokenFileError(f"{where}: this token digest is listed twice")
         seen.add(digest)
         entries.append((digest, Caller(name, rights, limits)))
+    if not entries:
+        raise TokenFileError(f"{source}: lists no token; a gateway nobody may call is a mistake")
     return entries
 
 
@@ -260,7 +263,8 @@ class TokenFile:
     def refresh(self) -> None:
         """Re-reads the file if the reload interval has passed and swaps in a changed list.
 
-        A file that cannot be read or parsed is logged and ignored.
+        A file that cannot be read or parsed, or lists no token, is logged as an error
+        and ignored: the previous tokens stay in force.
         """
         now = self._clock()
         if now < self._next_check:
@@ -293,28 +297,23 @@ class TokenFile:
         return found
 
 
-# How many variants a call of a limited method renders, read from its request.
-VariantCount = Callable[[Any], int]
 Behaviour = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Any]
 
 
-def _generate_variants(request: Any) -> int:
-    return max(1, int(request.variants))
-
-
 class CallerAuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc ships no type hints
-    """Authenticates every call, checks the method's right and applies caller limits.
+    """Authenticates every call, checks the method's right and opens the caller's limits.
 
     Install it after the shared interceptor (``GrpcServer(..., interceptors=[...])``) so
-    refusals are logged and counted like any other status.
+    refusals are logged and counted like any other status. A served call runs with
+    :data:`current_caller` set and, with a limiter, a :class:`~gateway.limits.CallAdmission`
+    that the pipeline charges through :func:`~gateway.limits.admit` once the request is
+    valid; its slot is given back when the call ends, however it ends.
 
     Args:
         tokens: The token file.
-        limiter: Per-caller limits of the methods in ``limited``; ``None`` = no limits.
+        limiter: Per-caller limits; ``None`` = no limits.
         open_health: Let health checks through without a token.
         open_reflection: Let reflection through without a token.
-        limited: Full method names the limiter counts, each with a function giving the
-            number of variants its request renders.
     """
 
     def __init__(
@@ -324,15 +323,11 @@ class CallerAuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  
         limiter: CallerLimiter | None = None,
         open_health: bool = True,
         open_reflection: bool = False,
-        limited: Mapping[str, VariantCount] | None = None,
     ) -> None:
         self.tokens = tokens
         self.limiter = limiter
         self._open_services = ({HEALTH_SERVICE} if open_health else set()) | (
             set(REFLECTION_SERVICES) if open_reflection else set()
-        )
-        self._limited = dict(
-            limited if limited is not None else {GENERATE_METHOD: _generate_variants}
         )
 
     async def intercept_service(
@@ -373,54 +368,53 @@ class CallerAuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  
                         reason="RIGHT_MISSING",
                         metadata={"caller": caller.name, "right": right},
                     ),
+                    caller,
                 )
-        count = self._limited.get(method) if self.limiter is not None else None
-        return _map_behaviour(handler, lambda b: self._wrap(b, caller, count))
+        return _map_behaviour(handler, lambda b: self._wrap(b, caller))
 
-    def _admit(self, caller: Caller, count: VariantCount | None, request: Any) -> Lease | None:
-        if count is None or self.limiter is None:
-            return None
-        return self.limiter.acquire(caller.name, variants=count(request), limits=caller.limits)
-
-    def _wrap(self, behaviour: Behaviour, caller: Caller, count: VariantCount | None) -> Behaviour:
-        """Sets :data:`current_caller` and holds a limiter lease around the behaviour.
+    def _wrap(self, behaviour: Behaviour, caller: Caller) -> Behaviour:
+        """Sets :data:`current_caller` and the call's admission around the behaviour.
 
         The wrapper keeps the behaviour's kind (async generator or coroutine), since
         grpc.aio dispatches on it. Synchronous behaviours, which grpc.aio runs in a
         thread pool, are returned as they are: none of the gateway's methods is one.
         """
+
+        def enter() -> CallAdmission | None:
+            current_caller.set(caller)
+            annotate_call(caller=caller.name)
+            admission = (
+                CallAdmission(self.limiter, caller.name, caller.limits)
+                if self.limiter is not None
+                else None
+            )
+            current_admission.set(admission)
+            return admission
+
         if inspect.isasyncgenfunction(behaviour):
 
             async def streaming(
                 request: Any, context: grpc.aio.ServicerContext[Any, Any]
             ) -> AsyncIterator[Any]:
-                current_caller.set(caller)
-                try:
-                    lease = self._admit(caller, count, request)
-                except ResourceExhaustedError as e:
-                    await abort(context, e)
+                admission = enter()
                 try:
                     async for response in behaviour(request, context):
                         yield response
                 finally:
-                    if lease is not None:
-                        lease.release()
+                    if admission is not None:
+                        admission.release()
 
             return streaming
 
         if inspect.iscoroutinefunction(behaviour):
 
             async def unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-                current_caller.set(caller)
-                try:
-                    lease = self._admit(caller, count, request)
-                except ResourceExhaustedError as e:
-                    await abort(context, e)
+                admission = enter()
                 try:
                     return await behaviour(request, context)
                 finally:
-                    if lease is not None:
-                        lease.release()
+                    if admission is not None:
+                        admission.release()
 
             return unary
 
@@ -435,11 +429,19 @@ def _bearer_token(metadata: Any) -> str | None:
     return None
 
 
-def _refusal(handler: grpc.RpcMethodHandler, error: ImagegenError) -> grpc.RpcMethodHandler:
-    """A handler of the same kind as ``handler`` that answers ``error`` and runs nothing."""
+def _refusal(
+    handler: grpc.RpcMethodHandler, error: ImagegenError, caller: Caller | None = None
+) -> grpc.RpcMethodHandler:
+    """A handler of the same kind as ``handler`` that runs nothing and raises ``error``.
+
+    The shared interceptor turns the error into its status and logs it with its reason
+    (and the caller's name, when the token was valid).
+    """
 
     async def refuse(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:
-        await abort(context, error)
+        if caller is not None:
+            annotate_call(caller=caller.name)
+        raise error
 
     return _map_behaviour(handler, lambda _: refuse)
 

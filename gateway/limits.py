@@ -7,7 +7,18 @@ own budget, so one busy caller cannot take every GPU slot from the others::
     with limiter.acquire("studio-web", variants=4):
         ...  # the generation runs; its slot is given back on leaving the block
 
-A call over either limit is refused before any work starts with
+A call is charged only once its request is known to be valid, so a refused request
+costs its caller nothing: the auth interceptor opens a :class:`CallAdmission` for each
+authenticated call, the pipeline calls :func:`admit` right after validation, before
+any model is asked, and the interceptor gives the slot back when the call ends::
+
+    job = validate_generate(request, limits)     # INVALID_ARGUMENT costs nothing
+    admit(job.variants)                           # RESOURCE_EXHAUSTED, or charged
+
+``Generate`` is charged its variants; ``Plan`` is charged as a generation of one
+variant, since it runs both models as a ``Generate`` does.
+
+A call over either limit is refused before any model work starts with
 :class:`~services.common.errors.ResourceExhaustedError` (RESOURCE_EXHAUSTED with
 ``ErrorInfo`` and ``RetryInfo``), so a well-behaved client knows when to come back.
 
@@ -30,6 +41,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -40,9 +52,12 @@ __all__ = [
     "REASON_CONCURRENCY",
     "REASON_VARIANTS_OVER_ALLOWANCE",
     "REASON_VARIANT_RATE",
+    "CallAdmission",
     "CallerLimiter",
     "CallerLimits",
     "Lease",
+    "admit",
+    "current_admission",
 ]
 
 BUSY_RETRY_AFTER_S = 5.0
@@ -206,3 +221,55 @@ class CallerLimiter:
             self._in_flight[caller] = left
         else:
             self._in_flight.pop(caller, None)
+
+
+class CallAdmission:
+    """The limits of one call, charged once its request is known to be valid.
+
+    Args:
+        limiter: The gateway's limiter.
+        caller: The authenticated caller's name.
+        limits: The caller's own limits; ``None`` takes the limiter's defaults.
+    """
+
+    def __init__(self, limiter: CallerLimiter, caller: str, limits: CallerLimits | None) -> None:
+        self._limiter = limiter
+        self._caller = caller
+        self._limits = limits
+        self._lease: Lease | None = None
+
+    def charge(self, variants: int) -> None:
+        """Admits the call's generation of ``variants`` variants, or refuses it.
+
+        Raises:
+            ResourceExhaustedError: Over a limit (see :meth:`CallerLimiter.acquire`).
+            RuntimeError: The call was charged already.
+        """
+        if self._lease is not None:
+            raise RuntimeError("a call is charged once")
+        self._lease = self._limiter.acquire(self._caller, variants=variants, limits=self._limits)
+
+    def release(self) -> None:
+        """Gives the call's slot back, if it was charged; later calls do nothing."""
+        if self._lease is not None:
+            self._lease.release()
+
+
+current_admission: ContextVar[CallAdmission | None] = ContextVar("current_admission", default=None)
+"""The admission of the call being handled; ``None`` when calls are not limited."""
+
+
+def admit(variants: int) -> None:
+    """Charges the current call's caller for a valid request of ``variants`` variants.
+
+    Does nothing when the call is not limited (no token file is configured).
+
+    Args:
+        variants: Variants the call will render; a ``Plan`` counts as 1.
+
+    Raises:
+        ResourceExhaustedError: The caller is over a limit; nothing was charged.
+    """
+    admission = current_admission.get()
+    if admission is not None:
+        admission.charge(variants)

@@ -3,12 +3,14 @@
 ``Generate`` is an async generator of ``GenerateResponse`` events, yielded the moment
 each thing happens::
 
-    validate ─► analysis (img2img; skipped with a description) ─► plan ─► render
+    validate ─► admit ─► analysis (img2img; skipped with a description) ─► plan ─► render
                  │ AnalysisReady + warnings     │ PlanReady + warnings   │ queued / progress /
                  │                              │                        │ preview / result /
                  │                              │                        │ warning per variant
                  └──────────────────────────────┴────────────────────────┴─► Completed (timings)
 
+- The caller's limits are charged (:func:`gateway.limits.admit`) only once the request
+  is valid, and before any model is asked.
 - One analysis and one plan serve every variant; variant i renders seed + i, the seed
   picked here when the caller gave none, so it can be reported.
 - An identical recent request (same image, instruction, description, overrides) reuses
@@ -36,8 +38,10 @@ import grpc.aio
 from gateway.deadlines import Deadline, Stage, StageBudgets
 from gateway.downstream import Downstream, relay_error
 from gateway.jobs import GenerateJob, Mode, PlanInputs
+from gateway.limits import admit
 from gateway.notices import analysis_warnings, plan_warnings, warning
 from gateway.provenance import build_provenance
+from gateway.render_events import WORK_EVENTS, gateway_event
 from gateway.reuse import PlanReuseCache, ReusedPlan, reuse_key
 from gateway.scheduler import PhaseScheduler
 from gateway.validation import RequestLimits, validate_generate, validate_plan
@@ -49,6 +53,8 @@ from imagegen.vision.v1 import vision_pb2
 from services.common.errors import BackendFailedError, DeadlineExceededError
 from services.common.logs import get_logger, request_id_var
 from services.common.metrics import FALLBACKS_TOTAL, STAGE_SECONDS
+from services.common.request_rules import enum_name
+from services.common.sampler import overlay, overrides_from_proto, overrides_to_proto
 
 __all__ = ["RANDOM_SEED_BOUND", "Orchestrator", "OrchestratorConfig", "StageTimer"]
 
@@ -137,13 +143,6 @@ def _user_analysis(inputs: PlanInputs) -> common_pb2.ImageAnalysis:
     )
 
 
-def _apply_overrides(
-    settings: common_pb2.SamplerSettings, overrides: common_pb2.SamplerSettings
-) -> None:
-    for descriptor, value in overrides.ListFields():
-        setattr(settings, descriptor.name, value)
-
-
 class Orchestrator:
     """Runs requests through the vision, planner and render services.
 
@@ -182,13 +181,14 @@ class Orchestrator:
             The events, in the order they happen, ``completed`` last.
 
         Raises:
-            ImagegenError: Invalid input, an exhausted deadline, or a downstream failure
-                (relayed with its own status and details).
+            ImagegenError: Invalid input, the caller over its limits, an exhausted
+                deadline, or a downstream failure (relayed with its own status and details).
         """
         deadline = self._deadline(time_remaining)
         timer = StageTimer()
         with timer.measure(Stage.VALIDATE):
             job = await asyncio.to_thread(validate_generate, request, self._config.limits)
+        admit(job.variants)
         inputs = job.inputs
         seed = job.seed if job.seed is not None else secrets.randbelow(RANDOM_SEED_BOUND)
         request_id = request_id_var.get()
@@ -260,6 +260,7 @@ class Orchestrator:
         timer = StageTimer()
         with timer.measure(Stage.VALIDATE):
             inputs = await asyncio.to_thread(validate_plan, request, self._config.limits)
+        admit(1)  # a plan runs both models, as a one-variant generation does
         response = gateway_pb2.PlanResponse()
         if inputs.mode is Mode.TEXT_TO_IMAGE and inputs.description is not None:
             response.warnings.append(
@@ -294,7 +295,11 @@ class Orchestrator:
         assert job.approved_plan is not None
         plan.CopyFrom(job.approved_plan)
         plan.source = common_pb2.PLAN_SOURCE_USER
-        _apply_overrides(plan.settings, inputs.overrides)
+        plan.settings.CopyFrom(
+            overrides_to_proto(
+                overlay(overrides_from_proto(plan.settings), overrides_from_proto(inputs.overrides))
+            )
+        )
         if inputs.mode is Mode.IMAGE_TO_IMAGE:
             # The analysis only feeds the provenance here; an earlier Plan call of the
             # same inputs left it in the reuse cache, a description makes one for free.
@@ -360,7 +365,7 @@ class Orchestrator:
         _log.info(
             "analysed",
             extra={
-                "analysis_source": common_pb2.AnalysisSource.Name(analysis.source),
+                "analysis_source": enum_name(common_pb2.AnalysisSource, analysis.source),
                 "model": analysis.model,
                 "description": analysis.description,
             },
@@ -465,12 +470,12 @@ class Orchestrator:
             first_work: float | None = None
             try:
                 async for response in call:
-                    kind = response.WhichOneof("event")
-                    if first_work is None and kind in ("progress", "preview", "result"):
+                    if first_work is None and response.WhichOneof("event") in WORK_EVENTS:
                         first_work = time.monotonic()
                         timer.add(Stage.RENDER_WAIT, first_work - started)
-                    if kind is not None:
-                        yield _event(**{kind: getattr(response, kind)})
+                    event = gateway_event(response)
+                    if event is not None:
+                        yield event
             except grpc.aio.AioRpcError as e:
                 raise relay_error("render", e, timeout_s=timeout) from e
             finally:
@@ -487,9 +492,9 @@ class Orchestrator:
 def _plan_log(plan: common_pb2.PromptPlan) -> dict[str, object]:
     settings = plan.settings
     return {
-        "plan_source": common_pb2.PlanSource.Name(plan.source),
+        "plan_source": enum_name(common_pb2.PlanSource, plan.source),
         "model": plan.model,
-        "intent": common_pb2.EditIntent.Name(plan.intent),
+        "intent": enum_name(common_pb2.EditIntent, plan.intent),
         "positive_prompt": plan.positive_prompt,
         "negative_prompt": plan.negative_prompt,
         "denoise": settings.denoise,

@@ -4,6 +4,10 @@ The gateway can do nothing useful without the vision, planner and render service
 it reports NOT_SERVING while any of them does not answer SERVING. Beside its own status
 it publishes its view of each downstream service under that service's name, so one
 health call to the gateway (``imagegen health``) shows which one is down.
+
+The same view refuses work up front: a ``Generate`` while render is not SERVING would
+run both model stages and only then fail, so it is answered UNAVAILABLE at once
+(:meth:`DownstreamReadiness.refuse_unless_serving`).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from grpc_health.v1 import health_pb2
 from grpc_health.v1.health import aio as health_aio
 
 from gateway.downstream import SERVICE_NAMES, Downstream
+from services.common.errors import BackendUnavailableError
 
 __all__ = ["DownstreamNotReadyError", "DownstreamReadiness"]
 
@@ -67,3 +72,30 @@ class DownstreamReadiness:
         if failing:
             raise DownstreamNotReadyError("; ".join(failing))
         return True
+
+    async def refuse_unless_serving(self, name: str) -> None:
+        """Refuses work that needs ``name`` while it is not SERVING.
+
+        The latest check decides when it found the service SERVING (or has not run
+        yet). Otherwise every service is asked again at once, since the view may be up
+        to a poll interval old (a service just started, or just back), and the work is
+        refused only if ``name`` is still not SERVING.
+
+        Args:
+            name: Short service name, e.g. ``"render"``.
+
+        Raises:
+            BackendUnavailableError: UNAVAILABLE naming the service and its status.
+        """
+        if self.last.get(name, "SERVING") == "SERVING":
+            return
+        statuses = await self._downstream.health(timeout_s=self._timeout_s)
+        self.last = statuses
+        status = statuses[name]
+        if status == "SERVING":
+            return
+        raise BackendUnavailableError(
+            f"the {name} service ({self._downstream.addresses[name]}) is {status}; "
+            "no generation is accepted until it is SERVING again",
+            backend=name,
+        )

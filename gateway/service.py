@@ -1,7 +1,8 @@
 """The gateway's gRPC servicer: a thin translation onto :class:`~gateway.orchestrator.Orchestrator`.
 
 Errors are raised as :class:`~services.common.errors.ImagegenError` and turned into
-statuses with details by the shared server interceptor.
+statuses with details by the shared server interceptor. A ``Generate`` is refused up
+front while the render service is known to be down (:mod:`gateway.readiness`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from google.longrunning import operations_proto_pb2
 
 from gateway.operations.servicer import JobRpcs
 from gateway.orchestrator import Orchestrator
+from gateway.readiness import DownstreamReadiness
 from imagegen.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 
 __all__ = ["SERVICE_NAME", "GatewayServicer"]
@@ -27,11 +29,19 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
 
     Args:
         orchestrator: Runs the pipeline.
+        readiness: The downstream services' latest health; ``None`` refuses nothing.
         jobs: Serves the job methods (SubmitGenerate, WatchOperation).
     """
 
-    def __init__(self, orchestrator: Orchestrator, *, jobs: JobRpcs) -> None:
+    def __init__(
+        self,
+        orchestrator: Orchestrator,
+        *,
+        jobs: JobRpcs,
+        readiness: DownstreamReadiness | None = None,
+    ) -> None:
         self._orchestrator = orchestrator
+        self._readiness = readiness
         self._jobs = jobs
 
     async def Generate(  # gRPC method name
@@ -40,6 +50,8 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> AsyncIterator[gateway_pb2.GenerateResponse]:
         """Streams the events of one generation."""
+        if self._readiness is not None:
+            await self._readiness.refuse_unless_serving("render")
         events = self._orchestrator.generate(request, time_remaining=context.time_remaining())
         async for event in events:
             yield event

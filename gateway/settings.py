@@ -1,7 +1,10 @@
 """Settings of the gateway, read from ``GATEWAY_*`` environment variables at boot.
 
 The shared limits (``IMAGEGEN_MAX_MESSAGE_BYTES``, ``IMAGEGEN_MAX_IMAGE_BYTES``,
-``IMAGEGEN_MAX_IMAGE_SIDE``) come from :class:`~services.common.settings.ServerSettings`.
+``IMAGEGEN_MAX_IMAGE_SIDE``, and the request limits the render service enforces too:
+``IMAGEGEN_MAX_VARIANTS``, ``IMAGEGEN_MAX_LORAS``, ``IMAGEGEN_TXT2IMG_MIN_SIDE``,
+``IMAGEGEN_TXT2IMG_MAX_SIDE``) come from
+:class:`~services.common.settings.RequestLimitSettings`.
 A bad value stops the gateway at boot with an error naming the variable.
 """
 
@@ -16,12 +19,12 @@ from pydantic_settings import SettingsConfigDict
 from gateway.downstream import grpc_target
 from gateway.operations.settings import JobsSettings
 from services.common.channels import ClientTLS
-from services.common.settings import ServerSettings, env_name
+from services.common.settings import RequestLimitSettings, env_name
 
 __all__ = ["GatewaySettings"]
 
 
-class GatewaySettings(JobsSettings, ServerSettings):
+class GatewaySettings(JobsSettings, RequestLimitSettings):
     """Configuration of the gateway (the orchestrator the callers talk to).
 
     Downstream addresses accept a comma-separated list of ``host:port`` or a
@@ -67,15 +70,11 @@ class GatewaySettings(JobsSettings, ServerSettings):
         description="Largest share of the call's deadline the prompt planning may use.",
     )
 
-    max_variants: int = Field(
-        default=8, ge=1, le=64, description="Most variants one Generate call may ask for."
-    )
     max_instruction_chars: int = Field(
         default=65536,
         ge=1,
         description="Longest accepted instruction (and description), in characters.",
     )
-    max_loras: int = Field(default=4, ge=0, description="Most LoRAs one request may chain.")
 
     plan_reuse_window_s: float = Field(
         default=600.0,

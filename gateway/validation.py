@@ -4,16 +4,16 @@ Every problem found is collected, so one ``INVALID_ARGUMENT`` answer lists all t
 fields (``google.rpc.BadRequest``) instead of making the caller fix them one by one.
 Image decoding is CPU-bound: call these through ``asyncio.to_thread`` from a handler.
 
-Values a downstream service clamps with a warning (LoRA strength, sampler overrides out
-of range) are let through; values nothing could use (NaN, an empty name, a ControlNet
-with nothing to follow) are refused here.
+The rules are the render service's own (:mod:`services.common.request_rules`,
+:mod:`services.common.sampler`) with the same shared limits, so nothing the render would
+refuse gets past here to cost an analysis and a plan first. Values a downstream service
+clamps with a warning (LoRA strength, planned sampler overrides out of range) are let
+through; values nothing could use (NaN, an empty name, a ControlNet with nothing to
+follow, an enum number the contract lacks) are refused here.
 """
 
 from __future__ import annotations
 
-import math
-import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from gateway.jobs import GenerateJob, Mode, PlanInputs
@@ -21,26 +21,19 @@ from imagegen.common.v1 import common_pb2
 from imagegen.gateway.v1 import gateway_pb2
 from services.common.errors import FieldViolation, InvalidArgumentError
 from services.common.images import ValidatedImage, validate_image
+from services.common.request_rules import (
+    ControlNetValues,
+    check_controlnet,
+    check_enum,
+    check_loras,
+    check_txt2img_side,
+    check_variants,
+    check_workflow_name,
+    raise_if_any,
+)
+from services.common.sampler import check_overrides, overrides_from_proto
 
-__all__ = [
-    "MAX_SEED",
-    "MAX_TXT2IMG_SIDE",
-    "MIN_TXT2IMG_SIDE",
-    "RequestLimits",
-    "validate_generate",
-    "validate_plan",
-]
-
-MAX_SEED = 2**64 - 1
-"""Largest seed ComfyUI's KSampler accepts; seed + variants - 1 must not pass it."""
-MIN_TXT2IMG_SIDE = 256
-"""Smallest text-to-image side; Flux composes poorly below it."""
-MAX_TXT2IMG_SIDE = 2048
-"""Largest text-to-image side; Flux-dev is trained up to about two megapixels."""
-
-# Workflow templates are files on the render service: a name, never a path.
-_WORKFLOW_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_MAX_FILE_NAME = 255
+__all__ = ["RequestLimits", "validate_generate", "validate_plan"]
 
 
 @dataclass(frozen=True)
@@ -48,11 +41,13 @@ class RequestLimits:
     """The bounds a request must stay within.
 
     Attributes:
-        max_variants: Most variants per request.
+        max_variants: Most variants per request (shared with render).
         max_instruction_chars: Longest instruction and description.
-        max_loras: Most LoRAs per request.
+        max_loras: Most LoRAs per request (shared with render).
         max_image_bytes: Largest encoded image.
         max_image_side: Largest image width or height.
+        txt2img_min_side: Smallest text-to-image side (shared with render).
+        txt2img_max_side: Largest text-to-image side (shared with render).
     """
 
     max_variants: int = 8
@@ -60,6 +55,8 @@ class RequestLimits:
     max_loras: int = 4
     max_image_bytes: int = 32 * 1024 * 1024
     max_image_side: int = 4096
+    txt2img_min_side: int = 256
+    txt2img_max_side: int = 2048
 
 
 def validate_generate(request: gateway_pb2.GenerateRequest, limits: RequestLimits) -> GenerateJob:
@@ -80,45 +77,41 @@ def validate_generate(request: gateway_pb2.GenerateRequest, limits: RequestLimit
     mode = Mode.IMAGE_TO_IMAGE if request.HasField("source_image") else Mode.TEXT_TO_IMAGE
     _check_text(request.instruction, "instruction", limits, violations, required=True)
     description = _check_description(request, limits, violations)
-    _check_sampler(request.sampler, "sampler", violations)
+    # Planned overrides are clamped by the planner; over an approved plan they reach the
+    # render service as they are, so they must be within what it accepts.
+    check_overrides(
+        overrides_from_proto(request.sampler),
+        "sampler",
+        violations,
+        bounded=request.HasField("plan"),
+    )
 
-    variants = request.variants or 1
-    if variants > limits.max_variants:
-        violations.append(
-            FieldViolation("variants", f"is {variants}; at most {limits.max_variants} per request")
-        )
     seed = request.seed if request.HasField("seed") else None
-    if seed is not None and variants <= limits.max_variants and seed + variants - 1 > MAX_SEED:
-        violations.append(
-            FieldViolation(
-                "seed",
-                f"is {seed}; seed + variants - 1 must not exceed {MAX_SEED} (seeds never wrap)",
-            )
-        )
+    variants = check_variants(request.variants, seed, limits.max_variants, violations)
     if mode is Mode.TEXT_TO_IMAGE:
         # Image-to-image ignores both (the render warns), so only text-to-image checks them.
         for name in ("width", "height"):
-            side = getattr(request, name)
-            if side and not MIN_TXT2IMG_SIDE <= side <= MAX_TXT2IMG_SIDE:
-                violations.append(
-                    FieldViolation(
-                        name,
-                        f"is {side}; use 0 (default) or {MIN_TXT2IMG_SIDE} to "
-                        f"{MAX_TXT2IMG_SIDE} pixels",
-                    )
-                )
-    _check_loras(request.loras, limits, violations)
-    controlnet = _check_controlnet(request, mode, limits, violations)
-    if request.workflow and not _WORKFLOW_NAME.fullmatch(request.workflow):
-        violations.append(
-            FieldViolation(
-                "workflow", "must be 1 to 64 letters, digits, '-' or '_' (a template name)"
+            check_txt2img_side(
+                name,
+                getattr(request, name),
+                limits.txt2img_min_side,
+                limits.txt2img_max_side,
+                violations,
             )
-        )
+    check_loras(
+        [
+            (lora.name, lora.strength if lora.HasField("strength") else None)
+            for lora in request.loras
+        ],
+        limits.max_loras,
+        violations,
+    )
+    controlnet = _check_controlnet(request, mode, limits, violations)
+    if request.workflow:
+        check_workflow_name(request.workflow, "workflow", violations)
     approved_plan = _check_approved_plan(request, violations)
 
-    if violations:
-        raise InvalidArgumentError(_summary(violations), violations)
+    raise_if_any(violations, "request")
     return GenerateJob(
         inputs=PlanInputs(
             mode=mode,
@@ -156,9 +149,8 @@ def validate_plan(request: gateway_pb2.PlanRequest, limits: RequestLimits) -> Pl
     image = _check_image(request, "source_image", limits, violations)
     _check_text(request.instruction, "instruction", limits, violations, required=True)
     description = _check_description(request, limits, violations)
-    _check_sampler(request.sampler, "sampler", violations)
-    if violations:
-        raise InvalidArgumentError(_summary(violations), violations)
+    check_overrides(overrides_from_proto(request.sampler), "sampler", violations, bounded=False)
+    raise_if_any(violations, "request")
     return PlanInputs(
         mode=Mode.IMAGE_TO_IMAGE if request.HasField("source_image") else Mode.TEXT_TO_IMAGE,
         instruction=request.instruction,
@@ -166,13 +158,6 @@ def validate_plan(request: gateway_pb2.PlanRequest, limits: RequestLimits) -> Pl
         description=description,
         overrides=request.sampler,
     )
-
-
-def _summary(violations: list[FieldViolation]) -> str:
-    fields = ", ".join(dict.fromkeys(v.field for v in violations))
-    first = violations[0]
-    more = f" (and {len(violations) - 1} more)" if len(violations) > 1 else ""
-    return f"invalid request: {first.field} {first.description}{more}; fields: {fields}"
 
 
 def _check_image(
@@ -230,40 +215,6 @@ def _check_description(
     return request.description
 
 
-def _check_sampler(
-    settings: common_pb2.SamplerSettings, field: str, violations: list[FieldViolation]
-) -> None:
-    for name in ("denoise", "cfg", "guidance"):
-        if settings.HasField(name) and not math.isfinite(getattr(settings, name)):
-            violations.append(FieldViolation(f"{field}.{name}", "must be a finite number"))
-    if settings.HasField("steps") and settings.steps == 0:
-        violations.append(FieldViolation(f"{field}.steps", "must be at least 1 when set"))
-
-
-def _check_bare_name(name: str, field: str, violations: list[FieldViolation]) -> None:
-    if not name.strip():
-        violations.append(FieldViolation(field, "is required and must not be blank"))
-    elif len(name) > _MAX_FILE_NAME:
-        violations.append(FieldViolation(field, f"is longer than {_MAX_FILE_NAME} characters"))
-    elif "/" in name or "\\" in name or name.startswith(".") or "\x00" in name:
-        violations.append(
-            FieldViolation(field, "must be a bare file name as ComfyUI lists it, not a path")
-        )
-
-
-def _check_loras(
-    specs: Sequence[common_pb2.LoraSpec], limits: RequestLimits, violations: list[FieldViolation]
-) -> None:
-    if len(specs) > limits.max_loras:
-        violations.append(
-            FieldViolation("loras", f"has {len(specs)} entries; at most {limits.max_loras}")
-        )
-    for i, lora in enumerate(specs):
-        _check_bare_name(lora.name, f"loras[{i}].name", violations)
-        if lora.HasField("strength") and not math.isfinite(lora.strength):
-            violations.append(FieldViolation(f"loras[{i}].strength", "must be a finite number"))
-
-
 def _check_controlnet(
     request: gateway_pb2.GenerateRequest,
     mode: Mode,
@@ -273,40 +224,21 @@ def _check_controlnet(
     if not request.HasField("controlnet"):
         return None
     spec = request.controlnet
-    if spec.type == common_pb2.CONTROL_TYPE_UNSPECIFIED:
-        violations.append(
-            FieldViolation("controlnet.type", "is required: CANNY, DEPTH, POSE or TILE")
-        )
-    start = spec.start_percent if spec.HasField("start_percent") else 0.0
-    end = spec.end_percent if spec.HasField("end_percent") else 1.0
-    bounds = (
-        ("strength", spec.strength if spec.HasField("strength") else 0.6, 2.0),
-        ("start_percent", start, 1.0),
-        ("end_percent", end, 1.0),
+    check_enum(spec.type, common_pb2.ControlType, "controlnet.type", violations)
+    check_controlnet(
+        ControlNetValues(
+            spec.strength if spec.HasField("strength") else None,
+            spec.start_percent if spec.HasField("start_percent") else None,
+            spec.end_percent if spec.HasField("end_percent") else None,
+        ),
+        model=spec.model,
+        has_control_image=spec.HasField("control_image"),
+        text_to_image=mode is Mode.TEXT_TO_IMAGE,
+        violations=violations,
     )
-    for name, value, upper in bounds:
-        if not (math.isfinite(value) and 0.0 <= value <= upper):
-            violations.append(
-                FieldViolation(f"controlnet.{name}", f"is {value}; must be within 0.0 and {upper}")
-            )
-    if math.isfinite(start) and math.isfinite(end) and end < start:
-        violations.append(
-            FieldViolation(
-                "controlnet.end_percent", f"is {end}; must not be below start_percent ({start})"
-            )
-        )
-    if spec.model:
-        _check_bare_name(spec.model, "controlnet.model", violations)
     if spec.HasField("control_image"):
         _image_or_violation(
             spec.control_image.data, "controlnet.control_image.data", limits, violations
-        )
-    elif mode is Mode.TEXT_TO_IMAGE:
-        violations.append(
-            FieldViolation(
-                "controlnet.control_image",
-                "is required for text-to-image: there is no source image to derive it from",
-            )
         )
     return spec
 
@@ -321,5 +253,7 @@ def _check_approved_plan(
         violations.append(
             FieldViolation("plan.positive_prompt", "is required and must not be blank")
         )
-    _check_sampler(plan.settings, "plan.settings", violations)
+    # An unrecognised intent is sent as UNSPECIFIED (the planner does so itself).
+    check_enum(plan.intent, common_pb2.EditIntent, "plan.intent", violations, unspecified_ok=True)
+    check_overrides(overrides_from_proto(plan.settings), "plan.settings", violations, bounded=True)
     return plan

@@ -4,7 +4,9 @@ Settings (:mod:`.settings`), the domain errors and their gRPC statuses (:mod:`.e
 JSON logging with request ids (:mod:`.logs`), input image validation (:mod:`.images`),
 retry with backoff (:mod:`.retry`), interceptors (:mod:`.interceptors`), the server
 bootstrap (:mod:`.server`), client channels (:mod:`.channels`), Prometheus metrics
-(:mod:`.metrics`) and the container health check (:mod:`.healthcheck`).
+(:mod:`.metrics`) and the container health check (:mod:`.healthcheck`); the Flux-dev
+sampler settings (:mod:`.sampler`) and the request rules the gateway and the render
+service share (:mod:`.request_rules`).
 """
 
 from services.common.channels import ClientKeepalive, ClientTLS, create_channel

@@ -2,7 +2,8 @@
 
 :func:`create_channel` sets what every internal client needs: the shared message-size
 limit in both directions, keepalive, round-robin balancing over every address a name
-resolves to (``dns:///render:50054`` spreads over all render replicas), transparent
+resolves to (``dns:///render:50054`` spreads over all render replicas; another policy
+with ``load_balancing=``), transparent
 retries of UNAVAILABLE for the unary methods of the named services, and forwarding of
 the current request id::
 
@@ -21,7 +22,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import grpc
 import grpc.aio
@@ -29,7 +30,26 @@ from google.protobuf import descriptor_pool
 
 from services.common.interceptors import request_id_client_interceptors
 
-__all__ = ["ClientKeepalive", "ClientTLS", "channel_options", "create_channel", "service_config"]
+__all__ = [
+    "LOAD_BALANCING_POLICIES",
+    "ClientKeepalive",
+    "ClientTLS",
+    "LoadBalancing",
+    "channel_options",
+    "create_channel",
+    "service_config",
+]
+
+LoadBalancing = Literal["round_robin", "pick_first"]
+"""A gRPC load-balancing policy a channel may use.
+
+``round_robin`` (the default) keeps a connection to every address the target resolves
+to and spreads calls over the ready ones: a headless Service's name or an ``ipv4:`` list
+of replicas. ``pick_first`` sends every call to the first address that answers, for a
+target that is already one balanced address (a proxy, a ClusterIP Service).
+"""
+
+LOAD_BALANCING_POLICIES: tuple[str, ...] = get_args(LoadBalancing)
 
 
 @dataclass
@@ -82,18 +102,34 @@ class ClientKeepalive:
     timeout_s: float = 10.0
 
 
-def service_config(retry_services: Sequence[str] = (), *, max_attempts: int = 4) -> dict[str, Any]:
-    """The gRPC service config: round_robin, plus UNAVAILABLE retries for unary methods.
+def service_config(
+    retry_services: Sequence[str] = (),
+    *,
+    max_attempts: int = 4,
+    load_balancing: LoadBalancing = "round_robin",
+) -> dict[str, Any]:
+    """The gRPC service config: the balancing policy, plus UNAVAILABLE retries for unary methods.
 
     Args:
         retry_services: Fully qualified services whose unary methods are retried.
             Streaming methods are left out: once a stream has started, only the caller
             knows whether repeating it is safe.
         max_attempts: Attempts in total, the first included (gRPC caps it at 5).
+        load_balancing: See :data:`LoadBalancing`.
 
     Returns:
         The config as a dict, for ``json.dumps`` into ``grpc.service_config``.
+
+    Raises:
+        ValueError: ``load_balancing`` is not one of :data:`LOAD_BALANCING_POLICIES`.
     """
+    if load_balancing not in LOAD_BALANCING_POLICIES:
+        # gRPC ignores a service config it cannot use and falls back to pick_first,
+        # which would silently pin every call to one replica.
+        raise ValueError(
+            f"unknown load-balancing policy {load_balancing!r}; "
+            f"use one of {', '.join(LOAD_BALANCING_POLICIES)}"
+        )
     names: list[dict[str, str]] = []
     for service in retry_services:
         methods = _unary_methods(service)
@@ -101,7 +137,7 @@ def service_config(retry_services: Sequence[str] = (), *, max_attempts: int = 4)
             names.append({"service": service})
         else:
             names += [{"service": service, "method": m} for m in methods]
-    config: dict[str, Any] = {"loadBalancingConfig": [{"round_robin": {}}]}
+    config: dict[str, Any] = {"loadBalancingConfig": [{load_balancing: {}}]}
     if names:
         config["methodConfig"] = [
             {
@@ -132,6 +168,7 @@ def channel_options(
     retry_services: Sequence[str] = (),
     keepalive: ClientKeepalive | None = None,
     server_name_override: str | None = None,
+    load_balancing: LoadBalancing = "round_robin",
 ) -> list[tuple[str, Any]]:
     """The channel arguments :func:`create_channel` uses, for callers building their own.
 
@@ -140,6 +177,7 @@ def channel_options(
         retry_services: See :func:`service_config`.
         keepalive: Ping settings; defaults to :class:`ClientKeepalive`.
         server_name_override: TLS host name to expect, if any.
+        load_balancing: See :data:`LoadBalancing`.
 
     Returns:
         ``options=`` for ``grpc.aio.insecure_channel`` / ``secure_channel``.
@@ -153,7 +191,10 @@ def channel_options(
         ("grpc.keepalive_permit_without_calls", 1),
         ("grpc.http2.max_pings_without_data", 0),
         ("grpc.enable_retries", 1),
-        ("grpc.service_config", json.dumps(service_config(retry_services))),
+        (
+            "grpc.service_config",
+            json.dumps(service_config(retry_services, load_balancing=load_balancing)),
+        ),
         # gRPC's default reconnect backoff grows to two minutes, so a service that was down
         # for half a minute kept being refused for many seconds after it came back; a
         # redeployed replica is worth retrying within a second.
@@ -173,16 +214,20 @@ def create_channel(
     retry_services: Sequence[str] = (),
     tls: ClientTLS | None = None,
     keepalive: ClientKeepalive | None = None,
+    load_balancing: LoadBalancing = "round_robin",
 ) -> grpc.aio.Channel:
     """Opens an aio channel to another imagegen service.
 
     Args:
-        target: ``host:port`` or a gRPC name such as ``dns:///render:50054``.
+        target: ``host:port`` or a gRPC name such as ``dns:///render:50054``; a name
+            that resolves to several addresses (a headless Service) or an
+            ``ipv4:a:p1,b:p2`` list is balanced by ``load_balancing``.
         max_message_bytes: Send and receive limit; the same value the servers use
             (``IMAGEGEN_MAX_MESSAGE_BYTES``).
         retry_services: Services whose unary methods are retried on UNAVAILABLE.
         tls: TLS settings; ``None`` for plaintext.
         keepalive: Ping settings; defaults to :class:`ClientKeepalive`.
+        load_balancing: See :data:`LoadBalancing`.
 
     Returns:
         The channel, with the request-id interceptors installed; close it on shutdown.
@@ -192,6 +237,7 @@ def create_channel(
         retry_services=retry_services,
         keepalive=keepalive,
         server_name_override=tls.server_name_override if tls else None,
+        load_balancing=load_balancing,
     )
     interceptors = request_id_client_interceptors()
     if tls is None:

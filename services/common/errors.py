@@ -17,6 +17,14 @@ carrying ``google.rpc`` details, so callers (and grpcurl) see why a call failed:
 
 Any other exception escaping a servicer becomes INTERNAL naming the exception type.
 Clients read the details back with :func:`status_details`.
+
+Messages and details often echo what a caller sent (a name, a prompt). gRPC carries
+them in trailers, and trailers beyond about 8-16 KiB are dropped, leaving the caller a
+retryable-looking RESOURCE_EXHAUSTED in place of the refusal. So :func:`to_rpc_status`
+bounds every status it builds: each text (the message, every string of every detail)
+is cut to :data:`MAX_TEXT_BYTES` and marked with an ellipsis and its full length
+(``"xxxx… (1048576 chars)"``), and the whole serialized status is kept within
+:data:`MAX_STATUS_BYTES`, shortening texts and lists further if needed.
 """
 
 from __future__ import annotations
@@ -28,12 +36,15 @@ from typing import Any, ClassVar, NoReturn
 import grpc
 import grpc.aio
 from google.protobuf import any_pb2, duration_pb2
+from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 __all__ = [
     "DOMAIN",
+    "MAX_STATUS_BYTES",
+    "MAX_TEXT_BYTES",
     "BackendFailedError",
     "BackendUnavailableError",
     "DeadlineExceededError",
@@ -53,7 +64,15 @@ __all__ = [
 DOMAIN = "imagegen"
 """The ``ErrorInfo.domain`` of every error raised by this system."""
 
+MAX_TEXT_BYTES = 512
+"""Longest text (UTF-8 bytes) of a status: its message and each string of its details."""
+MAX_STATUS_BYTES = 4096
+"""Largest serialized ``google.rpc.Status`` sent. Base64 in ``grpc-status-details-bin``
+plus the percent-encoded ``grpc-message`` then stay under gRPC's 8 KiB trailer limit."""
+
 _DETAILS_KEY = "grpc-status-details-bin"
+# Ever tighter bounds (bytes per text, items per list) tried until a status fits.
+_SHORTENINGS = ((MAX_TEXT_BYTES, 64), (256, 32), (128, 16), (64, 8), (32, 4))
 
 # The detail messages a caller may meet, looked up by their Any type URL.
 _DETAIL_TYPES: tuple[type[Message], ...] = (
@@ -68,6 +87,7 @@ _DETAIL_TYPES: tuple[type[Message], ...] = (
     error_details_pb2.Help,
     error_details_pb2.LocalizedMessage,
 )
+_DETAIL_TYPE_BY_NAME = {t.DESCRIPTOR.full_name: t for t in _DETAIL_TYPES}
 
 
 @dataclass(frozen=True)
@@ -142,13 +162,17 @@ class InvalidArgumentError(ImagegenError):
     Args:
         message: Summary, e.g. ``"source_image is not a usable image"``.
         violations: The bad fields.
+        reason: Logged with the call (the status carries no ``ErrorInfo``), e.g.
+            ``"MALFORMED_REQUEST"``.
     """
 
     code = grpc.StatusCode.INVALID_ARGUMENT
     default_reason = "INVALID_ARGUMENT"
 
-    def __init__(self, message: str, violations: Sequence[FieldViolation]) -> None:
-        super().__init__(message)
+    def __init__(
+        self, message: str, violations: Sequence[FieldViolation], *, reason: str | None = None
+    ) -> None:
+        super().__init__(message, reason=reason)
         self.violations = tuple(violations)
 
     def details(self) -> list[Message]:
@@ -329,19 +353,106 @@ class DownstreamError(ImagegenError):
 def to_rpc_status(err: ImagegenError) -> grpc.Status:
     """The ``grpc.Status`` (code, message, details trailer) for a domain error.
 
+    The status is bounded (see the module doc), so it always reaches the caller.
+
     Args:
         err: The error.
 
     Returns:
         A status for ``context.abort_with_status``.
     """
-    status = status_pb2.Status(code=err.code.value[0], message=err.message)
     if isinstance(err, DownstreamError):
-        status.details.extend(err.packed_details)
+        packed = list(err.packed_details)
     else:
+        packed = []
         for detail in err.details():
-            status.details.add().Pack(detail)
-    return rpc_status.to_status(status)
+            packed.append(any_pb2.Any())
+            packed[-1].Pack(detail)
+    return rpc_status.to_status(_bounded_status(err.code, err.message, packed))
+
+
+def _bounded_text(text: str, max_bytes: int = MAX_TEXT_BYTES) -> str:
+    """``text`` cut to ``max_bytes`` of UTF-8, marked with an ellipsis and its length.
+
+    Args:
+        text: Any text, possibly echoing a caller's value.
+        max_bytes: Most UTF-8 bytes of the result.
+
+    Returns:
+        ``text`` itself when it fits; otherwise its head and ``"… (N chars)"``.
+    """
+    encoded = text.encode()
+    if len(encoded) <= max_bytes:
+        return text
+    marker = f"… ({len(text)} chars)"
+    room = max(0, max_bytes - len(marker.encode()))
+    return encoded[:room].decode(errors="ignore") + marker
+
+
+def _bounded_status(
+    code: grpc.StatusCode, message: str, details: Sequence[any_pb2.Any]
+) -> status_pb2.Status:
+    """A ``google.rpc.Status`` of at most :data:`MAX_STATUS_BYTES` serialized.
+
+    Texts are cut (:func:`_bounded_text`) and lists shortened, ever more tightly, until
+    the status fits; details of types not known here cannot be shortened and are left
+    out, last first, if it still does not.
+
+    Args:
+        code: The status code.
+        message: The status message.
+        details: The packed detail messages.
+
+    Returns:
+        The bounded status.
+    """
+    status = status_pb2.Status(code=code.value[0], message=_bounded_text(message))
+    for max_bytes, max_items in _SHORTENINGS:
+        del status.details[:]
+        status.details.extend(_bounded_detail(d, max_bytes, max_items) for d in details)
+        if status.ByteSize() <= MAX_STATUS_BYTES:
+            return status
+    while status.details and status.ByteSize() > MAX_STATUS_BYTES:
+        del status.details[-1]
+    return status
+
+
+def _bounded_detail(packed: any_pb2.Any, max_bytes: int, max_items: int) -> any_pb2.Any:
+    detail_type = _DETAIL_TYPE_BY_NAME.get(packed.TypeName())
+    if detail_type is None:
+        return packed
+    detail = detail_type()
+    packed.Unpack(detail)
+    _bound_fields(detail, max_bytes, max_items)
+    bounded = any_pb2.Any()
+    bounded.Pack(detail)
+    return bounded
+
+
+def _bound_fields(message: Message, max_bytes: int, max_items: int) -> None:
+    """Cuts every string of ``message`` (nested ones too) and shortens its lists, in place."""
+    for field, value in message.ListFields():
+        entry = field.message_type
+        if entry is not None and entry.GetOptions().map_entry:
+            value_field = entry.fields_by_name["value"]
+            for key in list(value)[max_items:]:
+                del value[key]
+            for key in list(value):
+                if value_field.type == FieldDescriptor.TYPE_STRING:
+                    value[key] = _bounded_text(value[key], max_bytes)
+                elif value_field.type == FieldDescriptor.TYPE_MESSAGE:
+                    _bound_fields(value[key], max_bytes, max_items)
+        elif field.is_repeated:
+            del value[max_items:]
+            if field.type == FieldDescriptor.TYPE_STRING:
+                value[:] = [_bounded_text(v, max_bytes) for v in value]
+            elif field.type == FieldDescriptor.TYPE_MESSAGE:
+                for item in value:
+                    _bound_fields(item, max_bytes, max_items)
+        elif field.type == FieldDescriptor.TYPE_STRING:
+            setattr(message, field.name, _bounded_text(value, max_bytes))
+        elif field.type == FieldDescriptor.TYPE_MESSAGE:
+            _bound_fields(value, max_bytes, max_items)
 
 
 async def abort(context: grpc.aio.ServicerContext[Any, Any], err: ImagegenError) -> NoReturn:
@@ -393,10 +504,9 @@ def _rich_status(e: grpc.aio.AioRpcError | grpc.RpcError) -> status_pb2.Status |
 
 
 def _unpack(packed: Sequence[any_pb2.Any]) -> list[Message]:
-    by_name = {t.DESCRIPTOR.full_name: t for t in _DETAIL_TYPES}
     unpacked: list[Message] = []
     for any_detail in packed:
-        detail_type = by_name.get(any_detail.TypeName())
+        detail_type = _DETAIL_TYPE_BY_NAME.get(any_detail.TypeName())
         if detail_type is not None:
             message = detail_type()
             any_detail.Unpack(message)

@@ -7,6 +7,12 @@ Synchronous and dependency-free beyond grpcio, for Docker ``HEALTHCHECK``::
 
 Prints the status and exits 0 when it is SERVING, 1 otherwise (NOT_SERVING, unknown
 service, unreachable server, timeout).
+
+TLS is on when ``--tls-ca`` or ``--tls-cert`` names a file. An empty value counts as not
+given, so a shell command may pass ``--tls-ca "$VISION_TLS_CA_FILE"`` whether or not the
+variable is set. Without a CA bundle the check trusts the certificate it presents
+(``--tls-cert``): inside a service's container that is the server's own certificate,
+which is all a check of one's own server on the loopback needs.
 """
 
 from __future__ import annotations
@@ -44,6 +50,15 @@ def check_health(channel: grpc.Channel, *, service: str = "", timeout: float = 2
     return str(health_pb2.HealthCheckResponse.ServingStatus.Name(response.status))
 
 
+def _path_or_unset(value: str) -> Path | None:
+    """An argument naming a file; ``""`` (an unset shell variable) means not given."""
+    return Path(value) if value.strip() else None
+
+
+def _text_or_unset(value: str) -> str | None:
+    return value if value.strip() else None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs the check from the command line.
 
@@ -60,17 +75,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--addr", required=True, help="host:port of the server")
     parser.add_argument("--service", default="", help="service name; empty = whole server")
     parser.add_argument("--timeout", type=float, default=2.0, help="seconds (default 2)")
-    parser.add_argument("--tls-ca", type=Path, help="CA bundle; turns TLS on")
-    parser.add_argument("--tls-cert", type=Path, help="client certificate, for mutual TLS")
-    parser.add_argument("--tls-key", type=Path, help="client key, for mutual TLS")
-    parser.add_argument("--tls-server-name", help="host name expected in the certificate")
+    parser.add_argument(
+        "--tls-ca",
+        type=_path_or_unset,
+        help="CA bundle the server's certificate is checked against; turns TLS on",
+    )
+    parser.add_argument(
+        "--tls-cert",
+        type=_path_or_unset,
+        help="certificate presented (mutual TLS), and trusted when no CA is given; turns TLS on",
+    )
+    parser.add_argument("--tls-key", type=_path_or_unset, help="key of --tls-cert")
+    parser.add_argument(
+        "--tls-server-name", type=_text_or_unset, help="host name expected in the certificate"
+    )
     args = parser.parse_args(argv)
+    if (args.tls_cert is None) != (args.tls_key is None):
+        parser.error("--tls-cert and --tls-key go together")
 
-    if args.tls_ca is None:
+    if args.tls_ca is None and args.tls_cert is None:
         channel = grpc.insecure_channel(args.addr)
     else:
+        trusted = args.tls_ca if args.tls_ca is not None else args.tls_cert
         credentials = grpc.ssl_channel_credentials(
-            root_certificates=args.tls_ca.read_bytes(),
+            root_certificates=trusted.read_bytes(),
             private_key=args.tls_key.read_bytes() if args.tls_key else None,
             certificate_chain=args.tls_cert.read_bytes() if args.tls_cert else None,
         )

@@ -8,13 +8,17 @@ Server side, :class:`ServerInterceptor` wraps every handler so that, for each ca
 - an :class:`~services.common.errors.ImagegenError` escaping the handler becomes its
   status with ``google.rpc`` details; any other exception becomes INTERNAL naming the
   exception type (never UNKNOWN); ``asyncio.CancelledError`` propagates untouched;
-- one access-log line (method, code, duration, peer) is written and
+- a request that is not a valid protobuf message of the method's type is answered
+  INVALID_ARGUMENT (reason ``MALFORMED_REQUEST``) before any handler runs, instead of
+  grpc's bare UNKNOWN;
+- one access-log line (method, code, reason, duration, peer, and whatever the handler
+  added with :func:`annotate_call`, such as the gateway's caller name) is written and
   ``imagegen_rpc_seconds`` observed.
 
 ``intercept_service`` only sees the method name and metadata, so the work happens in a
 wrapper around the handler's behaviour (unary or streaming, coroutine or async
-generator). Synchronous behaviours, which grpc.aio runs in a thread pool, are passed
-through unwrapped.
+generator) and its request deserializer. Synchronous behaviours, which grpc.aio runs in
+a thread pool, are passed through unwrapped, deserializer included.
 
 Client side, :func:`request_id_client_interceptors` forward the current request id on
 every outgoing aio call, so one id follows a request through every hop.
@@ -29,13 +33,14 @@ import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
 import grpc
 import grpc.aio
 
-from services.common.errors import ImagegenError, abort
+from services.common.errors import ImagegenError, InvalidArgumentError, abort
 from services.common.logs import get_logger, request_id_var
 from services.common.metrics import RPC_SECONDS, RPCS_IN_FLIGHT
 
@@ -46,6 +51,7 @@ __all__ = [
     "RequestIdUnaryStreamInterceptor",
     "RequestIdUnaryUnaryInterceptor",
     "ServerInterceptor",
+    "annotate_call",
     "request_id_client_interceptors",
 ]
 
@@ -62,6 +68,21 @@ _log = get_logger(__name__)
 _access_log = get_logger("imagegen.access")
 
 Behaviour = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Any]
+Deserializer = Callable[[bytes], Any]
+
+
+def annotate_call(**fields: str) -> None:
+    """Adds fields to the access-log line of the call being handled.
+
+    Outside a call it does nothing. The gateway names the authenticated caller this way,
+    on served calls and refusals alike: ``annotate_call(caller="studio-web")``.
+
+    Args:
+        fields: Names and values added to the line.
+    """
+    scope = _current_scope.get()
+    if scope is not None:
+        scope.fields.update(fields)
 
 
 class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc ships no type hints
@@ -103,33 +124,100 @@ class _CallInfo:
 def _wrap_handler(handler: grpc.RpcMethodHandler, call: _CallInfo) -> grpc.RpcMethodHandler:
     des, ser = handler.request_deserializer, handler.response_serializer
     if handler.unary_unary is not None:
-        return grpc.unary_unary_rpc_method_handler(
-            _wrap_behaviour(handler.unary_unary, call), des, ser
-        )
+        behaviour, des = _wrap_behaviour(handler.unary_unary, des, call, request_streaming=False)
+        return grpc.unary_unary_rpc_method_handler(behaviour, des, ser)
     if handler.unary_stream is not None:
-        return grpc.unary_stream_rpc_method_handler(
-            _wrap_behaviour(handler.unary_stream, call), des, ser
-        )
+        behaviour, des = _wrap_behaviour(handler.unary_stream, des, call, request_streaming=False)
+        return grpc.unary_stream_rpc_method_handler(behaviour, des, ser)
     if handler.stream_unary is not None:
-        return grpc.stream_unary_rpc_method_handler(
-            _wrap_behaviour(handler.stream_unary, call), des, ser
-        )
+        behaviour, des = _wrap_behaviour(handler.stream_unary, des, call, request_streaming=True)
+        return grpc.stream_unary_rpc_method_handler(behaviour, des, ser)
     if handler.stream_stream is not None:
-        return grpc.stream_stream_rpc_method_handler(
-            _wrap_behaviour(handler.stream_stream, call), des, ser
-        )
+        behaviour, des = _wrap_behaviour(handler.stream_stream, des, call, request_streaming=True)
+        return grpc.stream_stream_rpc_method_handler(behaviour, des, ser)
     return handler
 
 
-def _wrap_behaviour(behaviour: Behaviour, call: _CallInfo) -> Behaviour:
-    """Wraps one handler function, keeping its kind (grpc.aio dispatches on it)."""
+@dataclass(frozen=True)
+class _MalformedRequest:
+    """Handed on by the wrapped deserializer in place of a message it could not parse."""
+
+    error: InvalidArgumentError
+
+
+def _tolerant(deserializer: Deserializer | None, call: _CallInfo) -> Deserializer | None:
+    """The deserializer, returning a :class:`_MalformedRequest` where it would raise.
+
+    grpc answers a raising deserializer with UNKNOWN before any interceptor sees the
+    call; handing the failure on lets the call scope answer, log and count it.
+    """
+    if deserializer is None:
+        return None
+    message_type = getattr(deserializer, "__self__", None)
+    descriptor = getattr(message_type, "DESCRIPTOR", None)
+    type_name = getattr(descriptor, "full_name", None) or f"request of {call.method}"
+
+    def deserialize(data: bytes) -> Any:
+        try:
+            return deserializer(data)
+        except Exception as e:  # DecodeError, or whatever another deserializer raises
+            return _MalformedRequest(
+                InvalidArgumentError(
+                    f"the request is not a valid {type_name} message ({type(e).__name__}); "
+                    f"send a serialized {type_name}",
+                    [],
+                    reason="MALFORMED_REQUEST",
+                )
+            )
+
+    return deserialize
+
+
+async def _checked_requests(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    """A request stream that raises at the first message that could not be parsed."""
+    async for request in requests:
+        if isinstance(request, _MalformedRequest):
+            raise request.error
+        yield request
+
+
+def _wrap_behaviour(
+    behaviour: Behaviour,
+    deserializer: Deserializer | None,
+    call: _CallInfo,
+    *,
+    request_streaming: bool,
+) -> tuple[Behaviour, Deserializer | None]:
+    """Wraps one handler function, keeping its kind (grpc.aio dispatches on it).
+
+    Args:
+        behaviour: The handler function.
+        deserializer: Its request deserializer.
+        call: The call it will handle.
+        request_streaming: The handler takes a stream of requests, not one.
+
+    Returns:
+        The wrapped behaviour and the deserializer that goes with it.
+    """
+
+    def checked(request: Any) -> Any:
+        if request_streaming:
+            return _checked_requests(request)
+        if isinstance(request, _MalformedRequest):
+            raise request.error
+        return request
+
     if inspect.isasyncgenfunction(behaviour):
 
-        async def streaming(
+        async def streaming_response(
             request: Any, context: grpc.aio.ServicerContext[Any, Any]
         ) -> AsyncIterator[Any]:
             scope = _CallScope(call, context)
-            responses = behaviour(request, context)
+            try:
+                responses = behaviour(checked(request), context)
+            except BaseException as error:
+                await scope.fail(error)
+                raise
             try:
                 async for response in responses:
                     yield response
@@ -143,23 +231,23 @@ def _wrap_behaviour(behaviour: Behaviour, call: _CallInfo) -> Behaviour:
                 await responses.aclose()
             scope.succeed()
 
-        return streaming
+        return streaming_response, _tolerant(deserializer, call)
 
     if inspect.iscoroutinefunction(behaviour):
 
         async def unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             scope = _CallScope(call, context)
             try:
-                response = await behaviour(request, context)
+                response = await behaviour(checked(request), context)
             except BaseException as error:
                 await scope.fail(error)
                 raise
             scope.succeed()
             return response
 
-        return unary
+        return unary, _tolerant(deserializer, call)
 
-    return behaviour
+    return behaviour, deserializer
 
 
 class _CallScope:
@@ -169,6 +257,8 @@ class _CallScope:
         self._call = call
         self._context = context
         self._started = time.perf_counter()
+        self.fields: dict[str, str] = {}
+        """Added to the access-log line (:func:`annotate_call`)."""
         # Read once, now: after a cancellation grpc may already have released the call,
         # and touching the context then crashes the process.
         self._peer = context.peer()
@@ -176,6 +266,7 @@ class _CallScope:
         # the call; no reset is needed (and a reset from a generator finalised in another
         # task would fail).
         request_id_var.set(call.request_id)
+        _current_scope.set(self)
         context.set_trailing_metadata(((REQUEST_ID_KEY, call.request_id),))
         RPCS_IN_FLIGHT.labels(call.service, call.short_method).inc()
 
@@ -227,6 +318,7 @@ class _CallScope:
         RPCS_IN_FLIGHT.labels(call.service, call.short_method).dec()
         RPC_SECONDS.labels(call.service, call.short_method, code.name).observe(seconds)
         extra: dict[str, Any] = {
+            **self.fields,
             "method": call.method,
             "code": code.name,
             "duration_ms": round(seconds * 1000, 3),
@@ -236,6 +328,9 @@ class _CallScope:
             extra["reason"] = reason
         level = logging.DEBUG if call.service in _QUIET_SERVICES else logging.INFO
         _access_log.log(level, "rpc %s %s", call.method, code.name, extra=extra)
+
+
+_current_scope: ContextVar[_CallScope | None] = ContextVar("call_scope", default=None)
 
 
 def _context_code(context: grpc.aio.ServicerContext[Any, Any]) -> grpc.StatusCode | None:

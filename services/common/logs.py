@@ -9,10 +9,17 @@ call, so every line a handler logs carries it without passing it around::
     # {"ts": "...", "level": "INFO", "logger": "services.planner.service",
     #  "message": "planned", "request_id": "9f1c...", "service": "planner",
     #  "positive_prompt": "...", "steps": 28}
+
+Callers send texts of any length (an instruction may be megabytes), and one log line
+must not be. Every text a line carries (the message, each string extra, the traceback)
+passes through :func:`logged_text`: up to :data:`MAX_LOGGED_TEXT_CHARS` it is kept
+whole, so prompts are logged in full; beyond, its head is kept with its length and a
+SHA-256 prefix, enough to match the line with a request seen elsewhere.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import sys
@@ -20,7 +27,16 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-__all__ = ["configure_logging", "get_logger", "request_id_var"]
+__all__ = [
+    "MAX_LOGGED_TEXT_CHARS",
+    "configure_logging",
+    "get_logger",
+    "logged_text",
+    "request_id_var",
+]
+
+MAX_LOGGED_TEXT_CHARS = 4096
+"""Longest text logged whole: above any prompt the text encoders accept."""
 
 request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
 """The id of the call being handled in this task; ``"-"`` outside any call."""
@@ -70,6 +86,23 @@ def get_logger(name: str) -> logging.Logger:
     return logging.getLogger(name)
 
 
+def logged_text(text: str, max_chars: int = MAX_LOGGED_TEXT_CHARS) -> str:
+    """``text`` as a log line may carry it: whole, or its head with its length and hash.
+
+    Args:
+        text: Any text, e.g. a caller's instruction.
+        max_chars: Longest text kept whole.
+
+    Returns:
+        ``text`` when it fits; otherwise its first ``max_chars`` characters followed by
+        ``"… (16777216 chars, sha256 9f86d081884c7d65)"``.
+    """
+    if len(text) <= max_chars:
+        return text
+    digest = hashlib.sha256(text.encode(errors="surrogatepass")).hexdigest()[:16]
+    return f"{text[:max_chars]}… ({len(text)} chars, sha256 {digest})"
+
+
 class _ContextFilter(logging.Filter):
     """Stamps the current request id and the service name on each record."""
 
@@ -85,7 +118,17 @@ class _ContextFilter(logging.Filter):
 
 
 def _extra_fields(record: logging.LogRecord) -> dict[str, Any]:
-    return {k: v for k, v in vars(record).items() if k not in _RECORD_ATTRS}
+    return {
+        k: logged_text(v) if isinstance(v, str) else v
+        for k, v in vars(record).items()
+        if k not in _RECORD_ATTRS
+    }
+
+
+def _exception_text(formatter: logging.Formatter, record: logging.LogRecord) -> str:
+    # A traceback is longer than any one text, but an exception message may echo one.
+    assert record.exc_info is not None
+    return logged_text(formatter.formatException(record.exc_info), 4 * MAX_LOGGED_TEXT_CHARS)
 
 
 class _JsonFormatter(logging.Formatter):
@@ -94,13 +137,13 @@ class _JsonFormatter(logging.Formatter):
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": logged_text(record.getMessage()),
             "request_id": getattr(record, "request_id", "-"),
             "service": getattr(record, "service", "-"),
         }
         line.update(_extra_fields(record))
         if record.exc_info:
-            line["exc"] = self.formatException(record.exc_info)
+            line["exc"] = _exception_text(self, record)
         return json.dumps(line, ensure_ascii=False, default=str)
 
 
@@ -110,10 +153,11 @@ class _TextFormatter(logging.Formatter):
         extras = " ".join(f"{k}={v!r}" for k, v in _extra_fields(record).items())
         text = (
             f"{ts} {record.levelname:<7} {getattr(record, 'service', '-')} "
-            f"[{getattr(record, 'request_id', '-')}] {record.name}: {record.getMessage()}"
+            f"[{getattr(record, 'request_id', '-')}] {record.name}: "
+            f"{logged_text(record.getMessage())}"
         )
         if extras:
             text = f"{text} {extras}"
         if record.exc_info:
-            text = f"{text}\n{self.formatException(record.exc_info)}"
+            text = f"{text}\n{_exception_text(self, record)}"
         return text

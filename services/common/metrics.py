@@ -13,6 +13,11 @@ them on ``/metrics`` when its ``*_METRICS_PORT`` is set.
 | ``imagegen_comfyui_queue_depth``      | backend                  | jobs waiting in ComfyUI       |
 | ``imagegen_backend_calls_total``      | backend, outcome         | calls to Ollama / ComfyUI     |
 
+``imagegen_rpcs_in_flight`` is the autoscaling signal of vision and planner (each
+``AnalyzeImage`` / ``PlanPrompt`` in flight is a model call running or waiting for its
+Ollama); render scales on its pending variants (:data:`RENDER_VARIANTS_PENDING_METRIC`,
+else ``imagegen_comfyui_queue_depth``). ``deploy/kubernetes`` holds the scalers.
+
 In ``imagegen_rpc_*`` the ``service`` label is the fully qualified gRPC service
 (``imagegen.vision.v1.VisionService``); elsewhere it is the process's short name
 (``vision``).
@@ -28,6 +33,7 @@ __all__ = [
     "CACHE_EVENTS_TOTAL",
     "COMFYUI_QUEUE_DEPTH",
     "FALLBACKS_TOTAL",
+    "RENDER_VARIANTS_PENDING_METRIC",
     "RPCS_IN_FLIGHT",
     "RPC_SECONDS",
     "STAGE_SECONDS",
@@ -74,6 +80,12 @@ BACKEND_CALLS_TOTAL = Counter(
     "Calls to a backend (Ollama, ComfyUI) by outcome (ok, error, timeout, retry).",
     ["backend", "outcome"],
 )
+
+RENDER_VARIANTS_PENDING_METRIC = "imagegen_render_variants_pending"
+"""Name reserved for the gauge of variants one render replica has accepted and not yet
+finished (waiting or sampling), the signal render autoscales on. The render service does
+not export it yet; until it does, the scaler's query falls back to
+``imagegen_comfyui_queue_depth``, which counts the same variants as its ComfyUI sees them."""
 
 
 def start_metrics_server(port: int, *, addr: str = "0.0.0.0") -> None:

@@ -13,7 +13,10 @@ shared interceptor, message-size limits, keepalive and TLS; registers health
 
 Health answers NOT_SERVING for the whole server ("") and for each service until the
 service declares itself ready, and again from the moment shutdown begins, so probes and
-load balancers move away before calls are refused.
+load balancers move away before calls are refused. One more name,
+:data:`LIVENESS_SERVICE_NAME`, answers SERVING from start to shutdown whatever the
+backend does: a liveness probe asks it, so a pod whose backend is down is taken out of
+rotation (readiness) but not restarted.
 """
 
 from __future__ import annotations
@@ -36,9 +39,13 @@ from services.common.logs import get_logger
 from services.common.metrics import start_metrics_server
 from services.common.settings import ServerSettings
 
-__all__ = ["HEALTH_SERVICE_NAME", "GrpcServer", "server_options"]
+__all__ = ["HEALTH_SERVICE_NAME", "LIVENESS_SERVICE_NAME", "GrpcServer", "server_options"]
 
 HEALTH_SERVICE_NAME = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+
+LIVENESS_SERVICE_NAME = "liveness"
+"""Health name that is SERVING while the process serves, ready or not (the name the
+Kubernetes documentation suggests for a gRPC liveness probe)."""
 
 _SERVING = health_pb2.HealthCheckResponse.SERVING
 _NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -143,6 +150,7 @@ class GrpcServer:
             raise RuntimeError(f"could not bind {address}")
         await self.server.start()
         self.port = port
+        await self.health.set(LIVENESS_SERVICE_NAME, _SERVING)
         if self.settings.metrics_port > 0:
             start_metrics_server(self.settings.metrics_port, addr=self.settings.host)
         _log.info(

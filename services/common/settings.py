@@ -22,7 +22,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["MIB", "ServerSettings", "env_name", "settings_table"]
+__all__ = ["MIB", "RequestLimitSettings", "ServerSettings", "env_name", "settings_table"]
 
 MIB = 1024 * 1024
 
@@ -164,6 +164,58 @@ class ServerSettings(BaseSettings):
     def tls_enabled(self) -> bool:
         """True when the server has a certificate and key and so serves TLS."""
         return self.tls_cert_file is not None and self.tls_key_file is not None
+
+
+class RequestLimitSettings(ServerSettings):
+    """Settings of a server that takes generation requests: the gateway and render.
+
+    Both check every request against these limits (:mod:`services.common.request_rules`),
+    read from the same unprefixed ``IMAGEGEN_*`` names, so raising one raises it at both
+    ends: a gateway that let through what render refuses would have spent both model
+    calls before the refusal.
+    """
+
+    max_variants: int = Field(
+        default=8,
+        ge=1,
+        le=64,
+        validation_alias="IMAGEGEN_MAX_VARIANTS",
+        description="Most variants one request may ask for (gateway and render).",
+    )
+    max_loras: int = Field(
+        default=4,
+        ge=0,
+        le=32,
+        validation_alias="IMAGEGEN_MAX_LORAS",
+        description="Most LoRAs one request may chain (gateway and render).",
+    )
+    txt2img_min_side: int = Field(
+        default=256,
+        ge=16,
+        le=16384,
+        validation_alias="IMAGEGEN_TXT2IMG_MIN_SIDE",
+        description="Smallest text-to-image width or height; smaller ones are refused.",
+    )
+    txt2img_max_side: int = Field(
+        default=2048,
+        ge=16,
+        le=16384,
+        validation_alias="IMAGEGEN_TXT2IMG_MAX_SIDE",
+        description="Largest text-to-image width or height; larger ones are refused.",
+    )
+
+    @model_validator(mode="after")
+    def _sides_fit(self) -> Self:
+        cls = type(self)
+        for side in ("txt2img_min_side", "txt2img_max_side"):
+            # Flux draws in 16-pixel patches (VAE factor 8 x transformer patch 2).
+            if getattr(self, side) % 16:
+                raise ValueError(f"{env_name(cls, side)} must be a multiple of 16 (Flux)")
+        if self.txt2img_min_side > self.txt2img_max_side:
+            raise ValueError(
+                f"{env_name(cls, 'txt2img_min_side')} is above {env_name(cls, 'txt2img_max_side')}"
+            )
+        return self
 
 
 def env_name(model: type[BaseSettings], field_name: str) -> str:

@@ -11,15 +11,23 @@ Who decides what, in order::
 Flux-dev is guidance-distilled: its "guidance" is an input of the model, and classifier-free
 guidance (cfg) must stay at 1.0, so the model never chooses cfg, sampler or scheduler.
 Every clamp adds a warning to the plan; nothing out of range is passed on silently.
+The defaults, bounds and override merging are shared with the gateway and the render
+service (:mod:`services.common.sampler`).
 """
 
 from __future__ import annotations
 
 import math
-import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from services.common.errors import FieldViolation, InvalidArgumentError
+from services.common.sampler import (
+    FLUX_DEV_DEFAULTS,
+    SamplerOverrides,
+    SamplerSettings,
+    apply_overrides,
+    check_overrides,
+)
 from services.planner.intents import Intent, clamp_denoise
 
 __all__ = [
@@ -34,64 +42,12 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class SamplerSettings:
-    """Complete KSampler settings, every field set.
-
-    Attributes:
-        denoise: Share of the source redrawn, 0.0–1.0.
-        steps: Sampling steps.
-        cfg: Classifier-free guidance scale (1.0 for Flux-dev).
-        guidance: Flux guidance (FluxGuidance node).
-        sampler_name: ComfyUI sampler, e.g. ``"euler"``.
-        scheduler: ComfyUI scheduler, e.g. ``"simple"``.
-    """
-
-    denoise: float
-    steps: int
-    cfg: float
-    guidance: float
-    sampler_name: str
-    scheduler: str
-
-
-@dataclass(frozen=True)
-class SamplerOverrides:
-    """The caller's overrides; ``None`` means "not given" (proto3 presence)."""
-
-    denoise: float | None = None
-    steps: int | None = None
-    cfg: float | None = None
-    guidance: float | None = None
-    sampler_name: str | None = None
-    scheduler: str | None = None
-
-
-FLUX_DEV_DEFAULTS = SamplerSettings(
-    denoise=1.0,
-    steps=25,
-    cfg=1.0,
-    guidance=3.5,
-    sampler_name="euler",
-    scheduler="simple",
-)
-"""What Flux-dev expects; a plan starts from these."""
-
 MODEL_STEPS_RANGE = (20, 30)
 """Steps the model may choose: below 20 Flux-dev leaves noise, above 30 adds only time."""
 
 MODEL_GUIDANCE_RANGE = (1.5, 5.0)
 """Flux guidance the model may choose: ~2 looks most photographic, ~4.5 follows the
 prompt most literally; beyond that images burn."""
-
-# What the sampler itself accepts (common.proto documents the same ranges).
-_VALID_DENOISE = (0.0, 1.0)
-_VALID_STEPS = (1, 100)
-_VALID_CFG = (1.0, 30.0)
-_VALID_GUIDANCE = (0.0, 100.0)
-# ComfyUI's sampler and scheduler names are lower-case identifiers; the render service
-# checks them against what the server offers, the planner only refuses garbage.
-_NAME = re.compile(r"[a-z0-9_]{1,64}")
 
 
 def settle_model_choices(
@@ -153,87 +109,6 @@ def validate_overrides(overrides: SamplerOverrides, *, field_prefix: str = "over
         InvalidArgumentError: Naming every bad field.
     """
     violations: list[FieldViolation] = []
-    for name in ("denoise", "cfg", "guidance"):
-        value = getattr(overrides, name)
-        if value is not None and not math.isfinite(value):
-            violations.append(
-                FieldViolation(f"{field_prefix}.{name}", f"must be a finite number, got {value}")
-            )
-    for name in ("sampler_name", "scheduler"):
-        value = getattr(overrides, name)
-        if value is not None and not _NAME.fullmatch(value):
-            violations.append(
-                FieldViolation(
-                    f"{field_prefix}.{name}",
-                    f"must be a ComfyUI {name.replace('_', ' ')} such as "
-                    f"{getattr(FLUX_DEV_DEFAULTS, name)!r} (lower-case letters, digits, "
-                    f"underscores), got {value!r}",
-                )
-            )
+    check_overrides(overrides, field_prefix, violations, bounded=False)
     if violations:
         raise InvalidArgumentError("invalid sampler overrides", violations)
-
-
-def apply_overrides(
-    settings: SamplerSettings, overrides: SamplerOverrides, *, text_to_image: bool
-) -> tuple[SamplerSettings, list[str]]:
-    """Lets every given override win, clamped to what the sampler accepts.
-
-    Call :func:`validate_overrides` first.
-
-    Args:
-        settings: The planned settings.
-        overrides: The caller's overrides.
-        text_to_image: True when there is no source; a denoise other than 1.0 is then
-            ignored (an empty latent must be fully denoised).
-
-    Returns:
-        The final settings and one note per applied, clamped or ignored override.
-    """
-    notes: list[str] = []
-    changes: dict[str, float | int | str] = {}
-    if overrides.denoise is not None:
-        if text_to_image and overrides.denoise != 1.0:
-            notes.append(
-                f"denoise override {overrides.denoise:g} ignored: text-to-image always uses 1.0"
-            )
-        else:
-            changes["denoise"] = _clamp_override(
-                "denoise", overrides.denoise, _VALID_DENOISE, settings.denoise, notes
-            )
-    if overrides.steps is not None:
-        changes["steps"] = int(
-            _clamp_override("steps", overrides.steps, _VALID_STEPS, settings.steps, notes)
-        )
-    if overrides.cfg is not None:
-        changes["cfg"] = _clamp_override("cfg", overrides.cfg, _VALID_CFG, settings.cfg, notes)
-    if overrides.guidance is not None:
-        changes["guidance"] = _clamp_override(
-            "guidance", overrides.guidance, _VALID_GUIDANCE, settings.guidance, notes
-        )
-    for name in ("sampler_name", "scheduler"):
-        value = getattr(overrides, name)
-        if value is not None:
-            if value != getattr(settings, name):
-                notes.append(f"{name} {value!r} from the caller's overrides replaces the plan's")
-            changes[name] = value
-    return replace(settings, **changes), notes  # type: ignore[arg-type]
-
-
-def _clamp_override(
-    name: str,
-    value: float,
-    bounds: tuple[float, float],
-    planned: float,
-    notes: list[str],
-) -> float:
-    low, high = bounds
-    if low <= value <= high:
-        if value != planned:
-            notes.append(f"{name} {value:g} from the caller's overrides replaces {planned:g}")
-        return value
-    clamped = min(max(value, low), high)
-    notes.append(
-        f"{name} override {value:g} is outside the valid {low:g}–{high:g}; clamped to {clamped:g}"
-    )
-    return clamped

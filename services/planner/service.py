@@ -12,11 +12,13 @@ import grpc.aio
 
 from imagegen.common.v1 import common_pb2
 from imagegen.planner.v1 import planner_pb2, planner_pb2_grpc
+from services.common.errors import FieldViolation
+from services.common.request_rules import check_enum, raise_if_any
 from services.common.retry import deadline_from_context
+from services.common.sampler import overrides_from_proto, settings_to_proto
 from services.planner.intents import Intent
 from services.planner.planner import Planner, resolve_mode
 from services.planner.plans import Mode, Plan, PlanRequest, PlanSource, SourceAnalysis
-from services.planner.sampling import SamplerOverrides, SamplerSettings
 
 __all__ = [
     "SERVICE_NAME",
@@ -47,9 +49,6 @@ _MODES = {
     common_pb2.GENERATION_MODE_IMAGE_TO_IMAGE: Mode.IMAGE_TO_IMAGE,
     common_pb2.GENERATION_MODE_TEXT_TO_IMAGE: Mode.TEXT_TO_IMAGE,
 }
-# Floats arrive as float32 (0.3 becomes 0.30000001192…); six decimals is more than any
-# sampler setting means and prints the number the caller wrote.
-_FLOAT_DIGITS = 6
 
 
 class PlannerServicer(planner_pb2_grpc.PlannerServiceServicer):
@@ -75,13 +74,20 @@ class PlannerServicer(planner_pb2_grpc.PlannerServiceServicer):
 
 
 def request_from_proto(request: planner_pb2.PlanPromptRequest) -> PlanRequest:
-    """The domain form of a ``PlanPromptRequest`` (mode resolved, presence kept)."""
+    """The domain form of a ``PlanPromptRequest`` (mode resolved, presence kept).
+
+    Raises:
+        InvalidArgumentError: ``mode`` holds a number the contract does not define.
+    """
+    violations: list[FieldViolation] = []
+    check_enum(request.mode, common_pb2.GenerationMode, "mode", violations, unspecified_ok=True)
+    raise_if_any(violations, "plan request")
     analysis = _analysis_from_proto(request.analysis) if request.HasField("analysis") else None
     return PlanRequest(
         instruction=request.instruction,
         mode=resolve_mode(_MODES.get(request.mode), analysis),
         analysis=analysis,
-        overrides=_overrides_from_proto(request.overrides),
+        overrides=overrides_from_proto(request.overrides),
     )
 
 
@@ -94,34 +100,6 @@ def _analysis_from_proto(analysis: common_pb2.ImageAnalysis) -> SourceAnalysis:
         style=analysis.style,
         lighting=analysis.lighting,
         composition=analysis.composition,
-    )
-
-
-def _overrides_from_proto(overrides: common_pb2.SamplerSettings) -> SamplerOverrides:
-    def number(name: str) -> float | None:
-        if not overrides.HasField(name):
-            return None
-        return round(float(getattr(overrides, name)), _FLOAT_DIGITS)
-
-    return SamplerOverrides(
-        denoise=number("denoise"),
-        steps=overrides.steps if overrides.HasField("steps") else None,
-        cfg=number("cfg"),
-        guidance=number("guidance"),
-        sampler_name=overrides.sampler_name if overrides.HasField("sampler_name") else None,
-        scheduler=overrides.scheduler if overrides.HasField("scheduler") else None,
-    )
-
-
-def settings_to_proto(settings: SamplerSettings) -> common_pb2.SamplerSettings:
-    """The wire form of complete sampler settings (every field set)."""
-    return common_pb2.SamplerSettings(
-        denoise=settings.denoise,
-        steps=settings.steps,
-        cfg=settings.cfg,
-        guidance=settings.guidance,
-        sampler_name=settings.sampler_name,
-        scheduler=settings.scheduler,
     )
 
 

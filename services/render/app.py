@@ -1,4 +1,4 @@
-"""Assembly of the render server: ComfyUI clients, workflows, renderer, servicer, readiness."""
+"""Assembly of the render server: ComfyUI backends, workflows, renderer, servicer, readiness."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from services.common.logs import get_logger
 from services.common.retry import RetryPolicy
 from services.common.server import GrpcServer
 from services.render.backends import BackendPool
-from services.render.comfyui_client import ComfyUIClient
+from services.render.comfyui import ComfyUIBackend, ComfyUIClient
 from services.render.dimensions import Txt2ImgBounds
 from services.render.jobs import ControlKind, JobLimits
 from services.render.renderer import Renderer, RendererConfig
@@ -96,18 +96,20 @@ async def create_server(settings: RenderSettings) -> GrpcServer:
         }
     )
     client_id = settings.client_id or f"imagegen-render-{uuid.uuid4().hex}"
-    clients = [
-        ComfyUIClient(
-            url,
-            client_id=client_id,
-            request_timeout_s=settings.request_timeout_s,
-            connect_timeout_s=settings.connect_timeout_s,
-            retry=_retry_policy(settings),
-            reconnect_max_s=settings.reconnect_max_s,
+    backends = [
+        ComfyUIBackend(
+            ComfyUIClient(
+                url,
+                client_id=client_id,
+                request_timeout_s=settings.request_timeout_s,
+                connect_timeout_s=settings.connect_timeout_s,
+                retry=_retry_policy(settings),
+                reconnect_max_s=settings.reconnect_max_s,
+            )
         )
         for url in settings.backend_urls
     ]
-    pool = BackendPool(clients)
+    pool = BackendPool(backends)
     pool.start()
     renderer = Renderer(pool, library, renderer_config(settings))
 

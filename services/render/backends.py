@@ -1,6 +1,6 @@
-"""Several ComfyUI backends behind one render service: who gets the next variant.
+"""Several render backends behind one render service: who gets the next variant.
 
-ComfyUI runs one prompt at a time per server, so throughput grows with servers only if
+A ComfyUI server runs one prompt at a time per server, so throughput grows with servers only if
 each variant goes where the queue is shortest. The load of a backend is the larger of
 what it reports (``queue_remaining``, which counts every client's prompts) and what this
 instance has reserved there but may not have queued yet (an upload can take a moment,
@@ -13,20 +13,16 @@ import asyncio
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from services.common.logs import get_logger
-from services.render.catalog import NodeCatalog
-from services.render.comfyui_client import ComfyUIClient, ComfyUIError
+from services.render.backend import BackendError, RenderBackend
 
 __all__ = ["BackendLoad", "BackendPool", "assign_least_loaded"]
-
-_log = get_logger(__name__)
 
 
 @dataclass(frozen=True)
 class BackendLoad:
     """A reachable backend and its current load (prompts running or waiting)."""
 
-    client: ComfyUIClient
+    backend: RenderBackend
     load: int
 
 
@@ -55,88 +51,71 @@ def assign_least_loaded(loads: Sequence[int], count: int) -> list[int]:
 
 
 class BackendPool:
-    """The ComfyUI backends of this service and the prompts it has placed on them.
+    """The render backends of this service and the prompts it has placed on them.
 
     Args:
-        clients: One client per backend, in configuration order.
+        backends: The backends, in configuration order.
     """
 
-    def __init__(self, clients: Sequence[ComfyUIClient]) -> None:
-        if not clients:
-            raise ValueError("at least one ComfyUI backend is needed")
-        self.clients = tuple(clients)
-        self._reserved: dict[str, int] = {c.url: 0 for c in clients}
+    def __init__(self, backends: Sequence[RenderBackend]) -> None:
+        if not backends:
+            raise ValueError("at least one render backend is needed")
+        self.backends = tuple(backends)
+        self._reserved: dict[str, int] = {b.name: 0 for b in backends}
 
     def start(self) -> None:
-        """Opens every backend's websocket."""
-        for client in self.clients:
-            client.start()
+        """Opens every backend's long-lived connections."""
+        for backend in self.backends:
+            backend.start()
 
     async def aclose(self) -> None:
-        """Closes every backend's websocket and HTTP pool."""
-        await asyncio.gather(*(client.aclose() for client in self.clients))
+        """Closes every backend."""
+        await asyncio.gather(*(backend.aclose() for backend in self.backends))
 
-    async def loads(self) -> tuple[list[BackendLoad], dict[str, ComfyUIError]]:
+    async def loads(self) -> tuple[list[BackendLoad], dict[str, BackendError]]:
         """Asks every backend for its queue length, all at once.
 
         Returns:
             The reachable backends with their loads (reservations included), and the
-            error of each unreachable one by URL.
+            error of each unreachable one by name.
         """
         answers = await asyncio.gather(
-            *(client.queue_load() for client in self.clients), return_exceptions=True
+            *(backend.queue_length() for backend in self.backends), return_exceptions=True
         )
         reachable: list[BackendLoad] = []
-        failed: dict[str, ComfyUIError] = {}
-        for client, answer in zip(self.clients, answers, strict=True):
-            if isinstance(answer, ComfyUIError):
-                failed[client.url] = answer
+        failed: dict[str, BackendError] = {}
+        for backend, answer in zip(self.backends, answers, strict=True):
+            if isinstance(answer, BackendError):
+                failed[backend.name] = answer
             elif isinstance(answer, BaseException):
                 raise answer
             else:
-                reachable.append(BackendLoad(client, max(answer, self._reserved[client.url])))
+                reachable.append(BackendLoad(backend, max(answer, self._reserved[backend.name])))
         return reachable, failed
 
-    def reserve(self, clients: Iterable[ComfyUIClient]) -> None:
+    def reserve(self, backends: Iterable[RenderBackend]) -> None:
         """Counts prompts about to be placed on these backends (one per item)."""
-        for client in clients:
-            self._reserved[client.url] += 1
+        for backend in backends:
+            self._reserved[backend.name] += 1
 
-    def release(self, client: ComfyUIClient) -> None:
-        """Forgets one prompt placed on ``client`` (it finished, failed or was cancelled)."""
-        self._reserved[client.url] = max(0, self._reserved[client.url] - 1)
+    def release(self, backend: RenderBackend) -> None:
+        """Forgets one prompt placed on ``backend`` (it finished, failed or was cancelled)."""
+        self._reserved[backend.name] = max(0, self._reserved[backend.name] - 1)
 
     @property
     def reserved(self) -> Mapping[str, int]:
-        """Prompts of this instance per backend URL, not yet finished."""
+        """Prompts of this instance per backend name, not yet finished."""
         return dict(self._reserved)
 
     async def any_ready(self, required_models: Iterable[tuple[str, str, str]]) -> bool:
         """Whether at least one backend can render the default workflows.
 
-        A backend is ready when it answers ``/system_stats`` and lists every required
-        model file (e.g. the Flux checkpoint) in its node schemas.
+        A backend is ready when it answers and lists every required model file (e.g.
+        the Flux checkpoint).
 
         Args:
             required_models: ``(class_type, input, file name)`` triples.
         """
         required = list(required_models)
-
-        async def ready(client: ComfyUIClient) -> bool:
-            try:
-                await client.system_stats()
-                for class_type, input_name, file_name in required:
-                    info = await client.node_info(class_type)
-                    options = NodeCatalog({class_type: info}).options(class_type, input_name)
-                    if options is None or file_name not in options:
-                        _log.warning(
-                            "comfyui backend lacks a model",
-                            extra={"backend": client.url, "node": class_type, "file": file_name},
-                        )
-                        return False
-            except ComfyUIError:
-                return False
-            return True
-
-        results = await asyncio.gather(*(ready(client) for client in self.clients))
+        results = await asyncio.gather(*(b.has_models(required) for b in self.backends))
         return any(results)

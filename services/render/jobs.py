@@ -5,9 +5,10 @@ stay ``None``); :func:`check_job` validates every field before anything is uploa
 queued, fills in the Flux-dev defaults and computes the sizes. All bad fields of a
 request are reported together in one INVALID_ARGUMENT.
 
-Defaults (the proto documents them): denoise 0.68 for image-to-image and 1.0 for
-text-to-image, 25 steps, cfg 1.0 (Flux-dev is guidance-distilled; at cfg 1.0 ComfyUI
-skips the negative branch), FluxGuidance 3.5, ``euler`` with ``simple``.
+The rules and limits are the ones the gateway applies too
+(:mod:`services.common.request_rules`, :mod:`services.common.sampler`), so a request the
+gateway passed is refused here only for what the render alone knows (prompt lengths after
+cleaning, what ComfyUI has).
 """
 
 from __future__ import annotations
@@ -21,9 +22,25 @@ from typing import Any
 
 from services.common.errors import FieldViolation, InvalidArgumentError
 from services.common.images import ValidatedImage, validate_image
+from services.common.request_rules import (
+    DEFAULT_CONTROLNET_STRENGTH,
+    ControlNetValues,
+    check_controlnet,
+    check_loras,
+    check_txt2img_side,
+    check_variants,
+    check_workflow_name,
+    raise_if_any,
+)
+from services.common.sampler import (
+    SamplerOverrides,
+    SamplerSettings,
+    check_overrides,
+    resolve_settings,
+)
 from services.render.dimensions import Size, Txt2ImgBounds, render_size_for, txt2img_size
-from services.render.seeds import SeedRangeError, variant_seeds
-from services.render.workflows import DEFAULT_WORKFLOWS, Mode, validate_workflow_name
+from services.render.seeds import variant_seeds
+from services.render.workflows import DEFAULT_WORKFLOWS, Mode
 
 __all__ = [
     "CheckedControlNet",
@@ -35,20 +52,11 @@ __all__ = [
     "LoraRequest",
     "RenderJob",
     "RenderWarning",
-    "SamplerOverrides",
-    "SamplerValues",
     "check_job",
     "clean_prompt",
 ]
 
-DEFAULT_DENOISE_IMG2IMG = 0.68
-DEFAULT_STEPS = 25
-DEFAULT_CFG = 1.0
-DEFAULT_GUIDANCE = 3.5
-DEFAULT_SAMPLER = "euler"
-DEFAULT_SCHEDULER = "simple"
 DEFAULT_LORA_STRENGTH = 1.0
-DEFAULT_CONTROLNET_STRENGTH = 0.6
 
 
 class ControlKind(StrEnum):
@@ -58,30 +66,6 @@ class ControlKind(StrEnum):
     DEPTH = "depth"
     POSE = "pose"
     TILE = "tile"
-
-
-@dataclass(frozen=True)
-class SamplerOverrides:
-    """Sampler settings as requested; ``None`` = not given."""
-
-    denoise: float | None = None
-    steps: int | None = None
-    cfg: float | None = None
-    guidance: float | None = None
-    sampler_name: str | None = None
-    scheduler: str | None = None
-
-
-@dataclass(frozen=True)
-class SamplerValues:
-    """Sampler settings as rendered, every field set."""
-
-    denoise: float
-    steps: int
-    cfg: float
-    guidance: float
-    sampler_name: str
-    scheduler: str
 
 
 @dataclass(frozen=True)
@@ -144,7 +128,7 @@ class JobLimits:
     """The configured bounds a request is checked against."""
 
     max_variants: int = 8
-    max_loras: int = 8
+    max_loras: int = 4
     max_prompt_chars: int = 4000
     max_image_bytes: int = 32 * 1024 * 1024
     max_image_side: int = 4096
@@ -208,7 +192,7 @@ class CheckedJob:
     source: ValidatedImage | None
     positive: str
     negative: str
-    settings: SamplerValues
+    settings: SamplerSettings
     seeds: list[int]
     render_size: Size
     output_size: Size
@@ -242,44 +226,15 @@ def clean_prompt(text: str) -> str:
     return " ".join("".join(kept).split())
 
 
-class _Violations:
-    def __init__(self) -> None:
-        self.items: list[FieldViolation] = []
-
-    def add(self, field_name: str, description: str) -> None:
-        self.items.append(FieldViolation(field_name, description))
-
-
-def _finite_in(
-    v: _Violations, field_name: str, value: float | None, low: float, high: float
-) -> bool:
-    if value is None:
-        return True
-    if math.isnan(value) or math.isinf(value):
-        v.add(field_name, f"{value} is not a finite number")
-        return False
-    if not low <= value <= high:
-        v.add(field_name, f"{value:g} is outside {low:g} to {high:g}")
-        return False
-    return True
-
-
-def _bare_name(v: _Violations, field_name: str, name: str, what: str) -> None:
-    if not name.strip():
-        v.add(field_name, f"the {what} name is empty")
-    elif "/" in name or "\\" in name or name.startswith(".") or "\x00" in name:
-        v.add(field_name, f"{name!r} is not a bare {what} file name (no directories or paths)")
-
-
 def _image(
-    v: _Violations, data: bytes, field_name: str, limits: JobLimits
+    violations: list[FieldViolation], data: bytes, field_name: str, limits: JobLimits
 ) -> ValidatedImage | None:
     try:
         return validate_image(
             data, field=field_name, max_bytes=limits.max_image_bytes, max_side=limits.max_image_side
         )
     except InvalidArgumentError as e:
-        v.items.extend(e.violations)
+        violations.extend(e.violations)
         return None
 
 
@@ -298,48 +253,29 @@ def check_job(job: RenderJob, limits: JobLimits) -> CheckedJob:
     Raises:
         InvalidArgumentError: One or more fields are bad; every violation names its field.
     """
-    v = _Violations()
+    v: list[FieldViolation] = []
     warnings: list[RenderWarning] = []
     mode = Mode.IMG2IMG if job.source_image is not None else Mode.TXT2IMG
 
     positive = clean_prompt(job.positive_prompt)
     negative = clean_prompt(job.negative_prompt)
     if not positive:
-        v.add("positive_prompt", "is empty; a render needs a prompt")
+        v.append(FieldViolation("positive_prompt", "is empty; a render needs a prompt"))
     for name, text in (("positive_prompt", positive), ("negative_prompt", negative)):
         if len(text) > limits.max_prompt_chars:
-            v.add(name, f"has {len(text)} characters; the limit is {limits.max_prompt_chars}")
+            v.append(
+                FieldViolation(
+                    name, f"has {len(text)} characters; the limit is {limits.max_prompt_chars}"
+                )
+            )
 
-    variants = job.variants or 1
-    if variants > limits.max_variants:
-        v.add("variants", f"{variants} is above the maximum of {limits.max_variants}")
-
-    seeds: list[int] = []
-    if variants <= limits.max_variants:
-        try:
-            seeds = variant_seeds(job.seed, variants)
-        except SeedRangeError as e:
-            v.add("seed", str(e))
-
+    variants = check_variants(job.variants, job.seed, limits.max_variants, v)
     if job.workflow:
-        try:
-            validate_workflow_name(job.workflow)
-        except InvalidArgumentError as e:
-            v.items.extend(e.violations)
+        check_workflow_name(job.workflow, "workflow", v)
     workflow = job.workflow or DEFAULT_WORKFLOWS[mode]
 
+    check_overrides(job.settings, "settings", v, bounded=True)
     s = job.settings
-    _finite_in(v, "settings.denoise", s.denoise, 0.0, 1.0)
-    if s.steps is not None and not 1 <= s.steps <= 100:
-        v.add("settings.steps", f"{s.steps} is outside 1 to 100")
-    _finite_in(v, "settings.cfg", s.cfg, 1.0, 30.0)
-    _finite_in(v, "settings.guidance", s.guidance, 0.0, 100.0)
-    for name, value in (
-        ("settings.sampler_name", s.sampler_name),
-        ("settings.scheduler", s.scheduler),
-    ):
-        if value is not None and not value.strip():
-            v.add(name, "is set but empty")
     if mode is Mode.TXT2IMG and s.denoise is not None and s.denoise != 1.0:
         warnings.append(
             RenderWarning(
@@ -347,25 +283,17 @@ def check_job(job: RenderJob, limits: JobLimits) -> CheckedJob:
                 f"denoise {s.denoise:g} ignored: text-to-image always denoises fully (1.0)",
             )
         )
-    settings = SamplerValues(
-        denoise=1.0
-        if mode is Mode.TXT2IMG
-        else (s.denoise if s.denoise is not None else DEFAULT_DENOISE_IMG2IMG),
-        steps=s.steps if s.steps is not None else DEFAULT_STEPS,
-        cfg=s.cfg if s.cfg is not None else DEFAULT_CFG,
-        guidance=s.guidance if s.guidance is not None else DEFAULT_GUIDANCE,
-        sampler_name=(s.sampler_name or DEFAULT_SAMPLER).strip(),
-        scheduler=(s.scheduler or DEFAULT_SCHEDULER).strip(),
-    )
+    if mode is Mode.TXT2IMG:
+        for name in ("width", "height"):
+            check_txt2img_side(
+                name, getattr(job, name), limits.txt2img.min_side, limits.txt2img.max_side, v
+            )
 
-    if len(job.loras) > limits.max_loras:
-        v.add("loras", f"{len(job.loras)} LoRAs; the maximum is {limits.max_loras}")
+    check_loras([(lora.name, lora.strength) for lora in job.loras], limits.max_loras, v)
     loras: list[CheckedLora] = []
     for i, lora in enumerate(job.loras):
-        _bare_name(v, f"loras[{i}].name", lora.name, "LoRA")
         strength = DEFAULT_LORA_STRENGTH if lora.strength is None else lora.strength
-        if math.isnan(strength):
-            v.add(f"loras[{i}].strength", "is NaN")
+        if not math.isfinite(strength):
             continue
         clamped = min(max(strength, limits.lora_strength_min), limits.lora_strength_max)
         if clamped != strength:
@@ -382,32 +310,27 @@ def check_job(job: RenderJob, limits: JobLimits) -> CheckedJob:
     cn = job.controlnet
     if cn is not None:
         if cn.kind is None:
-            v.add("controlnet.type", "is unspecified; choose CANNY, DEPTH, POSE or TILE")
-        _finite_in(v, "controlnet.strength", cn.strength, 0.0, 2.0)
-        start_ok = _finite_in(v, "controlnet.start_percent", cn.start_percent, 0.0, 1.0)
-        end_ok = _finite_in(v, "controlnet.end_percent", cn.end_percent, 0.0, 1.0)
-        start = 0.0 if cn.start_percent is None else cn.start_percent
-        end = 1.0 if cn.end_percent is None else cn.end_percent
-        if start_ok and end_ok and end < start:
-            v.add("controlnet.end_percent", f"{end:g} is below start_percent {start:g}")
-        if cn.model:
-            _bare_name(v, "controlnet.model", cn.model, "ControlNet")
+            v.append(
+                FieldViolation("controlnet.type", "is required: one of CANNY, DEPTH, POSE, TILE")
+            )
+        check_controlnet(
+            ControlNetValues(cn.strength, cn.start_percent, cn.end_percent),
+            model=cn.model,
+            has_control_image=cn.control_image is not None,
+            text_to_image=mode is Mode.TXT2IMG,
+            violations=v,
+        )
         control_image = (
             _image(v, cn.control_image, "controlnet.control_image.data", limits)
             if cn.control_image is not None
             else None
         )
-        if mode is Mode.TXT2IMG and cn.control_image is None:
-            v.add(
-                "controlnet.control_image",
-                "text-to-image has no source to derive the control image from; send one",
-            )
         if cn.kind is not None:
             controlnet = CheckedControlNet(
                 kind=cn.kind,
                 strength=DEFAULT_CONTROLNET_STRENGTH if cn.strength is None else cn.strength,
-                start_percent=start,
-                end_percent=end,
+                start_percent=0.0 if cn.start_percent is None else cn.start_percent,
+                end_percent=1.0 if cn.end_percent is None else cn.end_percent,
                 model=cn.model.strip(),
                 control_image=control_image,
             )
@@ -416,9 +339,9 @@ def check_job(job: RenderJob, limits: JobLimits) -> CheckedJob:
     if job.source_image is not None:
         source = _image(v, job.source_image, "source_image.data", limits)
 
-    if v.items:
-        fields = ", ".join(dict.fromkeys(item.field for item in v.items))
-        raise InvalidArgumentError(f"invalid render request: {fields}", v.items)
+    raise_if_any(v, "render request")
+    settings = resolve_settings(s, text_to_image=mode is Mode.TXT2IMG)
+    seeds = variant_seeds(job.seed, variants)
 
     if mode is Mode.IMG2IMG:
         assert source is not None

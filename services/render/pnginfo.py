@@ -26,8 +26,8 @@ from typing import Any
 
 from PIL import Image, PngImagePlugin
 
+from services.common.sampler import SamplerSettings
 from services.render.dimensions import Size
-from services.render.jobs import SamplerValues
 
 __all__ = [
     "PARAMETERS_KEY",
@@ -73,7 +73,7 @@ class RenderRecord:
 
     positive: str
     negative: str
-    settings: SamplerValues
+    settings: SamplerSettings
     seed: int
     variant: int
     workflow: str

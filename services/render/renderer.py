@@ -5,13 +5,15 @@
     validate (nothing touched yet) → load the workflow → check the deadline budget
     → pick backends (least loaded, having the models) → upload the source once per
     backend → queue all variants → stream queued / progress / preview events
-    → for each finished variant: /history → /view → resize to the output size
+    → for each finished variant: fetch the image → resize to the output size
       → embed metadata → result
-    finally: delete our pending prompts, interrupt our running one (shielded)
+    finally: withdraw our prompts, then end the variant tasks (shielded)
 
-Whatever ends the request early — the caller cancels, the deadline passes, one variant
-fails — the ``finally`` withdraws every prompt of the request from every backend and
-re-raises; ``CancelledError`` is never swallowed.
+The backends are reached only through :class:`~services.render.backend.RenderBackend`;
+nothing here speaks a backend's wire format. Whatever ends the request early — the
+caller cancels, the deadline passes, one variant fails — the ``finally`` withdraws every
+prompt of the request from every backend and re-raises; ``CancelledError`` is never
+swallowed.
 """
 
 from __future__ import annotations
@@ -41,26 +43,27 @@ from services.common.errors import (
 from services.common.logs import get_logger, request_id_var
 from services.common.metrics import STAGE_SECONDS
 from services.common.retry import RetryPolicy, retry_async
-from services.render.backends import BackendLoad, BackendPool, assign_least_loaded
-from services.render.bindings import (
-    FLUX_UNION_TYPES,
-    BuiltGraph,
+from services.common.sampler import SamplerSettings
+from services.render.backend import (
+    BackendError,
     ControlNetWiring,
-    GraphParameters,
+    FollowPacing,
+    GraphProblem,
     LoraLink,
-    build_graph,
+    PromptFailedError,
+    PromptFinished,
+    PromptLostError,
+    PromptPreview,
+    PromptProgress,
+    PromptQueued,
+    PromptRefusedError,
+    PromptStarted,
+    RenderBackend,
+    StoredResult,
+    VariantSpec,
+    VariantValues,
 )
-from services.render.catalog import GraphProblem, NodeCatalog, check_graph
-from services.render.comfyui_client import (
-    ComfyUIClient,
-    ComfyUIError,
-    ComfyUIRefusedError,
-    ComfyUIUnavailableError,
-    PreviewFrame,
-    PromptSubscription,
-    SavedImage,
-    SocketState,
-)
+from services.render.backends import BackendLoad, BackendPool, assign_least_loaded
 from services.render.dimensions import Size
 from services.render.jobs import (
     CheckedJob,
@@ -68,7 +71,6 @@ from services.render.jobs import (
     JobLimits,
     RenderJob,
     RenderWarning,
-    SamplerValues,
     check_job,
 )
 from services.render.pnginfo import (
@@ -85,7 +87,7 @@ from services.render.result_images import (
     finish_result,
     preview_jpeg,
 )
-from services.render.workflows import InputRef, Mode, Workflow, WorkflowLibrary
+from services.render.workflows import Mode, Workflow, WorkflowLibrary
 
 __all__ = [
     "RenderEvent",
@@ -110,14 +112,14 @@ class RendererConfig:
         limits: Request bounds.
         controlnet_models: Default ControlNet file per control type.
         union_marker: A ControlNet file whose name contains this (case-insensitive) is a
-            Union model and gets a ``SetUnionControlNetType`` node.
+            Union model (the backend selects the mode in it).
         canny_low: Canny low threshold.
         canny_high: Canny high threshold.
         preview_interval_s: Shortest time between two previews of one variant.
         queue_poll_interval_s: How often a waiting variant re-reads its queue position
-            when the websocket reports nothing.
-        history_poll_interval_s: How often a running variant checks ``/history`` when the
-            websocket is quiet (it may be down).
+            when the backend reports nothing.
+        history_poll_interval_s: How often a running variant asks whether it ended when
+            the backend is quiet (its event socket may be down).
         min_time_budget_s: A request with less time left than this before its deadline
             is refused before any GPU work.
         render_timeout_s: Longest render when the caller set no deadline.
@@ -176,7 +178,7 @@ class VariantDone:
     index: int
     seed: int
     image: FinishedImage
-    settings: SamplerValues
+    settings: SamplerSettings
     positive: str
     negative: str
     render_size: Size
@@ -189,7 +191,7 @@ RenderEvent = RenderWarning | VariantQueued | VariantProgress | VariantPreview |
 
 
 class Renderer:
-    """Runs render requests on a pool of ComfyUI backends.
+    """Runs render requests on a pool of render backends.
 
     Args:
         pool: The backends.
@@ -249,9 +251,9 @@ class Renderer:
             yield warning
         until = self._effective_deadline(deadline)
 
-        prototype = _build(workflow, checked, 0, None, None, controlnet, self._config)
-        clients = await self._place(checked, prototype, until)
-        run = _Run(self, checked, workflow, controlnet, clients, until)
+        prototype = _spec(workflow, checked, 0, None, None, controlnet, self._config)
+        backends = await self._place(checked, prototype, until)
+        run = _Run(self, checked, workflow, controlnet, backends, until)
         async for event in run.stream():
             yield event
 
@@ -298,7 +300,7 @@ class Renderer:
         is_union = self._config.union_marker.lower() in model.lower()
         return ControlNetWiring(
             model=model,
-            union_type=FLUX_UNION_TYPES[cn.kind] if is_union else None,
+            union_kind=cn.kind if is_union else None,
             canny=cn.kind is ControlKind.CANNY and cn.control_image is None,
             image=None,
             strength=cn.strength,
@@ -309,15 +311,15 @@ class Renderer:
         )
 
     async def _place(
-        self, checked: CheckedJob, prototype: BuiltGraph, until: float
-    ) -> list[ComfyUIClient]:
+        self, checked: CheckedJob, prototype: VariantSpec, until: float
+    ) -> list[RenderBackend]:
         """Picks a backend for each variant: reachable, having the models, least loaded."""
 
         async def reachable() -> list[BackendLoad]:
             loads, failed = await self._pool.loads()
             if not loads:
-                detail = "; ".join(f"{url}: {e}" for url, e in failed.items())
-                raise ComfyUIUnavailableError(
+                detail = "; ".join(f"{name}: {e}" for name, e in failed.items())
+                raise BackendError(
                     f"no ComfyUI backend answers ({detail})", backend=",".join(failed)
                 )
             return loads
@@ -326,44 +328,38 @@ class Renderer:
             loads = await retry_async(
                 reachable,
                 policy=self._config.retry,
-                retryable=lambda e: isinstance(e, ComfyUIUnavailableError),
+                retryable=lambda e: isinstance(e, BackendError),
                 deadline=until,
             )
-        except ComfyUIUnavailableError as e:
+        except BackendError as e:
             raise BackendUnavailableError(str(e), backend=e.backend) from e
 
-        checks = await asyncio.gather(*(self._problems(load.client, prototype) for load in loads))
+        checks = await asyncio.gather(*(self._problems(load.backend, prototype) for load in loads))
         eligible = [load for load, problems in zip(loads, checks, strict=True) if problems == []]
         if not eligible:
             known = [problems for problems in checks if problems is not None]
             if not known:
-                urls = ",".join(load.client.url for load in loads)
+                names = ",".join(load.backend.name for load in loads)
                 raise BackendUnavailableError(
-                    "no ComfyUI backend could list its nodes (/object_info)", backend=urls
+                    "no ComfyUI backend could list its nodes (/object_info)", backend=names
                 )
-            raise _refusal(known[0], prototype.origins)
+            raise _refusal(known[0])
         picks = assign_least_loaded([load.load for load in eligible], len(checked.seeds))
-        clients = [eligible[i].client for i in picks]
-        self._pool.reserve(clients)
-        return clients
+        backends = [eligible[i].backend for i in picks]
+        self._pool.reserve(backends)
+        return backends
 
     async def _problems(
-        self, client: ComfyUIClient, built: BuiltGraph
+        self, backend: RenderBackend, spec: VariantSpec
     ) -> list[GraphProblem] | None:
-        """What ``client`` would refuse in the graph; ``None`` when it cannot be asked."""
+        """What ``backend`` would refuse in the variant; ``None`` when it cannot be asked."""
         try:
-            catalog = NodeCatalog(await client.object_info())
-            problems = check_graph(built.graph, catalog, skip=built.image_inputs)
-            if any(p.is_missing_model or p.kind == "unknown_node" for p in problems):
-                # Model files and custom nodes appear without a restart: look again.
-                catalog = NodeCatalog(await client.object_info(refresh=True))
-                problems = check_graph(built.graph, catalog, skip=built.image_inputs)
-        except ComfyUIError as e:
+            return await backend.problems(spec)
+        except BackendError as e:
             _log.warning(
-                "comfyui object_info unavailable", extra={"backend": client.url, "error": str(e)}
+                "backend cannot list its nodes", extra={"backend": backend.name, "error": str(e)}
             )
             return None
-        return problems
 
     # -- used by _Run ----------------------------------------------------------------
 
@@ -411,7 +407,7 @@ def _check_workflow_fits(workflow: Workflow, checked: CheckedJob) -> None:
         )
 
 
-def _build(
+def _spec(
     workflow: Workflow,
     checked: CheckedJob,
     index: int,
@@ -419,11 +415,11 @@ def _build(
     control_image: str | None,
     controlnet: ControlNetWiring | None,
     config: RendererConfig,
-) -> BuiltGraph:
+) -> VariantSpec:
     s = checked.settings
-    # Before the upload the image names are unknown; LoadImage inputs are not checked.
+    # Before the upload the image names are unknown; backends do not check them.
     placeholder = "pending-upload.png"
-    params = GraphParameters(
+    values = VariantValues(
         positive=checked.positive,
         negative=checked.negative,
         seed=checked.seeds[index],
@@ -442,27 +438,29 @@ def _build(
     if wiring is not None and checked.controlnet is not None and checked.controlnet.control_image:
         wiring = dataclasses.replace(wiring, image=control_image or placeholder)
     loras = tuple(LoraLink(lora.name, lora.strength) for lora in checked.loras)
-    return build_graph(workflow, params, loras, wiring)
+    return VariantSpec(workflow, values, loras, wiring)
 
 
-def _refusal(problems: list[GraphProblem], origins: Mapping[InputRef, str]) -> ImagegenError:
-    """The status for a graph a backend would refuse, naming request fields where it can."""
+_MISSING_FILES = {
+    "lora": ("LoRA", "LORA_NOT_FOUND"),
+    "controlnet": ("ControlNet", "CONTROLNET_NOT_FOUND"),
+    "model": ("model", "MODEL_NOT_FOUND"),
+}
+"""Kind of missing file → how a refusal names it, and its ``ErrorInfo.reason``."""
+
+
+def _refusal(problems: list[GraphProblem]) -> ImagegenError:
+    """The status for a variant a backend would refuse, naming request fields where it can."""
     missing = [p for p in problems if p.is_missing_model]
     if missing:
         violations = []
         texts = []
         reasons = set()
         for p in missing:
-            origin = origins.get(InputRef(p.node, p.input or ""))
-            if p.input == "lora_name":
-                kind, reason = "LoRA", "LORA_NOT_FOUND"
-            elif p.input == "control_net_name":
-                kind, reason = "ControlNet", "CONTROLNET_NOT_FOUND"
-            else:
-                kind, reason = "model", "MODEL_NOT_FOUND"
+            kind, reason = _MISSING_FILES[p.missing_file or "model"]
             reasons.add(reason)
             have = ", ".join(p.options) or "none"
-            where = f" ({origin})" if origin else ""
+            where = f" ({p.field})" if p.field else ""
             texts.append(f"unknown {kind} {p.value!r}{where}; the server has: {have}")
             violations.append(
                 PreconditionViolation(kind.upper(), p.value, f"the server has: {have}")
@@ -474,8 +472,7 @@ def _refusal(problems: list[GraphProblem], origins: Mapping[InputRef, str]) -> I
             metadata={"available": ",".join(missing[0].options)},
             violations=violations,
         )
-    fields = [(origins.get(InputRef(p.node, p.input or "")), p) for p in problems]
-    request_fields = [(f, p) for f, p in fields if f is not None]
+    request_fields = [(p.field, p) for p in problems if p.field is not None]
     if request_fields:
         return InvalidArgumentError(
             "the backend would refuse: "
@@ -489,57 +486,14 @@ def _refusal(problems: list[GraphProblem], origins: Mapping[InputRef, str]) -> I
     )
 
 
-def _execution_failure(data: Mapping[str, Any], backend: str) -> ImagegenError:
-    node_id = str(data.get("node_id", "?"))
-    node_type = str(data.get("node_type", "?"))
-    exception_type = str(data.get("exception_type", ""))
-    message = str(data.get("exception_message", "")).strip()
-    metadata = {"node_id": node_id, "node_type": node_type, "exception_type": exception_type}
-    if "OutOfMemory" in exception_type or "out of memory" in message.lower():
+def _failure(error: PromptFailedError) -> ImagegenError:
+    """The status of a prompt that ran and failed."""
+    if error.out_of_memory:
         return ResourceExhaustedError(
-            f"ComfyUI ran out of GPU memory in node {node_id} ({node_type}): {message}",
-            reason="COMFYUI_OUT_OF_MEMORY",
-            metadata={**metadata, "backend": backend},
+            str(error), reason=error.reason, metadata={**error.metadata, "backend": error.backend}
         )
     return BackendFailedError(
-        f"ComfyUI node {node_id} ({node_type}) failed: {exception_type}: {message}",
-        backend=backend,
-        reason="COMFYUI_EXECUTION_ERROR",
-        metadata=metadata,
-    )
-
-
-def _outcome(entry: Mapping[str, Any], backend: str, output_node: str) -> SavedImage:
-    """The saved image of a finished prompt's history entry, or its failure."""
-    status = entry.get("status") or {}
-    if status.get("status_str") != "success":
-        for name, data in status.get("messages", []):
-            if name == "execution_error":
-                raise _execution_failure(data, backend)
-            if name == "execution_interrupted":
-                raise BackendFailedError(
-                    f"ComfyUI interrupted the prompt at node {data.get('node_id')} "
-                    f"({data.get('node_type')}) (not at this service's request)",
-                    backend=backend,
-                    reason="COMFYUI_INTERRUPTED",
-                )
-        raise BackendFailedError(
-            f"ComfyUI ended the prompt with status {status.get('status_str')!r}",
-            backend=backend,
-            reason="COMFYUI_FAILED",
-        )
-    images = (entry.get("outputs") or {}).get(output_node, {}).get("images") or []
-    if not images:
-        raise BackendFailedError(
-            f"ComfyUI finished but output node {output_node} saved no image",
-            backend=backend,
-            reason="COMFYUI_NO_OUTPUT",
-        )
-    first = images[0]
-    return SavedImage(
-        str(first.get("filename", "")),
-        str(first.get("subfolder", "")),
-        str(first.get("type", "output")),
+        str(error), backend=error.backend, reason=error.reason, metadata=error.metadata
     )
 
 
@@ -577,7 +531,10 @@ class _Outbox:
             if self._error is not None:
                 raise self._error
             self._ready.clear()
-            await asyncio.wait_for(self._ready.wait(), timeout_s)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can return the event
+            # and drop a cancel that lands at the same moment.
+            async with asyncio.timeout(timeout_s):
+                await self._ready.wait()
         return self._items.popleft()
 
 
@@ -590,7 +547,7 @@ class _Run:
         checked: CheckedJob,
         workflow: Workflow,
         controlnet: ControlNetWiring | None,
-        clients: list[ComfyUIClient],
+        backends: list[RenderBackend],
         until: float,
     ) -> None:
         self.renderer = renderer
@@ -598,26 +555,35 @@ class _Run:
         self.checked = checked
         self.workflow = workflow
         self.controlnet = controlnet
-        self.clients = clients
+        self.backends = backends
         self.until = until
         self.outbox = _Outbox()
-        self.outstanding: dict[str, ComfyUIClient] = {}
-        self.unreleased = set(range(len(clients)))
+        # Prompts that may be on a backend: registered before their submission starts,
+        # dropped once they ended there.
+        self.outstanding: dict[str, RenderBackend] = {}
+        # Prompts whose submission has not answered yet: the request may still land
+        # after a first withdrawal.
+        self.submitting: set[str] = set()
+        self.unreleased = set(range(len(backends)))
         self.request_id = request_id_var.get()
         self.upload_ms = 0.0
         self.settled = renderer.open_run()
+        self.pacing = FollowPacing(
+            queue_poll_s=self.config.queue_poll_interval_s,
+            history_poll_s=self.config.history_poll_interval_s,
+        )
 
     def release(self, index: int) -> None:
         if index in self.unreleased:
             self.unreleased.discard(index)
-            self.renderer.pool.release(self.clients[index])
+            self.renderer.pool.release(self.backends[index])
 
     async def stream(self) -> AsyncIterator[RenderEvent]:
         tasks: list[asyncio.Task[None]] = []
         try:
             names = await self._upload()
-            for index, client in enumerate(self.clients):
-                task = asyncio.create_task(self._variant(index, client, names[client.url]))
+            for index, backend in enumerate(self.backends):
+                task = asyncio.create_task(self._variant(index, backend, names[backend.name]))
                 task.add_done_callback(self._on_variant_done)
                 tasks.append(task)
             finished = 0
@@ -654,23 +620,45 @@ class _Run:
             self.outbox.fail(error)
 
     async def _cleanup(self, tasks: list[asyncio.Task[None]]) -> None:
-        await asyncio.gather(*tasks, return_exceptions=True)
+        """Withdraws the prompts first, then ends the variant tasks.
+
+        Withdrawing first: a variant task that swallowed its cancel (a library may) ends
+        anyway once its prompt is gone, and none of this request's prompts waits for a
+        task to end. The tasks are cancelled again until they are done, so one swallowed
+        cancel cannot leave a task following a prompt nobody waits for. Prompts whose
+        submission was in flight are withdrawn once more after their task ended.
+        """
         outstanding = dict(self.outstanding)
+        in_flight = {p: b for p, b in outstanding.items() if p in self.submitting}
+        await self._withdraw(outstanding)
+        pending = {task for task in tasks if not task.done()}
+        reported_at = time.monotonic() + self.config.cancel_timeout_s
+        while pending:
+            for task in pending:
+                task.cancel()
+            _, pending = await asyncio.wait(pending, timeout=0.1)
+            if pending and time.monotonic() > reported_at:
+                reported_at = float("inf")
+                _log.error(
+                    "variant tasks ignore their cancellation; still cancelling",
+                    extra={"tasks": len(pending), "timeout_s": self.config.cancel_timeout_s},
+                )
         self.outstanding.clear()
         for index in list(self.unreleased):
             self.release(index)
+        await self._withdraw(in_flight)
+
+    async def _withdraw(self, outstanding: Mapping[str, RenderBackend]) -> None:
         if not outstanding:
             return
-        by_client: dict[str, tuple[ComfyUIClient, list[str]]] = {}
-        for prompt_id, client in outstanding.items():
-            by_client.setdefault(client.url, (client, []))[1].append(prompt_id)
+        by_backend: dict[str, tuple[RenderBackend, list[str]]] = {}
+        for prompt_id, backend in outstanding.items():
+            by_backend.setdefault(backend.name, (backend, []))[1].append(prompt_id)
         try:
-            await asyncio.wait_for(
-                asyncio.gather(
-                    *(_withdraw(c, ids) for c, ids in by_client.values()), return_exceptions=True
-                ),
-                self.config.cancel_timeout_s,
-            )
+            async with asyncio.timeout(self.config.cancel_timeout_s):
+                await asyncio.gather(
+                    *(_withdraw(b, ids) for b, ids in by_backend.values()), return_exceptions=True
+                )
         except TimeoutError:
             _log.error(
                 "could not withdraw every prompt in time",
@@ -682,9 +670,9 @@ class _Run:
         started = time.monotonic()
         checked = self.checked
         control = checked.controlnet.control_image if checked.controlnet is not None else None
-        distinct = {client.url: client for client in self.clients}
+        distinct = {backend.name: backend for backend in self.backends}
 
-        async def one(client: ComfyUIClient) -> tuple[str, dict[str, str | None]]:
+        async def one(backend: RenderBackend) -> tuple[str, dict[str, str | None]]:
             names: dict[str, str | None] = {"source": None, "control": None}
             for key, image in (("source", checked.source), ("control", control)):
                 if image is None:
@@ -692,17 +680,17 @@ class _Run:
                 # Named by content: the same source is stored once however often it is
                 # sent, and the caller's file name never reaches the server's disk.
                 filename = f"{image.sha256}.{_FORMAT_EXTENSIONS[image.format]}"
-                names[key] = await client.upload_image(
+                names[key] = await backend.upload(
                     image.data,
                     filename,
-                    subfolder=self.config.upload_subfolder,
+                    folder=self.config.upload_subfolder,
                     deadline=self.until,
                 )
-            return client.url, names
+            return backend.name, names
 
         try:
-            uploaded = dict(await asyncio.gather(*(one(c) for c in distinct.values())))
-        except ComfyUIError as e:
+            uploaded = dict(await asyncio.gather(*(one(b) for b in distinct.values())))
+        except BackendError as e:
             raise BackendUnavailableError(f"upload failed: {e}", backend=e.backend) from e
         self.upload_ms = (time.monotonic() - started) * 1000
         if checked.source is not None or control is not None:
@@ -710,10 +698,10 @@ class _Run:
         return uploaded
 
     async def _variant(
-        self, index: int, client: ComfyUIClient, names: dict[str, str | None]
+        self, index: int, backend: RenderBackend, names: dict[str, str | None]
     ) -> None:
         checked = self.checked
-        built = _build(
+        spec = _spec(
             self.workflow,
             checked,
             index,
@@ -730,7 +718,7 @@ class _Run:
             extra={
                 "variant": index,
                 "prompt_id": prompt_id,
-                "backend": client.url,
+                "backend": backend.name,
                 "workflow": self.workflow.name,
                 "seed": seed,
                 "positive_prompt": checked.positive,
@@ -747,33 +735,16 @@ class _Run:
                 "controlnet": self.controlnet.__dict__ if self.controlnet is not None else None,
             },
         )
-        # Without the socket the prompt's messages would be missed (ComfyUI does not replay
-        # them); wait a little for it, then rely on /history polling if it stays down.
-        await client.wait_connected(min(2.0, max(0.0, self.until - time.monotonic())))
-        subscription = client.subscribe(prompt_id)
-        self.outstanding[prompt_id] = client
         try:
-            queued_at = time.monotonic()
-            try:
-                await client.queue_prompt(
-                    built.graph,
-                    prompt_id,
-                    extra_data={"imagegen": {"request_id": self.request_id, "variant": index}},
-                    deadline=self.until,
-                )
-            except ComfyUIRefusedError as e:
-                raise _comfyui_refusal(e, built) from e
-            except ComfyUIError as e:
-                raise BackendUnavailableError(str(e), backend=e.backend) from e
-            timings = await self._follow(index, client, subscription, prompt_id, built, queued_at)
+            timings = await self._follow(index, backend, prompt_id, spec)
             fetch_started = time.monotonic()
             try:
-                raw = await client.view(timings.image)
-            except ComfyUIError as e:
+                raw = await backend.fetch(timings.result)
+            except BackendError as e:
                 raise BackendUnavailableError(
                     f"fetching the result failed: {e}", backend=e.backend
                 ) from e
-            record = self._record(index, client, prompt_id)
+            record = self._record(index, backend, prompt_id)
             finished = await asyncio.to_thread(
                 finish_result,
                 raw,
@@ -781,7 +752,7 @@ class _Run:
                 {
                     PARAMETERS_KEY: parameters_text(record),
                     PROVENANCE_KEY: provenance_json(record),
-                    PROMPT_KEY: json.dumps(built.graph, ensure_ascii=False),
+                    PROMPT_KEY: json.dumps(timings.recipe, ensure_ascii=False),
                 },
             )
             fetch_s = time.monotonic() - fetch_started
@@ -791,7 +762,7 @@ class _Run:
                 extra={
                     "variant": index,
                     "prompt_id": prompt_id,
-                    "backend": client.url,
+                    "backend": backend.name,
                     "seed": seed,
                     "upload_ms": round(self.upload_ms, 1),
                     "queue_wait_ms": round(timings.queue_wait_s * 1000, 1),
@@ -812,132 +783,80 @@ class _Run:
                     render_size=checked.render_size,
                     workflow=self.workflow.name,
                     prompt_id=prompt_id,
-                    backend=client.url,
+                    backend=backend.name,
                 )
             )
         finally:
-            client.unsubscribe(subscription)
             self.release(index)
 
     async def _follow(
-        self,
-        index: int,
-        client: ComfyUIClient,
-        subscription: PromptSubscription,
-        prompt_id: str,
-        built: BuiltGraph,
-        queued_at: float,
+        self, index: int, backend: RenderBackend, prompt_id: str, spec: VariantSpec
     ) -> _Followed:
-        """Streams a queued prompt's events until it ends; returns its saved image."""
+        """Submits the variant's prompt and streams its events until it ends."""
+        queued_at = time.monotonic()
         started_at: float | None = None
-        position: int | None = None
-        step = 0
         last_preview = float("-inf")
-
-        async def finished_entry() -> dict[str, Any] | None:
-            try:
-                return await client.history(prompt_id)
-            except ComfyUIError as e:
-                raise BackendUnavailableError(
-                    f"lost contact while rendering: {e}", backend=e.backend
-                ) from e
-
-        async def report_position(since: float | None = None) -> bool:
-            """Sends the queue position if it changed; False when the prompt is gone."""
-            nonlocal position, started_at
-            try:
-                snapshot = await client.queue_snapshot(since=since)
-            except ComfyUIError:
-                return True  # the socket or the next poll will tell
-            now = snapshot.position(prompt_id)
-            if now is None:
-                if prompt_id in snapshot.running:
-                    started_at = started_at or time.monotonic()
-                    if position is None:
-                        position = 0
-                        self.outbox.put(VariantQueued(index, 0))
-                    return True
-                return False
-            if now != position:
-                position = now
-                self.outbox.put(VariantQueued(index, now))
-            return True
-
-        def done(entry: Mapping[str, Any]) -> _Followed:
+        self.outstanding[prompt_id] = backend
+        self.submitting.add(prompt_id)
+        events = backend.follow(
+            spec,
+            prompt_id,
+            labels={"request_id": self.request_id, "variant": index},
+            deadline=self.until,
+            pacing=self.pacing,
+        )
+        try:
+            async with contextlib.aclosing(events):
+                async for event in events:
+                    self.submitting.discard(prompt_id)
+                    if isinstance(event, PromptQueued):
+                        self.outbox.put(VariantQueued(index, event.position))
+                    elif isinstance(event, PromptStarted):
+                        started_at = time.monotonic()
+                    elif isinstance(event, PromptProgress):
+                        self.outbox.put(VariantProgress(index, event.step, event.total))
+                    elif isinstance(event, PromptPreview):
+                        now = time.monotonic()
+                        if not self.checked.previews or now - last_preview < (
+                            self.config.preview_interval_s
+                        ):
+                            continue
+                        last_preview = now
+                        try:
+                            image = await asyncio.to_thread(
+                                preview_jpeg, event.image, event.mime_type
+                            )
+                        except OSError:
+                            continue  # a broken preview is not worth failing the render
+                        self.outbox.put(VariantPreview(index, event.step, image))
+                    elif isinstance(event, PromptFinished):
+                        self.outstanding.pop(prompt_id, None)
+                        end = time.monotonic()
+                        begin = started_at if started_at is not None else end
+                        STAGE_SECONDS.labels(service="render", stage="queue_wait").observe(
+                            begin - queued_at
+                        )
+                        STAGE_SECONDS.labels(service="render", stage="sampling").observe(
+                            end - begin
+                        )
+                        return _Followed(event.result, event.recipe, begin - queued_at, end - begin)
+        except PromptRefusedError as e:
+            raise _backend_refusal(e) from e
+        except PromptFailedError as e:
             self.outstanding.pop(prompt_id, None)
-            image = _outcome(entry, client.url, built.output_node)
-            end = time.monotonic()
-            begin = started_at if started_at is not None else end
-            STAGE_SECONDS.labels(service="render", stage="queue_wait").observe(begin - queued_at)
-            STAGE_SECONDS.labels(service="render", stage="sampling").observe(end - begin)
-            return _Followed(image, begin - queued_at, end - begin)
+            raise _failure(e) from e
+        except PromptLostError as e:
+            self.outstanding.pop(prompt_id, None)
+            raise BackendUnavailableError(str(e), backend=e.backend) from e
+        except BackendError as e:
+            raise BackendUnavailableError(str(e), backend=e.backend) from e
+        finally:
+            self.submitting.discard(prompt_id)
+        raise BackendUnavailableError(
+            f"prompt {prompt_id} ended without an outcome", backend=backend.name
+        )
 
-        async def settle() -> _Followed | None:
-            """Asks /history (and /queue) whether the prompt ended while we did not hear."""
-            entry = await finished_entry()
-            if entry is not None:
-                return done(entry)
-            if not await report_position(since=time.monotonic()):
-                # Neither queued, running nor in the history: the backend lost it
-                # (restarted, or someone cleared its queue).
-                entry = await finished_entry()
-                if entry is not None:
-                    return done(entry)
-                self.outstanding.pop(prompt_id, None)
-                raise BackendUnavailableError(
-                    f"ComfyUI lost prompt {prompt_id} (restarted or queue cleared)",
-                    backend=client.url,
-                )
-            return None
-
-        await report_position(since=time.monotonic())
-        while True:
-            quiet = (
-                self.config.queue_poll_interval_s
-                if started_at is None
-                else self.config.history_poll_interval_s
-            )
-            event = await subscription.next(quiet)
-            if event is None or (isinstance(event, SocketState) and event.connected):
-                result = await settle()
-                if result is not None:
-                    return result
-                continue
-            if isinstance(event, SocketState):
-                continue
-            if isinstance(event, PreviewFrame):
-                now = time.monotonic()
-                if self.checked.previews and now - last_preview >= self.config.preview_interval_s:
-                    last_preview = now
-                    try:
-                        image = await asyncio.to_thread(preview_jpeg, event.image, event.mime_type)
-                    except OSError:
-                        continue  # a broken preview is not worth failing the render
-                    self.outbox.put(VariantPreview(index, step, image))
-                continue
-            kind, data = event.type, event.data
-            if kind == "status" and started_at is None:
-                await report_position()
-            elif kind == "execution_start":
-                started_at = time.monotonic()
-            elif kind == "progress" and str(data.get("node")) == built.sampler_node:
-                step = int(data.get("value", 0))
-                self.outbox.put(VariantProgress(index, step, int(data.get("max", 0))))
-            elif kind == "execution_error":
-                self.outstanding.pop(prompt_id, None)
-                raise _execution_failure(data, client.url)
-            elif kind == "executing" and data.get("node") is None:
-                # The history entry is written before this message, not before
-                # execution_success: read it now.
-                entry = await finished_entry()
-                if entry is None:
-                    result = await settle()
-                    if result is not None:
-                        return result
-                    continue
-                return done(entry)
-
-    def _record(self, index: int, client: ComfyUIClient, prompt_id: str) -> RenderRecord:
+    def _record(self, index: int, backend: RenderBackend, prompt_id: str) -> RenderRecord:
         checked = self.checked
         cn = checked.controlnet
         controlnet = None
@@ -945,7 +864,7 @@ class _Run:
             controlnet = {
                 "type": cn.kind.value,
                 "model": self.controlnet.model,
-                "union_type": self.controlnet.union_type,
+                "union": self.controlnet.union_kind is not None,
                 "strength": cn.strength,
                 "start_percent": cn.start_percent,
                 "end_percent": cn.end_percent,
@@ -976,7 +895,7 @@ class _Run:
             resize_filter=RESIZE_FILTER,
             scaled_for_cap=scaled,
             source_sha256=checked.source.sha256 if checked.source is not None else "",
-            backend=client.url,
+            backend=backend.name,
             prompt_id=prompt_id,
             provenance=checked.provenance,
         )
@@ -984,56 +903,44 @@ class _Run:
 
 @dataclass(frozen=True)
 class _Followed:
-    image: SavedImage
+    result: StoredResult
+    recipe: Mapping[str, Any]
     queue_wait_s: float
     sampling_s: float
 
 
-def _comfyui_refusal(error: ComfyUIRefusedError, built: BuiltGraph) -> ImagegenError:
-    """A graph ComfyUI refused despite the pre-check (its own validation differs)."""
-    violations = []
-    for node_id, info in error.node_errors.items():
-        for err in info.get("errors", []) if isinstance(info, dict) else []:
-            input_name = (err.get("extra_info") or {}).get("input_name")
-            origin = built.origins.get(InputRef(str(node_id), str(input_name)))
-            if origin is not None:
-                violations.append(
-                    FieldViolation(origin, str(err.get("details") or err.get("message")))
-                )
+def _backend_refusal(error: PromptRefusedError) -> ImagegenError:
+    """A variant the backend refused despite the pre-check (its own validation differs)."""
+    violations = [FieldViolation(p.field, p.message) for p in error.problems if p.field]
     if violations:
         return InvalidArgumentError(str(error), violations)
     return FailedPreconditionError(
-        str(error), reason="COMFYUI_REFUSED_PROMPT", metadata={"backend": error.backend}
+        str(error), reason=error.reason, metadata={"backend": error.backend}
     )
 
 
-async def _withdraw(client: ComfyUIClient, prompt_ids: list[str]) -> None:
-    """Deletes the prompts still pending and interrupts the running one, then checks.
+async def _withdraw(backend: RenderBackend, prompt_ids: list[str]) -> None:
+    """Withdraws the prompts from ``backend`` and checks; a few tries while any remain.
 
-    Pending ones are deleted first: interrupting first would let the worker start the
-    next of them before the delete lands.
+    An interrupt takes effect at the next node or sampling step, so a running prompt
+    may still show on the first check.
     """
     remaining = list(prompt_ids)
     for attempt in range(5):
         try:
-            await client.delete_pending(remaining)
-            for prompt_id in remaining:
-                await client.interrupt(prompt_id)
-            snapshot = await client.queue_snapshot(since=time.monotonic())
+            remaining = list(await backend.withdraw(remaining))
         except Exception as e:
-            # Includes a client closed by a stopping server: keep trying until the bound.
+            # Includes a backend closed by a stopping server: keep trying until the bound.
             _log.warning(
-                "withdrawing prompts failed", extra={"backend": client.url, "error": repr(e)}
+                "withdrawing prompts failed", extra={"backend": backend.name, "error": repr(e)}
             )
             await asyncio.sleep(0.05 * 2**attempt)
             continue
-        remaining = [p for p in remaining if snapshot.contains(p)]
         if not remaining:
-            _log.info("prompts withdrawn", extra={"backend": client.url, "prompts": prompt_ids})
+            _log.info("prompts withdrawn", extra={"backend": backend.name, "prompts": prompt_ids})
             return
-        # An interrupt takes effect at the next node or sampling step.
         await asyncio.sleep(0.05 * 2**attempt)
     with contextlib.suppress(Exception):
         _log.error(
-            "prompts still on the backend", extra={"backend": client.url, "prompts": remaining}
+            "prompts still on the backend", extra={"backend": backend.name, "prompts": remaining}
         )

@@ -11,10 +11,9 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 
-__all__ = ["MAX_SEED", "SeedRangeError", "variant_seeds"]
+from services.common.request_rules import MAX_SEED
 
-MAX_SEED = 2**64 - 1
-"""The largest seed KSampler accepts (its ``seed`` input is 0 to 0xffffffffffffffff)."""
+__all__ = ["MAX_SEED", "SeedRangeError", "variant_seeds"]
 
 
 class SeedRangeError(ValueError):

@@ -15,15 +15,16 @@ from google.protobuf import json_format
 
 from imagegen.common.v1 import common_pb2
 from imagegen.render.v1 import render_pb2, render_pb2_grpc
+from services.common.errors import FieldViolation
+from services.common.request_rules import check_enum, raise_if_any
 from services.common.retry import deadline_from_context
+from services.common.sampler import from_float32, overrides_from_proto, settings_to_proto
 from services.render.jobs import (
     ControlKind,
     ControlNetRequest,
     LoraRequest,
     RenderJob,
     RenderWarning,
-    SamplerOverrides,
-    SamplerValues,
 )
 from services.render.renderer import (
     Renderer,
@@ -67,29 +68,24 @@ class RenderServicer(render_pb2_grpc.RenderServiceServicer):
             yield event_to_proto(event)
 
 
-def _optional(message: Any, name: str) -> Any:
-    return getattr(message, name) if message.HasField(name) else None
-
-
-def _decimal(value: float) -> float:
-    """A proto ``float`` (32-bit) as the decimal the caller wrote: 0.8, not 0.800000011920929.
-
-    Seven significant digits are what a 32-bit float holds; without this the graph,
-    the logs and the PNG metadata would carry the binary noise.
-    """
-    return float(f"{value:.7g}")
-
-
 def _optional_float(message: Any, name: str) -> float | None:
-    return _decimal(getattr(message, name)) if message.HasField(name) else None
+    return from_float32(getattr(message, name)) if message.HasField(name) else None
 
 
 def job_from_proto(request: render_pb2.RenderRequest) -> RenderJob:
-    """The domain form of a request; unset optional fields become ``None``."""
-    settings = request.settings
+    """The domain form of a request; unset optional fields become ``None``.
+
+    Raises:
+        InvalidArgumentError: An enum holds a number the contract does not define.
+    """
     controlnet = None
     if request.HasField("controlnet"):
         cn = request.controlnet
+        violations: list[FieldViolation] = []
+        check_enum(
+            cn.type, common_pb2.ControlType, "controlnet.type", violations, unspecified_ok=True
+        )
+        raise_if_any(violations, "render request")
         controlnet = ControlNetRequest(
             kind=_CONTROL_KINDS.get(cn.type),
             strength=_optional_float(cn, "strength"),
@@ -107,14 +103,7 @@ def job_from_proto(request: render_pb2.RenderRequest) -> RenderJob:
         positive_prompt=request.positive_prompt,
         negative_prompt=request.negative_prompt,
         source_image=request.source_image.data if request.HasField("source_image") else None,
-        settings=SamplerOverrides(
-            denoise=_optional_float(settings, "denoise"),
-            steps=_optional(settings, "steps"),
-            cfg=_optional_float(settings, "cfg"),
-            guidance=_optional_float(settings, "guidance"),
-            sampler_name=_optional(settings, "sampler_name"),
-            scheduler=_optional(settings, "scheduler"),
-        ),
+        settings=overrides_from_proto(request.settings),
         seed=request.seed if request.HasField("seed") else None,
         variants=request.variants,
         width=request.width,
@@ -126,18 +115,6 @@ def job_from_proto(request: render_pb2.RenderRequest) -> RenderJob:
         workflow=request.workflow,
         previews=request.previews,
         provenance=provenance,
-    )
-
-
-def settings_to_proto(settings: SamplerValues) -> common_pb2.SamplerSettings:
-    """The wire form of complete sampler settings."""
-    return common_pb2.SamplerSettings(
-        denoise=settings.denoise,
-        steps=settings.steps,
-        cfg=settings.cfg,
-        guidance=settings.guidance,
-        sampler_name=settings.sampler_name,
-        scheduler=settings.scheduler,
     )
 
 

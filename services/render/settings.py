@@ -13,7 +13,7 @@ from typing import Self
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from services.common.settings import ServerSettings, env_name
+from services.common.settings import RequestLimitSettings, env_name
 
 __all__ = ["DEFAULT_WORKFLOWS_DIR", "RenderSettings"]
 
@@ -23,7 +23,7 @@ DEFAULT_WORKFLOWS_DIR = Path(__file__).resolve().parents[2] / "workflows"
 _DEFAULT_CONTROLNET = "flux-union-controlnet-pro.safetensors"
 
 
-class RenderSettings(ServerSettings):
+class RenderSettings(RequestLimitSettings):
     """Configuration of the render service."""
 
     model_config = SettingsConfigDict(env_prefix="RENDER_")
@@ -56,19 +56,11 @@ class RenderSettings(ServerSettings):
         le=16.0,
         description="Largest render area in megapixels; larger sources are scaled down to it.",
     )
-    max_variants: int = Field(default=8, ge=1, le=64, description="Most variants per request.")
-    max_loras: int = Field(default=8, ge=0, le=32, description="Most LoRAs per request.")
     max_prompt_chars: int = Field(
         default=4000, ge=1, description="Longest positive or negative prompt, in characters."
     )
     txt2img_default_side: int = Field(
         default=1024, ge=16, le=16384, description="Text-to-image side used when 0 is requested."
-    )
-    txt2img_min_side: int = Field(
-        default=256, ge=16, le=16384, description="Smallest text-to-image side."
-    )
-    txt2img_max_side: int = Field(
-        default=2048, ge=16, le=16384, description="Largest text-to-image side."
     )
     lora_strength_min: float = Field(
         default=-2.0, description="LoRA strengths below this are clamped to it (with a warning)."
@@ -209,10 +201,8 @@ class RenderSettings(ServerSettings):
                 f"{env_name(cls, 'canny_low_threshold')} is above "
                 f"{env_name(cls, 'canny_high_threshold')}"
             )
-        sides = ("txt2img_min_side", "txt2img_default_side", "txt2img_max_side")
-        for side in sides:
-            if getattr(self, side) % 16:
-                raise ValueError(f"{env_name(cls, side)} must be a multiple of 16 (Flux)")
+        if self.txt2img_default_side % 16:
+            raise ValueError(f"{env_name(cls, 'txt2img_default_side')} must be a multiple of 16")
         if not self.txt2img_min_side <= self.txt2img_default_side <= self.txt2img_max_side:
             raise ValueError(
                 f"{env_name(cls, 'txt2img_min_side')} ≤ {env_name(cls, 'txt2img_default_side')} "

@@ -23,7 +23,6 @@ operator adds one by dropping the two files into the folder (see ``workflows/REA
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -34,10 +33,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from services.common.errors import (
     FailedPreconditionError,
-    FieldViolation,
-    InvalidArgumentError,
     PreconditionViolation,
 )
+from services.common.request_rules import is_workflow_name, validate_workflow_name
 
 __all__ = [
     "DEFAULT_WORKFLOWS",
@@ -113,31 +111,7 @@ MODEL_FILE_INPUTS = frozenset(
 )
 """Inputs of ComfyUI loader nodes whose value is a model file name."""
 
-_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 _BINDINGS_SUFFIX = ".bindings.json"
-
-
-def validate_workflow_name(name: str, *, field_name: str = "workflow") -> None:
-    """Refuses names that are not a plain template name.
-
-    Names come from callers and become file names, so only letters, digits, ``-`` and
-    ``_`` pass (at most 64, starting with a letter or digit): no separators, no ``..``.
-
-    Args:
-        name: The requested template name.
-        field_name: The request field named in the error.
-
-    Raises:
-        InvalidArgumentError: The name has other characters or is too long.
-    """
-    if not _NAME_PATTERN.fullmatch(name):
-        description = (
-            f"{name!r} is not a workflow name: use 1 to 64 letters, digits, '-' or '_', "
-            "starting with a letter or digit (no paths)"
-        )
-        raise InvalidArgumentError(
-            f"{field_name}: {description}", [FieldViolation(field_name, description)]
-        )
 
 
 @dataclass(frozen=True)
@@ -221,7 +195,7 @@ class WorkflowLibrary:
         found = []
         for bindings in self._directory.glob(f"*{_BINDINGS_SUFFIX}"):
             name = bindings.name.removesuffix(_BINDINGS_SUFFIX)
-            if _NAME_PATTERN.fullmatch(name) and (self._directory / f"{name}.json").is_file():
+            if is_workflow_name(name) and (self._directory / f"{name}.json").is_file():
                 found.append(name)
         return sorted(found)
 

@@ -16,16 +16,15 @@ from grpc_health.v1 import health_pb2
 from clients.cli import (
     EXIT_FAILED,
     EXIT_USAGE,
-    ProgressBoard,
     build_parser,
     build_request,
     main,
     parse_controlnet,
     parse_lora,
-    print_rpc_error,
-    run_generate,
-    run_health,
 )
+from clients.generate import ProgressBoard, run_generate
+from clients.health import run_health
+from clients.rpc import print_rpc_error
 from imagegen.common.v1 import common_pb2
 from imagegen.gateway.v1 import gateway_pb2
 from services.common.errors import FieldViolation, InvalidArgumentError, to_rpc_status

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from typing import Any
 
 import grpc.aio
@@ -131,16 +131,25 @@ async def open_channel(server: GrpcServer, **kwargs: Any) -> AsyncIterator[grpc.
         await channel.close()
 
 
-@pytest.fixture
-def log_lines() -> Iterator[io.StringIO]:
+@contextmanager
+def json_log_lines(service: str = "probe") -> Iterator[io.StringIO]:
     """Routes logging, as JSON, into a buffer; restores the root logger afterwards."""
     root = logging.getLogger()
     level, handlers = root.level, list(root.handlers)
     buffer = io.StringIO()
-    configure_logging("DEBUG", "json", service="probe", stream=buffer)
-    yield buffer
-    root.handlers[:] = handlers
-    root.setLevel(level)
+    configure_logging("DEBUG", "json", service=service, stream=buffer)
+    try:
+        yield buffer
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+
+
+@pytest.fixture
+def log_lines() -> Iterator[io.StringIO]:
+    """Routes logging, as JSON, into a buffer; restores the root logger afterwards."""
+    with json_log_lines() as buffer:
+        yield buffer
 
 
 def encode(size: tuple[int, int], fmt: str, **save: Any) -> bytes:

@@ -9,7 +9,7 @@ import grpc.aio
 import pytest
 
 from imagegen.vision.v1 import vision_pb2
-from services.common.channels import create_channel, service_config
+from services.common.channels import LoadBalancing, create_channel, service_config
 from services.common.errors import BackendUnavailableError
 from tests.common.conftest import (
     RENDER_SERVICE,
@@ -24,6 +24,17 @@ MAX_MESSAGE = 64 * 1024 * 1024
 
 def test_service_config_balances_round_robin() -> None:
     assert service_config()["loadBalancingConfig"] == [{"round_robin": {}}]
+
+
+def test_service_config_takes_the_load_balancing_policy() -> None:
+    config = service_config(load_balancing="pick_first")
+    assert config["loadBalancingConfig"] == [{"pick_first": {}}]
+
+
+def test_unknown_load_balancing_policy_is_refused() -> None:
+    # gRPC would ignore the config and fall back to pick_first: one replica for everything.
+    with pytest.raises(ValueError, match="round_robin"):
+        service_config(load_balancing="least_request")  # type: ignore[arg-type]
 
 
 def test_service_config_retries_only_unavailable_on_unary_methods() -> None:
@@ -63,22 +74,33 @@ async def test_unavailable_is_retried_for_the_named_services(
             assert await call.code() == expected
 
 
-async def test_round_robin_spreads_calls_over_every_address(serve: ServeFactory) -> None:
-    served: list[str] = []
+@pytest.mark.parametrize(
+    ("load_balancing", "replicas_used"), [("round_robin", 3), ("pick_first", 1)]
+)
+async def test_round_robin_spreads_a_multi_address_target_pick_first_does_not(
+    serve: ServeFactory, load_balancing: LoadBalancing, replicas_used: int
+) -> None:
+    served: list[int] = []
 
-    def replica(name: str) -> Any:
+    def replica(index: int) -> Any:
         async def handler(request: Any, context: Any) -> vision_pb2.AnalyzeImageResponse:
-            served.append(name)
+            served.append(index)
             return vision_pb2.AnalyzeImageResponse()
 
         return handler
 
-    async with serve(ProbeVision(replica("a"))) as a, serve(ProbeVision(replica("b"))) as b:
-        target = f"ipv4:127.0.0.1:{a.port},127.0.0.1:{b.port}"
-        async with create_channel(target, max_message_bytes=MAX_MESSAGE) as channel:
+    async with (
+        serve(ProbeVision(replica(0))) as a,
+        serve(ProbeVision(replica(1))) as b,
+        serve(ProbeVision(replica(2))) as c,
+    ):
+        target = f"ipv4:127.0.0.1:{a.port},127.0.0.1:{b.port},127.0.0.1:{c.port}"
+        async with create_channel(
+            target, max_message_bytes=MAX_MESSAGE, load_balancing=load_balancing
+        ) as channel:
             stub = vision_stub(channel)
-            for _ in range(20):
+            for _ in range(30):
                 await stub.AnalyzeImage(
                     vision_pb2.AnalyzeImageRequest(), timeout=5, wait_for_ready=True
                 )
-    assert set(served) == {"a", "b"}
+    assert len(set(served)) == replicas_used

@@ -14,6 +14,8 @@ from imagegen.common.v1 import common_pb2
 from imagegen.render.v1 import render_pb2
 from imagegen.vision.v1 import vision_pb2
 from services.common.errors import (
+    MAX_STATUS_BYTES,
+    MAX_TEXT_BYTES,
     BackendFailedError,
     BackendUnavailableError,
     DeadlineExceededError,
@@ -26,6 +28,7 @@ from services.common.errors import (
     PreconditionViolation,
     ResourceExhaustedError,
     status_details,
+    to_rpc_status,
 )
 from tests.common.conftest import (
     ProbeRender,
@@ -210,7 +213,8 @@ async def test_cancelled_call_cancels_the_handler_instead_of_swallowing_it(
         call = vision_stub(channel).AnalyzeImage(vision_pb2.AnalyzeImageRequest(), timeout=5)
         await started.wait()
         call.cancel()
-        await asyncio.wait_for(cancelled.wait(), timeout=5)
+        async with asyncio.timeout(5):
+            await cancelled.wait()
         assert await call.code() == grpc.StatusCode.CANCELLED
 
 
@@ -231,3 +235,74 @@ async def test_servicer_abort_keeps_its_own_status(serve: ServeFactory) -> None:
 
     e = await call_handler(serve, aborting)
     assert (e.code(), e.details()) == (grpc.StatusCode.PERMISSION_DENIED, "not yours")
+
+
+MEGABYTE_VALUE = "x" * (1024 * 1024)
+
+
+async def test_a_refusal_echoing_a_megabyte_value_stays_invalid_argument(
+    serve: ServeFactory,
+) -> None:
+    description = f"{MEGABYTE_VALUE!r} is not a template name"
+    error = InvalidArgumentError(
+        f"workflow {MEGABYTE_VALUE!r} is not a template name",
+        [FieldViolation("workflow", description)],
+    )
+    e = await call_failing(serve, error)
+    assert e.code() == grpc.StatusCode.INVALID_ARGUMENT
+    message = e.details() or ""
+    assert len(message.encode()) <= MAX_TEXT_BYTES
+    assert message.startswith("workflow 'xxx")
+    assert message.endswith(f"… ({len(error.message)} chars)")
+    (bad_request,) = status_details(e)
+    assert isinstance(bad_request, error_details_pb2.BadRequest)
+    (violation,) = bad_request.field_violations
+    assert violation.field == "workflow"
+    assert len(violation.description.encode()) <= MAX_TEXT_BYTES
+    assert violation.description.endswith(f"… ({len(description)} chars)")
+
+
+async def test_a_thousand_long_violations_still_reach_the_caller_as_a_bad_request(
+    serve: ServeFactory,
+) -> None:
+    violations = [FieldViolation(f"loras[{i}].name", "я" * 5000) for i in range(1000)]
+    e = await call_failing(serve, InvalidArgumentError("many bad names", violations))
+    assert e.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert e.details() == "many bad names"
+    (bad_request,) = status_details(e)
+    assert isinstance(bad_request, error_details_pb2.BadRequest)
+    assert bad_request.field_violations[0].field == "loras[0].name"
+    assert bad_request.field_violations[0].description.endswith("… (5000 chars)")
+
+
+def test_every_status_fits_its_bound_and_short_ones_are_untouched() -> None:
+    short = FailedPreconditionError(
+        "LoRA not installed",
+        reason="LORA_NOT_FOUND",
+        metadata={"lora": "x.safetensors"},
+        violations=[PreconditionViolation("LORA", "x.safetensors", "not on the server")],
+    )
+    long = FailedPreconditionError(
+        "ж" * 100_000,
+        reason="LORA_NOT_FOUND",
+        metadata={f"key{i}": "v" * 10_000 for i in range(100)},
+        violations=[PreconditionViolation("LORA", "s" * 10_000, "d" * 10_000)] * 100,
+    )
+    short_status, long_status = to_rpc_status(short), to_rpc_status(long)
+    assert short_status.details == "LoRA not installed"
+    (key, value), *_ = long_status.trailing_metadata
+    assert key == "grpc-status-details-bin"
+    assert len(value) <= MAX_STATUS_BYTES
+    assert len(long_status.details.encode()) <= MAX_TEXT_BYTES
+
+
+async def test_a_relayed_downstream_status_is_bounded_too(serve: ServeFactory) -> None:
+    relayed = DownstreamError.from_rpc_error(
+        await call_failing(serve, InvalidArgumentError("bad image", [FieldViolation("f", "d")]))
+    )
+    relayed.message = "y" * 100_000
+    e = await call_failing(serve, relayed)
+    assert e.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert (e.details() or "").endswith("… (100000 chars)")
+    (bad_request,) = status_details(e)
+    assert isinstance(bad_request, error_details_pb2.BadRequest)

@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import grpc
 import grpc_testing
+import pytest
+import trustme
 from grpc_health.v1 import health_pb2
 
 from services.common.healthcheck import check_health, main
@@ -73,3 +76,47 @@ async def test_command_runs_as_a_module_and_prints_the_status(serve: ServeFactor
 
 def test_command_exits_1_when_nothing_listens() -> None:
     assert main(["--addr", "127.0.0.1:1", "--timeout", "1"]) == 1
+
+
+def tls_files(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """A CA, and a certificate for localhost it signed with its key: (ca, cert, key)."""
+    ca = trustme.CA()
+    leaf = ca.issue_cert("localhost")
+    paths = tmp_path / "ca.pem", tmp_path / "cert.pem", tmp_path / "key.pem"
+    ca.cert_pem.write_to_path(str(paths[0]))
+    leaf.cert_chain_pems[0].write_to_path(str(paths[1]))
+    leaf.private_key_pem.write_to_path(str(paths[2]))
+    return paths
+
+
+async def test_empty_tls_arguments_count_as_not_given(serve: ServeFactory) -> None:
+    async with serve(ProbeVision()) as server:
+        argv = ["--addr", f"127.0.0.1:{server.port}", "--tls-ca", "", "--tls-cert", ""]
+        assert await asyncio.to_thread(main, [*argv, "--tls-key", "", "--tls-server-name", ""]) == 0
+
+
+async def test_without_a_ca_the_check_trusts_the_certificate_it_presents(
+    serve: ServeFactory, tmp_path: Path
+) -> None:
+    _, cert, key = tls_files(tmp_path)
+    async with serve(ProbeVision(), tls_cert_file=cert, tls_key_file=key) as server:
+        argv = ["--addr", f"127.0.0.1:{server.port}", "--tls-server-name", "localhost"]
+        tls = ["--tls-cert", str(cert), "--tls-key", str(key)]
+        assert await asyncio.to_thread(main, [*argv, *tls, "--tls-ca", ""]) == 0
+        assert await asyncio.to_thread(main, [*argv, *tls]) == 0
+
+
+async def test_with_a_ca_the_check_speaks_mutual_tls(serve: ServeFactory, tmp_path: Path) -> None:
+    ca, cert, key = tls_files(tmp_path)
+    tls = {"tls_cert_file": cert, "tls_key_file": key, "tls_ca_file": ca}
+    async with serve(ProbeVision(), tls_require_client_cert=True, **tls) as server:
+        argv = ["--addr", f"127.0.0.1:{server.port}", "--tls-server-name", "localhost"]
+        client = ["--tls-cert", str(cert), "--tls-key", str(key)]
+        assert await asyncio.to_thread(main, [*argv, "--tls-ca", str(ca), *client]) == 0
+        assert await asyncio.to_thread(main, [*argv, "--tls-ca", str(ca), "--timeout", "1"]) == 1
+
+
+def test_a_certificate_without_its_key_is_a_usage_error(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--addr", "127.0.0.1:1", "--tls-cert", str(tmp_path / "cert.pem")])
+    assert exited.value.code == 2

@@ -15,6 +15,7 @@ from imagegen.common.v1 import common_pb2
 from imagegen.render.v1 import render_pb2
 from imagegen.vision.v1 import vision_pb2
 from services.common.errors import NotFoundError
+from services.common.interceptors import annotate_call
 from services.common.logs import get_logger, request_id_var
 from tests.common.conftest import (
     VISION_SERVICE,
@@ -179,3 +180,93 @@ async def test_rpc_histogram_counts_calls_by_method_and_code(serve: ServeFactory
         with pytest.raises(grpc.aio.AioRpcError):
             await vision_stub(channel).AnalyzeImage(vision_pb2.AnalyzeImageRequest(), timeout=5)
     assert REGISTRY.get_sample_value("imagegen_rpc_seconds_count", labels) == before + 1
+
+
+GARBAGE = b"\xff\xff\xff\xff"
+"""Not a protobuf message of any type: a field tag with a continuation that never ends."""
+
+
+def identity(data: bytes) -> bytes:
+    return data
+
+
+async def test_a_malformed_request_is_invalid_argument_logged_and_counted(
+    serve: ServeFactory, log_lines: io.StringIO
+) -> None:
+    handled: list[Any] = []
+
+    async def record(request: Any, context: Any) -> vision_pb2.AnalyzeImageResponse:
+        handled.append(request)
+        return vision_pb2.AnalyzeImageResponse()
+
+    labels = {"service": VISION_SERVICE, "method": "AnalyzeImage", "code": "INVALID_ARGUMENT"}
+    before = REGISTRY.get_sample_value("imagegen_rpc_seconds_count", labels) or 0.0
+    async with serve(ProbeVision(record)) as server, open_channel(server) as channel:
+        raw = channel.unary_unary(
+            f"/{VISION_SERVICE}/AnalyzeImage",
+            request_serializer=identity,
+            response_deserializer=identity,
+        )
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await raw(GARBAGE, metadata=(("x-request-id", "garbage-1"),), timeout=5)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "imagegen.vision.v1.AnalyzeImageRequest" in (caught.value.details() or "")
+    assert trailer(caught.value.trailing_metadata()) == "garbage-1"
+    assert handled == []
+    (line,) = [
+        e
+        for e in json_lines(log_lines)
+        if e["logger"] == "imagegen.access" and e.get("method", "").endswith("/AnalyzeImage")
+    ]
+    assert (line["code"], line["reason"], line["request_id"]) == (
+        "INVALID_ARGUMENT",
+        "MALFORMED_REQUEST",
+        "garbage-1",
+    )
+    assert REGISTRY.get_sample_value("imagegen_rpc_seconds_count", labels) == before + 1
+
+
+async def test_a_malformed_request_to_a_stream_is_invalid_argument(serve: ServeFactory) -> None:
+    render = ProbeRender([render_pb2.RenderResponse()])
+    async with serve(render=render) as server, open_channel(server) as channel:
+        raw = channel.unary_stream(
+            "/imagegen.render.v1.RenderService/Render",
+            request_serializer=identity,
+            response_deserializer=identity,
+        )
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            _ = [event async for event in raw(GARBAGE, timeout=5)]
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_a_malformed_message_in_a_request_stream_is_invalid_argument(
+    serve: ServeFactory,
+) -> None:
+    async with serve(ProbeVision()) as server, open_channel(server) as channel:
+        raw = channel.stream_stream(
+            "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+            request_serializer=identity,
+            response_deserializer=identity,
+        )
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            _ = [answer async for answer in raw(iter([GARBAGE]), timeout=5)]
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "ServerReflectionRequest" in (caught.value.details() or "")
+
+
+async def test_a_handler_annotates_its_access_log_line(
+    serve: ServeFactory, log_lines: io.StringIO
+) -> None:
+    async def annotated(request: Any, context: Any) -> vision_pb2.AnalyzeImageResponse:
+        annotate_call(caller="studio-web")
+        raise NotFoundError("nothing here")
+
+    async with serve(ProbeVision(annotated)) as server, open_channel(server) as channel:
+        with pytest.raises(grpc.aio.AioRpcError):
+            await vision_stub(channel).AnalyzeImage(vision_pb2.AnalyzeImageRequest(), timeout=5)
+    (line,) = [e for e in json_lines(log_lines) if e["logger"] == "imagegen.access"]
+    assert (line["caller"], line["code"], line["reason"]) == (
+        "studio-web",
+        "NOT_FOUND",
+        "NOT_FOUND",
+    )

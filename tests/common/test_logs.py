@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import logging
@@ -9,7 +10,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from services.common.logs import configure_logging, get_logger, request_id_var
+from services.common.logs import (
+    MAX_LOGGED_TEXT_CHARS,
+    configure_logging,
+    get_logger,
+    logged_text,
+    request_id_var,
+)
 
 
 @pytest.fixture
@@ -90,3 +97,36 @@ def test_configuring_again_replaces_only_its_own_handler() -> None:
     get_logger("t").info("once")
     assert (first.getvalue(), second.getvalue().count("once")) == ("", 1)
     assert other in logging.getLogger().handlers
+
+
+SIXTEEN_MEGABYTES = "перекрась стены " * (1024 * 1024)
+
+
+@pytest.mark.usefixtures("restore_root_logger")
+@pytest.mark.parametrize("fmt", ["json", "text"])
+def test_a_huge_caller_text_is_logged_as_its_head_length_and_hash(fmt: str) -> None:
+    buffer = io.StringIO()
+    configure_logging("INFO", fmt, stream=buffer)
+    get_logger("t").info("generate %s", SIXTEEN_MEGABYTES, extra={"instruction": SIXTEEN_MEGABYTES})
+    line = buffer.getvalue()
+    digest = hashlib.sha256(SIXTEEN_MEGABYTES.encode()).hexdigest()[:16]
+    assert len(line) < 3 * MAX_LOGGED_TEXT_CHARS
+    assert line.count(f"… ({len(SIXTEEN_MEGABYTES)} chars, sha256 {digest})") == 1
+    assert line.count(f"… ({len('generate ') + len(SIXTEEN_MEGABYTES)} chars, sha256 ") == 1
+
+
+@pytest.mark.usefixtures("restore_root_logger")
+def test_an_exception_echoing_a_huge_text_is_bounded() -> None:
+    buffer = io.StringIO()
+    configure_logging("INFO", "json", stream=buffer)
+    try:
+        raise ValueError(SIXTEEN_MEGABYTES)
+    except ValueError:
+        get_logger("t").exception("failed")
+    exc = json.loads(buffer.getvalue())["exc"]
+    assert exc.startswith("Traceback") and len(exc) < 5 * MAX_LOGGED_TEXT_CHARS
+
+
+def test_a_text_within_the_bound_is_logged_whole() -> None:
+    prompt = "a fox in the snow, " * 200
+    assert logged_text(prompt) == prompt

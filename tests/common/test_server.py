@@ -19,8 +19,8 @@ from PIL import Image
 from imagegen.common.v1 import common_pb2
 from imagegen.vision.v1 import vision_pb2
 from services.common.channels import ClientTLS
-from services.common.server import GrpcServer
-from services.common.settings import MIB
+from services.common.server import LIVENESS_SERVICE_NAME, GrpcServer, server_options
+from services.common.settings import MIB, ServerSettings
 from tests.common.conftest import (
     VISION_SERVICE,
     ProbeVision,
@@ -74,6 +74,51 @@ async def test_health_turns_not_serving_while_draining_and_in_flight_call_finish
         assert await call.code() == grpc.StatusCode.OK
         watch.cancel()  # a watcher would otherwise hold the drain open for the grace
         await stopping
+
+
+async def test_liveness_serves_while_not_ready_and_stops_serving_at_shutdown(
+    serve: ServeFactory,
+) -> None:
+    async with serve(ProbeVision(), ready=False) as server:
+        # The backend is down: out of rotation, but not a reason to restart the process.
+        assert await health_of(server, VISION_SERVICE) == NOT_SERVING
+        assert await health_of(server, LIVENESS_SERVICE_NAME) == SERVING
+        await server.health.enter_graceful_shutdown()
+        assert await health_of(server, LIVENESS_SERVICE_NAME) == NOT_SERVING
+
+
+def test_server_options_age_connections_only_when_asked() -> None:
+    aged = dict(
+        server_options(ServerSettings(max_connection_age_s=30, max_connection_age_grace_s=600))
+    )
+    assert aged["grpc.max_connection_age_ms"] == 30_000
+    assert aged["grpc.max_connection_age_grace_ms"] == 600_000
+    forever = dict(server_options(ServerSettings(max_connection_age_s=0)))
+    assert "grpc.max_connection_age_ms" not in forever
+
+
+async def test_aged_connection_lets_a_long_call_finish_and_the_client_reconnects(
+    serve: ServeFactory,
+) -> None:
+    """A call longer than the connection age runs to its end within the grace; the next
+    call goes out on a fresh connection (where a client re-resolves its target)."""
+    peers: list[str] = []
+
+    async def slow(request: Any, context: Any) -> vision_pb2.AnalyzeImageResponse:
+        peers.append(context.peer())
+        await asyncio.sleep(0.6)
+        return vision_pb2.AnalyzeImageResponse()
+
+    async with (
+        serve(ProbeVision(slow), max_connection_age_s=0.2, max_connection_age_grace_s=5) as server,
+        open_channel(server) as channel,
+    ):
+        stub = vision_stub(channel)
+        await stub.AnalyzeImage(vision_pb2.AnalyzeImageRequest(), timeout=10)
+        await stub.AnalyzeImage(vision_pb2.AnalyzeImageRequest(), timeout=10, wait_for_ready=True)
+    # The client's port differs: the aged connection was closed and a new one opened.
+    assert len(peers) == 2
+    assert peers[0] != peers[1]
 
 
 async def test_set_ready_after_shutdown_began_keeps_not_serving(serve: ServeFactory) -> None:

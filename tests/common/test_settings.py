@@ -8,7 +8,7 @@ import pytest
 from pydantic import Field, ValidationError
 from pydantic_settings import SettingsConfigDict
 
-from services.common.settings import MIB, ServerSettings, settings_table
+from services.common.settings import MIB, RequestLimitSettings, ServerSettings, settings_table
 
 
 class VisionLikeSettings(ServerSettings):
@@ -94,3 +94,22 @@ def test_settings_table_lists_every_field_with_env_name_default_and_description(
     assert rows["PROBE_TLS_CERT_FILE"][0] == ""
     assert rows["PROBE_TLS_REQUIRE_CLIENT_CERT"][0] == "false"
     assert all(description for _, description in rows.values())
+
+
+def test_request_limits_are_read_from_the_shared_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IMAGEGEN_MAX_LORAS", "6")
+    monkeypatch.setenv("IMAGEGEN_TXT2IMG_MAX_SIDE", "4096")
+    limits = RequestLimitSettings()
+    assert (limits.max_loras, limits.txt2img_max_side, limits.max_variants) == (6, 4096, 8)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("IMAGEGEN_TXT2IMG_MAX_SIDE", "2040"), ("IMAGEGEN_TXT2IMG_MIN_SIDE", "4096")],
+)
+def test_unusable_text_to_image_sides_fail_at_boot_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ValidationError, match=variable):
+        RequestLimitSettings()

@@ -18,7 +18,8 @@ SLOW_SERVER = Path(__file__).with_name("slow_server.py")
 
 async def read_line(process: asyncio.subprocess.Process) -> str:
     assert process.stdout is not None
-    line = await asyncio.wait_for(process.stdout.readline(), timeout=20)
+    async with asyncio.timeout(20):
+        line = await process.stdout.readline()
     return line.decode().strip()
 
 
@@ -35,7 +36,8 @@ async def test_sigterm_drains_the_in_flight_call_and_exits_0() -> None:
             assert await read_line(process) == "handling"
             process.send_signal(signal.SIGTERM)
             assert await call.code() == grpc.StatusCode.OK
-        assert await asyncio.wait_for(process.wait(), timeout=20) == 0
+        async with asyncio.timeout(20):
+            assert await process.wait() == 0
     finally:
         if process.returncode is None:
             process.kill()

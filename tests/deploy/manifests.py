@@ -36,6 +36,7 @@ __all__ = [
     "DOCKERIGNORE",
     "GRPC_SERVICES",
     "GRPC_SERVICE_NAMES",
+    "MTLS_COMPOSE_FILE",
     "REAL_BACKENDS",
     "ROOT",
     "SETTINGS",
@@ -58,6 +59,7 @@ __all__ = [
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
+MTLS_COMPOSE_FILE = ROOT / "docker-compose.mtls.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 DEPLOYMENT_PAGE = ROOT / "docs" / "deployment.md"
@@ -115,9 +117,9 @@ def resolve(value: Any) -> Any:
     return value
 
 
-def load_compose() -> dict[str, Any]:
-    """``docker-compose.yml`` as Compose reads it with an empty environment."""
-    document = yaml.safe_load(COMPOSE_FILE.read_text())
+def load_compose(path: Path = COMPOSE_FILE) -> dict[str, Any]:
+    """``docker-compose.yml`` (or an override) as Compose reads it with an empty environment."""
+    document = yaml.safe_load(path.read_text())
     assert isinstance(document, dict)
     resolved = resolve(document)
     assert isinstance(resolved, dict)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -24,11 +26,12 @@ from gateway.auth import (
     current_caller,
     hash_token,
 )
-from gateway.limits import CallerLimiter, CallerLimits
+from gateway.limits import CallerLimiter, CallerLimits, admit
 from imagegen.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from services.common.errors import status_details
 from services.common.server import GrpcServer
 from services.common.settings import ServerSettings
+from tests.common.conftest import json_log_lines
 
 GATEWAY_SERVICE = gateway_pb2.DESCRIPTOR.services_by_name["GatewayService"].full_name
 
@@ -51,7 +54,11 @@ class Clock:
 
 
 class StubGateway(gateway_pb2_grpc.GatewayServiceServicer):
-    """Plan answers at once; Generate waits for ``release`` before its only event."""
+    """Plan answers at once; Generate waits for ``release`` before its only event.
+
+    Both charge the caller's limits first, as the gateway's pipeline does once a request
+    is valid.
+    """
 
     def __init__(self) -> None:
         self.release = asyncio.Event()
@@ -63,6 +70,7 @@ class StubGateway(gateway_pb2_grpc.GatewayServiceServicer):
     async def Plan(
         self, request: gateway_pb2.PlanRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> gateway_pb2.PlanResponse:
+        admit(1)
         caller = current_caller.get()
         self.callers.append(caller.name if caller else None)
         return gateway_pb2.PlanResponse(reused=True)
@@ -70,6 +78,7 @@ class StubGateway(gateway_pb2_grpc.GatewayServiceServicer):
     async def Generate(
         self, request: gateway_pb2.GenerateRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[gateway_pb2.GenerateResponse]:
+        admit(request.variants or 1)
         self.running += 1
         self.started.set()
         try:
@@ -399,3 +408,72 @@ def test_a_token_file_is_read_into_an_interceptor_with_the_settings(tokens_file:
     assert interceptor.limiter is not None
     assert interceptor.limiter.defaults == CallerLimits(3, 32)
     assert {c.name for c in interceptor.tokens.callers} == {"studio", "reviewer", "admin"}
+
+
+@pytest.mark.parametrize("content", ["", "\n\n", "# every token line was removed\n"])
+def test_a_token_file_without_tokens_stops_the_gateway_at_boot(
+    tmp_path: Path, content: str
+) -> None:
+    path = tmp_path / "tokens"
+    path.write_text(content)
+    with pytest.raises(TokenFileError, match=r"auth_tokens_file: .*lists no token"):
+        auth_interceptors(AuthConfig(auth_tokens_file=path))
+
+
+@pytest.mark.parametrize("content", ["", "# half-written\n"])
+def test_an_emptied_token_file_keeps_the_previous_tokens_and_logs_an_error(
+    tokens_file: Path, content: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    tokens = TokenFile(tokens_file, reload_interval_s=0.0, clock=Clock())
+    tokens_file.write_text(content)
+    with caplog.at_level(logging.ERROR, logger="gateway.auth"):
+        caller = tokens.authenticate(STUDIO)
+    assert caller is not None and caller.name == "studio"
+    assert any(
+        r.levelno == logging.ERROR and "lists no token" in r.getMessage() for r in caplog.records
+    )
+
+
+async def refuse_in_every_way(tokens_file: Path) -> None:
+    """One served call, then each kind of refusal, then one more served call."""
+    async with serve(interceptor_for(tokens_file)) as served:
+        await served.stub.Plan(gateway_pb2.PlanRequest(), metadata=bearer(STUDIO))
+        for metadata in ((), bearer("not-a-known-token"), bearer(REVIEWER)):
+            with pytest.raises(grpc.aio.AioRpcError):
+                await served.stub.Generate(gateway_pb2.GenerateRequest(), metadata=metadata).read()
+        first = served.stub.Generate(gateway_pb2.GenerateRequest(), metadata=bearer(ADMIN))
+        await served.servicer.started.wait()
+        with pytest.raises(grpc.aio.AioRpcError):
+            await served.stub.Generate(gateway_pb2.GenerateRequest(), metadata=bearer(ADMIN)).read()
+        served.servicer.release.set()
+        _ = [event async for event in first]
+
+
+async def test_refusals_are_logged_with_their_reason_and_the_caller(tokens_file: Path) -> None:
+    with json_log_lines("gateway") as log_lines:
+        await refuse_in_every_way(tokens_file)
+    lines = [json.loads(line) for line in log_lines.getvalue().splitlines()]
+    logged = [
+        (line.get("caller"), line["code"], line.get("reason"))
+        for line in lines
+        if line["logger"] == "imagegen.access"
+    ]
+    assert logged == [
+        ("studio", "OK", None),
+        (None, "UNAUTHENTICATED", "TOKEN_MISSING"),
+        (None, "UNAUTHENTICATED", "TOKEN_INVALID"),
+        ("reviewer", "PERMISSION_DENIED", "RIGHT_MISSING"),
+        ("admin", "RESOURCE_EXHAUSTED", "CALLER_CONCURRENCY_LIMIT"),
+        ("admin", "OK", None),
+    ]
+
+
+async def test_a_unary_method_is_limited_through_the_calls_admission(tokens_file: Path) -> None:
+    async with serve(interceptor_for(tokens_file)) as served:
+        for _ in range(4):  # admin may start 4 variants per minute
+            await served.stub.Plan(gateway_pb2.PlanRequest(), metadata=bearer(ADMIN))
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await served.stub.Plan(gateway_pb2.PlanRequest(), metadata=bearer(ADMIN))
+    assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert reason_of(caught.value) == "CALLER_VARIANT_RATE_LIMIT"
+    assert retry_delay_s(caught.value) is not None

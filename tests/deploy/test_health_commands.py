@@ -134,3 +134,20 @@ def test_the_health_check_reads_only_the_services_own_settings(source: str, name
     variables = set(re.findall(r"\$\{?([A-Z][A-Z0-9_]*)", command))
     assert variables, "the check does not follow the service's TLS settings"
     assert variables <= env_names(GRPC_SERVICES[name])
+
+
+@pytest.mark.parametrize("source", SOURCES)
+@pytest.mark.parametrize("name", NAMES)
+async def test_the_health_check_speaks_tls_when_the_service_has_a_certificate_but_no_ca(
+    source: str, name: str, tmp_path: Path
+) -> None:
+    leaf = trustme.CA().issue_cert(name, "localhost")
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    leaf.cert_chain_pems[0].write_to_path(str(cert_file))
+    leaf.private_key_pem.write_to_path(str(key_file))
+    prefix = name.upper()
+    tls_env = {f"{prefix}_TLS_CERT_FILE": str(cert_file), f"{prefix}_TLS_KEY_FILE": str(key_file)}
+    async with serving(name, tls_cert_file=cert_file, tls_key_file=key_file) as port:
+        command, env = health_command(source, name, port)
+        assert await run_shell(command, {**env, **tls_env}) == 0
+        assert await run_shell(command, env) == 1  # plaintext to a TLS server fails

@@ -84,7 +84,8 @@ async def test_the_service_process_exits_naming_the_missing_tls_file(
         stderr=asyncio.subprocess.PIPE,
     )
     try:
-        _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
+        async with asyncio.timeout(30):
+            _, stderr = await process.communicate()
     except TimeoutError:
         process.kill()
         await process.wait()

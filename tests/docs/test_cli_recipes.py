@@ -15,7 +15,9 @@ import shlex
 import sys
 from pathlib import Path
 
+import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from PIL import Image
 
 from clients.cli import build_parser
@@ -52,6 +54,18 @@ async def _run(command: str, folder: Path, gateway: str) -> tuple[int, str]:
     return process.returncode, output.decode(errors="replace")
 
 
+async def _wait_serving(address: str) -> None:
+    """Waits, as a reader would after `--serve` prints its addresses, for the gateway to be
+    ready: its first readiness poll may run before render's backend has connected."""
+    async with grpc.aio.insecure_channel(address) as channel, asyncio.timeout(15):
+        stub = health_pb2_grpc.HealthStub(channel)
+        while True:
+            answer = await stub.Check(health_pb2.HealthCheckRequest())
+            if answer.status == health_pb2.HealthCheckResponse.SERVING:
+                return
+            await asyncio.sleep(0.1)
+
+
 def _sizes(folder: Path) -> dict[str, tuple[int, int]]:
     sizes = {}
     for path in sorted(folder.glob("*.png")):
@@ -65,6 +79,7 @@ async def test_readme_cli_recipe_works_as_printed(
     system: System, recipe: ShellCommand, tmp_path: Path
 ) -> None:
     (tmp_path / "tools").symlink_to(ROOT / "tools")
+    await _wait_serving(system.gateway.address)
     code, output = await _run(recipe.text, tmp_path, system.gateway.address)
     assert code == 0, output
 

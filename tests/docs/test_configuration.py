@@ -44,7 +44,9 @@ def test_a_stale_page_is_rewritten_between_the_markers_only() -> None:
     assert "OLD_SETTING" not in fresh
     assert fresh.startswith("# Configuration\n\nprose\n\n")
     assert fresh.endswith(f"{END}\n\nmore\n")
-    assert "### gateway" in fresh and "`GATEWAY_MAX_VARIANTS`" in fresh
+    assert (
+        "### gateway" in fresh and "`GATEWAY_PORT`" in fresh and "`IMAGEGEN_MAX_VARIANTS`" in fresh
+    )
     assert spliced(fresh) == fresh
 
 

@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from gateway.app import request_limits
 from gateway.settings import GatewaySettings
+from services.render.settings import RenderSettings
 
 
 def test_defaults_point_at_the_local_services() -> None:
@@ -26,10 +28,10 @@ def test_defaults_point_at_the_local_services() -> None:
 
 
 def test_variables_carry_the_gateway_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("GATEWAY_MAX_VARIANTS", "3")
+    monkeypatch.setenv("GATEWAY_MAX_INSTRUCTION_CHARS", "300")
     monkeypatch.setenv("GATEWAY_MODEL_GROUPING", "false")
     settings = GatewaySettings()
-    assert settings.max_variants == 3 and settings.model_grouping is False
+    assert settings.max_instruction_chars == 300 and settings.model_grouping is False
 
 
 def test_unusable_address_names_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -57,3 +59,20 @@ def test_downstream_client_certificate_needs_its_key(
 
 def test_every_setting_is_described() -> None:
     assert all(field.description for field in GatewaySettings.model_fields.values())
+
+
+def test_raising_the_shared_lora_maximum_raises_it_at_the_gateway_and_render(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("IMAGEGEN_MAX_LORAS", "8")
+    monkeypatch.setenv("IMAGEGEN_MAX_VARIANTS", "12")
+    gateway, render = GatewaySettings(), RenderSettings()
+    assert (gateway.max_loras, gateway.max_variants) == (8, 12)
+    assert (render.max_loras, render.max_variants) == (8, 12)
+
+
+def test_the_gateway_enforces_the_shared_limits(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IMAGEGEN_MAX_LORAS", "5")
+    monkeypatch.setenv("IMAGEGEN_TXT2IMG_MAX_SIDE", "1024")
+    limits = request_limits(GatewaySettings())
+    assert (limits.max_loras, limits.txt2img_max_side) == (5, 1024)

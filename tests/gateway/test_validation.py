@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 
 from gateway.jobs import Mode
-from gateway.validation import MAX_SEED, RequestLimits, validate_generate, validate_plan
+from gateway.validation import RequestLimits, validate_generate, validate_plan
 from imagegen.common.v1 import common_pb2
 from imagegen.gateway.v1 import gateway_pb2
 from services.common.errors import InvalidArgumentError
+from services.common.request_rules import MAX_SEED
 from tests.gateway.images import png_bytes
 
 LIMITS = RequestLimits(max_variants=8, max_instruction_chars=100, max_loras=2)
@@ -171,3 +172,57 @@ def test_plan_request_with_description_keeps_it() -> None:
         source_image=common_pb2.Image(data=png_bytes()), instruction="x", description="a cup"
     )
     assert validate_plan(request, LIMITS).description == "a cup"
+
+
+@pytest.mark.parametrize("name", ["_x", "-x", "x" * 65])
+def test_workflow_names_the_render_refuses_are_refused_here_first(name: str) -> None:
+    assert _bad_fields(_img2img(workflow=name)) == ["workflow"]
+
+
+def test_an_unknown_controlnet_type_number_names_the_field() -> None:
+    spec = common_pb2.ControlNetSpec(type=99)  # type: ignore[arg-type]
+    assert _bad_fields(_img2img(controlnet=spec)) == ["controlnet.type"]
+
+
+def test_an_approved_plan_with_an_unknown_intent_names_the_field() -> None:
+    plan = common_pb2.PromptPlan(positive_prompt="a green cup", intent=999)  # type: ignore[arg-type]
+    assert _bad_fields(_img2img(plan=plan)) == ["plan.intent"]
+
+
+def test_approved_plan_settings_are_checked_as_the_render_would_naming_plan_settings() -> None:
+    plan = common_pb2.PromptPlan(
+        positive_prompt="a green cup",
+        settings=common_pb2.SamplerSettings(steps=500, denoise=1.5, sampler_name="Euler a"),
+    )
+    assert _bad_fields(_img2img(plan=plan)) == [
+        "plan.settings.denoise",
+        "plan.settings.steps",
+        "plan.settings.sampler_name",
+    ]
+
+
+def test_overrides_over_an_approved_plan_must_be_within_what_the_render_accepts() -> None:
+    plan = common_pb2.PromptPlan(positive_prompt="a green cup")
+    sampler = common_pb2.SamplerSettings(steps=500)
+    assert _bad_fields(_img2img(plan=plan, sampler=sampler)) == ["sampler.steps"]
+
+
+def test_out_of_range_overrides_for_the_planner_pass_to_be_clamped_there() -> None:
+    sampler = common_pb2.SamplerSettings(steps=500, cfg=0.0)
+    assert validate_generate(_img2img(sampler=sampler), LIMITS).inputs.overrides.steps == 500
+
+
+def test_a_sampler_name_nothing_could_use_is_refused_before_planning() -> None:
+    sampler = common_pb2.SamplerSettings(scheduler="simple; rm -rf /")
+    assert _bad_fields(_img2img(sampler=sampler)) == ["sampler.scheduler"]
+
+
+def test_an_infinite_lora_strength_is_refused() -> None:
+    loras = [common_pb2.LoraSpec(name="a.safetensors", strength=float("inf"))]
+    assert _bad_fields(_img2img(loras=loras)) == ["loras[0].strength"]
+
+
+def test_txt2img_sides_follow_the_configured_limits() -> None:
+    request = gateway_pb2.GenerateRequest(instruction="a fox", width=4096, height=4096)
+    wide = RequestLimits(txt2img_max_side=4096)
+    assert validate_generate(request, wide).width == 4096

@@ -181,7 +181,9 @@ COMFYUI_CELLS = [
     ),
     Cell(
         "comfyui-500-on-history-once",
-        _comfyui(http_500_routes=["/history/{prompt_id}"], http_500_count=1),
+        # The outcome normally comes over the websocket; /history is read when the
+        # socket drops and the render has to recover what it missed.
+        _comfyui(http_500_routes=["/history/{prompt_id}"], http_500_count=1, ws_drop_after_step=2),
         RECOVERED,
         check=lambda s: s.comfyui.fake.counters.http_500_injected == 1,
     ),

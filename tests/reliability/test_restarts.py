@@ -25,7 +25,7 @@ from services.planner.settings import PlannerSettings
 from services.render.app import create_server as create_render
 from services.render.app import renderer_config
 from services.render.backends import BackendPool
-from services.render.comfyui_client import ComfyUIClient
+from services.render.comfyui import ComfyUIBackend, ComfyUIClient
 from services.render.renderer import Renderer, RenderEvent, VariantProgress
 from services.render.service import job_from_proto
 from services.render.settings import RenderSettings
@@ -217,7 +217,7 @@ async def test_render_service_stop_withdraws_the_prompts_of_cancelled_renders(
     )
     settings = RenderSettings(port=0, comfyui_urls=comfyui.url)
     client = ComfyUIClient(comfyui.url, client_id="imagegen-render-stop-test")
-    pool = BackendPool([client])
+    pool = BackendPool([ComfyUIBackend(client)])
     pool.start()
     renderer = Renderer(pool, WorkflowLibrary(settings.workflows_path), renderer_config(settings))
     job = job_from_proto(

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from imagegen.common.v1 import common_pb2
+from imagegen.render.v1 import render_pb2
 from services.common.errors import InvalidArgumentError
+from services.common.sampler import SamplerOverrides
 from services.render.dimensions import Size
 from services.render.jobs import (
     ControlKind,
@@ -12,10 +15,10 @@ from services.render.jobs import (
     JobLimits,
     LoraRequest,
     RenderJob,
-    SamplerOverrides,
     check_job,
     clean_prompt,
 )
+from services.render.service import job_from_proto
 from services.render.workflows import Mode
 from tests.render.conftest import png
 
@@ -111,3 +114,35 @@ def test_a_bad_control_image_names_its_field() -> None:
 def test_too_many_loras_are_refused() -> None:
     loras = tuple(LoraRequest(f"l{i}.safetensors") for i in range(9))
     assert _fields(RenderJob("x", loras=loras)) == ["loras"]
+
+
+def test_txt2img_sides_outside_the_shared_limits_are_refused_like_the_gateway() -> None:
+    assert _fields(RenderJob("x", width=100, height=4096)) == ["width", "height"]
+
+
+def test_an_infinite_lora_strength_is_refused_not_clamped() -> None:
+    job = RenderJob("x", loras=(LoraRequest("a.safetensors", float("inf")),))
+    assert _fields(job) == ["loras[0].strength"]
+
+
+@pytest.mark.parametrize("name", ["_x", "-x", "a/b", "x" * 65])
+def test_a_workflow_name_the_gateway_refuses_is_refused_here_too(name: str) -> None:
+    assert _fields(RenderJob("x", workflow=name)) == ["workflow"]
+
+
+def test_sampler_names_must_be_comfyui_identifiers() -> None:
+    settings = SamplerOverrides(sampler_name="Euler a", scheduler="")
+    assert _fields(RenderJob("x", settings=settings)) == [
+        "settings.sampler_name",
+        "settings.scheduler",
+    ]
+
+
+def test_an_unknown_controlnet_type_number_is_refused_naming_the_field() -> None:
+    request = render_pb2.RenderRequest(
+        positive_prompt="x",
+        controlnet=common_pb2.ControlNetSpec(type=99),  # type: ignore[arg-type]
+    )
+    with pytest.raises(InvalidArgumentError) as refused:
+        job_from_proto(request)
+    assert [v.field for v in refused.value.violations] == ["controlnet.type"]

@@ -8,8 +8,8 @@ import json
 import pytest
 from PIL import Image
 
+from services.common.sampler import SamplerSettings
 from services.render.dimensions import Size
-from services.render.jobs import SamplerValues
 from services.render.pnginfo import (
     PARAMETERS_KEY,
     PROVENANCE_KEY,
@@ -24,7 +24,7 @@ from services.render.pnginfo import (
 RECORD = RenderRecord(
     positive="warm beige walls, soft light",
     negative="",
-    settings=SamplerValues(0.85, 28, 1.0, 3.5, "euler", "simple"),
+    settings=SamplerSettings(0.85, 28, 1.0, 3.5, "euler", "simple"),
     seed=43,
     variant=1,
     workflow="flux-img2img",

@@ -40,5 +40,5 @@ def test_a_bad_url_fails_at_boot_naming_the_variable(monkeypatch: pytest.MonkeyP
 
 
 def test_text_to_image_sides_must_be_multiples_of_16() -> None:
-    with pytest.raises(ValidationError, match="RENDER_TXT2IMG_MAX_SIDE"):
+    with pytest.raises(ValidationError, match="IMAGEGEN_TXT2IMG_MAX_SIDE"):
         RenderSettings(txt2img_max_side=2040)

@@ -6,13 +6,10 @@ import json
 import shutil
 from pathlib import Path
 
-from services.render.bindings import (
-    ControlNetWiring,
-    GraphParameters,
-    LoraLink,
-    build_graph,
-)
-from services.render.catalog import NodeCatalog, check_graph
+from services.render.backend import ControlNetWiring, LoraLink, VariantValues
+from services.render.comfyui.catalog import NodeCatalog, check_graph
+from services.render.comfyui.graph import build_graph, naming_fields
+from services.render.jobs import ControlKind
 from services.render.settings import DEFAULT_WORKFLOWS_DIR
 from services.render.workflows import WorkflowLibrary
 from tests.render.conftest import real_object_info
@@ -27,8 +24,8 @@ CATALOG = NodeCatalog(
 )
 
 
-def _params(seed: int = 42, image: str | None = "imagegen/abc.png") -> GraphParameters:
-    return GraphParameters(
+def _params(seed: int = 42, image: str | None = "imagegen/abc.png") -> VariantValues:
+    return VariantValues(
         positive="a watercolor lighthouse",
         negative="",
         seed=seed,
@@ -47,7 +44,7 @@ def _params(seed: int = 42, image: str | None = "imagegen/abc.png") -> GraphPara
 def _canny(model: str = "flux-union-pro.safetensors", image: str | None = None) -> ControlNetWiring:
     return ControlNetWiring(
         model=model,
-        union_type="openpose" if "union" in model else None,
+        union_kind=ControlKind.CANNY if "union" in model else None,
         canny=image is None,
         image=image,
         strength=0.6,
@@ -151,3 +148,13 @@ def test_the_template_itself_is_never_modified() -> None:
     before = json.dumps(workflow.graph, sort_keys=True)
     build_graph(workflow, _params(), (LoraLink("realism.safetensors", 1.0),), _canny())
     assert json.dumps(workflow.graph, sort_keys=True) == before
+
+
+def test_problems_name_the_request_field_that_set_the_input() -> None:
+    catalog = NodeCatalog(real_object_info(checkpoints=["flux1-dev-fp8.safetensors"], loras=[]))
+    loras = (LoraLink("realism.safetensors", 0.8),)
+    built = build_graph(LIBRARY.get("flux-img2img"), _params(), loras)
+    problems = naming_fields(
+        check_graph(built.graph, catalog, skip=built.image_inputs), built.origins
+    )
+    assert [(p.field, p.missing_file) for p in problems] == [("loras[0].name", "lora")]

@@ -1,4 +1,4 @@
-"""Building the graph of one variant from a template, by binding name.
+"""Building the ComfyUI graph of one variant from a template, by binding name.
 
 :func:`build_graph` copies the template, writes each parameter into the inputs its
 binding names, chains ``LoraLoaderModelOnly`` nodes in front of the ``model`` binding and
@@ -24,21 +24,22 @@ issue #4823). :data:`FLUX_UNION_TYPES` holds that mapping.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from services.render.backend import (
+    ControlNetWiring,
+    GraphProblem,
+    LoraLink,
+    VariantSpec,
+    VariantValues,
+)
 from services.render.jobs import ControlKind
 from services.render.workflows import InputRef, Workflow
 
-__all__ = [
-    "FLUX_UNION_TYPES",
-    "BuiltGraph",
-    "ControlNetWiring",
-    "GraphParameters",
-    "LoraLink",
-    "build_graph",
-]
+__all__ = ["FLUX_UNION_TYPES", "BuiltGraph", "build_graph", "build_variant", "naming_fields"]
 
 FLUX_UNION_TYPES: Mapping[ControlKind, str] = {
     ControlKind.CANNY: "openpose",
@@ -47,65 +48,6 @@ FLUX_UNION_TYPES: Mapping[ControlKind, str] = {
     ControlKind.POSE: "normal",
 }
 """``SetUnionControlNetType.type`` value that selects each mode of a Flux Union ControlNet."""
-
-
-@dataclass(frozen=True)
-class GraphParameters:
-    """The literal values of one variant.
-
-    Attributes:
-        image: ``LoadImage`` value of the uploaded source; ``None`` for text-to-image.
-    """
-
-    positive: str
-    negative: str
-    seed: int
-    steps: int
-    cfg: float
-    guidance: float
-    sampler: str
-    scheduler: str
-    denoise: float
-    width: int
-    height: int
-    image: str | None = None
-    filename_prefix: str = "imagegen/render"
-
-
-@dataclass(frozen=True)
-class LoraLink:
-    """One ``LoraLoaderModelOnly`` of the model chain."""
-
-    name: str
-    strength: float
-
-
-@dataclass(frozen=True)
-class ControlNetWiring:
-    """The ControlNet nodes to splice in.
-
-    Attributes:
-        model: ``ControlNetLoader.control_net_name``.
-        union_type: ``SetUnionControlNetType.type`` for a Union model, else ``None``.
-        canny: Run ComfyUI's Canny node on the control image first.
-        image: ``LoadImage`` value of an uploaded control image; ``None`` = use the
-            template's ``source_pixels``.
-        strength: ``ControlNetApplyAdvanced.strength``.
-        start_percent: When control starts.
-        end_percent: When control ends.
-        canny_low: Canny low threshold.
-        canny_high: Canny high threshold.
-    """
-
-    model: str
-    union_type: str | None
-    canny: bool
-    image: str | None
-    strength: float
-    start_percent: float
-    end_percent: float
-    canny_low: float = 0.4
-    canny_high: float = 0.8
 
 
 @dataclass(frozen=True)
@@ -157,9 +99,23 @@ class _Builder:
         return node_id
 
 
+def build_variant(spec: VariantSpec) -> BuiltGraph:
+    """The graph of a variant spec (see :func:`build_graph`)."""
+    return build_graph(spec.workflow, spec.values, spec.loras, spec.controlnet)
+
+
+def naming_fields(
+    problems: list[GraphProblem], origins: Mapping[InputRef, str]
+) -> list[GraphProblem]:
+    """The problems, each naming the request field that set its input (where one did)."""
+    return [
+        dataclasses.replace(p, field=origins.get(InputRef(p.node, p.input or ""))) for p in problems
+    ]
+
+
 def build_graph(
     workflow: Workflow,
-    params: GraphParameters,
+    params: VariantValues,
     loras: tuple[LoraLink, ...] = (),
     controlnet: ControlNetWiring | None = None,
 ) -> BuiltGraph:
@@ -225,18 +181,18 @@ def build_graph(
 
 
 def _splice_controlnet(
-    b: _Builder, workflow: Workflow, cn: ControlNetWiring, params: GraphParameters
+    b: _Builder, workflow: Workflow, cn: ControlNetWiring, params: VariantValues
 ) -> None:
     if not (workflow.has("positive_conditioning") and workflow.has("negative_conditioning")):
         raise ValueError(f"workflow {workflow.name!r} has no conditioning bindings")
     loader = b.add("controlnet_loader", "ControlNetLoader", {"control_net_name": cn.model})
     b.origins[InputRef(loader, "control_net_name")] = "controlnet.model"
     control_net: list[Any] = [loader, 0]
-    if cn.union_type is not None:
+    if cn.union_kind is not None:
         union = b.add(
             "controlnet_type",
             "SetUnionControlNetType",
-            {"control_net": control_net, "type": cn.union_type},
+            {"control_net": control_net, "type": FLUX_UNION_TYPES[cn.union_kind]},
         )
         b.origins[InputRef(union, "type")] = "controlnet.type"
         control_net = [union, 0]

@@ -1,4 +1,4 @@
-"""The ComfyUI adapter against the stand-in: refusals, dispatch by prompt id, reconnects."""
+"""The ComfyUI transport against the stand-in: refusals, dispatch by prompt id, reconnects."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from services.common.retry import RetryPolicy
-from services.render.comfyui_client import (
-    ComfyUIClient,
-    ComfyUIRefusedError,
-    ComfyUIUnavailableError,
+from services.render.comfyui.client import ComfyUIClient
+from services.render.comfyui.errors import ComfyUIRefusedError, ComfyUIUnavailableError
+from services.render.comfyui.messages import (
+    QueueSnapshot,
     SocketState,
     WsMessage,
     decode_preview_frame,
@@ -24,7 +24,7 @@ from services.render.comfyui_client import (
 from standins.comfyui.server import RunningFakeComfyUI, run_fake_comfyui
 from tests.render.conftest import fake_settings
 
-GRAPHS = Path(__file__).parents[1] / "fixtures" / "comfyui" / "graphs"
+GRAPHS = Path(__file__).parents[2] / "fixtures" / "comfyui" / "graphs"
 
 
 def _graph(name: str) -> dict[str, Any]:
@@ -87,20 +87,20 @@ async def test_messages_reach_the_subscriber_of_their_prompt_only() -> None:
         kinds = []
         while True:
             event = await mine.next(5.0)
+            if isinstance(event, QueueSnapshot):
+                continue  # the shared /queue read after a status message
             assert isinstance(event, WsMessage)
-            if event.type == "status":
-                continue
             assert event.data["prompt_id"] == "p-mine"
             kinds.append(event.type)
             if event.type == "executing" and event.data["node"] is None:
                 break
         entry = await client.history("p-mine")
+        leftovers = []
+        while (event := await other.next(0)) is not None:
+            leftovers.append(event)
     assert kinds[0] == "execution_start" and "execution_success" in kinds
     assert entry is not None and entry["status"]["status_str"] == "success"
-    leftovers = []
-    while (event := await other.next(0)) is not None:
-        leftovers.append(event)
-    assert all(isinstance(e, WsMessage) and e.type == "status" for e in leftovers)
+    assert leftovers == []  # not even the status messages: they name no prompt
 
 
 async def test_the_socket_reconnects_and_tells_the_waiting_renders() -> None:
@@ -156,3 +156,20 @@ def test_a_type_1_preview_has_no_prompt_and_a_format() -> None:
 
 def test_text_frames_are_not_previews() -> None:
     assert decode_preview_frame(struct.pack(">II", 3, 1) + b"9width: 8") is None
+
+
+async def test_a_status_message_sends_one_queue_snapshot_to_waiting_prompts_only() -> None:
+    async with comfy_client() as (client, comfy):
+        comfy.fake.faults.queue_delay_s = 5.0  # the worker holds off: everything pends
+        waiting = client.subscribe("w")
+        running = client.subscribe("r")
+        running.waiting = False  # as the follower marks a prompt that started
+        graph = await _model_free_graph()
+        for i, prompt_id in enumerate(["w", "r"]):
+            graph["2"]["inputs"]["width"] = 100 + i
+            await client.queue_prompt(graph, prompt_id)
+        event = await waiting.next(5.0)
+        nothing = await running.next(0.3)
+        comfy.fake.faults.queue_delay_s = 0.0
+    assert isinstance(event, QueueSnapshot) and event.position("w") == 0
+    assert nothing is None

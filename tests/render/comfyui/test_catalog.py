@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from services.render.catalog import NodeCatalog, check_graph
+from services.render.comfyui.catalog import NodeCatalog, check_graph
 from tests.render.conftest import real_object_info
 
-GRAPHS = Path(__file__).parents[1] / "fixtures" / "comfyui" / "graphs"
+GRAPHS = Path(__file__).parents[2] / "fixtures" / "comfyui" / "graphs"
 CATALOG = NodeCatalog(real_object_info())
 
 
@@ -43,6 +43,7 @@ def test_a_bad_v3_combo_value_is_caught_though_comfyui_accepts_it() -> None:
     }
     problems = check_graph(graph, CATALOG)
     assert [(p.node, p.input, p.kind) for p in problems] == [("2", "upscale_method", "not_in_list")]
+    assert not problems[0].is_missing_model  # a combo value, not a model file
 
 
 def test_an_unknown_lora_is_a_missing_model_listing_the_files() -> None:
@@ -53,8 +54,23 @@ def test_an_unknown_lora_is_a_missing_model_listing_the_files() -> None:
         "inputs": {"model": ["1", 0], "lora_name": "c.safetensors", "strength_model": 1.0},
     }
     (problem,) = [p for p in check_graph(graph, catalog) if p.class_type != "LoadImage"]
-    assert problem.is_missing_model
+    assert problem.is_missing_model and problem.missing_file == "lora"
     assert problem.options == ("a.safetensors", "b.safetensors")
+
+
+@pytest.mark.parametrize(
+    ("node", "input_name", "missing_file"),
+    [
+        ("CheckpointLoaderSimple", "ckpt_name", "model"),
+        ("ControlNetLoader", "control_net_name", "controlnet"),
+    ],
+)
+def test_a_missing_file_says_what_kind_of_file_it_is(
+    node: str, input_name: str, missing_file: str
+) -> None:
+    graph = {"1": {"class_type": node, "inputs": {input_name: "nowhere.safetensors"}}}
+    (problem,) = check_graph(graph, CATALOG)
+    assert (problem.kind, problem.missing_file) == ("not_in_list", missing_file)
 
 
 def test_links_are_checked_for_existence_and_type() -> None:

@@ -16,49 +16,18 @@ which files a server has.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
 from typing import Any
 
+from services.render.backend import GraphProblem
 from services.render.workflows import MODEL_FILE_INPUTS, InputRef
 
-__all__ = ["GraphProblem", "NodeCatalog", "check_graph"]
+__all__ = ["NodeCatalog", "check_graph"]
 
-
-@dataclass(frozen=True)
-class GraphProblem:
-    """Something the server would refuse (or fail on) in a graph.
-
-    Attributes:
-        node: The node id.
-        class_type: Its class.
-        input: The input concerned; ``None`` for node-level problems.
-        kind: ``unknown_node``, ``missing_input``, ``bad_link``, ``type_mismatch``,
-            ``not_in_list``, ``bad_value``, ``out_of_range`` or ``bad_step``.
-        message: For people.
-        options: The allowed values for ``not_in_list``.
-        value: The refused value, as text (empty for node-level problems).
-    """
-
-    node: str
-    class_type: str
-    input: str | None
-    kind: str
-    message: str
-    options: tuple[str, ...] = ()
-    value: str = ""
-
-    @property
-    def is_missing_model(self) -> bool:
-        """True for a model file name the server does not list (a LoRA, a checkpoint …)."""
-        return self.kind == "not_in_list" and self.input in MODEL_FILE_INPUTS
-
-    def __str__(self) -> str:
-        where = f"node {self.node} ({self.class_type})"
-        if self.input is not None:
-            where += f" input {self.input}"
-        return f"{where}: {self.message}"
+_MODEL_FILE_KINDS = {"lora_name": "lora", "control_net_name": "controlnet"}
+"""Loader inputs whose missing file is not a ``"model"`` (checkpoint, UNet, VAE, CLIP)."""
 
 
 class NodeCatalog:
@@ -225,7 +194,12 @@ def _check_value(
     if options is not None:
         if str(value) not in options:
             shown = ", ".join(options) if options else "nothing"
-            return problem("not_in_list", f"{value!r} is not one of: {shown}", tuple(options))
+            return dataclasses.replace(
+                problem("not_in_list", f"{value!r} is not one of: {shown}", tuple(options)),
+                missing_file=_MODEL_FILE_KINDS.get(name, "model")
+                if name in MODEL_FILE_INPUTS
+                else None,
+            )
         return None
     kind = spec[0]
     config: Mapping[str, Any] = spec[1] if len(spec) > 1 and isinstance(spec[1], Mapping) else {}

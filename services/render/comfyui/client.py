@@ -1,9 +1,9 @@
-"""The ComfyUI adapter: one pooled HTTP client and one websocket per backend.
+"""ComfyUI's transport: one pooled HTTP client and one websocket per backend.
 
 Every render of the process shares them. Prompts are queued with a client-chosen
 ``prompt_id`` and this instance's ``client_id``; ComfyUI sends the messages about a
 prompt only to the socket of its ``client_id``, and the socket's reader hands each one
-to the render waiting on that ``prompt_id`` (:meth:`ComfyUIClient.subscribe`), so there
+to the subscription of that ``prompt_id`` (:meth:`ComfyUIClient.subscribe`), so there
 is no socket per job.
 
 Behaviours of ComfyUI 0.3.64 this module absorbs:
@@ -12,18 +12,11 @@ Behaviours of ComfyUI 0.3.64 this module absorbs:
   outputs run): treated as a refusal, like the 400.
 * ``POST /queue`` and ``POST /interrupt`` never say whether they did anything; callers
   check ``/queue`` afterwards.
-* The socket has no replay: after a reconnect the waiting renders are told
-  (:class:`SocketState`) and recover the outcome from ``/history``.
-* Binary frames: type 1 is a preview of whatever runs (``[type][format][image]``),
-  type 4 — sent once the client declared ``supports_preview_metadata`` — carries a JSON
-  header naming the ``prompt_id``; type 3 is text for every socket (ignored).
-
-Errors::
-
-    ComfyUIError
-     ├─ ComfyUIUnavailableError   connect error, timeout, 5xx — retried, then raised
-     ├─ ComfyUIRefusedError       /prompt refused the graph (400, or 200 + node_errors)
-     └─ ComfyUIResponseError      an answer that is not what the protocol promises
+* The socket has no replay: after a reconnect the subscriptions are told
+  (:class:`SocketState`) so their prompts' outcomes are recovered from ``/history``.
+* ``status`` messages (the queue length changed) go to every socket and name no prompt:
+  they are handled once — one shared ``/queue`` read, whose snapshot goes only to the
+  subscriptions still waiting in that queue.
 """
 
 from __future__ import annotations
@@ -44,23 +37,25 @@ from websockets.exceptions import WebSocketException
 from services.common.logs import get_logger
 from services.common.metrics import BACKEND_CALLS_TOTAL, COMFYUI_QUEUE_DEPTH
 from services.common.retry import RetryPolicy, retry_async
+from services.render.backend import StoredResult
+from services.render.comfyui.errors import (
+    ComfyUIError,
+    ComfyUIRefusedError,
+    ComfyUIResponseError,
+    ComfyUIUnavailableError,
+    refusal_text,
+)
+from services.render.comfyui.messages import (
+    ComfyEvent,
+    PreviewFrame,
+    QueueSnapshot,
+    SocketState,
+    WsMessage,
+    decode_preview_frame,
+    parse_queue,
+)
 
-__all__ = [
-    "ComfyEvent",
-    "ComfyUIClient",
-    "ComfyUIError",
-    "ComfyUIRefusedError",
-    "ComfyUIResponseError",
-    "ComfyUIUnavailableError",
-    "DecodedPreview",
-    "PreviewFrame",
-    "PromptSubscription",
-    "QueueSnapshot",
-    "SavedImage",
-    "SocketState",
-    "WsMessage",
-    "decode_preview_frame",
-]
+__all__ = ["ComfyUIClient", "PromptSubscription"]
 
 T = TypeVar("T")
 
@@ -70,110 +65,6 @@ _CALLS_OK = BACKEND_CALLS_TOTAL.labels(backend="comfyui", outcome="ok")
 _CALLS_ERROR = BACKEND_CALLS_TOTAL.labels(backend="comfyui", outcome="error")
 _CALLS_TIMEOUT = BACKEND_CALLS_TOTAL.labels(backend="comfyui", outcome="timeout")
 
-# Binary websocket frame types (comfy/server.py BinaryEventTypes).
-_PREVIEW_IMAGE = 1
-_PREVIEW_IMAGE_WITH_METADATA = 4
-_PREVIEW_FORMATS = {1: "image/jpeg", 2: "image/png"}
-
-
-class ComfyUIError(Exception):
-    """Base of the adapter's errors.
-
-    Attributes:
-        backend: The backend's URL.
-    """
-
-    def __init__(self, message: str, *, backend: str) -> None:
-        super().__init__(message)
-        self.backend = backend
-
-
-class ComfyUIUnavailableError(ComfyUIError):
-    """The backend could not be reached or answered 5xx."""
-
-
-class ComfyUIRefusedError(ComfyUIError):
-    """``POST /prompt`` refused the graph.
-
-    Attributes:
-        error: The ``error`` object of the reply (``type``, ``message``, ``details``).
-        node_errors: ``{node_id: {"errors": [...], "class_type": ...}}``.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        backend: str,
-        error: Mapping[str, Any] | None,
-        node_errors: Mapping[str, Any],
-    ) -> None:
-        super().__init__(message, backend=backend)
-        self.error = dict(error or {})
-        self.node_errors = dict(node_errors)
-
-
-class ComfyUIResponseError(ComfyUIError):
-    """An answer that does not follow the protocol."""
-
-
-@dataclass(frozen=True)
-class QueueSnapshot:
-    """The backend's queue at one moment.
-
-    Attributes:
-        running: Prompt ids being executed (ComfyUI runs one at a time).
-        pending: Prompt ids waiting, in the order they will run.
-    """
-
-    running: tuple[str, ...] = ()
-    pending: tuple[str, ...] = ()
-
-    def position(self, prompt_id: str) -> int | None:
-        """How many prompts run before ``prompt_id``; ``None`` when it is not pending."""
-        if prompt_id not in self.pending:
-            return None
-        return len(self.running) + self.pending.index(prompt_id)
-
-    def contains(self, prompt_id: str) -> bool:
-        """True when ``prompt_id`` is running or pending."""
-        return prompt_id in self.running or prompt_id in self.pending
-
-
-@dataclass(frozen=True)
-class SavedImage:
-    """One image an output node saved (an entry of ``outputs[node]["images"]``)."""
-
-    filename: str
-    subfolder: str
-    type: str
-
-
-@dataclass(frozen=True)
-class WsMessage:
-    """A JSON websocket message about a prompt."""
-
-    type: str
-    data: Mapping[str, Any]
-
-
-@dataclass(frozen=True)
-class PreviewFrame:
-    """A sampler preview image of a prompt."""
-
-    image: bytes
-    mime_type: str
-
-
-@dataclass(frozen=True)
-class SocketState:
-    """The backend's websocket went down (``connected`` False) or came back (True)."""
-
-    connected: bool
-
-
-ComfyEvent = WsMessage | PreviewFrame | SocketState
-
 
 @dataclass
 class PromptSubscription:
@@ -182,15 +73,24 @@ class PromptSubscription:
     Attributes:
         prompt_id: The prompt.
         events: Filled by the socket reader; never blocks it.
+        waiting: The prompt has not started: it gets queue snapshots after ``status``
+            messages (set by whoever follows the prompt).
     """
 
     prompt_id: str
     events: asyncio.Queue[ComfyEvent] = field(default_factory=asyncio.Queue)
+    waiting: bool = True
 
     async def next(self, timeout_s: float | None) -> ComfyEvent | None:
-        """The next event, or ``None`` after ``timeout_s`` without one."""
+        """The next event, or ``None`` after ``timeout_s`` without one.
+
+        ``asyncio.timeout``, not ``wait_for``: on Python 3.11 ``wait_for`` returns the
+        event instead of raising when a cancel lands as the event arrives (CPython
+        gh-86296), and the render would follow a prompt nobody waits for.
+        """
         try:
-            return await asyncio.wait_for(self.events.get(), timeout_s)
+            async with asyncio.timeout(timeout_s):
+                return await self.events.get()
         except TimeoutError:
             return None
 
@@ -245,6 +145,8 @@ class ComfyUIClient:
         self._queue_fetch_at = 0.0
         self._object_info: dict[str, Any] | None = None
         self._object_info_fetch: asyncio.Task[dict[str, Any]] | None = None
+        self._positions_task: asyncio.Task[None] | None = None
+        self._positions_stale = False
         self.queue_remaining: int | None = None
         self.reconnects = 0
 
@@ -270,13 +172,20 @@ class ComfyUIClient:
                 # Close the open socket rather than cancel the reader inside its
                 # ``async with``: the reader then leaves its loop on its own.
                 with contextlib.suppress(Exception):
-                    await asyncio.wait_for(socket.close(), self._connect_timeout_s)
+                    async with asyncio.timeout(self._connect_timeout_s):
+                        await socket.close()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(task), self._connect_timeout_s)
+                    async with asyncio.timeout(self._connect_timeout_s):
+                        await asyncio.shield(task)
             if not task.done():
                 task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        refresh, self._positions_task = self._positions_task, None
+        if refresh is not None:
+            refresh.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await refresh
         await self._http.aclose()
 
     @property
@@ -287,7 +196,8 @@ class ComfyUIClient:
     async def wait_connected(self, timeout_s: float) -> bool:
         """Waits up to ``timeout_s`` for the websocket; True when it is open."""
         try:
-            await asyncio.wait_for(self._connected.wait(), timeout_s)
+            async with asyncio.timeout(timeout_s):
+                await self._connected.wait()
         except TimeoutError:
             return False
         return True
@@ -385,9 +295,7 @@ class ComfyUIClient:
             if isinstance(remaining, int):
                 self.queue_remaining = remaining
                 COMFYUI_QUEUE_DEPTH.labels(backend=self.url).set(remaining)
-            # The queue moved: every waiting render may have a new position.
-            for subscription in list(self._subscriptions.values()):
-                subscription.events.put_nowait(WsMessage(kind, data))
+            self._queue_moved()
             return
         prompt_id = data.get("prompt_id")
         if kind == "executing" and prompt_id is not None:
@@ -395,6 +303,33 @@ class ComfyUIClient:
         target = self._subscriptions.get(str(prompt_id)) if prompt_id else None
         if target is not None:
             target.events.put_nowait(WsMessage(kind, data))
+
+    def _queue_moved(self) -> None:
+        """A ``status`` message: waiting prompts may have new positions.
+
+        One ``/queue`` read serves every waiting subscription; messages arriving while it
+        runs cause one more read afterwards, not one each.
+        """
+        if self._closing or not any(s.waiting for s in self._subscriptions.values()):
+            return
+        if self._positions_task is not None and not self._positions_task.done():
+            self._positions_stale = True
+            return
+        self._positions_task = asyncio.create_task(
+            self._send_positions(), name=f"comfyui-queue {self.url}"
+        )
+
+    async def _send_positions(self) -> None:
+        self._positions_stale = True
+        while self._positions_stale and not self._closing:
+            self._positions_stale = False
+            try:
+                snapshot = await self.queue_snapshot(since=time.monotonic())
+            except ComfyUIError:
+                return  # each waiting prompt polls on its own when it hears nothing
+            for subscription in list(self._subscriptions.values()):
+                if subscription.waiting and snapshot.contains(subscription.prompt_id):
+                    subscription.events.put_nowait(snapshot)
 
     def _dispatch_binary(self, frame: bytes) -> None:
         preview = decode_preview_frame(frame)
@@ -558,12 +493,9 @@ class ComfyUIClient:
         response = await self._call("GET", "/queue")
         body = self._json(response, "/queue")
         try:
-            running = tuple(str(item[1]) for item in body.get("queue_running", []))
-            pending_items = sorted(body.get("queue_pending", []), key=lambda item: item[0])
-            pending = tuple(str(item[1]) for item in pending_items)
-        except (AttributeError, IndexError, TypeError) as e:
-            raise ComfyUIResponseError("/queue: unexpected shape", backend=self.url) from e
-        return QueueSnapshot(running, pending)
+            return parse_queue(body)
+        except ValueError as e:
+            raise ComfyUIResponseError(str(e), backend=self.url) from e
 
     async def upload_image(
         self, data: bytes, filename: str, *, subfolder: str = "", deadline: float | None = None
@@ -642,7 +574,7 @@ class ComfyUIClient:
         if response.status_code != 200 or node_errors:
             error = body.get("error") if isinstance(body.get("error"), dict) else None
             raise ComfyUIRefusedError(
-                _refusal_text(error, node_errors, response.status_code),
+                refusal_text(error, node_errors, response.status_code),
                 backend=self.url,
                 error=error,
                 node_errors=node_errors,
@@ -676,82 +608,15 @@ class ComfyUIClient:
         if prompt_ids:
             await self._call("POST", "/history", json={"delete": list(prompt_ids)}, retry=False)
 
-    async def view(self, image: SavedImage) -> bytes:
+    async def view(self, image: StoredResult) -> bytes:
         """``GET /view``: the bytes of a saved image."""
         response = await self._call(
             "GET",
             "/view",
-            params={"filename": image.filename, "subfolder": image.subfolder, "type": image.type},
+            params={"filename": image.name, "subfolder": image.folder, "type": image.kind},
         )
         if response.status_code != 200:
             raise ComfyUIResponseError(
-                f"/view {image.filename} answered {response.status_code}", backend=self.url
+                f"/view {image.name} answered {response.status_code}", backend=self.url
             )
         return response.content
-
-
-@dataclass(frozen=True)
-class DecodedPreview:
-    """A preview from a binary websocket frame.
-
-    Attributes:
-        prompt_id: The prompt it shows (type-4 frames); ``None`` for type-1 frames, which
-            show whatever is executing.
-        image: The encoded image.
-        mime_type: Its type.
-    """
-
-    prompt_id: str | None
-    image: bytes
-    mime_type: str
-
-
-def decode_preview_frame(frame: bytes) -> DecodedPreview | None:
-    """Decodes a binary websocket frame of ComfyUI.
-
-    Layout: 4-byte big-endian event type, then the payload. Type 1: 4-byte format
-    (1 JPEG, 2 PNG) + image. Type 4: 4-byte JSON length + JSON metadata (``prompt_id``,
-    ``image_type`` …) + image. Type 3 (text) and others are not previews.
-
-    Args:
-        frame: The frame's bytes.
-
-    Returns:
-        The preview, or ``None`` for frames that are not previews.
-
-    Raises:
-        ValueError: A preview frame too short for its header, or with bad metadata.
-    """
-    if len(frame) < 8:
-        raise ValueError(f"binary frame of {len(frame)} bytes is too short")
-    event, word = struct.unpack(">II", frame[:8])
-    if event == _PREVIEW_IMAGE:
-        return DecodedPreview(None, frame[8:], _PREVIEW_FORMATS.get(word, "image/jpeg"))
-    if event == _PREVIEW_IMAGE_WITH_METADATA:
-        meta = json.loads(frame[8 : 8 + word])
-        if not isinstance(meta, dict):
-            raise ValueError("preview metadata is not an object")
-        prompt_id = meta.get("prompt_id")
-        return DecodedPreview(
-            str(prompt_id) if prompt_id is not None else None,
-            frame[8 + word :],
-            str(meta.get("image_type", "image/jpeg")),
-        )
-    return None
-
-
-def _refusal_text(
-    error: Mapping[str, Any] | None, node_errors: Mapping[str, Any], status: int
-) -> str:
-    parts = []
-    if error:
-        parts.append(f"{error.get('type', 'error')}: {error.get('message', '')}".strip())
-    for node_id, info in node_errors.items():
-        class_type = info.get("class_type", "?") if isinstance(info, dict) else "?"
-        for err in info.get("errors", []) if isinstance(info, dict) else []:
-            details = err.get("details") or ""
-            parts.append(
-                f"node {node_id} ({class_type}): {err.get('message', '')}"
-                + (f" ({details})" if details else "")
-            )
-    return f"ComfyUI refused the prompt (HTTP {status}): " + "; ".join(parts or ["no details"])
