@@ -14,9 +14,8 @@ from gateway.scheduler import EntryHook, PhaseScheduler
 from gateway.service import SERVICE_NAME, GatewayServicer
 from gateway.settings import GatewaySettings
 from gateway.validation import RequestLimits
-from gateway.vram import OllamaEvictor
+from gateway.vram import GpuHandover
 from imagegen.gateway.v1 import gateway_pb2_grpc
-from services.common.ollama import OllamaClient
 from services.common.server import GrpcServer
 
 __all__ = ["create_server", "request_limits"]
@@ -38,9 +37,10 @@ def request_limits(settings: GatewaySettings) -> RequestLimits:
 async def create_server(settings: GatewaySettings) -> GrpcServer:
     """Builds the gateway server; the caller starts it (``await host.start()``).
 
-    Opens one channel per downstream service (closed when the server stops), and in
-    single-GPU mode one Ollama client; installs caller authentication when a token file
-    is configured; watches the downstream services' health.
+    Opens one channel per downstream service (closed when the server stops); in
+    single-GPU mode has vision and planner release their models before each render
+    phase; installs caller authentication when a token file is configured; watches the
+    downstream services' health.
 
     Args:
         settings: The gateway's settings.
@@ -69,9 +69,7 @@ async def create_server(settings: GatewaySettings) -> GrpcServer:
 
     hooks: dict[str, EntryHook] = {}
     if settings.single_gpu:
-        ollama = OllamaClient(settings.ollama_url, timeout_s=settings.unload_timeout_s)
-        host.on_stop(ollama.aclose)
-        hooks["render"] = OllamaEvictor(ollama, timeout_s=settings.unload_timeout_s)
+        hooks["render"] = GpuHandover(downstream, timeout_s=settings.unload_timeout_s)
     scheduler = PhaseScheduler(
         enabled=settings.model_grouping,
         max_wait_s=settings.grouping_max_wait_s,

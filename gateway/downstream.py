@@ -240,10 +240,19 @@ class Downstream:
             failed check (``"UNAVAILABLE"``, ``"DEADLINE_EXCEEDED"``...).
         """
         names = list(self.channels)
-        answers = await asyncio.gather(*(self._check(name, timeout_s) for name in names))
+        answers = await asyncio.gather(*(self.check(name, timeout_s=timeout_s) for name in names))
         return dict(zip(names, answers, strict=True))
 
-    async def _check(self, name: str, timeout_s: float) -> str:
+    async def check(self, name: str, *, timeout_s: float) -> str:
+        """Asks one service's health, as :meth:`health` does for each.
+
+        Args:
+            name: Short service name, e.g. ``"render"``.
+            timeout_s: Deadline of the check.
+
+        Returns:
+            ``"SERVING"``, ``"NOT_SERVING"``, or the gRPC code of a failed check.
+        """
         stub = health_pb2_grpc.HealthStub(self.channels[name])
         try:
             response = await stub.Check(

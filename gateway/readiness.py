@@ -89,13 +89,26 @@ class DownstreamReadiness:
         """
         if self.last.get(name, "SERVING") == "SERVING":
             return
-        statuses = await self._downstream.health(timeout_s=self._timeout_s)
-        self.last = statuses
-        status = statuses[name]
-        if status == "SERVING":
-            return
+        # Behind a multi-address target each check reaches the next replica (round_robin),
+        # and one draining replica answers NOT_SERVING while the others serve: ask as many
+        # times as there are replicas before refusing.
+        status = "UNKNOWN"
+        for _ in range(_replica_count(self._downstream.addresses[name])):
+            status = await self._downstream.check(name, timeout_s=self._timeout_s)
+            if status == "SERVING":
+                self.last[name] = status
+                return
+        self.last[name] = status
         raise BackendUnavailableError(
             f"the {name} service ({self._downstream.addresses[name]}) is {status}; "
             "no generation is accepted until it is SERVING again",
             backend=name,
         )
+
+
+def _replica_count(target: str) -> int:
+    """How many replicas a target names: the addresses of an ``ipv4:``/``ipv6:`` list, or
+    a few for a ``dns:`` name (its replicas are not known here)."""
+    if target.startswith("dns:"):
+        return 3
+    return max(1, target.count(",") + 1)

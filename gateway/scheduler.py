@@ -20,8 +20,8 @@ Rules:
   phase (one swap is cheaper than an unbounded delay). *Exclusive* phases never overlap
   with anything: in single-GPU mode the render phase must not share the GPU with the
   language models, so neither side may jump the queue.
-- A phase may have an entry hook, run once each time the phase starts (e.g. unload the
-  Ollama models before the render phase): a burst of renders pays it once.
+- A phase may have an entry hook, run once each time the phase starts (e.g. have the
+  language models released before the render phase): a burst of renders pays it once.
 
 With ``enabled=False`` every call is admitted at once (entry hooks still run, per call).
 """

@@ -107,18 +107,17 @@ class GatewaySettings(JobsSettings, RequestLimitSettings):
     single_gpu: bool = Field(
         default=False,
         description=(
-            "Unload the Ollama models before each render phase so ComfyUI gets the VRAM "
-            "(hosts where Flux and the language models do not fit together)."
+            "Have vision and planner unload their language models before each render phase "
+            "so ComfyUI gets the VRAM (hosts where Flux and the language models do not fit "
+            "together)."
         ),
-    )
-    ollama_url: str = Field(
-        default="http://127.0.0.1:11434",
-        description="Ollama base URL, used in single-GPU mode to unload the models.",
     )
     unload_timeout_s: float = Field(
         default=60.0,
         gt=0.0,
-        description="Longest wait for Ollama to report its models unloaded (single-GPU mode).",
+        description=(
+            "Longest wait for vision and planner to report their models unloaded (single-GPU mode)."
+        ),
     )
 
     health_poll_interval_s: float = Field(

@@ -1,9 +1,9 @@
-"""Assembly of the planner server: Ollama client, probe, planner, servicer, readiness."""
+"""Assembly of the planner server: model adapter, probe, planner, servicer, readiness."""
 
 from __future__ import annotations
 
 from imagegen.planner.v1 import planner_pb2_grpc
-from services.common.ollama import OllamaClient
+from services.common.llm import connect
 from services.common.server import GrpcServer
 from services.planner.planner import Planner
 from services.planner.readiness import text_model_probe
@@ -16,9 +16,9 @@ __all__ = ["create_server"]
 async def create_server(settings: PlannerSettings) -> GrpcServer:
     """Builds the planner server; the caller starts it (``await host.start()``).
 
-    Opens one Ollama client, closed when the server stops, and watches the model's
-    readiness: SERVING only while Ollama answers and ``/api/show`` knows the model
-    (requests are still answered otherwise, by the rules).
+    Opens one model adapter (``PLANNER_LLM_BACKEND``), closed when the server stops, and
+    watches the model's readiness: SERVING only while the server answers and has the
+    model (requests are still answered otherwise, by the rules).
 
     Args:
         settings: The service's settings.
@@ -26,7 +26,7 @@ async def create_server(settings: PlannerSettings) -> GrpcServer:
     Returns:
         The server, not started.
     """
-    client = OllamaClient(settings.ollama_url, timeout_s=settings.call_timeout_s)
+    client = connect(settings)
     probe = text_model_probe(client, settings.model)
     planner = Planner(settings, client, probe)
     host = GrpcServer(settings, service_names=[SERVICE_NAME])

@@ -5,7 +5,7 @@
     request ──validate──► INVALID_ARGUMENT (empty / too long instruction, NaN overrides)
        │
        ▼
-    probe says Ollama is down? ──yes──────────────────────────────┐
+    probe says the server is down? ──yes────────────────────────────┐
        │ no                                                       │
        ▼                                                          │
     ask the text model (format = plan schema, think level, pinned │
@@ -34,18 +34,22 @@ from services.common.errors import (
     FieldViolation,
     InvalidArgumentError,
 )
-from services.common.logs import get_logger
-from services.common.metrics import FALLBACKS_TOTAL, STAGE_SECONDS
-from services.common.ollama import (
+from services.common.llm import (
     ChatMessage,
+    ChatModel,
     ChatRequest,
     ChatResponse,
-    OllamaClient,
-    OllamaError,
-    OllamaResponseError,
+    ModelError,
+    ModelProbe,
+    ModelState,
+    Release,
+    UnusableAnswerError,
+    call_model_with_retries,
+    release_model,
 )
-from services.common.ollama_calls import call_model_with_retries
-from services.common.ollama_probe import ModelProbe, ModelState
+from services.common.logs import get_logger
+from services.common.metrics import FALLBACKS_TOTAL, STAGE_SECONDS
+from services.common.retry import remaining
 from services.planner.clip_tokenizer import ClipTokenizer, default_tokenizer
 from services.planner.intents import DENOISE_TABLE, UNRECOGNISED_DENOISE, Intent
 from services.planner.plans import Mode, Plan, PlanRequest, PlanSource, SourceAnalysis
@@ -119,7 +123,7 @@ class Planner:
 
     Args:
         settings: The service's settings.
-        client: The Ollama adapter (opened once per process).
+        client: The model's adapter (opened once per process).
         probe: The text model's readiness probe, kept current by the server.
         tokenizer: Counts prompt tokens; CLIP's BPE by default.
     """
@@ -127,7 +131,7 @@ class Planner:
     def __init__(
         self,
         settings: PlannerSettings,
-        client: OllamaClient,
+        client: ChatModel,
         probe: ModelProbe,
         tokenizer: ClipTokenizer | None = None,
     ) -> None:
@@ -150,7 +154,7 @@ class Planner:
 
         Raises:
             InvalidArgumentError: The instruction or an override was refused.
-            FailedPreconditionError: The text model is not pulled on the Ollama server.
+            FailedPreconditionError: The model server does not have the text model.
             BackendUnavailableError: The model gave no plan and the policy forbids rules.
         """
         started = time.perf_counter()
@@ -230,14 +234,14 @@ class Planner:
     # ------------------------------------------------------------------ drafting
 
     async def _draft(self, request: PlanRequest, deadline: float) -> _Drafted:
-        if self._probe.state is ModelState.OLLAMA_DOWN:
+        if self._probe.state is ModelState.BACKEND_DOWN:
             return self._rules(request, self._probe.reason)
         started = time.perf_counter()
-        # A model that is not pulled raises FailedPreconditionError, which is not an
-        # OllamaError: the request fails instead of going to the rules.
+        # A missing model raises FailedPreconditionError, which is not a ModelError: the
+        # request fails instead of going to the rules.
         try:
             return await self._ask_model(request, deadline)
-        except OllamaError as exc:
+        except ModelError as exc:
             return self._rules(request, exc.message)
         finally:
             STAGE_SECONDS.labels(service=_SERVICE, stage="model").observe(
@@ -259,8 +263,8 @@ class Planner:
             )
         analysis = request.analysis if request.mode is Mode.IMAGE_TO_IMAGE else None
         messages = [
-            ChatMessage(role="system", content=SYSTEM_PROMPT),
-            ChatMessage(role="user", content=user_message(instruction, request.mode, analysis)),
+            ChatMessage("system", SYSTEM_PROMPT),
+            ChatMessage("user", user_message(instruction, request.mode, analysis)),
         ]
         # Never False: gpt-oss with think=false and a schema answers nothing.
         think = settings.think if self._probe.has_capability("thinking") is not False else None
@@ -273,7 +277,9 @@ class Planner:
         # which the same seed would give again).
         parsed, positive, negative = await call_model_with_retries(
             self._client,
-            settings.chat_request(messages, format=PLAN_SCHEMA, think=think),
+            settings.chat_request(
+                messages, json_schema=PLAN_SCHEMA, schema_name="prompt_plan", think=think
+            ),
             parse,
             policy=self._retry,
             # The rules must still be able to answer before the caller's deadline.
@@ -316,7 +322,7 @@ class Planner:
             )
         except EmptyPromptError as exc:
             # Retried like invalid JSON: another sample is likely to say something.
-            raise OllamaResponseError(f"the model's plan has an empty prompt ({exc})") from exc
+            raise UnusableAnswerError(f"the model's plan has an empty prompt ({exc})") from exc
         try:
             negative = validate_prompt(
                 parsed.negative_prompt,
@@ -340,6 +346,22 @@ class Planner:
             return Intent.FULL_REIMAGINING
         return intent
 
+    async def release_model(self, *, deadline: float | None = None) -> Release:
+        """Frees the GPU memory the text model holds (single-GPU hand-over).
+
+        Args:
+            deadline: ``time.monotonic()`` instant by which to answer; the
+                ``call_timeout_s`` setting bounds the wait when there is none.
+
+        Returns:
+            What the server did; the model loads again on the next plan.
+
+        Raises:
+            BackendUnavailableError: The model server could not be asked.
+        """
+        timeout_s = remaining(deadline, self._settings.call_timeout_s)
+        return await release_model(self._client, self._settings.model, timeout_s=timeout_s)
+
     # ------------------------------------------------------------------ the rules
 
     def _rules(self, request: PlanRequest, reason: str) -> _Drafted:
@@ -348,7 +370,7 @@ class Planner:
             raise BackendUnavailableError(
                 f"the text model {settings.model!r} gave no plan ({reason}); planning by "
                 "rules is switched off (PLANNER_PLAN_POLICY=require_model)",
-                backend="ollama",
+                backend=self._client.backend,
             )
         instruction = request.instruction
         warnings = [f"planned by keyword rules: the text model gave no plan ({reason})"]
@@ -430,5 +452,5 @@ def _request_notes(request: PlanRequest) -> list[str]:
 
 
 def _request_log(chat: ChatRequest) -> dict[str, Any]:
-    # The system prompt is the same on every call: log only what changes.
-    return {"user_message": chat.messages[-1].content, "options": chat.options, "think": chat.think}
+    # The system prompt and the pinned options are the same on every call: log what changes.
+    return {"user_message": chat.messages[-1].content, "seed": chat.seed, "think": chat.think}

@@ -97,7 +97,7 @@ class Plan:
         intent: The edit intent; None when the rules recognised nothing.
         source: Who planned it.
         warnings: What was adjusted, for the caller.
-        model: The Ollama model that planned it; empty for rules plans.
+        model: The model that planned it; empty for rules plans.
     """
 
     positive_prompt: str

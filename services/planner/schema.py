@@ -1,9 +1,9 @@
 """What the text model is asked and the JSON it must answer with.
 
-The model (gpt-oss through ``/api/chat``) gets a system prompt that explains the job, the
-intent table and a worked example, a user message with the instruction and the source
-analysis, and ``format`` = :data:`PLAN_SCHEMA`, so Ollama constrains the answer (after
-the model's thinking) to that shape. The grammar guarantees syntax only: :func:`parse_plan`
+The model (gpt-oss) gets a system prompt that explains the job, the intent table and a
+worked example, a user message with the instruction and the source analysis, and the JSON
+schema :data:`PLAN_SCHEMA`, so its server constrains the answer (after the model's
+thinking) to that shape. The grammar guarantees syntax only: :func:`parse_plan`
 validates the JSON; the planner then clamps the numbers and validates the prompts.
 
 The parsing model accepts numbers outside their ranges on purpose: a denoise of 1.7 is
@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from services.common.ollama import OllamaResponseError
+from services.common.llm import UnusableAnswerError
 from services.planner.intents import DENOISE_TABLE, Intent
 from services.planner.plans import Mode, SourceAnalysis
 from services.planner.sampling import MODEL_GUIDANCE_RANGE, MODEL_STEPS_RANGE
@@ -212,7 +212,7 @@ def parse_plan(content: str) -> ModelPlan:
         The plan as the model wrote it (numbers not yet clamped, prompts not validated).
 
     Raises:
-        OllamaResponseError: The content is not JSON of the schema's shape (retryable:
+        UnusableAnswerError: The content is not JSON of the schema's shape (retryable:
             another sample may be fine).
     """
     try:
@@ -222,4 +222,4 @@ def parse_plan(content: str) -> ModelPlan:
             f"{'.'.join(map(str, error['loc'])) or 'reply'}: {error['msg']}"
             for error in exc.errors()[:5]
         )
-        raise OllamaResponseError(f"the plan JSON is invalid: {problems}") from exc
+        raise UnusableAnswerError(f"the plan JSON is invalid: {problems}") from exc

@@ -13,6 +13,7 @@ import grpc.aio
 from imagegen.common.v1 import common_pb2
 from imagegen.planner.v1 import planner_pb2, planner_pb2_grpc
 from services.common.errors import FieldViolation
+from services.common.llm import Release
 from services.common.request_rules import check_enum, raise_if_any
 from services.common.retry import deadline_from_context
 from services.common.sampler import overrides_from_proto, settings_to_proto
@@ -24,6 +25,7 @@ __all__ = [
     "SERVICE_NAME",
     "PlannerServicer",
     "plan_to_proto",
+    "release_to_proto",
     "request_from_proto",
     "settings_to_proto",
 ]
@@ -72,6 +74,15 @@ class PlannerServicer(planner_pb2_grpc.PlannerServiceServicer):
         )
         return planner_pb2.PlanPromptResponse(plan=plan_to_proto(plan))
 
+    async def ReleaseModels(
+        self,
+        request: planner_pb2.ReleaseModelsRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> planner_pb2.ReleaseModelsResponse:
+        """Frees the GPU memory of the text model (see the proto)."""
+        release = await self._planner.release_model(deadline=deadline_from_context(context))
+        return release_to_proto(release)
+
 
 def request_from_proto(request: planner_pb2.PlanPromptRequest) -> PlanRequest:
     """The domain form of a ``PlanPromptRequest`` (mode resolved, presence kept).
@@ -113,4 +124,13 @@ def plan_to_proto(plan: Plan) -> common_pb2.PromptPlan:
         source=_SOURCES[plan.source],
         warnings=plan.warnings,
         model=plan.model,
+    )
+
+
+def release_to_proto(release: Release) -> planner_pb2.ReleaseModelsResponse:
+    """The wire form of what a release did."""
+    return planner_pb2.ReleaseModelsResponse(
+        released_models=release.released,
+        held_models=release.still_loaded,
+        unsupported_reason=release.unsupported,
     )

@@ -8,10 +8,10 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from services.common.ollama_settings import (
+from services.common.llm import (
+    ChatModelSettings,
     ContextWindow,
-    OllamaModelName,
-    OllamaModelSettings,
+    ModelName,
     Temperature,
     TokenLimit,
 )
@@ -28,21 +28,22 @@ class PlanPolicy(StrEnum):
     """Answer UNAVAILABLE: no generation without a model-made plan."""
 
 
-class PlannerSettings(OllamaModelSettings):
+class PlannerSettings(ChatModelSettings):
     """Configuration of the planner service (``PLANNER_*``; shared limits ``IMAGEGEN_*``).
 
-    The Ollama call settings (``PLANNER_OLLAMA_URL``, ``PLANNER_KEEP_ALIVE``,
-    ``PLANNER_RETRY_ATTEMPTS`` …) come from :class:`OllamaModelSettings`; only the
-    defaults that suit a thinking text model are set here.
+    The model call settings (``PLANNER_LLM_BACKEND``, ``PLANNER_LLM_URL``,
+    ``PLANNER_OLLAMA_URL``, ``PLANNER_KEEP_ALIVE``, ``PLANNER_RETRY_ATTEMPTS`` …) come from
+    :class:`ChatModelSettings`; only the defaults that suit a thinking text model are set
+    here.
     """
 
     model_config = SettingsConfigDict(env_prefix="PLANNER_")
 
     port: int = Field(default=50053, ge=0, le=65535, description="gRPC port; 0 picks a free port.")
 
-    model: OllamaModelName = Field(
+    model: ModelName = Field(
         default="gpt-oss:20b",
-        description="Ollama text model that plans prompts (asked through /api/chat).",
+        description="Text model that plans prompts (its name on the model server).",
     )
     # Room for the system prompt, a long instruction and the analysis.
     num_ctx: ContextWindow = 8192
@@ -53,9 +54,10 @@ class PlannerSettings(OllamaModelSettings):
     think: Literal["low", "medium", "high"] = Field(
         default="low",
         description=(
-            "Thinking level sent to a thinking model (gpt-oss). Never `false`: gpt-oss with "
-            "`think: false` and a JSON schema answers with empty content. Not sent to "
-            "models without the thinking capability."
+            "Thinking level sent to a thinking model (gpt-oss; `reasoning_effort` on an "
+            "`openai` server). Never `false`: gpt-oss with `think: false` and a JSON schema "
+            "answers with empty content. Not sent to models Ollama lists without the "
+            "thinking capability."
         ),
     )
     model_instruction_chars: int = Field(

@@ -1,4 +1,5 @@
-"""The vision service: describes source images with LLaVA on Ollama.
+"""The vision service: describes source images with a vision model (LLaVA on Ollama,
+or any model an OpenAI-compatible server serves).
 
 Run it with ``python -m services.vision``.
 """

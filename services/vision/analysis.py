@@ -1,7 +1,7 @@
 """What the vision model is asked, what it must answer, and whether the answer is complete.
 
-The model gets a system prompt with a short worked example and ``format`` = the JSON
-schema of :class:`ModelReply`, so Ollama constrains its output to that shape. The grammar
+The model gets a system prompt with a short worked example and the JSON schema of
+:class:`ModelReply`, so its server constrains the output to that shape. The grammar
 guarantees syntax, not content: :func:`parse_reply` validates the JSON, :func:`find_gaps`
 checks that colours, materials and subjects are there and that the description names the
 main subject, and :func:`reask_prompt` asks once, naming exactly what is missing.
@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from services.common.ollama import OllamaResponseError
+from services.common.llm import UnusableAnswerError
 
 __all__ = [
     "ANALYSIS_SCHEMA",
@@ -41,10 +41,10 @@ _MAX_ITEMS = 8
 
 
 class ModelReply(BaseModel):
-    """The JSON object the vision model answers with (the ``format`` schema).
+    """The JSON object the vision model answers with (the requested schema).
 
     Every key has a default so that an answer leaving one out is *incomplete* (re-asked,
-    then reported) rather than *garbage* (retried); the schema sent to Ollama still lists
+    then reported) rather than *garbage* (retried); the schema sent to the server still lists
     them all as required.
     """
 
@@ -208,24 +208,24 @@ def parse_reply(content: str) -> ModelReply:
         The tidied reply.
 
     Raises:
-        OllamaResponseError: The content is not a JSON object of the schema (retryable:
+        UnusableAnswerError: The content is not a JSON object of the schema (retryable:
             it is the model's garbage, not the caller's fault).
     """
     try:
         data = json.loads(content)
     except ValueError as exc:
-        raise OllamaResponseError(
+        raise UnusableAnswerError(
             f"the model's answer is not JSON ({exc}): {content[:200]!r}"
         ) from exc
     if not isinstance(data, dict):
-        raise OllamaResponseError(f"the model's answer is not a JSON object: {content[:200]!r}")
+        raise UnusableAnswerError(f"the model's answer is not a JSON object: {content[:200]!r}")
     try:
         reply = ModelReply.model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False)
         )
-        raise OllamaResponseError(f"the model's answer breaks the schema: {problems}") from exc
+        raise UnusableAnswerError(f"the model's answer breaks the schema: {problems}") from exc
     return ModelReply(
         description=_text(reply.description),
         subjects=_items(reply.subjects),

@@ -31,11 +31,20 @@ from services.common.errors import (
     InvalidArgumentError,
 )
 from services.common.images import ValidatedImage, validate_image
+from services.common.llm import (
+    ChatImage,
+    ChatMessage,
+    ChatModel,
+    ModelError,
+    ModelProbe,
+    ModelState,
+    Release,
+    call_model_with_retries,
+    release_model,
+)
 from services.common.logs import get_logger
 from services.common.metrics import FALLBACKS_TOTAL, STAGE_SECONDS
-from services.common.ollama import ChatMessage, OllamaClient, OllamaError
-from services.common.ollama_calls import call_model_with_retries
-from services.common.ollama_probe import ModelProbe, ModelState
+from services.common.retry import remaining
 from services.vision.analysis import (
     ANALYSIS_SCHEMA,
     PROMPT_VERSION,
@@ -84,11 +93,11 @@ class Analyzer:
 
     Args:
         settings: The service's settings.
-        client: The Ollama adapter (opened once per process).
+        client: The model's adapter (opened once per process).
         probe: The readiness probe of the vision model, kept current by the server.
     """
 
-    def __init__(self, settings: VisionSettings, client: OllamaClient, probe: ModelProbe) -> None:
+    def __init__(self, settings: VisionSettings, client: ChatModel, probe: ModelProbe) -> None:
         self._settings = settings
         self._client = client
         self._probe = probe
@@ -115,7 +124,7 @@ class Analyzer:
 
         Raises:
             InvalidArgumentError: The image (or a blank description) was refused.
-            FailedPreconditionError: The vision model is not pulled on the Ollama server.
+            FailedPreconditionError: The model server does not have the vision model.
             BackendUnavailableError: No model analysis and the policy forbids the fallback.
         """
         if description is not None:
@@ -167,15 +176,15 @@ class Analyzer:
             # Before the first readiness probe nothing says the model can see: a text-only
             # model would silently drop the image and invent an answer.
             await self._probe.check()
-        if self._probe.state in (ModelState.OLLAMA_DOWN, ModelState.LACKS_CAPABILITY):
+        if self._probe.state in (ModelState.BACKEND_DOWN, ModelState.LACKS_CAPABILITY):
             return await self._fallback(image, None, self._probe.reason)
         prepared = await asyncio.to_thread(self._prepare, image)
-        # A model that is not pulled raises FailedPreconditionError, which is not an
-        # OllamaError: the request fails instead of falling back.
+        # A missing model raises FailedPreconditionError, which is not a ModelError: the
+        # request fails instead of falling back.
         try:
             with _MODEL_SECONDS.time():
                 analysis = await self._ask_model(image, prepared.model_image, deadline)
-        except OllamaError as exc:
+        except ModelError as exc:
             return await self._fallback(image, prepared.preview, exc.message)
         self._cache.put(key, analysis)
         return analysis
@@ -194,8 +203,8 @@ class Analyzer:
         self, image: ValidatedImage, model_image: ModelImage, deadline: float
     ) -> Analysis:
         question = [
-            ChatMessage(role="system", content=SYSTEM_PROMPT),
-            ChatMessage(role="user", content=USER_PROMPT, images=[model_image.base64]),
+            ChatMessage("system", SYSTEM_PROMPT),
+            ChatMessage("user", USER_PROMPT, images=(ChatImage(model_image.base64, "image/jpeg"),)),
         ]
         answer, reply = await self._ask(question, deadline, phase="analyse")
         gaps = find_gaps(reply)
@@ -203,12 +212,12 @@ class Analyzer:
         if gaps:
             follow_up = [
                 *question,
-                ChatMessage(role="assistant", content=answer),
-                ChatMessage(role="user", content=reask_prompt(gaps)),
+                ChatMessage("assistant", answer),
+                ChatMessage("user", reask_prompt(gaps)),
             ]
             try:
                 _, second = await self._ask(follow_up, deadline, phase="re-ask")
-            except OllamaError as exc:
+            except ModelError as exc:
                 # The first answer is a real (if partial) analysis: keep it, say why.
                 warnings.append(f"the re-ask for the missing fields failed: {exc.message}")
             else:
@@ -238,14 +247,16 @@ class Analyzer:
         """One question to the model, retried; returns the raw answer and its parse.
 
         Raises:
-            FailedPreconditionError: The model is not pulled.
-            OllamaError: No usable answer within the attempts and the deadline.
+            FailedPreconditionError: The server does not have the model.
+            ModelError: No usable answer within the attempts and the deadline.
         """
         # The seed is fixed so an image always gets the same analysis (the helper moves it
         # on after a garbage answer, which the same seed would give again).
         return await call_model_with_retries(
             self._client,
-            self._settings.chat_request(messages, format=ANALYSIS_SCHEMA),
+            self._settings.chat_request(
+                messages, json_schema=ANALYSIS_SCHEMA, schema_name="image_analysis"
+            ),
             lambda reply: (reply.content, parse_reply(reply.content)),
             policy=self._retry,
             # The model may use the time up to the deadline less what the fallback needs.
@@ -255,6 +266,22 @@ class Analyzer:
             label="vision model",
             log_fields={"phase": phase},
         )
+
+    async def release_model(self, *, deadline: float | None = None) -> Release:
+        """Frees the GPU memory the vision model holds (single-GPU hand-over).
+
+        Args:
+            deadline: ``time.monotonic()`` instant by which to answer; the
+                ``call_timeout_s`` setting bounds the wait when there is none.
+
+        Returns:
+            What the server did; the model loads again on the next analysis.
+
+        Raises:
+            BackendUnavailableError: The model server could not be asked.
+        """
+        timeout_s = remaining(deadline, self._settings.call_timeout_s)
+        return await release_model(self._client, self._settings.model, timeout_s=timeout_s)
 
     # ------------------------------------------------------------------ the fallback
 
@@ -266,7 +293,7 @@ class Analyzer:
             raise BackendUnavailableError(
                 f"the vision model {settings.model!r} gave no analysis ({reason}); the "
                 "metadata fallback is switched off (VISION_ANALYSIS_POLICY=require_model)",
-                backend="ollama",
+                backend=self._client.backend,
             )
 
         def measured() -> Analysis:

@@ -1,9 +1,9 @@
-"""Assembly of the vision server: Ollama client, probe, analyzer, servicer, readiness."""
+"""Assembly of the vision server: model adapter, probe, analyzer, servicer, readiness."""
 
 from __future__ import annotations
 
 from imagegen.vision.v1 import vision_pb2_grpc
-from services.common.ollama import OllamaClient
+from services.common.llm import connect
 from services.common.server import GrpcServer
 from services.vision.analyzer import Analyzer
 from services.vision.readiness import vision_model_probe
@@ -16,8 +16,9 @@ __all__ = ["create_server"]
 async def create_server(settings: VisionSettings) -> GrpcServer:
     """Builds the vision server; the caller starts it (``await host.start()``).
 
-    Opens one Ollama client, closed when the server stops, and watches the model's
-    readiness: SERVING only while Ollama answers and the model has vision.
+    Opens one model adapter (``VISION_LLM_BACKEND``), closed when the server stops, and
+    watches the model's readiness: SERVING only while the server answers and has the
+    model (with vision, where the server reports it).
 
     Args:
         settings: The service's settings.
@@ -25,7 +26,7 @@ async def create_server(settings: VisionSettings) -> GrpcServer:
     Returns:
         The server, not started.
     """
-    client = OllamaClient(settings.ollama_url, timeout_s=settings.call_timeout_s)
+    client = connect(settings)
     probe = vision_model_probe(client, settings.model)
     analyzer = Analyzer(settings, client, probe)
     host = GrpcServer(settings, service_names=[SERVICE_NAME])

@@ -3,7 +3,8 @@
 LLaVA on Ollama looks at one ~336 px CLIP view of the image, so pixels beyond a few
 hundred per side only cost encoding, transfer and decoding time. The copy is upright
 (EXIF orientation applied, since the model never reads EXIF), at most ``max_side`` on its
-longest side, JPEG, and plain base64 without a ``data:`` prefix, as Ollama wants it.
+longest side, JPEG, and plain base64 without a ``data:`` prefix (each adapter wraps it as
+its server wants).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ __all__ = ["ModelImage", "encode_for_model"]
 
 @dataclass(frozen=True)
 class ModelImage:
-    """An image ready for an Ollama ``images`` entry.
+    """An image ready for a :class:`services.common.llm.ChatImage`.
 
     Attributes:
         base64: Standard base64 of the JPEG bytes, no ``data:`` prefix.

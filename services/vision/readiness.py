@@ -1,24 +1,24 @@
-"""Whether the vision model can be used: Ollama answers and the model has vision.
+"""Whether the vision model can be used: its server answers and the model has vision.
 
-A text-only model given an image does not refuse it: Ollama drops the image and the model
-describes something it never saw. So the service is ready only when ``/api/show`` lists
-the ``vision`` capability; until then requests get the fallback analysis instead of an
-invented one.
+A text-only model given an image does not always refuse it: Ollama drops the image and the
+model describes something it never saw. So the service is ready only when the server lists
+the ``vision`` capability (Ollama's ``/api/show``); until then requests get the fallback
+analysis instead of an invented one. OpenAI-compatible servers do not report capabilities,
+but they refuse an image sent to a text-only model (400 or 500), which ends in the fallback.
 """
 
 from __future__ import annotations
 
-from services.common.ollama import OllamaClient
-from services.common.ollama_probe import ModelProbe
+from services.common.llm import ChatModel, ModelProbe
 
 __all__ = ["vision_model_probe"]
 
 
-def vision_model_probe(client: OllamaClient, model: str) -> ModelProbe:
+def vision_model_probe(client: ChatModel, model: str) -> ModelProbe:
     """The probe of the vision model: ready only when it lists the ``vision`` capability.
 
     Args:
-        client: The Ollama adapter.
+        client: The model's adapter.
         model: The vision model's name.
 
     Returns:

@@ -12,11 +12,12 @@ import grpc.aio
 
 from imagegen.common.v1 import common_pb2
 from imagegen.vision.v1 import vision_pb2, vision_pb2_grpc
+from services.common.llm import Release
 from services.common.retry import deadline_from_context
 from services.vision.analysis import Analysis, AnalysisSource
 from services.vision.analyzer import Analyzer
 
-__all__ = ["SERVICE_NAME", "VisionServicer", "analysis_to_proto"]
+__all__ = ["SERVICE_NAME", "VisionServicer", "analysis_to_proto", "release_to_proto"]
 
 SERVICE_NAME: str = vision_pb2.DESCRIPTOR.services_by_name["VisionService"].full_name
 
@@ -50,6 +51,15 @@ class VisionServicer(vision_pb2_grpc.VisionServiceServicer):
         )
         return vision_pb2.AnalyzeImageResponse(analysis=analysis_to_proto(analysis))
 
+    async def ReleaseModels(
+        self,
+        request: vision_pb2.ReleaseModelsRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> vision_pb2.ReleaseModelsResponse:
+        """Frees the GPU memory of the vision model (see the proto)."""
+        release = await self._analyzer.release_model(deadline=deadline_from_context(context))
+        return release_to_proto(release)
+
 
 def analysis_to_proto(analysis: Analysis) -> common_pb2.ImageAnalysis:
     """The wire form of an analysis."""
@@ -69,4 +79,13 @@ def analysis_to_proto(analysis: Analysis) -> common_pb2.ImageAnalysis:
         width=analysis.width,
         height=analysis.height,
         image_sha256=analysis.image_sha256,
+    )
+
+
+def release_to_proto(release: Release) -> vision_pb2.ReleaseModelsResponse:
+    """The wire form of what a release did."""
+    return vision_pb2.ReleaseModelsResponse(
+        released_models=release.released,
+        held_models=release.still_loaded,
+        unsupported_reason=release.unsupported,
     )

@@ -7,10 +7,10 @@ from enum import StrEnum
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from services.common.ollama_settings import (
+from services.common.llm import (
+    ChatModelSettings,
     ContextWindow,
-    OllamaModelName,
-    OllamaModelSettings,
+    ModelName,
     Temperature,
     TokenLimit,
 )
@@ -28,21 +28,24 @@ class AnalysisPolicy(StrEnum):
     """Answer UNAVAILABLE: no generation without a real model analysis."""
 
 
-class VisionSettings(OllamaModelSettings):
+class VisionSettings(ChatModelSettings):
     """Configuration of the vision service (``VISION_*``; shared limits ``IMAGEGEN_*``).
 
-    The Ollama call settings (``VISION_OLLAMA_URL``, ``VISION_KEEP_ALIVE``,
-    ``VISION_RETRY_ATTEMPTS`` …) come from :class:`OllamaModelSettings`; only the
-    defaults that suit a vision model are set here.
+    The model call settings (``VISION_LLM_BACKEND``, ``VISION_LLM_URL``,
+    ``VISION_OLLAMA_URL``, ``VISION_KEEP_ALIVE``, ``VISION_RETRY_ATTEMPTS`` …) come from
+    :class:`ChatModelSettings`; only the defaults that suit a vision model are set here.
     """
 
     model_config = SettingsConfigDict(env_prefix="VISION_")
 
     port: int = Field(default=50052, ge=0, le=65535, description="gRPC port; 0 picks a free port.")
 
-    model: OllamaModelName = Field(
+    model: ModelName = Field(
         default="llava",
-        description="Ollama vision model; /api/show must list the `vision` capability.",
+        description=(
+            "Vision model; on Ollama /api/show must list the `vision` capability, on an "
+            "`openai` server it is the served model name."
+        ),
     )
     num_ctx: ContextWindow = 4096
     # An analysis is a short JSON object, without thinking.

@@ -23,7 +23,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Parse ``--host`` and ``--port``."""
     parser = argparse.ArgumentParser(
         prog="python -m standins.ollama",
-        description="Stand-in for the Ollama HTTP API: deterministic replies, no models, no GPU.",
+        description="Stand-in for the Ollama HTTP API: scripted answers, no models, no GPU.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (127.0.0.1)")
     parser.add_argument("--port", type=int, default=11434, help="port to bind (11434; 0 = any)")
@@ -39,8 +39,8 @@ async def serve(settings: FakeOllamaSettings, host: str, port: int) -> None:
             loop.add_signal_handler(signum, stop.set)
     async with run_fake_ollama(settings, host=host, port=port) as running:
         log.info(
-            "fake_ollama: STAND-IN for the Ollama API (no real models, no GPU) listening on %s; "
-            "models %s, %d resident at once",
+            "fake_ollama: STAND-IN for the Ollama API (no real models, no GPU; answers are "
+            "scripted or schema placeholders) listening on %s; models %s, %d resident at once",
             running.url,
             ", ".join(settings.models),
             settings.max_loaded_models,

@@ -1,19 +1,17 @@
-"""Failures the stand-in can be told to show, and the bookkeeping of which request gets one.
+"""Failures the stand-in can be told to show, and which request gets one.
 
-A :class:`Fault` is a pydantic model because it arrives from the edges (the
-``FAKE_OLLAMA_FAULTS`` environment variable and the ``/_fake/faults`` debug route); the
-:class:`FaultBook` holding the active ones is plain runtime state that tests mutate.
-A fault can be limited to one model and to the next N requests, so a test can say
-"the next two chat calls to llava fail, then it recovers".
+A :class:`Fault` is a pydantic model because it also arrives from the environment
+(``FAKE_OLLAMA_FAULTS``); the :class:`FaultBook` holding the active ones is runtime state
+tests mutate. A fault can be limited to one model and to the next N requests: "the next
+two chat calls to llava fail, then it recovers".
 """
 
 from __future__ import annotations
 
-import copy
 import itertools
 import json
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -32,17 +30,14 @@ __all__ = [
     "violate_schema",
 ]
 
-# The text Ollama sends when its runner process dies (out of memory, driver reset, crash).
+# What Ollama sends when its runner process dies (out of memory, driver reset, crash).
 RUNNER_STOPPED_MESSAGE = (
     "model runner has unexpectedly stopped, this may be due to resource limitations "
     "or an internal error, check ollama server logs for details"
 )
 
-Route = Literal["chat", "generate", "show", "ps", "tags", "version", "pull"]
-"""Endpoints a fault can hit (``/api/<route>``)."""
-
-# Routes whose requests generate text and so can carry content faults.
-GENERATING_ROUTES = frozenset({"chat", "generate"})
+Route = Literal["chat", "show", "ps", "tags", "version"]
+"""Endpoints a fault can hit (``/api/<route>``; ``/v1`` routes are chat and tags)."""
 
 
 class FaultKind(StrEnum):
@@ -67,52 +62,23 @@ class FaultKind(StrEnum):
 
 
 class Fault(BaseModel):
-    """One configured failure.
-
-    Example (environment): ``FAKE_OLLAMA_FAULTS='[{"kind": "error", "times": 2}]'``.
-    """
+    """One configured failure, e.g. ``FAKE_OLLAMA_FAULTS='[{"kind": "error", "times": 2}]'``."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     kind: FaultKind = Field(description="What goes wrong.")
-    model: str | None = Field(
-        default=None,
-        description="Only requests for this model (aliases allowed, e.g. 'llava'); None: any.",
-    )
-    routes: tuple[Route, ...] = Field(
-        default=("chat", "generate"),
-        description="Endpoints affected: chat, generate, show, ps, tags, version, pull.",
-    )
-    times: int | None = Field(
-        default=None,
-        ge=1,
-        description="Affect only the next N matching requests; None: until cleared.",
-    )
-    include_load_requests: bool = Field(
-        default=False,
-        description="Also hit preload/unload requests (empty messages or prompt).",
-    )
-    delay_s: float = Field(default=0.0, ge=0.0, description="delay: seconds before the reply.")
-    chunk_delay_s: float = Field(
-        default=0.0, ge=0.0, description="delay: seconds between streamed lines."
-    )
+    model: str | None = Field(default=None, description="Only this model (aliases allowed).")
+    routes: tuple[Route, ...] = Field(default=("chat",), description="Endpoints hit.")
+    times: int | None = Field(default=None, ge=1, description="Only the next N requests.")
+    include_load_requests: bool = Field(default=False, description="Hit preload/unload too.")
+    delay_s: float = Field(default=0.0, ge=0.0, description="delay: before the reply.")
+    chunk_delay_s: float = Field(default=0.0, ge=0.0, description="delay: between lines.")
     status: int = Field(default=500, ge=400, le=599, description="error: HTTP status.")
-    message: str = Field(
-        default=RUNNER_STOPPED_MESSAGE,
-        description="error / stream_error: text of the error body.",
-    )
-    fields: tuple[str, ...] = Field(
-        default=(), description="missing_fields: keys to drop from the reply JSON."
-    )
-    after_lines: int = Field(
-        default=1,
-        ge=0,
-        description="truncated_stream / stream_error: NDJSON lines sent before the failure.",
-    )
+    message: str = Field(default=RUNNER_STOPPED_MESSAGE, description="error text.")
+    fields: tuple[str, ...] = Field(default=(), description="missing_fields: keys to drop.")
+    after_lines: int = Field(default=1, ge=0, description="Lines sent before the failure.")
     duration_s: float | None = Field(
-        default=None,
-        gt=0.0,
-        description="refuse: seconds to stay closed; None: until connections are accepted again.",
+        default=None, gt=0.0, description="refuse: seconds closed; None: until reopened."
     )
 
 
@@ -123,10 +89,6 @@ class ActiveFault:
     id: int
     fault: Fault
     remaining: int | None
-
-    def as_json(self) -> dict[str, Any]:
-        """The fault as the debug route shows it."""
-        return {"id": self.id, "remaining": self.remaining, **self.fault.model_dump(mode="json")}
 
 
 @dataclass
@@ -140,15 +102,14 @@ class FaultPlan:
     truncate_after: int | None = None
     content: FaultKind | None = None
     missing_fields: tuple[str, ...] = ()
-    applied: list[FaultKind] = field(default_factory=list)
 
 
 class FaultBook:
     """The faults in force, mutable at runtime.
 
     Args:
-        resolve_model: Maps a model name as written (``llava``) to its canonical form
-            (``llava:latest``) so a fault for ``llava`` hits requests for ``llava:latest``.
+        resolve_model: Canonical form of a model name, so a fault for ``llava`` hits
+            requests for ``llava:latest``.
     """
 
     def __init__(self, resolve_model: Callable[[str], str] = str.lower) -> None:
@@ -163,25 +124,16 @@ class FaultBook:
         return list(self._active)
 
     def add(self, fault: Fault | None = None, /, **fields: Any) -> ActiveFault:
-        """Put a fault in force.
-
-        Args:
-            fault: A ready :class:`Fault`; or pass its fields as keyword arguments,
-                e.g. ``add(kind="error", times=2, model="llava")``.
-            **fields: Fields of a new :class:`Fault` when ``fault`` is not given.
-
-        Returns:
-            The active entry (its ``id`` can be passed to :meth:`remove`).
-        """
+        """Put a fault in force: a :class:`Fault`, or its fields as keyword arguments
+        (``add(kind="error", times=2, model="llava")``). Returns the active entry."""
         fault = fault if fault is not None else Fault.model_validate(fields)
         active = ActiveFault(id=next(self._ids), fault=fault, remaining=fault.times)
         if fault.kind is FaultKind.REFUSE:
-            # Refusing is a property of the listening socket, not of a request: the running
-            # server reacts to it, and the entry is not kept for request matching.
+            # A property of the listening socket, not of a request: the server reacts.
             for listener in self._refuse_listeners:
                 listener(fault)
-            return active
-        self._active.append(active)
+        else:
+            self._active.append(active)
         return active
 
     def extend(self, faults: Iterable[Fault]) -> None:
@@ -194,7 +146,7 @@ class FaultBook:
         self._active = [a for a in self._active if a.id != fault_id]
 
     def clear(self) -> None:
-        """Withdraw every fault: the server behaves normally again."""
+        """Withdraw every fault."""
         self._active.clear()
 
     def on_refuse(self, listener: Callable[[Fault], None]) -> None:
@@ -205,19 +157,16 @@ class FaultBook:
         """Consume the faults that hit one request and combine them.
 
         Args:
-            route: ``chat``, ``generate``, ``show``, ``ps``, ``tags``, ``version`` or ``pull``.
-            model: The canonical model name of the request, if it names one.
+            route: ``chat``, ``show``, ``ps``, ``tags`` or ``version``.
+            model: The request's model, if it names one.
             generating: False for preload/unload requests, which produce no text.
-
-        Returns:
-            What to do to this request; empty when nothing applies.
         """
         plan = FaultPlan()
         canonical = self._resolve(model) if model else None
         still_active: list[ActiveFault] = []
         for active in self._active:
             if self._hits(active.fault, route, canonical, generating=generating):
-                self._apply(active.fault, plan, route)
+                self._apply(active.fault, plan)
                 if active.remaining is not None:
                     active.remaining -= 1
                 if active.remaining == 0:
@@ -232,14 +181,12 @@ class FaultBook:
         if fault.model is not None and (model is None or self._resolve(fault.model) != model):
             return False
         text_fault = fault.kind not in (FaultKind.DELAY, FaultKind.ERROR)
-        if route not in GENERATING_ROUTES:
-            # ps, tags, show… produce no text: only delays and errors make sense there.
-            return not text_fault
+        if route != "chat":
+            return not text_fault  # ps, tags, show… produce no text
         return generating or (fault.include_load_requests and not text_fault)
 
     @staticmethod
-    def _apply(fault: Fault, plan: FaultPlan, route: str) -> None:
-        plan.applied.append(fault.kind)
+    def _apply(fault: Fault, plan: FaultPlan) -> None:
         match fault.kind:
             case FaultKind.DELAY:
                 plan.delay_s += fault.delay_s
@@ -254,78 +201,45 @@ class FaultBook:
                 plan.content = fault.kind
             case FaultKind.MISSING_FIELDS:
                 plan.missing_fields += fault.fields
-            case FaultKind.REFUSE:  # pragma: no cover - never stored for matching
-                pass
 
 
 def malform_json(content: str) -> str:
-    """Turn a JSON reply into chatter that no JSON parser accepts.
+    """Chatter around half the object: what a model without a working grammar sends."""
+    return f"Sure! Here is the JSON you asked for:\n{content[: max(1, len(content) // 2)]}"
 
-    Models without a grammar (or with a broken one) answer like this: prose around a
-    half-written object.
-    """
-    half = content[: max(1, len(content) // 2)]
-    return f"Sure! Here is the JSON you asked for:\n{half}"
+
+def _as_object(content: str) -> dict[str, Any] | None:
+    try:
+        value = json.loads(content)
+    except json.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def violate_schema(content: str, schema: Mapping[str, Any] | None) -> str:
-    """Return valid JSON that breaks ``schema``: the first required key is dropped and the
-    next property gets a value of the wrong type.
-
-    Args:
-        content: The correct reply (a JSON object).
-        schema: The JSON schema of the request, or None for ``format: "json"``, where
-            the only contract is "an object" and so an array breaks it.
-
-    Returns:
-        JSON text that parses but does not validate.
-    """
-    try:
-        value = json.loads(content)
-    except json.JSONDecodeError:
-        value = None
+    """Valid JSON that breaks ``schema``: the first required key dropped, the next one
+    retyped; an array where the schema (or ``format: "json"``) wants an object."""
+    value = _as_object(content)
     properties = schema.get("properties") if isinstance(schema, Mapping) else None
-    if not isinstance(value, dict) or not isinstance(properties, Mapping) or not properties:
+    if value is None or not isinstance(properties, Mapping) or not properties:
         return json.dumps(["not", "an", "object"])
-    broken = dict(value)
-    required = [name for name in schema.get("required", []) if name in broken]  # type: ignore[union-attr]
-    dropped = required[0] if required else None
-    if dropped is not None:
-        del broken[dropped]
-    retyped = next((name for name in properties if name in broken), None)
+    required = [name for name in (schema or {}).get("required", []) if name in value]
+    if required:
+        del value[required[0]]
+    retyped = next((name for name in properties if name in value), None)
     if retyped is not None:
-        broken[retyped] = _wrong_type(broken[retyped])
-    if dropped is None and retyped is None:
+        value[retyped] = {"unexpected": True} if isinstance(value[retyped], str) else "n/a"
+    if not required and retyped is None:
         return json.dumps(["not", "an", "object"])
-    return json.dumps(broken, ensure_ascii=False)
-
-
-def _wrong_type(value: Any) -> Any:
-    if isinstance(value, str):
-        return 12345
-    if isinstance(value, bool):
-        return "yes"
-    if isinstance(value, int | float):
-        return "many"
-    if isinstance(value, list):
-        return "several"
-    if isinstance(value, dict):
-        return "n/a"
-    return {"unexpected": True}
+    return json.dumps(value, ensure_ascii=False)
 
 
 def drop_fields(content: str, fields: Iterable[str]) -> str:
-    """Remove keys from a JSON reply; ``a.b`` removes ``b`` inside the object ``a``.
-
-    Content that is not a JSON object is returned unchanged.
-    """
-    try:
-        value = json.loads(content)
-    except json.JSONDecodeError:
+    """The reply without the keys in ``fields`` (``a.b`` reaches into ``a``); content that
+    is not a JSON object is returned unchanged."""
+    value = _as_object(content)
+    if value is None:
         return content
-    if not isinstance(value, dict):
-        return content
-    value = copy.deepcopy(value)
     for path in fields:
         *parents, leaf = path.split(".")
         node: Any = value

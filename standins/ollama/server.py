@@ -1,15 +1,10 @@
-"""The Ollama stand-in: its state, its aiohttp application, and a runner for tests.
+"""The Ollama stand-in: its state, its aiohttp application, and a runner for tests::
 
-Typical use in a test::
-
-    async with run_fake_ollama(FakeOllamaSettings(load_delay_s=0.01)) as running:
-        client = ollama.AsyncClient(host=running.url)
-        ...
-        assert running.fake.load_count == 2
-        running.fake.faults.add(kind="error", times=2)   # the next two chat calls fail
-
-The server is a stand-in: no model runs and no GPU is touched; replies are computed
-deterministically from the request (see :mod:`standins.ollama.replies`).
+async with run_fake_ollama(FakeOllamaSettings(load_delay_s=0.01)) as running:
+    running.fake.script.queue('{"caption": "a cup"}', model="llava")  # what it answers
+    running.fake.faults.add(kind="error", times=2)  # the next two chat calls fail
+    ...
+    assert running.fake.load_count == 2
 """
 
 from __future__ import annotations
@@ -19,7 +14,6 @@ import base64
 import binascii
 import contextlib
 import json
-import logging
 import socket
 import time
 from collections.abc import AsyncIterator
@@ -28,11 +22,12 @@ from typing import Any
 
 from aiohttp import web
 
+from standins.ollama.answers import Script
 from standins.ollama.faults import Fault, FaultBook, FaultKind
 from standins.ollama.models import Catalogue, Residency
+from standins.ollama.openai_compat import OpenAIRoutes
 from standins.ollama.routes import OllamaRoutes
 from standins.ollama.settings import FakeOllamaSettings
-from standins.ollama.wire import parse_go_duration
 
 __all__ = [
     "FakeOllama",
@@ -42,7 +37,6 @@ __all__ = [
     "run_fake_ollama",
 ]
 
-log = logging.getLogger(__name__)
 
 # Installed models report this as their pull time, so /api/tags answers never change.
 _MODIFIED_AT_NS = 1_767_225_600 * 1_000_000_000  # 2026-01-01T00:00:00Z
@@ -70,19 +64,21 @@ class RecordedRequest:
         return None
 
     def images(self) -> list[bytes]:
-        """Every image of the request decoded (chat ``messages[].images`` and generate
-        ``images``), in order; entries that are not valid base64 are skipped."""
-        if not isinstance(self.body, dict):
-            return []
-        encoded: list[Any] = list(self.body.get("images") or [])
-        for message in self.body.get("messages") or []:
-            if isinstance(message, dict):
-                encoded += message.get("images") or []
+        """Every image of the request decoded (``messages[].images`` and ``/v1``
+        ``image_url`` data URLs), in order; entries that are not base64 are skipped."""
+        messages = self.body.get("messages") if isinstance(self.body, dict) else None
+        encoded: list[Any] = []
+        for message in messages if isinstance(messages, list) else []:
+            parts = message.get("content") if isinstance(message, dict) else None
+            encoded += message.get("images") or [] if isinstance(message, dict) else []
+            for part in parts if isinstance(parts, list) else []:  # OpenAI content parts
+                url = part.get("image_url") if isinstance(part, dict) else None
+                url = url.get("url") if isinstance(url, dict) else url
+                encoded += [url.partition(",")[2]] if isinstance(url, str) else []
         decoded: list[bytes] = []
-        for item in encoded:
-            if isinstance(item, str):
-                with contextlib.suppress(binascii.Error, ValueError):
-                    decoded.append(base64.b64decode(item, validate=True))
+        for item in (i for i in encoded if isinstance(i, str)):
+            with contextlib.suppress(binascii.Error, ValueError):
+                decoded.append(base64.b64decode(item, validate=True))
         return decoded
 
 
@@ -96,15 +92,9 @@ class FakeOllama:
     def __init__(self, settings: FakeOllamaSettings | None = None) -> None:
         self.settings = settings if settings is not None else FakeOllamaSettings()
         self.catalogue = Catalogue(self.settings.models, modified_at_ns=_MODIFIED_AT_NS)
-        self.residency = Residency(
-            max_loaded=self.settings.max_loaded_models,
-            load_delay_s=self.settings.load_delay_s,
-            unload_delay_s=self.settings.unload_delay_s,
-            default_keep_alive_ns=_keep_alive_ns(self.settings.keep_alive),
-            num_parallel=self.settings.num_parallel,
-            max_queue=self.settings.max_queue,
-        )
+        self.residency = Residency(self.settings)
         self.faults = FaultBook(resolve_model=self.catalogue.resolve)
+        self.script = Script(self.catalogue.resolve, self.settings.answers)
         self.faults.extend(f for f in self.settings.faults if f.kind is not FaultKind.REFUSE)
         self.requests: list[RecordedRequest] = []
 
@@ -132,23 +122,18 @@ class FakeOllama:
 
     def record(self, method: str, path: str, body: bytes) -> RecordedRequest:
         """Log a received request (the oldest entries go past the configured limit)."""
-        parsed: Any
-        if not body.strip():
-            parsed = None
-        else:
-            try:
-                parsed = json.loads(body)
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                parsed = body.decode("utf-8", errors="replace")
+        parsed: Any = None
+        try:
+            parsed = json.loads(body) if body.strip() else None
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            parsed = body.decode("utf-8", errors="replace")
         entry = RecordedRequest(method=method, path=path, body=parsed, received_at=time.time())
         self.requests.append(entry)
-        overflow = len(self.requests) - self.settings.request_log_limit
-        if overflow > 0:
-            del self.requests[:overflow]
+        del self.requests[: max(0, len(self.requests) - self.settings.request_log_limit)]
         return entry
 
     def stats(self) -> dict[str, Any]:
-        """Counters for tests and benchmarks (also served at ``GET /_fake/stats``)."""
+        """Counters for tests and benchmarks."""
         residency = self.residency
         return {
             "load_count": residency.load_count,
@@ -174,22 +159,12 @@ class FakeOllama:
         await self.residency.close()
 
 
-def _keep_alive_ns(text: str) -> int:
-    value = parse_go_duration(text)
-    return 2**63 - 1 if value < 0 else value
-
-
 def create_app(fake: FakeOllama) -> web.Application:
-    """Build the aiohttp application serving ``fake``.
-
-    Args:
-        fake: The state to serve.
-
-    Returns:
-        An application with Ollama's routes and the ``/_fake/`` debug routes.
-    """
+    """The aiohttp application serving ``fake``: Ollama's routes and ``/v1``."""
     app = web.Application(client_max_size=fake.settings.max_body_bytes)
-    OllamaRoutes(fake).register(app)
+    routes = OllamaRoutes(fake)
+    routes.register(app)
+    OpenAIRoutes(routes).register(app)
     return app
 
 

@@ -2,7 +2,7 @@
 
 The defaults model one machine with one GPU: LLaVA and gpt-oss installed, room for one of
 them at a time, instant loads. Benchmarks and the demo raise ``FAKE_OLLAMA_LOAD_DELAY_S``
-to make model switches cost something; tests set faults at runtime instead of here.
+to make model switches cost something; tests set faults and answers at runtime instead.
 """
 
 from __future__ import annotations
@@ -24,65 +24,41 @@ class FakeOllamaSettings(BaseSettings):
     models: list[str] = Field(
         default=["llava:latest", "gpt-oss:20b"],
         min_length=1,
-        description=(
-            "Installed models (JSON list). Families known to Ollama get their real "
-            "capabilities: llava* vision, gpt-oss* thinking+tools; others completion only."
-        ),
+        description="Installed models (JSON list): llava* see images, gpt-oss* think.",
     )
     max_loaded_models: int = Field(
-        default=1,
-        ge=1,
-        description="Models resident at once (one GPU's worth); a new one evicts an idle one.",
+        default=1, ge=1, description="Models resident at once; a new one evicts an idle one."
     )
     load_delay_s: float = Field(
-        default=0.0,
-        ge=0.0,
-        description="Seconds a model load takes (paid again after eviction or an option change).",
+        default=0.0, ge=0.0, description="Seconds a model load takes (reloads included)."
     )
     unload_delay_s: float = Field(
-        default=0.05,
-        ge=0.0,
-        description="Seconds after an unload before the model is gone from /api/ps.",
+        default=0.05, ge=0.0, description="Seconds after an unload before /api/ps drops it."
     )
     keep_alive: str = Field(
-        default="5m",
-        description="Default residency of an idle model (Go duration; negative = forever).",
+        default="5m", description="Default residency of an idle model (Go duration; <0 forever)."
     )
-    context_length: int = Field(
-        default=4096,
-        ge=1,
-        description="Default num_ctx when a request sets none (Ollama's choice below 24 GiB VRAM).",
-    )
-    num_parallel: int = Field(
-        default=1,
-        ge=1,
-        description="Requests one loaded model serves at once; more wait their turn.",
-    )
+    context_length: int = Field(default=4096, ge=1, description="num_ctx when a request sets none.")
+    num_parallel: int = Field(default=1, ge=1, description="Requests one model serves at once.")
     max_queue: int = Field(
-        default=512,
-        ge=1,
-        description="Requests waiting for the scheduler before a 503 'server busy'.",
+        default=512, ge=1, description="Requests waiting for the scheduler before a 503."
     )
-    version: str = Field(
-        default="0.12.6",
-        description="Version reported by GET /api/version.",
-    )
+    version: str = Field(default="0.12.6", description="Version reported by GET /api/version.")
     faults: list[Fault] = Field(
-        default=[],
+        default=[], description="Faults in force from the start (JSON list of fault objects)."
+    )
+    answers: dict[str, str] = Field(
+        default={},
         description=(
-            "Faults in force from the start (JSON list of objects with kind, model, times, "
-            "delay_s, chunk_delay_s, status, message, fields, after_lines, duration_s)."
+            "Standing answer text per model (JSON object); without one a model answers its "
+            "request's JSON schema filled with placeholder values."
         ),
     )
     request_log_limit: int = Field(
-        default=1000,
-        ge=1,
-        description="Received requests kept for inspection (oldest dropped first).",
+        default=1000, ge=1, description="Received requests kept (oldest dropped first)."
     )
     max_body_bytes: int = Field(
-        default=256 * 1024 * 1024,
-        ge=1024,
-        description="Largest accepted request body in bytes (base64 images are large).",
+        default=256 * 1024 * 1024, ge=1024, description="Largest accepted request body (bytes)."
     )
 
     @field_validator("keep_alive")

@@ -1,37 +1,47 @@
-"""Byte-level habits of Ollama's Go server that a faithful stand-in has to copy.
+"""Ollama's Go server on the wire: request bodies decoded, replies encoded, errors and all.
 
-Ollama is written in Go, so what a client sees on the wire is shaped by Go's standard
-library: ``encoding/json`` escapes ``<``, ``>`` and ``&``; ``time.Time`` marshals as
-RFC 3339 with up to nine trimmed fraction digits; ``time.ParseDuration`` parses
-``keep_alive`` strings and words its errors in its own way; ``[]byte`` fields (images)
-are decoded as strict standard base64 and a bad byte is reported by offset. Each of those
-is re-implemented here so error texts and payloads match the real server's.
+What a client sees is shaped by Go's standard library: ``encoding/json`` escapes ``<``,
+``>`` and ``&`` and words its decoding errors its own way (each a 400 from Ollama);
+``time.Time`` marshals as RFC 3339 with trimmed nanoseconds; ``time.ParseDuration`` parses
+``keep_alive``; images are strict standard base64 and a bad byte is reported by offset (a
+``data:`` prefix fails at byte 4). Later checks (unknown model, option types, ``format``)
+live with the handlers.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
 import json
 import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-# Go's time.Duration is an int64 of nanoseconds; a negative keep_alive means "forever",
-# which Ollama stores as the largest duration.
+__all__ = [
+    "MAX_DURATION_NS",
+    "ChatRequest",
+    "GoDecodeError",
+    "Message",
+    "Think",
+    "check_options",
+    "decode_chat",
+    "decode_show",
+    "decode_std_base64",
+    "encode_json",
+    "parse_go_duration",
+    "parse_keep_alive",
+    "rfc3339_nano",
+]
+
+# Go's time.Duration is an int64 of nanoseconds; "forever" is the largest one.
 MAX_DURATION_NS = 2**63 - 1
-
-_NS_PER_UNIT: dict[str, int] = {
-    "ns": 1,
-    "us": 1_000,
-    "µs": 1_000,  # U+00B5 micro sign
-    "μs": 1_000,  # U+03BC Greek mu
-    "ms": 1_000_000,
-    "s": 1_000_000_000,
-    "m": 60 * 1_000_000_000,
-    "h": 3600 * 1_000_000_000,
-}
-
-_B64_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-_B64_VALUES = {ch: i for i, ch in enumerate(_B64_ALPHABET)}
+_NS_PER_UNIT = {"ns": 1, "us": 10**3, "µs": 10**3, "μs": 10**3, "ms": 10**6, "s": 10**9}
+_NS_PER_UNIT |= {"m": 60 * 10**9, "h": 3600 * 10**9}
+_DURATION_PART = re.compile(r"(\d+\.?\d*|\.\d+)([^\d.]*)")
+_B64 = re.compile(r"[A-Za-z0-9+/=]")
 
 
 class GoDecodeError(ValueError):
@@ -39,151 +49,67 @@ class GoDecodeError(ValueError):
 
 
 def encode_json(value: Any) -> bytes:
-    """Serialise like Go's ``encoding/json``: compact, UTF-8, HTML characters escaped.
-
-    Args:
-        value: A JSON-compatible value.
-
-    Returns:
-        The encoded bytes, without a trailing newline.
-    """
+    """Serialise like Go's ``encoding/json``: compact, UTF-8, HTML characters escaped."""
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    # Go escapes these even inside strings; clients that compare raw bytes see them.
-    text = (
-        text.replace("<", "\\u003c")
-        .replace(">", "\\u003e")
-        .replace("&", "\\u0026")
-        .replace("\u2028", "\\u2028")
-        .replace("\u2029", "\\u2029")
-    )
-    return text.encode("utf-8")
+    for char, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026")):
+        text = text.replace(char, escaped)
+    return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029").encode()
 
 
 def rfc3339_nano(epoch_ns: int) -> str:
-    """Format a UTC instant the way Go marshals ``time.Time`` (RFC 3339, trimmed nanos).
-
-    Args:
-        epoch_ns: Nanoseconds since the Unix epoch.
-
-    Returns:
-        For example ``2026-01-05T10:00:00.12345Z``; no fraction when it is zero.
-    """
+    """A UTC instant as Go marshals ``time.Time``: ``2026-01-05T10:00:00.12345Z``."""
     seconds, nanos = divmod(epoch_ns, 1_000_000_000)
     stamp = dt.datetime.fromtimestamp(seconds, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
     fraction = f"{nanos:09d}".rstrip("0")
     return f"{stamp}.{fraction}Z" if fraction else f"{stamp}Z"
 
 
-def _go_quote(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 def parse_go_duration(text: str) -> int:
-    """Parse a duration string with Go's ``time.ParseDuration`` rules.
-
-    Args:
-        text: For example ``"5m"``, ``"1h30m"``, ``"1.5s"``, ``"-1m"`` or ``"0"``.
+    """Parse ``"5m"``, ``"1h30m"``, ``"-1m"``, ``"0"`` with ``time.ParseDuration``'s rules.
 
     Returns:
-        The duration in nanoseconds (may be negative).
+        Nanoseconds (may be negative).
 
     Raises:
         GoDecodeError: With Go's wording, e.g. ``time: missing unit in duration "10"``.
     """
-    invalid = GoDecodeError(f"time: invalid duration {_go_quote(text)}")
-    rest = text
-    negative = False
-    if rest[:1] in ("-", "+"):
-        negative = rest[0] == "-"
-        rest = rest[1:]
+    quoted = json.dumps(text, ensure_ascii=False)
+    rest = text[1:] if text[:1] in "+-" else text
     if rest == "0":
         return 0
-    if not rest:
-        raise invalid
+    parts = _DURATION_PART.findall(rest)
+    if not rest or "".join(n + u for n, u in parts) != rest:
+        raise GoDecodeError(f"time: invalid duration {quoted}")
     total = 0
-    while rest:
-        if not (rest[0] == "." or (rest[0].isascii() and rest[0].isdigit())):
-            raise invalid
-        digits = _leading_digits(rest)
-        whole = int(digits) if digits else 0
-        rest = rest[len(digits) :]
-        fraction = ""
-        if rest.startswith("."):
-            fraction = _leading_digits(rest[1:])
-            rest = rest[1 + len(fraction) :]
-            has_point = True
-        else:
-            has_point = False
-        if not digits and not (has_point and fraction):
-            raise invalid
-        unit_len = 0
-        while unit_len < len(rest) and not (
-            rest[unit_len] == "." or (rest[unit_len].isascii() and rest[unit_len].isdigit())
-        ):
-            unit_len += 1
-        if unit_len == 0:
-            raise GoDecodeError(f"time: missing unit in duration {_go_quote(text)}")
-        unit, rest = rest[:unit_len], rest[unit_len:]
+    for number, unit in parts:
+        if not unit:
+            raise GoDecodeError(f"time: missing unit in duration {quoted}")
         if unit not in _NS_PER_UNIT:
-            raise GoDecodeError(
-                f"time: unknown unit {_go_quote(unit)} in duration {_go_quote(text)}"
-            )
-        scale = _NS_PER_UNIT[unit]
-        value = whole * scale
-        if fraction:
-            value += int(int(fraction) * (scale / 10 ** len(fraction)))
-        total += value
-        if total > 2**63:
-            raise invalid
-    if negative:
-        return -total
+            raise GoDecodeError(f"time: unknown unit {json.dumps(unit)} in duration {quoted}")
+        total += int(float(number) * _NS_PER_UNIT[unit])
     if total > MAX_DURATION_NS:
-        raise invalid
-    return total
-
-
-def _leading_digits(text: str) -> str:
-    end = 0
-    while end < len(text) and text[end].isascii() and text[end].isdigit():
-        end += 1
-    return text[:end]
+        raise GoDecodeError(f"time: invalid duration {quoted}")
+    return -total if text.startswith("-") else total
 
 
 def parse_keep_alive(raw: Any) -> int:
-    """Decode a ``keep_alive`` value as Ollama's ``api.Duration.UnmarshalJSON`` does.
-
-    Args:
-        raw: The JSON value from the request: a number of seconds or a duration string.
-
-    Returns:
-        Nanoseconds; every negative value becomes :data:`MAX_DURATION_NS` ("forever").
+    """Decode ``keep_alive`` as ``api.Duration.UnmarshalJSON`` does: seconds or a duration
+    string; every negative value becomes :data:`MAX_DURATION_NS` ("forever").
 
     Raises:
-        GoDecodeError: For a string Go cannot parse (no unit, unknown unit) or another type.
+        GoDecodeError: For an unparsable string or another JSON type.
     """
     if isinstance(raw, bool) or not isinstance(raw, int | float | str):
-        raise GoDecodeError(f"Unsupported type: '{go_type_name(raw)}'")
-    if isinstance(raw, str):
-        duration = parse_go_duration(raw)
-        return MAX_DURATION_NS if duration < 0 else duration
-    if raw < 0:
-        return MAX_DURATION_NS
-    return min(int(raw * 1_000_000_000), MAX_DURATION_NS)
+        kind = "bool" if isinstance(raw, bool) else "[]interface {}"
+        kind = "map[string]interface {}" if isinstance(raw, dict) else kind
+        raise GoDecodeError(f"Unsupported type: '{kind}'")
+    value = parse_go_duration(raw) if isinstance(raw, str) else int(raw * 1_000_000_000)
+    return MAX_DURATION_NS if value < 0 else min(value, MAX_DURATION_NS)
 
 
-def go_type_name(value: Any) -> str:
-    """The Go type ``encoding/json`` gives a value decoded into ``any``."""
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float):
-        return "float64"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "[]interface {}"
-    if isinstance(value, dict):
-        return "map[string]interface {}"
-    return "<nil>"
+def ns_to_seconds(nanoseconds: int) -> float:
+    """Nanoseconds as float seconds; ``inf`` for the "forever" duration."""
+    return math.inf if nanoseconds >= MAX_DURATION_NS else nanoseconds / 1_000_000_000
 
 
 def json_kind(value: Any) -> str:
@@ -192,87 +118,222 @@ def json_kind(value: Any) -> str:
         return "bool"
     if isinstance(value, float) and not value.is_integer():
         return f"number {value!r}"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return "null"
+    kinds = ((int | float, "number"), (str, "string"), (list, "array"), (dict, "object"))
+    return next((name for kind, name in kinds if isinstance(value, kind)), "null")
 
 
 def decode_std_base64(text: str) -> bytes:
-    """Decode standard, padded base64 exactly as Go's ``base64.StdEncoding`` does.
-
-    Go skips ``\\r`` and ``\\n`` anywhere, insists on padding, and reports the offset of
-    the first byte it cannot use — which is why a ``data:image/png;base64,`` prefix fails
-    at byte 4 (the colon).
-
-    Args:
-        text: The JSON string that arrived in an ``images`` entry.
-
-    Returns:
-        The decoded bytes.
+    """Decode standard, padded base64 as Go's ``base64.StdEncoding`` does (line breaks
+    skipped).
 
     Raises:
-        GoDecodeError: ``illegal base64 data at input byte N``.
+        GoDecodeError: ``illegal base64 data at input byte N``, N as Go reports it.
     """
-    src = text.encode("utf-8")
-    out = bytearray()
-    si = 0
-    length = len(src)
-    while True:
-        quantum: list[int] = []
-        pad_at = -1
-        while len(quantum) < 4:
-            if si == length:
-                if not quantum:
-                    return bytes(out)
-                # Input ended inside a quantum: Go reports where that quantum started.
-                raise _bad_base64(si - len(quantum))
-            byte = src[si]
-            si += 1
-            char = chr(byte)
-            if char in _B64_VALUES:
-                quantum.append(_B64_VALUES[char])
-                continue
-            if char in "\r\n":
-                continue
-            if char != "=":
-                raise _bad_base64(si - 1)
-            if len(quantum) < 2:
-                raise _bad_base64(si - 1)
-            if len(quantum) == 2:
-                while si < length and chr(src[si]) in "\r\n":
-                    si += 1
-                if si == length:
-                    raise _bad_base64(length)
-                if chr(src[si]) != "=":
-                    raise _bad_base64(si - 1)
-                si += 1
-            while si < length and chr(src[si]) in "\r\n":
-                si += 1
-            pad_at = len(quantum)
-            break
-        value = 0
-        for index in range(4):
-            value = (value << 6) | (quantum[index] if index < len(quantum) else 0)
-        chunk = value.to_bytes(3, "big")
-        if pad_at == -1:
-            out += chunk
+    src = text.replace("\r", "").replace("\n", "")
+    bad = next((i for i, char in enumerate(src) if not _B64.fullmatch(char)), None)
+    pad = src.find("=")
+    if pad >= 0 and (bad is None or pad < bad):
+        start = pad - pad % 4
+        if pad % 4 < 2:
+            bad = pad
+        elif pad % 4 == 2 and src[pad + 1 : pad + 2] != "=":
+            bad = len(src) if pad + 1 == len(src) else pad + 1
+        elif len(src) > start + 4:
+            bad = start + 4
+    elif bad is None and len(src) % 4:
+        bad = len(src) - len(src) % 4
+    if bad is not None:
+        raise GoDecodeError(f"illegal base64 data at input byte {bad}")
+    try:
+        return base64.b64decode(src, validate=True)
+    except (binascii.Error, ValueError):
+        raise GoDecodeError(f"illegal base64 data at input byte {len(src)}") from None
+
+
+# --- request bodies ---------------------------------------------------------------
+
+Think = bool | str | None
+"""``think`` as sent: a bool, a level ("low", "medium", "high", "max") or absent."""
+
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_THINK_LEVELS = ("high", "medium", "low", "max")
+_THINK_CHOICES = '"high", "medium", "low", "max", true, or false'
+# Types of Ollama's options, for the 500 it answers when one has the wrong JSON type.
+_OPTION_TYPES = dict.fromkeys(
+    ("num_keep", "seed", "num_predict", "top_k", "repeat_last_n", "num_ctx", "num_batch"),
+    "integer",
+) | dict.fromkeys(("num_gpu", "main_gpu", "num_thread"), "integer")
+_OPTION_TYPES |= dict.fromkeys(
+    ("temperature", "top_p", "min_p", "typical_p", "repeat_penalty", "presence_penalty"),
+    "float32",
+) | {"frequency_penalty": "float32", "use_mmap": "boolean", "stop": "array"}
+
+
+@dataclass(frozen=True)
+class Message:
+    """One chat message after decoding (images are raw bytes)."""
+
+    role: str
+    content: str
+    images: tuple[bytes, ...] = ()
+    thinking: str = ""
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """A decoded ``POST /api/chat`` body (``format`` and ``options`` still unchecked)."""
+
+    model: str
+    messages: tuple[Message, ...]
+    stream: bool
+    format: Any
+    options: Mapping[str, Any]
+    keep_alive_ns: int | None
+    think: Think
+
+
+def _parse_object(body: bytes, go_type: str) -> dict[str, Any]:
+    text = body.decode("utf-8", errors="replace").lstrip(" \t\r\n")
+    if not text:
+        raise GoDecodeError("missing request body")
+    try:
+        value, _ = json.JSONDecoder().raw_decode(text)  # Go ignores what follows
+    except json.JSONDecodeError as exc:
+        raise GoDecodeError(_go_syntax_message(exc)) from None
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise GoDecodeError(
+            f"json: cannot unmarshal {json_kind(value)} into Go value of type {go_type}"
+        )
+    return value
+
+
+def _go_syntax_message(exc: json.JSONDecodeError) -> str:
+    doc, pos = exc.doc, exc.pos
+    if pos >= len(doc.rstrip()) or exc.msg.startswith("Unterminated string"):
+        return "unexpected EOF"
+    char = "'\\''" if doc[pos] == "'" else f"'{doc[pos]}'"
+    if exc.msg.startswith("Expecting property name"):
+        return f"invalid character {char} looking for beginning of object key string"
+    if exc.msg.startswith("Expecting ':'"):
+        return f"invalid character {char} after object key"
+    if exc.msg.startswith("Expecting ','"):
+        depth = 0
+        for before in reversed(_STRING.sub('""', doc[:pos])):
+            depth += {"]": 1, "}": 1, "[": -1, "{": -1}.get(before, 0)
+            if depth < 0:
+                inside = "array element" if before == "[" else "object key:value pair"
+                return f"invalid character {char} after {inside}"
+    if exc.msg.startswith("Invalid control character"):
+        return f"invalid character {char} in string literal"
+    return f"invalid character {char} looking for beginning of value"
+
+
+class _Fields:
+    """Field access with Go's rules: case-insensitive names, ``null`` means "not set"."""
+
+    def __init__(self, obj: Mapping[str, Any], struct: str, path: str = "") -> None:
+        self._obj = obj
+        self._folded = {key.lower(): key for key in obj}
+        self._struct = struct
+        self._path = path
+
+    def raw(self, name: str) -> Any:
+        key = name if name in self._obj else self._folded.get(name.lower())
+        return None if key is None else self._obj[key]
+
+    def type_error(self, name: str, value: Any, go_type: str) -> GoDecodeError:
+        return GoDecodeError(
+            f"json: cannot unmarshal {json_kind(value)} into Go struct field "
+            f"{self._struct}.{self._path}{name} of type {go_type}"
+        )
+
+    def typed(self, name: str, kind: type, go_type: str, default: Any) -> Any:
+        value = self.raw(name)
+        if value is None:
+            return default
+        if not isinstance(value, kind):
+            raise self.type_error(name, value, go_type)
+        return value
+
+    def images(self) -> tuple[bytes, ...]:
+        value = self.typed("images", list, "[]api.ImageData", [])
+        decoded: list[bytes] = []
+        for item in value:
+            if item is not None and not isinstance(item, str):
+                raise self.type_error("images", item, "api.ImageData")
+            decoded.append(decode_std_base64(item) if item else b"")
+        return tuple(decoded)
+
+    def common(self) -> dict[str, Any]:
+        """The fields besides ``messages``."""
+        keep_alive = self.raw("keep_alive")
+        think = self.raw("think")
+        if isinstance(think, str) and think not in _THINK_LEVELS:
+            raise GoDecodeError(
+                f"invalid think value: {json.dumps(think)} (must be {_THINK_CHOICES})"
+            )
+        if think is not None and not isinstance(think, bool | str):
+            raise GoDecodeError(f"think must be a boolean or string ({_THINK_CHOICES})")
+        return {
+            "model": self.typed("model", str, "string", ""),
+            "stream": self.typed("stream", bool, "bool", True),
+            "format": self.raw("format"),
+            "options": self.typed("options", dict, "map[string]interface {}", {}),
+            "keep_alive_ns": None if keep_alive is None else parse_keep_alive(keep_alive),
+            "think": think,
+        }
+
+
+def decode_chat(body: bytes) -> ChatRequest:
+    """Decode a chat body.
+
+    Raises:
+        GoDecodeError: What Ollama answers with 400.
+    """
+    fields = _Fields(_parse_object(body, "api.ChatRequest"), "ChatRequest")
+    messages: list[Message] = []
+    for raw in fields.typed("messages", list, "[]api.Message", []):
+        if raw is not None and not isinstance(raw, dict):
+            raise fields.type_error("messages", raw, "api.Message")
+        message = _Fields(raw or {}, "Message", "messages.")
+        messages.append(
+            Message(
+                role=message.typed("role", str, "string", "").lower(),  # Ollama lower-cases
+                content=message.typed("content", str, "string", ""),
+                images=message.images(),
+                thinking=message.typed("thinking", str, "string", ""),
+            )
+        )
+    return ChatRequest(messages=tuple(messages), **fields.common())
+
+
+def decode_show(body: bytes) -> str:
+    """The model a show body names; ``name`` wins over ``model`` as in Ollama's handler."""
+    fields = _Fields(_parse_object(body, "api.ShowRequest"), "ShowRequest")
+    return str(fields.typed("name", str, "string", "") or fields.typed("model", str, "string", ""))
+
+
+def check_options(options: Mapping[str, Any]) -> None:
+    """Type-check runtime options as ``Options.FromMap`` does (unknown ones are ignored).
+
+    Raises:
+        GoDecodeError: ``option "temperature" must be of type float32`` and the like
+            (Ollama answers these with 500).
+    """
+    for key, value in options.items():
+        expected = _OPTION_TYPES.get(key)
+        if expected is None or value is None:
             continue
-        out += chunk[: pad_at - 1]
-        if si < length:
-            raise _bad_base64(si)
-        return bytes(out)
-
-
-def _bad_base64(offset: int) -> GoDecodeError:
-    return GoDecodeError(f"illegal base64 data at input byte {offset}")
-
-
-def ns_to_seconds(nanoseconds: int) -> float:
-    """Nanoseconds as float seconds; ``inf`` for the "forever" duration."""
-    return math.inf if nanoseconds >= MAX_DURATION_NS else nanoseconds / 1_000_000_000
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        wrong = {
+            "integer": not number,
+            "float32": not number,
+            "boolean": not isinstance(value, bool),
+            "array": not isinstance(value, list),
+        }[expected]
+        if wrong:
+            raise GoDecodeError(f"option {json.dumps(key)} must be of type {expected}")
+        if expected == "array" and not all(isinstance(item, str) for item in value):
+            raise GoDecodeError(f"option {json.dumps(key)} must be of an array of strings")

@@ -39,8 +39,11 @@ def test_unknown_load_balancing_policy_is_refused() -> None:
 
 def test_service_config_retries_only_unavailable_on_unary_methods() -> None:
     (method_config,) = service_config([VISION_SERVICE, RENDER_SERVICE])["methodConfig"]
-    # AnalyzeImage is unary; Render streams, so it is left to the caller.
-    assert method_config["name"] == [{"service": VISION_SERVICE, "method": "AnalyzeImage"}]
+    # AnalyzeImage and ReleaseModels are unary; Render streams, so it is left to the caller.
+    assert method_config["name"] == [
+        {"service": VISION_SERVICE, "method": "AnalyzeImage"},
+        {"service": VISION_SERVICE, "method": "ReleaseModels"},
+    ]
     assert method_config["retryPolicy"]["retryableStatusCodes"] == ["UNAVAILABLE"]
 
 

@@ -210,7 +210,6 @@ def test_each_stand_in_answers_to_its_backends_name_and_port(stand_in: str, real
         "ollama": [
             environment(SERVICES["vision"])["VISION_OLLAMA_URL"],
             environment(SERVICES["planner"])["PLANNER_OLLAMA_URL"],
-            environment(SERVICES["gateway"])["GATEWAY_OLLAMA_URL"],
         ],
         "comfyui": [environment(SERVICES["render"])["RENDER_COMFYUI_URLS"]],
     }[real]

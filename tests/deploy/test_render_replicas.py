@@ -15,8 +15,11 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
+import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from gateway.downstream import RENDER_SERVICE
 from imagegen.gateway.v1 import gateway_pb2
 from services.common.server import GrpcServer
 from services.render.app import create_server as create_render
@@ -60,8 +63,21 @@ async def start_replicas(
     return replicas
 
 
+async def wait_ready(replicas: list[Replica]) -> None:
+    """Waits, as a readiness probe would, until every replica answers SERVING."""
+    async with asyncio.timeout(15):
+        for replica in replicas:
+            async with grpc.aio.insecure_channel(replica.address) as channel:
+                stub = health_pb2_grpc.HealthStub(channel)
+                check = health_pb2.HealthCheckRequest(service=RENDER_SERVICE)
+                async for answer in stub.Watch(check):
+                    if answer.status == health_pb2.HealthCheckResponse.SERVING:
+                        break
+
+
 async def gateway_over(stack: AsyncExitStack, replicas: list[Replica]) -> RunningGateway:
     """A gateway whose render address lists every replica, like a headless Service."""
+    await wait_ready(replicas)
     system = await start_system(stack)
     return await start_gateway_in(
         stack,

@@ -28,7 +28,36 @@ from standins.comfyui.settings import FakeComfyUISettings
 from standins.ollama.server import RunningFakeOllama, run_fake_ollama
 from standins.ollama.settings import FakeOllamaSettings
 
-__all__ = ["RunningGateway", "System", "start_gateway_in", "start_system", "stop_host"]
+__all__ = [
+    "ANALYSIS_ANSWER",
+    "PLAN_ANSWER",
+    "RunningGateway",
+    "System",
+    "start_gateway_in",
+    "start_system",
+    "stop_host",
+]
+
+ANALYSIS_ANSWER: dict[str, Any] = {
+    "description": "A white porcelain cup on a saucer on a wooden table.",
+    "subjects": ["cup", "saucer", "table"],
+    "colors": ["white", "brown"],
+    "materials": ["porcelain", "wood"],
+    "style": "photograph",
+    "lighting": "soft daylight",
+    "composition": "close-up, cup centred",
+}
+"""What the stand-in's llava answers in system tests (unless the settings script it)."""
+
+PLAN_ANSWER: dict[str, Any] = {
+    "intent": "color_change",
+    "positive_prompt": "A dark green porcelain cup on a white saucer on a wooden table, photograph",
+    "negative_prompt": "white cup, blurry, low quality",
+    "denoise": 0.85,
+    "steps": 28,
+    "guidance": 3.5,
+}
+"""What the stand-in's gpt-oss answers in system tests (unless the settings script it)."""
 
 
 async def stop_host(host: GrpcServer) -> None:
@@ -89,9 +118,11 @@ async def start_system(
     **gateway_settings: Any,
 ) -> System:
     """Starts the stand-ins, the services and a gateway, closed by ``stack``."""
-    fake_ollama = await stack.enter_async_context(
-        run_fake_ollama(ollama or FakeOllamaSettings(), port=0)
-    )
+    ollama = ollama or FakeOllamaSettings()
+    fake_ollama = await stack.enter_async_context(run_fake_ollama(ollama, port=0))
+    if not ollama.answers:
+        fake_ollama.fake.script.always(ANALYSIS_ANSWER, model="llava")
+        fake_ollama.fake.script.always(PLAN_ANSWER, model="gpt-oss:20b")
     fake_comfyui = await stack.enter_async_context(
         run_fake_comfyui(comfyui or FakeComfyUISettings(step_delay_s=0.0), port=0)
     )
@@ -125,7 +156,6 @@ async def start_gateway_in(
         "planner_address": system.addresses["planner"],
         "render_address": system.addresses["render"],
         "health_poll_interval_s": 0.2,
-        "ollama_url": system.ollama.url,
     }
     host = await create_gateway(GatewaySettings(**(values | settings)))
     port = await host.start()

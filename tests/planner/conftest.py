@@ -1,4 +1,8 @@
-"""Fixtures of the planner tests: the Ollama stand-in, a scripted Ollama, servers on port 0."""
+"""Fixtures of the planner tests: the Ollama stand-in, a scripted Ollama, servers on port 0.
+
+A test that takes ``ollama`` runs once per language-model backend (see
+``tests/common/llm/backends.py``).
+"""
 
 from __future__ import annotations
 
@@ -14,16 +18,24 @@ import pytest
 
 from imagegen.common.v1 import common_pb2
 from imagegen.planner.v1 import planner_pb2, planner_pb2_grpc
-from services.common.ollama import OllamaClient
-from services.common.ollama_probe import ModelProbe
+from services.common.llm import Backend, ChatModel, ModelProbe
+from services.common.llm.ollama import OllamaClient
+from services.common.llm.openai import OpenAICompatibleClient
 from services.common.server import GrpcServer
 from services.planner.app import create_server
 from services.planner.planner import Planner
 from services.planner.plans import SourceAnalysis
 from services.planner.readiness import text_model_probe
 from services.planner.settings import PlannerSettings
-from standins.ollama.server import RunningFakeOllama, run_fake_ollama
-from standins.ollama.settings import FakeOllamaSettings
+from standins.ollama.server import RunningFakeOllama
+from tests.common.llm.backends import (
+    chat_bodies as backend_chat_bodies,
+)
+from tests.common.llm.backends import (
+    model_settings,
+    parametrize_backends,
+    serve_stand_in,
+)
 
 SOFA = "Перекрась диван в тёмно-зелёный бархат"
 
@@ -52,10 +64,15 @@ def living_room_proto() -> common_pb2.ImageAnalysis:
     )
 
 
-def planner_settings(ollama_url: str, **overrides: Any) -> PlannerSettings:
-    """Settings for tests: port 0, tiny backoffs, a slow readiness watch."""
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    parametrize_backends(metafunc)
+
+
+def planner_settings(url: str, **overrides: Any) -> PlannerSettings:
+    """Settings for tests: the model server at ``url``, port 0, tiny backoffs, a slow
+    readiness watch."""
     values: dict[str, Any] = {
-        "ollama_url": ollama_url,
+        **model_settings(url),
         "port": 0,
         "retry_initial_backoff_s": 0.01,
         "retry_max_backoff_s": 0.02,
@@ -67,15 +84,15 @@ def planner_settings(ollama_url: str, **overrides: Any) -> PlannerSettings:
 
 
 @pytest.fixture
-async def ollama() -> AsyncIterator[RunningFakeOllama]:
-    """The Ollama stand-in with llava and gpt-oss installed."""
-    async with run_fake_ollama(FakeOllamaSettings(), port=0) as running:
+async def ollama(llm_backend: Backend) -> AsyncIterator[RunningFakeOllama]:
+    """The Ollama stand-in with llava and gpt-oss installed, reached through the backend."""
+    async with serve_stand_in(llm_backend) as running:
         yield running
 
 
 def chat_bodies(running: RunningFakeOllama) -> list[dict[str, Any]]:
-    """The ``/api/chat`` bodies the stand-in received, oldest first."""
-    return [r.body for r in running.fake.requests_to("/api/chat")]
+    """The chat request bodies the stand-in received, oldest first."""
+    return backend_chat_bodies(running)
 
 
 @asynccontextmanager
@@ -109,7 +126,7 @@ def plan_request(
     )
 
 
-# --------------------------------------------------------------------------- scripted Ollama
+# --------------------------------------------------------------------------- scripted model server
 
 URL = "http://ollama.test:11434"
 
@@ -142,36 +159,80 @@ def chat_stream(content: str, *, done_reason: str = "stop", thinking: str = "ok"
     return httpx.Response(200, text=body, headers={"content-type": "application/x-ndjson"})
 
 
+def as_completion(reply: httpx.Response) -> httpx.Response:
+    """What Ollama's ``/v1/chat/completions`` answers where ``/api/chat`` answers ``reply``.
+
+    Its middleware's translation: the streamed pieces joined into one ``chat.completion``
+    (thinking as ``reasoning``, ``done_reason`` as ``finish_reason``); an error status, or
+    an error line in the stream (a runner failure, then 500), as an OpenAI error object.
+    """
+    if reply.status_code != 200:
+        return _openai_error(reply.status_code, str(reply.json().get("error", reply.text)))
+    lines = [json.loads(line) for line in reply.text.splitlines() if line.strip()]
+    failure = next((line["error"] for line in lines if "error" in line), None)
+    if failure is not None:
+        return _openai_error(500, str(failure))
+    message: dict[str, Any] = {
+        "role": "assistant",
+        "content": "".join(line["message"]["content"] for line in lines),
+    }
+    thinking = "".join(line["message"].get("thinking") or "" for line in lines)
+    if thinking:
+        message["reasoning"] = thinking
+    choice = {"index": 0, "message": message, "finish_reason": lines[-1].get("done_reason")}
+    return httpx.Response(
+        200, json={"id": "chatcmpl-1", "object": "chat.completion", "choices": [choice]}
+    )
+
+
+def _openai_error(status: int, message: str) -> httpx.Response:
+    error = {"message": message, "type": "api_error", "param": None, "code": None}
+    return httpx.Response(status, json={"error": error})
+
+
 @dataclass
 class ScriptedOllama:
-    """An Ollama at the HTTP layer that answers ``/api/chat`` from a script.
+    """An Ollama at the HTTP layer that answers chats from a script.
 
-    Each chat request takes the next response of ``replies`` (the last one repeats);
-    ``show`` answers for the model with the given capabilities.
+    Each chat request takes the next response of ``replies`` (the last one repeats):
+    on ``/api/chat`` as written, on ``/v1/chat/completions`` as Ollama's OpenAI-compatible
+    route translates it (:func:`as_completion`). ``show`` answers for the model with the
+    given capabilities; ``/v1/models`` lists the model.
     """
 
     replies: list[Callable[[], httpx.Response]]
     capabilities: list[str] = field(default_factory=lambda: ["completion", "thinking"])
     chats: list[dict[str, Any]] = field(default_factory=list)
 
+    @property
+    def seeds(self) -> list[Any]:
+        """The seed of each chat, whichever API carried it."""
+        return [chat.get("options", chat).get("seed") for chat in self.chats]
+
     def handle(self, request: httpx.Request) -> httpx.Response:
         if request.url.path == "/api/show":
             return httpx.Response(200, json={"capabilities": self.capabilities})
         if request.url.path == "/api/version":
             return httpx.Response(200, json={"version": "0.12.6"})
+        if request.url.path == "/v1/models":
+            return httpx.Response(200, json={"object": "list", "data": [{"id": "gpt-oss:20b"}]})
         self.chats.append(json.loads(request.content))
-        index = min(len(self.chats), len(self.replies)) - 1
-        return self.replies[index]()
+        reply = self.replies[min(len(self.chats), len(self.replies)) - 1]()
+        return as_completion(reply) if request.url.path.startswith("/v1/") else reply
 
 
 def scripted_planner(
-    *replies: Callable[[], httpx.Response], **overrides: Any
+    backend: Backend, *replies: Callable[[], httpx.Response], **overrides: Any
 ) -> tuple[Planner, ScriptedOllama, ModelProbe]:
-    """A planner whose Ollama answers from ``replies``."""
+    """A planner whose model server answers from ``replies``, through the backend's API."""
     script = ScriptedOllama(list(replies))
-    settings = planner_settings(URL, **overrides)
-    client = OllamaClient(
-        URL, client=httpx.AsyncClient(transport=httpx.MockTransport(script.handle))
+    url = f"{URL}/v1" if backend == "openai" else URL
+    settings = planner_settings(url, **overrides)
+    http = httpx.AsyncClient(transport=httpx.MockTransport(script.handle))
+    client: ChatModel = (
+        OpenAICompatibleClient(url, client=http)
+        if backend == "openai"
+        else OllamaClient(url, client=http)
     )
     probe = text_model_probe(client, settings.model)
     return Planner(settings, client, probe), script, probe

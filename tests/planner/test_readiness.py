@@ -6,10 +6,16 @@ pin what the planner asks of it: any model Ollama knows is ready, thinking or no
 
 from __future__ import annotations
 
-from services.common.ollama import OllamaClient
-from services.common.ollama_probe import ModelState
+import pytest
+
+from services.common.llm import ModelState
+from services.common.llm.ollama import OllamaClient
 from services.planner.readiness import text_model_probe
 from standins.ollama.server import RunningFakeOllama
+
+# Capabilities come from Ollama's /api/show; an OpenAI-compatible server reports none
+# (its probe is tested in tests/common/llm/test_openai.py).
+pytestmark = pytest.mark.llm_backends("ollama")
 
 
 async def test_ready_when_ollama_knows_the_model(ollama: RunningFakeOllama) -> None:

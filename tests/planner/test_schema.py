@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from services.common.ollama import OllamaResponseError, is_retryable
+from services.common.llm import UnusableAnswerError, is_retryable
 from services.planner.intents import Intent
 from services.planner.plans import Mode, SourceAnalysis
 from services.planner.schema import PLAN_SCHEMA, SYSTEM_PROMPT, parse_plan, user_message
@@ -63,6 +63,6 @@ def test_out_of_range_numbers_are_parsed_for_clamping_later() -> None:
     ],
 )
 def test_an_invalid_answer_is_a_retryable_error(content: str) -> None:
-    with pytest.raises(OllamaResponseError) as caught:
+    with pytest.raises(UnusableAnswerError) as caught:
         parse_plan(content)
     assert is_retryable(caught.value)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.common.ollama_settings import OllamaModelSettings
+from services.common.llm import ChatModelSettings
 from services.common.settings import ServerSettings, settings_table
 from services.planner.settings import PlannerSettings, PlanPolicy
 
@@ -22,6 +22,8 @@ def test_defaults_suit_a_thinking_text_model() -> None:
     ("variable", "value"),
     [
         ("PLANNER_OLLAMA_URL", "http://gpu:11434"),
+        ("PLANNER_LLM_BACKEND", "ollama"),
+        ("PLANNER_LLM_URL", "http://gpu:11434"),
         ("PLANNER_NUM_PREDICT", 4096),
         ("PLANNER_THINK", "high"),
     ],
@@ -41,7 +43,7 @@ def test_num_predict_leaves_room_for_the_thinking() -> None:
 
 def test_the_shared_ollama_settings_keep_their_planner_names() -> None:
     # docker-compose.yml and the gateway's stack set these names: they must not move.
-    shared = set(OllamaModelSettings.model_fields) - set(ServerSettings.model_fields)
+    shared = set(ChatModelSettings.model_fields) - set(ServerSettings.model_fields)
     names = {name for name, _, _ in settings_table(PlannerSettings)}
     assert {f"PLANNER_{field.upper()}" for field in shared} <= names
     assert {"PLANNER_THINK", "PLANNER_PLAN_POLICY", "PLANNER_PROMPT_TOKEN_BUDGET"} <= names

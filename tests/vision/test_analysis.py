@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from services.common.ollama import OllamaResponseError, is_retryable
+from services.common.llm import UnusableAnswerError, is_retryable
 from services.vision.analysis import (
     ANALYSIS_SCHEMA,
     ModelReply,
@@ -58,7 +58,7 @@ def test_parse_reply_treats_absent_keys_as_empty_not_as_garbage() -> None:
     ["Sure! Here is the JSON: {", '["not", "an", "object"]', json.dumps({"subjects": "several"})],
 )
 def test_parse_reply_refuses_garbage_as_a_retryable_error(content: str) -> None:
-    with pytest.raises(OllamaResponseError) as caught:
+    with pytest.raises(UnusableAnswerError) as caught:
         parse_reply(content)
     assert is_retryable(caught.value)
 

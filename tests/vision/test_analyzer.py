@@ -6,37 +6,22 @@ import asyncio
 import base64
 import io
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
 
 import pytest
 from PIL import Image
 
 from services.common.errors import BackendUnavailableError, FailedPreconditionError
-from services.common.ollama_probe import ModelProbe, ModelState
+from services.common.llm import ModelState
 from services.vision.analysis import ANALYSIS_SCHEMA, AnalysisSource
-from services.vision.analyzer import Analyzer
 from services.vision.settings import AnalysisPolicy
 from standins.ollama.server import RunningFakeOllama
 from tests.vision.conftest import (
+    MODEL_ANSWER,
+    analyzer_for,
     chat_requests,
     fixture_image,
-    make_analyzer,
     two_colour_png,
-    vision_settings,
 )
-
-
-@asynccontextmanager
-async def analyzer_for(
-    ollama: RunningFakeOllama, **overrides: Any
-) -> AsyncIterator[tuple[Analyzer, ModelProbe]]:
-    analyzer, probe, client = make_analyzer(vision_settings(ollama.url, **overrides))
-    try:
-        yield analyzer, probe
-    finally:
-        await client.aclose()
 
 
 @pytest.mark.parametrize("photo", ["coffee.jpg", "chelsea.jpg"])
@@ -46,7 +31,8 @@ async def test_a_photo_gets_a_complete_model_analysis(
     async with analyzer_for(ollama) as (analyzer, _):
         analysis = await analyzer.analyze(fixture_image(photo))
     assert analysis.source is AnalysisSource.MODEL
-    assert analysis.colors and analysis.materials and analysis.subjects
+    assert analysis.description == MODEL_ANSWER["description"]
+    assert analysis.subjects == tuple(MODEL_ANSWER["subjects"])
     assert analysis.missing_fields == () and analysis.warnings == ()
     assert analysis.model == "llava"
     with Image.open(io.BytesIO(fixture_image(photo))) as source:
@@ -54,6 +40,7 @@ async def test_a_photo_gets_a_complete_model_analysis(
     assert len(analysis.image_sha256) == 64
 
 
+@pytest.mark.llm_backends("ollama")
 async def test_the_model_gets_the_schema_and_one_downscaled_jpeg(
     ollama: RunningFakeOllama,
 ) -> None:
@@ -69,6 +56,7 @@ async def test_the_model_gets_the_schema_and_one_downscaled_jpeg(
         assert sent.size == (320, 213)
 
 
+@pytest.mark.llm_backends("ollama")
 async def test_a_large_image_is_sent_at_the_default_672_pixels(ollama: RunningFakeOllama) -> None:
     large = io.BytesIO()
     Image.open(io.BytesIO(fixture_image("coffee.jpg"))).resize((1800, 1200)).save(large, "JPEG")
@@ -80,6 +68,7 @@ async def test_a_large_image_is_sent_at_the_default_672_pixels(ollama: RunningFa
     assert (analysis.width, analysis.height) == (1800, 1200)
 
 
+@pytest.mark.llm_backends("ollama")
 async def test_every_call_carries_the_same_pinned_options_and_keep_alive(
     ollama: RunningFakeOllama,
 ) -> None:
@@ -145,6 +134,7 @@ async def test_malformed_json_twice_is_retried_then_falls_back(ollama: RunningFa
     assert "brown" in analysis.colors
 
 
+@pytest.mark.llm_backends("ollama")
 async def test_one_malformed_answer_is_retried_with_the_next_seed(
     ollama: RunningFakeOllama,
 ) -> None:
@@ -165,6 +155,7 @@ async def test_server_errors_are_retried_until_the_model_answers(
     assert analysis.source is AnalysisSource.MODEL
 
 
+@pytest.mark.llm_backends("ollama")
 async def test_a_model_that_is_not_pulled_fails_the_precondition_without_retries(
     ollama: RunningFakeOllama,
 ) -> None:
@@ -205,6 +196,7 @@ async def test_a_fallback_is_not_cached(ollama: RunningFakeOllama) -> None:
     assert second.source is AnalysisSource.MODEL and not second.cached
 
 
+@pytest.mark.llm_backends("ollama")
 async def test_a_text_only_model_is_never_sent_the_image(ollama: RunningFakeOllama) -> None:
     async with analyzer_for(ollama, model="gpt-oss:20b") as (analyzer, probe):
         assert not await probe.check()
@@ -256,6 +248,7 @@ async def test_a_slow_model_falls_back_within_the_deadline(ollama: RunningFakeOl
     assert any("timed out" in w for w in analysis.warnings)
 
 
+@pytest.mark.llm_backends("ollama")
 async def test_keep_alive_zero_unloads_the_model_after_each_analysis(
     ollama: RunningFakeOllama,
 ) -> None:

@@ -122,6 +122,7 @@ async def test_health_turns_not_serving_when_ollama_stops_answering(
         await _health_becomes(channel, health_pb2.HealthCheckResponse.NOT_SERVING)
 
 
+@pytest.mark.llm_backends("ollama")
 async def test_a_text_only_model_gets_the_fallback_and_never_the_image(
     ollama: RunningFakeOllama,
 ) -> None:
@@ -132,6 +133,7 @@ async def test_a_text_only_model_gets_the_fallback_and_never_the_image(
     assert chat_requests(ollama) == []
 
 
+@pytest.mark.llm_backends("ollama")
 async def test_a_model_that_is_not_pulled_is_failed_precondition_naming_it(
     ollama: RunningFakeOllama,
 ) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.common.ollama_settings import OllamaModelSettings
+from services.common.llm import ChatModelSettings
 from services.common.settings import ServerSettings, env_name, settings_table
 from services.vision.settings import AnalysisPolicy, VisionSettings
 
@@ -36,15 +36,36 @@ def test_a_bad_value_stops_the_process_at_boot(monkeypatch: pytest.MonkeyPatch) 
         VisionSettings()
 
 
-def test_model_options_pin_the_load_time_options() -> None:
-    options = VisionSettings(num_ctx=8192, seed=3, temperature=0.0).model_options()
-    assert options == {"num_ctx": 8192, "num_predict": 1024, "temperature": 0.0, "seed": 3}
+def test_every_request_pins_the_load_time_options() -> None:
+    request = VisionSettings(num_ctx=8192, seed=3, temperature=0.0).chat_request([])
+    pinned = (request.context_tokens, request.max_tokens, request.temperature, request.seed)
+    assert pinned == (8192, 1024, 0.0, 3)
+
+
+def test_the_openai_backend_is_chosen_by_vision_variables(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("VISION_LLM_BACKEND", "openai")
+    monkeypatch.setenv("VISION_LLM_URL", "http://vllm:8000/v1")
+    monkeypatch.setenv("VISION_MODEL", "qwen2.5-vl-7b")
+    settings = VisionSettings()
+    assert (settings.llm_backend, settings.backend_url) == ("openai", "http://vllm:8000/v1")
+    monkeypatch.delenv("VISION_LLM_URL")
+    with pytest.raises(ValueError, match="VISION_LLM_URL must be set"):
+        VisionSettings()
+
+
+def test_the_existing_ollama_url_variable_still_chooses_the_server(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("VISION_OLLAMA_URL", "http://ollama:11434")
+    assert VisionSettings().backend_url == "http://ollama:11434"
 
 
 def test_each_shared_ollama_setting_is_a_vision_variable() -> None:
     # docker-compose.yml and the gateway's stack set these names: they must not move.
     names = {name for name, _, _ in settings_table(VisionSettings)}
-    for field in OllamaModelSettings.model_fields:
+    for field in ChatModelSettings.model_fields:
         assert env_name(VisionSettings, field) in names
         if field not in ServerSettings.model_fields:
             assert env_name(VisionSettings, field) == f"VISION_{field.upper()}"

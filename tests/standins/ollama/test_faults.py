@@ -9,6 +9,7 @@ import httpx
 import jsonschema  # type: ignore[import-untyped]
 import ollama
 import pytest
+from pydantic import ValidationError
 
 from standins.ollama.faults import RUNNER_STOPPED_MESSAGE, Fault, FaultKind
 from standins.ollama.server import RunningFakeOllama, run_fake_ollama
@@ -227,17 +228,14 @@ async def test_faults_from_the_environment_apply_from_the_start(
         assert (await http.post("/api/chat", json=_describe())).status_code == 200
 
 
-async def test_debug_route_adds_lists_and_clears_faults(
-    running: RunningFakeOllama, http: httpx.AsyncClient
-) -> None:
-    added = await http.post("/_fake/faults", json=[{"kind": "malformed_json", "times": 2}])
-    assert added.status_code == 200
-    listed = (await http.get("/_fake/faults")).json()["faults"]
-    assert [(f["kind"], f["remaining"]) for f in listed] == [("malformed_json", 2)]
-    await http.delete("/_fake/faults")
+def test_faults_can_be_listed_and_cleared(running: RunningFakeOllama) -> None:
+    added = running.fake.faults.add(kind="malformed_json", times=2)
+    listed = [(f.id, f.fault.kind, f.remaining) for f in running.fake.faults.active]
+    assert listed == [(added.id, FaultKind.MALFORMED_JSON, 2)]
+    running.fake.faults.clear()
     assert running.fake.faults.active == []
 
 
-async def test_debug_route_rejects_an_unknown_fault_kind(http: httpx.AsyncClient) -> None:
-    response = await http.post("/_fake/faults", json={"kind": "explode"})
-    assert response.status_code == 400
+def test_an_unknown_fault_kind_is_refused(running: RunningFakeOllama) -> None:
+    with pytest.raises(ValidationError):
+        running.fake.faults.add(kind="explode")

@@ -9,8 +9,24 @@ from standins.ollama.server import RunningFakeOllama
 
 from .samples import ANALYSIS_SCHEMA, PLAN_SCHEMA, GenerationPlan, ImageAnalysis, square_image
 
+ANALYSIS = ImageAnalysis(
+    description="A red square on a white background.",
+    subjects=["red square"],
+    colors=["red", "white"],
+    materials=[],
+    style="flat graphic",
+    lighting=ImageAnalysis.Lighting(kind="studio", description="even"),
+    orientation="landscape",
+    width=64,
+    height=48,
+    brightness=0.8,
+)
 
-async def test_unstreamed_chat_with_image_and_schema_validates(client: ollama.AsyncClient) -> None:
+
+async def test_unstreamed_chat_with_image_and_schema_gets_the_scripted_answer(
+    running: RunningFakeOllama, client: ollama.AsyncClient
+) -> None:
+    running.fake.script.queue(ANALYSIS.model_dump(mode="json"), model="llava")
     response = await client.chat(
         model="llava",
         messages=[{"role": "user", "content": "Describe the image.", "images": [square_image()]}],
@@ -18,9 +34,9 @@ async def test_unstreamed_chat_with_image_and_schema_validates(client: ollama.As
         options={"temperature": 0, "seed": 7},
         stream=False,
     )
-    analysis = ImageAnalysis.model_validate_json(response.message.content or "")
-    assert (analysis.width, analysis.height) == (64, 48)
+    assert ImageAnalysis.model_validate_json(response.message.content or "") == ANALYSIS
     assert response.done_reason == "stop"
+    assert running.fake.requests_to("/api/chat")[-1].images() == [square_image()]
 
 
 async def test_streamed_chat_with_image_and_schema_validates(client: ollama.AsyncClient) -> None:
@@ -44,11 +60,6 @@ async def test_thinking_chat_returns_trace_and_valid_plan(client: ollama.AsyncCl
     )
     assert response.message.thinking
     GenerationPlan.model_validate_json(response.message.content or "")
-
-
-async def test_generate_with_image_bytes_answers(client: ollama.AsyncClient) -> None:
-    response = await client.generate(model="llava", prompt="What is this?", images=[square_image()])
-    assert "64x48" in (response.response or "")
 
 
 async def test_ps_reports_the_resident_model(client: ollama.AsyncClient) -> None:

@@ -38,16 +38,13 @@ async def test_log_keeps_rejected_bodies_as_text(
     assert running.fake.requests[-1].body == "{not json"
 
 
-async def test_requests_route_filters_by_path_and_skips_debug_routes(
-    http: httpx.AsyncClient,
+async def test_requests_to_filters_by_path(
+    running: RunningFakeOllama, http: httpx.AsyncClient
 ) -> None:
     await http.get("/api/tags")
     await http.post("/api/show", json={"model": "llava"})
-    await http.get("/_fake/stats")
-    everything = (await http.get("/_fake/requests")).json()["requests"]
-    shows = (await http.get("/_fake/requests", params={"path": "/api/show"})).json()["requests"]
-    assert [r["path"] for r in everything] == ["/api/tags", "/api/show"]
-    assert [r["body"] for r in shows] == [{"model": "llava"}]
+    assert [r.path for r in running.fake.requests] == ["/api/tags", "/api/show"]
+    assert [r.body for r in running.fake.requests_to("/api/show")] == [{"model": "llava"}]
 
 
 async def test_log_keeps_only_the_newest_requests() -> None:
@@ -63,7 +60,8 @@ async def test_reset_clears_log_counters_and_faults(
 ) -> None:
     await http.post("/api/chat", json={"model": "llava", "messages": []})
     running.fake.faults.add(kind="error")
-    stats = (await http.post("/_fake/reset")).json()
+    running.fake.reset()
+    stats = running.fake.stats()
     assert (stats["load_count"], stats["request_count"]) == (0, 0)
     assert running.fake.faults.active == []
     assert stats["resident"] == ["llava:latest"]

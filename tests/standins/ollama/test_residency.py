@@ -69,14 +69,6 @@ async def test_preload_loads_without_generating(
     assert await _ps_names(http) == ["gpt-oss:20b"]
 
 
-async def test_generate_without_prompt_preloads(
-    running: RunningFakeOllama, http: httpx.AsyncClient
-) -> None:
-    body = (await http.post("/api/generate", json={"model": "llava"})).json()
-    assert (body["done_reason"], body["response"]) == ("load", "")
-    assert running.fake.resident_models() == ["llava:latest"]
-
-
 async def test_unload_answers_at_once_and_the_model_leaves_ps_afterwards() -> None:
     async with (
         run_fake_ollama(FakeOllamaSettings(unload_delay_s=0.5)) as server,
@@ -218,12 +210,12 @@ async def test_restart_forgets_resident_models_and_keeps_counters(
     assert running.fake.load_count == 1
 
 
-async def test_stats_route_exposes_the_load_counter(
+async def test_stats_expose_the_load_counters(
     running: RunningFakeOllama, http: httpx.AsyncClient
 ) -> None:
     await http.post("/api/chat", json=_ask("llava"))
     await http.post("/api/chat", json=_ask("gpt-oss:20b"))
-    stats = (await http.get("/_fake/stats")).json()
+    stats = running.fake.stats()
     assert stats["load_count"] == 2
     assert stats["eviction_count"] == 1
     assert stats["resident"] == ["gpt-oss:20b"]

@@ -6,10 +6,11 @@ import base64
 
 import pytest
 
-from standins.ollama.request_bodies import check_options, decode_chat
 from standins.ollama.wire import (
     MAX_DURATION_NS,
     GoDecodeError,
+    check_options,
+    decode_chat,
     decode_std_base64,
     encode_json,
     parse_go_duration,

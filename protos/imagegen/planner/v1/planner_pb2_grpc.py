@@ -40,6 +40,11 @@ class PlannerServiceStub:
                 request_serializer=imagegen_dot_planner_dot_v1_dot_planner__pb2.PlanPromptRequest.SerializeToString,
                 response_deserializer=imagegen_dot_planner_dot_v1_dot_planner__pb2.PlanPromptResponse.FromString,
                 _registered_method=True)
+        self.ReleaseModels = channel.unary_unary(
+                '/imagegen.planner.v1.PlannerService/ReleaseModels',
+                request_serializer=imagegen_dot_planner_dot_v1_dot_planner__pb2.ReleaseModelsRequest.SerializeToString,
+                response_deserializer=imagegen_dot_planner_dot_v1_dot_planner__pb2.ReleaseModelsResponse.FromString,
+                _registered_method=True)
 
 
 class PlannerServiceServicer:
@@ -53,6 +58,15 @@ class PlannerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReleaseModels(self, request, context):
+        """Frees the GPU memory the text model holds so another program (ComfyUI)
+        can use the GPU on a single-GPU host; the model loads again on the next
+        call. UNAVAILABLE when the model server cannot be asked.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PlannerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -60,6 +74,11 @@ def add_PlannerServiceServicer_to_server(servicer, server):
                     servicer.PlanPrompt,
                     request_deserializer=imagegen_dot_planner_dot_v1_dot_planner__pb2.PlanPromptRequest.FromString,
                     response_serializer=imagegen_dot_planner_dot_v1_dot_planner__pb2.PlanPromptResponse.SerializeToString,
+            ),
+            'ReleaseModels': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReleaseModels,
+                    request_deserializer=imagegen_dot_planner_dot_v1_dot_planner__pb2.ReleaseModelsRequest.FromString,
+                    response_serializer=imagegen_dot_planner_dot_v1_dot_planner__pb2.ReleaseModelsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -90,6 +109,33 @@ class PlannerService:
             '/imagegen.planner.v1.PlannerService/PlanPrompt',
             imagegen_dot_planner_dot_v1_dot_planner__pb2.PlanPromptRequest.SerializeToString,
             imagegen_dot_planner_dot_v1_dot_planner__pb2.PlanPromptResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReleaseModels(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/imagegen.planner.v1.PlannerService/ReleaseModels',
+            imagegen_dot_planner_dot_v1_dot_planner__pb2.ReleaseModelsRequest.SerializeToString,
+            imagegen_dot_planner_dot_v1_dot_planner__pb2.ReleaseModelsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,7 +1,8 @@
 from imagegen.common.v1 import common_pb2 as _common_pb2
+from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -19,3 +20,17 @@ class AnalyzeImageResponse(_message.Message):
     ANALYSIS_FIELD_NUMBER: _ClassVar[int]
     analysis: _common_pb2.ImageAnalysis
     def __init__(self, analysis: _Optional[_Union[_common_pb2.ImageAnalysis, _Mapping]] = ...) -> None: ...
+
+class ReleaseModelsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ReleaseModelsResponse(_message.Message):
+    __slots__ = ("released_models", "held_models", "unsupported_reason")
+    RELEASED_MODELS_FIELD_NUMBER: _ClassVar[int]
+    HELD_MODELS_FIELD_NUMBER: _ClassVar[int]
+    UNSUPPORTED_REASON_FIELD_NUMBER: _ClassVar[int]
+    released_models: _containers.RepeatedScalarFieldContainer[str]
+    held_models: _containers.RepeatedScalarFieldContainer[str]
+    unsupported_reason: str
+    def __init__(self, released_models: _Optional[_Iterable[str]] = ..., held_models: _Optional[_Iterable[str]] = ..., unsupported_reason: _Optional[str] = ...) -> None: ...

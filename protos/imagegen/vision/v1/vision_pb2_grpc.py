@@ -40,6 +40,11 @@ class VisionServiceStub:
                 request_serializer=imagegen_dot_vision_dot_v1_dot_vision__pb2.AnalyzeImageRequest.SerializeToString,
                 response_deserializer=imagegen_dot_vision_dot_v1_dot_vision__pb2.AnalyzeImageResponse.FromString,
                 _registered_method=True)
+        self.ReleaseModels = channel.unary_unary(
+                '/imagegen.vision.v1.VisionService/ReleaseModels',
+                request_serializer=imagegen_dot_vision_dot_v1_dot_vision__pb2.ReleaseModelsRequest.SerializeToString,
+                response_deserializer=imagegen_dot_vision_dot_v1_dot_vision__pb2.ReleaseModelsResponse.FromString,
+                _registered_method=True)
 
 
 class VisionServiceServicer:
@@ -55,6 +60,15 @@ class VisionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReleaseModels(self, request, context):
+        """Frees the GPU memory the vision model holds so another program (ComfyUI)
+        can use the GPU on a single-GPU host; the model loads again on the next
+        call. UNAVAILABLE when the model server cannot be asked.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_VisionServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -62,6 +76,11 @@ def add_VisionServiceServicer_to_server(servicer, server):
                     servicer.AnalyzeImage,
                     request_deserializer=imagegen_dot_vision_dot_v1_dot_vision__pb2.AnalyzeImageRequest.FromString,
                     response_serializer=imagegen_dot_vision_dot_v1_dot_vision__pb2.AnalyzeImageResponse.SerializeToString,
+            ),
+            'ReleaseModels': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReleaseModels,
+                    request_deserializer=imagegen_dot_vision_dot_v1_dot_vision__pb2.ReleaseModelsRequest.FromString,
+                    response_serializer=imagegen_dot_vision_dot_v1_dot_vision__pb2.ReleaseModelsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -92,6 +111,33 @@ class VisionService:
             '/imagegen.vision.v1.VisionService/AnalyzeImage',
             imagegen_dot_vision_dot_v1_dot_vision__pb2.AnalyzeImageRequest.SerializeToString,
             imagegen_dot_vision_dot_v1_dot_vision__pb2.AnalyzeImageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReleaseModels(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/imagegen.vision.v1.VisionService/ReleaseModels',
+            imagegen_dot_vision_dot_v1_dot_vision__pb2.ReleaseModelsRequest.SerializeToString,
+            imagegen_dot_vision_dot_v1_dot_vision__pb2.ReleaseModelsResponse.FromString,
             options,
             channel_credentials,
             insecure,

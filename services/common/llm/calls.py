@@ -1,4 +1,4 @@
-"""One question to an Ollama model, retried with backoff inside the caller's deadline.
+"""One question to a language model, retried with backoff inside the caller's deadline.
 
 The vision and planner services ask their model the same way: each attempt gets what is
 left of the deadline (at most one call's budget), is logged as request, reply or failure,
@@ -7,9 +7,9 @@ timeouts, 5xx, unusable answers) are retried, and a model that is not pulled end
 request as FAILED_PRECONDITION at once::
 
     plan = await call_model_with_retries(
-        client,
-        settings.chat_request(messages, format=PLAN_SCHEMA),  # an OllamaModelSettings
-        lambda reply: parse_plan(reply.content),  # raises OllamaResponseError when unusable
+        model,  # any ChatModel
+        settings.chat_request(messages, json_schema=PLAN_SCHEMA),  # a ChatModelSettings
+        lambda reply: parse_plan(reply.content),  # raises UnusableAnswerError when unusable
         policy=settings.retry_policy(),
         deadline=deadline - reserve_s,  # what the fallback needs is kept back
         call_timeout_s=settings.call_timeout_s,
@@ -25,19 +25,21 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from services.common.errors import FailedPreconditionError, PreconditionViolation
-from services.common.ollama import (
-    ChatRequest,
-    ChatResponse,
-    OllamaClient,
-    OllamaError,
-    OllamaModelNotFoundError,
-    OllamaResponseError,
+from services.common.errors import (
+    BackendUnavailableError,
+    FailedPreconditionError,
+    PreconditionViolation,
+)
+from services.common.llm.chat import ChatModel, ChatRequest, ChatResponse, Release
+from services.common.llm.errors import (
+    ModelError,
+    ModelNotFoundError,
+    UnusableAnswerError,
     is_retryable,
 )
 from services.common.retry import RetryPolicy, remaining, retry_async
 
-__all__ = ["RequestLog", "call_model_with_retries", "model_not_found"]
+__all__ = ["RequestLog", "call_model_with_retries", "model_not_found", "release_model"]
 
 T = TypeVar("T")
 
@@ -50,7 +52,7 @@ def _whole_request(request: ChatRequest) -> Mapping[str, Any]:
 
 
 async def call_model_with_retries(
-    client: OllamaClient,
+    client: ChatModel,
     request: ChatRequest,
     parse: Callable[[ChatResponse], T],
     *,
@@ -64,14 +66,14 @@ async def call_model_with_retries(
 ) -> T:
     """Asks the model until ``parse`` accepts an answer, the attempts run out or time does.
 
-    After an unusable answer (:class:`OllamaResponseError`) the next attempt uses the
+    After an unusable answer (:class:`UnusableAnswerError`) the next attempt uses the
     following ``seed``: the same seed would give the same answer again. Other retries
-    keep the seed, so a request is answered the same way however often Ollama was down.
+    keep the seed, so a request is answered the same way however often the server was down.
 
     Args:
-        client: The Ollama adapter.
-        request: The question; its ``options["seed"]``, when set, is the first attempt's.
-        parse: Makes the result of a reply; raises :class:`OllamaResponseError` (retryable
+        client: The model's adapter.
+        request: The question; its ``seed``, when set, is the first attempt's.
+        parse: Makes the result of a reply; raises :class:`UnusableAnswerError` (retryable
             unless it says otherwise) for an answer that cannot be used.
         policy: Attempts and pauses.
         deadline: ``time.monotonic()`` instant after which no attempt or pause runs.
@@ -87,22 +89,20 @@ async def call_model_with_retries(
         What ``parse`` made of the first usable reply.
 
     Raises:
-        FailedPreconditionError: The model is not pulled on the Ollama server (no retry).
-        OllamaError: The last attempt's error, when it is not retryable, the attempts
+        FailedPreconditionError: The server does not have the model (no retry).
+        ModelError: The last attempt's error, when it is not retryable, the attempts
             are used up, or the next pause would pass the deadline.
     """
     attempt = 0
     unusable = 0
-    seed = request.options.get("seed")
+    seed = request.seed
 
     async def once() -> T:
         nonlocal attempt, unusable
         attempt += 1
         chat = request
-        if isinstance(seed, int) and unusable:
-            chat = request.model_copy(
-                update={"options": {**request.options, "seed": seed + unusable}}
-            )
+        if seed is not None and unusable:
+            chat = request.with_seed(seed + unusable)
         timeout_s = min(call_timeout_s, remaining(deadline, 0.0))
         log = {**(log_fields or {}), "attempt": attempt, "model": request.model}
         logger.info(
@@ -120,13 +120,13 @@ async def call_model_with_retries(
                     **log,
                     "elapsed_ms": _ms_since(started),
                     "content": reply.content,
-                    "thinking_chars": len(reply.thinking),
+                    "reasoning_chars": len(reply.reasoning),
                     **reply.metrics_for_log(),
                 },
             )
             return parse(reply)
-        except OllamaError as exc:
-            if isinstance(exc, OllamaResponseError):
+        except ModelError as exc:
+            if isinstance(exc, UnusableAnswerError):
                 unusable += 1
             logger.warning(
                 "%s attempt failed",
@@ -143,31 +143,52 @@ async def call_model_with_retries(
 
     try:
         return await retry_async(once, policy=policy, retryable=is_retryable, deadline=deadline)
-    except OllamaModelNotFoundError as exc:
+    except ModelNotFoundError as exc:
         raise model_not_found(exc) from exc
 
 
-def model_not_found(exc: OllamaModelNotFoundError) -> FailedPreconditionError:
-    """The FAILED_PRECONDITION a missing model ends a request with, naming what to pull.
+def model_not_found(exc: ModelNotFoundError) -> FailedPreconditionError:
+    """The FAILED_PRECONDITION a missing model ends a request with, naming the remedy.
 
     Args:
-        exc: The adapter's error for the model's 404.
+        exc: The adapter's error for the missing model.
 
     Returns:
-        The error to raise; its violation tells the operator to ``ollama pull`` the model.
+        The error to raise; its violation (type ``OLLAMA_MODEL``, ``OPENAI_MODEL``…)
+        tells the operator what to do, e.g. to ``ollama pull`` the model.
     """
     return FailedPreconditionError(
         exc.message,
         reason="MODEL_NOT_FOUND",
-        metadata={"backend": "ollama", "model": exc.model},
+        metadata={"backend": exc.backend, "model": exc.model},
         violations=[
             PreconditionViolation(
-                type="OLLAMA_MODEL",
-                subject=exc.model,
-                description=f"run `ollama pull {exc.model}` on the Ollama host",
+                type=f"{exc.backend.upper()}_MODEL", subject=exc.model, description=exc.remedy
             )
         ],
     )
+
+
+async def release_model(client: ChatModel, model: str, *, timeout_s: float) -> Release:
+    """Asks the server to free the GPU memory ``model`` holds, for a service's RPC.
+
+    Args:
+        client: The model's adapter.
+        model: The service's model.
+        timeout_s: Longest wait for the memory to be free.
+
+    Returns:
+        What the server did (released, still loaded, or that it cannot unload).
+
+    Raises:
+        BackendUnavailableError: The server could not be asked (UNAVAILABLE).
+    """
+    try:
+        return await client.release(model, timeout_s=timeout_s)
+    except ModelError as exc:
+        raise BackendUnavailableError(
+            f"could not release {model!r}: {exc.message}", backend=client.backend
+        ) from exc
 
 
 def _ms_since(started: float) -> float:

@@ -1,4 +1,8 @@
-"""call_model_with_retries against a scripted Ollama: retries, seeds, deadline, 404, logs."""
+"""call_model_with_retries against a scripted Ollama: retries, seeds, deadline, 404, logs.
+
+The retrying call speaks only the chat-model protocol; the Ollama adapter over
+``httpx.MockTransport`` stands for any server here.
+"""
 
 from __future__ import annotations
 
@@ -12,22 +16,26 @@ from typing import Any
 import httpx
 import pytest
 
-from services.common.errors import FailedPreconditionError
-from services.common.ollama import (
+from services.common.errors import BackendUnavailableError, FailedPreconditionError
+from services.common.llm import (
     ChatMessage,
     ChatRequest,
     ChatResponse,
-    OllamaBadRequestError,
-    OllamaClient,
-    OllamaModelNotFoundError,
-    OllamaResponseError,
-    OllamaUnavailableError,
+    ModelNotFoundError,
+    ModelRequestError,
+    ModelUnavailableError,
+    Release,
+    UnusableAnswerError,
+    call_model_with_retries,
+    model_not_found,
+    release_model,
 )
-from services.common.ollama_calls import call_model_with_retries, model_not_found
+from services.common.llm.ollama import OllamaClient
+from services.common.llm.openai import RELEASE_UNSUPPORTED, OpenAICompatibleClient
 from services.common.retry import RetryPolicy
 
 URL = "http://ollama.test:11434"
-LOGGER = "tests.common.test_ollama_calls"
+LOGGER = "tests.common.llm.test_calls"
 FAST = RetryPolicy(max_attempts=3, initial_backoff_s=0.0, max_backoff_s=0.0, jitter=0.0)
 
 Reply = Callable[[], httpx.Response]
@@ -66,18 +74,14 @@ class Script:
         return [body["options"].get("seed") for body in self.bodies]
 
 
-def question(**options: Any) -> ChatRequest:
-    return ChatRequest(
-        model="llava",
-        messages=[ChatMessage(role="user", content="How many?")],
-        options={"seed": 42, **options},
-    )
+def question() -> ChatRequest:
+    return ChatRequest(model="llava", messages=(ChatMessage("user", "How many?"),), seed=42)
 
 
 def count(reply: ChatResponse) -> int:
     """Reads an answer that must be a number; anything else is an unusable answer."""
     if not reply.content.isdigit():
-        raise OllamaResponseError(f"not a number: {reply.content!r}")
+        raise UnusableAnswerError(f"not a number: {reply.content!r}")
     return int(reply.content)
 
 
@@ -130,7 +134,7 @@ async def test_after_an_unusable_answer_the_seed_moves_on() -> None:
 
 
 async def test_a_request_without_a_seed_is_sent_without_one() -> None:
-    request = ChatRequest(model="llava", messages=[ChatMessage(role="user", content="?")])
+    request = ChatRequest(model="llava", messages=(ChatMessage("user", "?"),))
     answers = script(lambda: answer("x"), lambda: answer("1"))
     await ask(answers, request=request)
     assert answers.seeds == [None, None]
@@ -138,14 +142,14 @@ async def test_a_request_without_a_seed_is_sent_without_one() -> None:
 
 async def test_the_last_error_is_raised_when_the_attempts_run_out() -> None:
     answers = script(lambda: answer("never"))
-    with pytest.raises(OllamaResponseError, match="not a number"):
+    with pytest.raises(UnusableAnswerError, match="not a number"):
         await ask(answers)
     assert len(answers.bodies) == FAST.max_attempts
 
 
 async def test_a_refused_request_is_not_asked_again() -> None:
     answers = script(lambda: status(400, "invalid think value"))
-    with pytest.raises(OllamaBadRequestError):
+    with pytest.raises(ModelRequestError):
         await ask(answers)
     assert len(answers.bodies) == 1
 
@@ -156,7 +160,7 @@ async def test_a_model_that_is_not_pulled_fails_the_precondition_without_retries
         await ask(answers)
     assert len(answers.bodies) == 1
     error = caught.value
-    assert isinstance(error.__cause__, OllamaModelNotFoundError)
+    assert isinstance(error.__cause__, ModelNotFoundError)
     assert "ollama pull llava" in error.message
     assert error.reason == "MODEL_NOT_FOUND"
     assert error.metadata == {"backend": "ollama", "model": "llava"}
@@ -166,16 +170,28 @@ async def test_a_model_that_is_not_pulled_fails_the_precondition_without_retries
 
 
 def test_model_not_found_names_the_model_as_requested() -> None:
-    error = model_not_found(OllamaModelNotFoundError("gpt-oss:20b"))
+    error = model_not_found(
+        ModelNotFoundError("gpt-oss:20b", backend="ollama", server="Ollama", remedy="pull it")
+    )
     assert error.metadata["model"] == "gpt-oss:20b"
     assert error.violations[0].subject == "gpt-oss:20b"
+
+
+def test_model_not_found_on_an_openai_server_names_its_backend_and_remedy() -> None:
+    missing = ModelNotFoundError(
+        "qwen", backend="openai", server="the server", remedy="configure one of: llama"
+    )
+    error = model_not_found(missing)
+    assert error.metadata == {"backend": "openai", "model": "qwen"}
+    (violation,) = error.violations
+    assert (violation.type, violation.description) == ("OPENAI_MODEL", "configure one of: llama")
 
 
 async def test_no_pause_is_started_that_would_end_after_the_deadline() -> None:
     slow = RetryPolicy(max_attempts=5, initial_backoff_s=1.0, jitter=0.0)
     answers = script(lambda: status(503))
     started = time.monotonic()
-    with pytest.raises(OllamaUnavailableError):
+    with pytest.raises(ModelUnavailableError):
         await ask(answers, policy=slow, deadline_in_s=0.5)
     assert time.monotonic() - started < 0.5
     assert len(answers.bodies) == 1
@@ -210,19 +226,38 @@ async def test_every_attempt_is_logged_with_the_label_and_the_fields(
         assert fields["phase"] == "count" and fields["model"] == "llava"
     assert [fields["attempt"] for _, fields in lines] == [1, 1, 1, 2, 2]
     request, reply, failed = (fields for _, fields in lines[:3])
-    assert request["request"]["options"] == {"seed": 42}
+    assert request["request"]["seed"] == 42
     assert request["timeout_s"] > 0
-    assert reply["content"] == "many" and reply["eval_count"] == 7
-    assert reply["thinking_chars"] == 0
-    assert failed["error_type"] == "OllamaResponseError" and failed["retryable"] is True
-    assert lines[3][1]["request"]["options"] == {"seed": 43}
+    assert reply["content"] == "many" and reply["completion_tokens"] == 7
+    assert reply["reasoning_chars"] == 0
+    assert failed["error_type"] == "UnusableAnswerError" and failed["retryable"] is True
+    assert lines[3][1]["request"]["seed"] == 43
 
 
 async def test_the_request_line_can_log_only_part_of_the_request(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     with caplog.at_level(logging.INFO, logger=LOGGER):
-        await ask(script(lambda: answer("1")), request_log=lambda chat: {"options": chat.options})
+        await ask(script(lambda: answer("1")), request_log=lambda chat: {"seed": chat.seed})
     (request,) = [r.__dict__ for r in caplog.records if r.getMessage().endswith(" request")]
-    assert request["options"] == {"seed": 42}
+    assert request["seed"] == 42
     assert "request" not in request
+
+
+async def test_a_release_the_server_cannot_be_asked_for_is_unavailable() -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(refuse)) as http:
+        with pytest.raises(BackendUnavailableError, match="could not release 'llava'") as caught:
+            await release_model(OllamaClient(URL, client=http), "llava", timeout_s=1.0)
+    assert caught.value.backend == "ollama"
+
+
+async def test_a_server_that_cannot_unload_says_so_instead_of_failing() -> None:
+    client = OpenAICompatibleClient("http://vllm.test:8000/v1")
+    try:
+        release = await release_model(client, "qwen", timeout_s=1.0)
+    finally:
+        await client.aclose()
+    assert release == Release(unsupported=RELEASE_UNSUPPORTED)

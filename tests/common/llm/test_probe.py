@@ -1,4 +1,8 @@
-"""ModelProbe against the Ollama stand-in: states, reasons, capabilities, logging."""
+"""ModelProbe against the Ollama stand-in: states, reasons, capabilities, logging.
+
+The probe speaks only the chat-model protocol; a server that reports no capabilities is
+covered with the OpenAI-compatible adapter in ``test_openai.py``.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +12,12 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from services.common.ollama import OllamaClient
-from services.common.ollama_probe import ModelProbe, ModelState
+from services.common.llm import ModelProbe, ModelState
+from services.common.llm.ollama import OllamaClient
 from standins.ollama.server import RunningFakeOllama, run_fake_ollama
 from standins.ollama.settings import FakeOllamaSettings
 
-LOGGER = "services.common.ollama_probe"
+LOGGER = "services.common.llm.probe"
 
 
 @pytest.fixture
@@ -87,7 +91,7 @@ async def test_ollama_down_is_told_apart_from_a_missing_model(
     await running.stop()
     probe = ModelProbe(client, "llava")
     assert not await probe.check()
-    assert probe.state is ModelState.OLLAMA_DOWN
+    assert probe.state is ModelState.BACKEND_DOWN
     assert probe.reason.startswith("Ollama does not answer: ")
 
 
@@ -98,7 +102,7 @@ async def test_capabilities_are_kept_while_ollama_is_down(
     assert await probe.check()
     await running.stop()
     assert not await probe.check()
-    assert probe.state is ModelState.OLLAMA_DOWN
+    assert probe.state is ModelState.BACKEND_DOWN
     assert probe.has_capability("thinking") is True
 
 
@@ -124,7 +128,7 @@ async def test_only_changes_of_state_are_logged_under_the_label(
     changes = [r for r in caplog.records if r.getMessage().startswith("text model ")]
     assert [(r.getMessage(), r.levelno) for r in changes] == [
         ("text model ready", logging.INFO),
-        ("text model ollama_down", logging.WARNING),
+        ("text model backend_down", logging.WARNING),
     ]
     assert changes[0].__dict__["model"] == "gpt-oss:20b"
     assert changes[0].__dict__["capabilities"] == ["completion", "tools", "thinking"]
