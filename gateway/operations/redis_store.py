@@ -27,7 +27,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisError, ResponseError
 
 from gateway.operations.store import (
     JobPage,
@@ -36,9 +36,11 @@ from gateway.operations.store import (
     decode_page_token,
     encode_page_token,
 )
+from services.common.logs import get_logger
 
 __all__ = ["RedisJobStore"]
 
+_log = get_logger(__name__)
 _GROUP = "runners"
 # Longest single block on Redis while a watcher waits for events; a finished job is
 # noticed within this.
@@ -331,4 +333,16 @@ class RedisJobStore:
         return removed
 
     async def close(self) -> None:
-        await self._redis.aclose()
+        """Leaves the consumer group unless jobs are still pending on this runner (they wait
+        there for a takeover), then closes the client."""
+        try:
+            if self._group_ready:
+                pending = await self._redis.xpending_range(
+                    self._queue, _GROUP, min="-", max="+", count=1, consumername=self._consumer
+                )
+                if not pending:
+                    await self._redis.xgroup_delconsumer(self._queue, _GROUP, self._consumer)
+        except RedisError:
+            _log.warning("could not leave the job queue's consumer group", exc_info=True)
+        finally:
+            await self._redis.aclose()

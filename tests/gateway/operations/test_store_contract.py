@@ -223,3 +223,24 @@ async def test_delete_removes_the_job_its_events_and_its_request_id(stores: Stor
     assert await store.get(job.id) is None
     assert await _all(store.events(job.id, after=0)) == []
     assert (await store.submit(_job(request_id="k"))).id != job.id
+
+
+async def test_a_redis_runner_leaves_the_consumer_group_unless_it_holds_jobs(
+    redis_server: str, redis_prefix: str
+) -> None:
+    import redis.asyncio as aioredis
+
+    limits = StoreLimits(lease_s=30.0)
+    idle = RedisJobStore.from_url(redis_server, limits, consumer="idle", prefix=redis_prefix)
+    busy = RedisJobStore.from_url(redis_server, limits, consumer="busy", prefix=redis_prefix)
+    await idle.submit(_job())
+    assert await busy.take(wait_s=0.5) is not None
+    assert await idle.take(wait_s=0.1) is None
+    await idle.close()
+    await busy.close()
+    client = aioredis.Redis.from_url(redis_server)
+    try:
+        consumers = await client.xinfo_consumers(f"{redis_prefix}:queue", "runners")
+    finally:
+        await client.aclose()
+    assert [c["name"] for c in consumers] == [b"busy"], "its job waits there for a takeover"
