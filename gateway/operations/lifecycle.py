@@ -19,6 +19,7 @@ from google.longrunning import operations_proto_pb2 as operations_pb2
 from google.rpc import status_pb2
 
 from gateway.auth import PermissionDeniedError
+from gateway.limits import admit
 from gateway.operations.progress import fold_response
 from gateway.operations.store import FINISHED, JobRecord, JobStore
 from gateway.operations.webhooks import WebhookSender
@@ -117,6 +118,7 @@ class JobOperations:
         Raises:
             InvalidArgumentError: The generate request or the webhook is invalid.
             FailedPreconditionError: A webhook was asked for but none can be sent.
+            ResourceExhaustedError: The caller is over its variants per minute.
         """
         if len(request.request_id) > _MAX_REQUEST_ID:
             raise InvalidArgumentError(
@@ -132,6 +134,9 @@ class JobOperations:
                 e.message,
                 [FieldViolation(f"generate.{v.field}", v.description) for v in e.violations],
             ) from e
+        # Charged like a Generate of the same size, once the request is known valid: jobs
+        # are no way around a caller's variants per minute.
+        admit(job.variants)
         stored = gateway_pb2.SubmitGenerateRequest()
         stored.CopyFrom(request)
         # The seed is fixed now, so a re-run after a gateway failure renders the same images.

@@ -68,6 +68,23 @@ async def test_a_caller_sees_and_cancels_only_its_own_jobs(
     assert (await alice.wait_done(operation.name)).done
 
 
+async def test_submits_count_against_the_callers_variants_per_minute(
+    system: System, exit_stack: AsyncExitStack, tmp_path: Path, jobs_dir: Path
+) -> None:
+    tokens = tmp_path / "limited-tokens"
+    tokens.write_text(f"{hash_token(ALICE)} alice * variants_per_minute=3\n")
+    gateway = await start_gateway_in(exit_stack, system, auth_tokens_file=tokens, jobs_dir=jobs_dir)
+    alice = await connect(exit_stack, gateway.address, ALICE)
+    await alice.submit(txt2img(variants=2))
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await alice.submit(txt2img(variants=2))
+    assert refused.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+    listed = await alice.operations.ListOperations(
+        operations_pb2.ListOperationsRequest(), timeout=10, metadata=alice.metadata
+    )
+    assert len(listed.operations) == 1, "a refused submit leaves no job"
+
+
 @dataclass
 class Receiver:
     """A webhook receiver that answers with the queued statuses, then 200."""
