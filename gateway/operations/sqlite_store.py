@@ -14,6 +14,7 @@ queued once more and re-run with their fixed seed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import shutil
 import sqlite3
@@ -144,7 +145,15 @@ class SqliteJobStore:
 
     async def _run(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
         async with self._lock:
-            return await asyncio.to_thread(work, self._db)
+            running = asyncio.ensure_future(asyncio.to_thread(work, self._db))
+            try:
+                return await asyncio.shield(running)
+            finally:
+                # A cancelled caller cannot stop the thread: the connection (and the lock)
+                # stay taken until it returns, so close() never pulls it from under a query.
+                while not running.done():
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await asyncio.wait({running})
 
     async def _announce(self) -> None:
         async with self._changed:
