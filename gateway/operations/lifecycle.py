@@ -16,6 +16,7 @@ import uuid
 from collections.abc import AsyncIterator
 
 from google.longrunning import operations_proto_pb2 as operations_pb2
+from google.protobuf import timestamp_pb2
 from google.rpc import status_pb2
 
 from gateway.auth import PermissionDeniedError
@@ -81,9 +82,9 @@ def parse_state_filter(text: str) -> frozenset[int]:
     return frozenset(states)
 
 
-def _timestamp(seconds: float | None, into: object) -> None:
+def _timestamp(seconds: float | None, into: timestamp_pb2.Timestamp) -> None:
     if seconds is not None:
-        into.FromNanoseconds(round(seconds * 1e9))  # type: ignore[attr-defined]
+        into.FromNanoseconds(round(seconds * 1e9))
 
 
 class JobOperations:
