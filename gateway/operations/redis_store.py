@@ -32,15 +32,18 @@ from redis.exceptions import RedisError, ResponseError
 from gateway.operations.store import (
     JobPage,
     JobRecord,
+    JobStoreUnavailableError,
     StoreLimits,
     decode_page_token,
     encode_page_token,
+    unavailable_on,
 )
 from services.common.logs import get_logger
 
 __all__ = ["RedisJobStore"]
 
 _log = get_logger(__name__)
+_guarded = unavailable_on("redis", RedisError)
 _GROUP = "runners"
 # Longest single block on Redis while a watcher waits for events; a finished job is
 # noticed within this.
@@ -145,6 +148,7 @@ class RedisJobStore:
                 raise
         self._group_ready = True
 
+    @_guarded
     async def submit(self, job: JobRecord) -> JobRecord:
         if job.request_id:
             idem = self._idem(job.caller, job.request_id)
@@ -161,10 +165,12 @@ class RedisJobStore:
             await pipe.execute()
         return job
 
+    @_guarded
     async def get(self, job_id: str) -> JobRecord | None:
         fields: dict[bytes, bytes] = await self._redis.hgetall(self._job(job_id))
         return _from_hash(fields) if fields.get(b"id") else None
 
+    @_guarded
     async def list_jobs(
         self, caller: str, *, states: frozenset[int], page_size: int, page_token: str
     ) -> JobPage:
@@ -190,6 +196,7 @@ class RedisJobStore:
                 page.jobs.append(job)
         return page
 
+    @_guarded
     async def take(self, *, wait_s: float) -> JobRecord | None:
         await self._ensure_group()
         # A job whose runner stopped renewing its claim for a lease is taken over first.
@@ -228,6 +235,7 @@ class RedisJobStore:
             pipe.xdel(self._queue, entry_id)
             await pipe.execute()
 
+    @_guarded
     async def keep(self, job_id: str) -> None:
         entry_id = self._entries.get(job_id)
         if entry_id is not None:
@@ -235,6 +243,7 @@ class RedisJobStore:
                 self._queue, _GROUP, self._consumer, 0, [entry_id], justid=True
             )
 
+    @_guarded
     async def append(
         self, job_id: str, index: int, event: bytes, metadata: bytes, *, state: int
     ) -> None:
@@ -247,6 +256,7 @@ class RedisJobStore:
             pipe.hincrby(self._job(job_id), "size", len(event))
             await pipe.execute()
 
+    @_guarded
     async def finish(self, job_id: str, *, state: int, metadata: bytes, error: bytes) -> None:
         now = time.time()
         ttl = max(1, int(self._limits.retention_s))
@@ -276,6 +286,13 @@ class RedisJobStore:
             await self._release(entry_id)
 
     async def events(self, job_id: str, *, after: int) -> AsyncIterator[tuple[int, bytes]]:
+        try:
+            async for item in self._follow(job_id, after):
+                yield item
+        except RedisError as e:
+            raise JobStoreUnavailableError("redis", e) from e
+
+    async def _follow(self, job_id: str, after: int) -> AsyncIterator[tuple[int, bytes]]:
         stream, last = self._events(job_id), after
         while True:
             done = await self._done_or_gone(job_id)
@@ -295,14 +312,17 @@ class RedisJobStore:
         state: bytes | None = await self._redis.hget(self._job(job_id), "finished")
         return state is None or state != b""
 
+    @_guarded
     async def request_cancel(self, job_id: str) -> None:
         if await self._redis.exists(self._job(job_id)):
             await self._redis.hset(self._job(job_id), "cancel_requested", 1)
 
+    @_guarded
     async def cancel_requested(self, job_id: str) -> bool:
         flag: bytes | None = await self._redis.hget(self._job(job_id), "cancel_requested")
         return flag is None or flag == b"1"
 
+    @_guarded
     async def delete(self, job_id: str) -> None:
         job = await self.get(job_id)
         async with self._redis.pipeline(transaction=True) as pipe:
@@ -314,6 +334,7 @@ class RedisJobStore:
                     pipe.delete(self._idem(job.caller, job.request_id))
             await pipe.execute()
 
+    @_guarded
     async def purge(self) -> int:
         cutoff = time.time() - self._limits.retention_s
         finished: list[tuple[bytes, float]] = await self._redis.zrevrange(

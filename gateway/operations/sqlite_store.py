@@ -27,6 +27,7 @@ from gateway.operations.store import (
     FINISHED,
     JobPage,
     JobRecord,
+    JobStoreUnavailableError,
     StoreLimits,
     decode_page_token,
     encode_page_token,
@@ -148,6 +149,8 @@ class SqliteJobStore:
             running = asyncio.ensure_future(asyncio.to_thread(work, self._db))
             try:
                 return await asyncio.shield(running)
+            except sqlite3.Error as e:
+                raise JobStoreUnavailableError("sqlite", e) from e
             finally:
                 # A cancelled caller cannot stop the thread: the connection (and the lock)
                 # stay taken until it returns, so close() never pulls it from under a query.

@@ -13,21 +13,29 @@ runner stopped (a crash, a restart) to a runner again, so it resumes rather than
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator
+import functools
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 from imagegen.gateway.v1 import gateway_pb2
+from services.common.errors import BackendUnavailableError
 
 __all__ = [
     "FINISHED",
     "JobPage",
     "JobRecord",
     "JobStore",
+    "JobStoreUnavailableError",
     "StoreLimits",
     "decode_page_token",
     "encode_page_token",
+    "unavailable_on",
 ]
+
+_P = ParamSpec("_P")
+_S = TypeVar("_S")
+_T = TypeVar("_T")
 
 FINISHED = frozenset(
     {gateway_pb2.JOB_STATE_SUCCEEDED, gateway_pb2.JOB_STATE_FAILED, gateway_pb2.JOB_STATE_CANCELLED}
@@ -191,3 +199,46 @@ def decode_page_token(token: str) -> int:
         return max(0, int(text[1:]))
     except ValueError as e:
         raise ValueError(f"not a page token of this gateway: {token!r}") from e
+
+
+class JobStoreUnavailableError(BackendUnavailableError):
+    """The job store (the SQLite file, Redis) failed a request: UNAVAILABLE.
+
+    Args:
+        store: Which store, e.g. ``"redis"``.
+        cause: What it raised.
+    """
+
+    def __init__(self, store: str, cause: BaseException) -> None:
+        super().__init__(
+            f"the job store ({store}) is unavailable: {type(cause).__name__}: {cause}",
+            backend=f"{store} job store",
+        )
+
+
+def unavailable_on(
+    store: str, *errors: type[Exception]
+) -> Callable[
+    [Callable[Concatenate[_S, _P], Coroutine[Any, Any, _T]]],
+    Callable[Concatenate[_S, _P], Coroutine[Any, Any, _T]],
+]:
+    """Decorates a store method so that ``errors`` surface as :class:`JobStoreUnavailableError`.
+
+    Args:
+        store: The store's name for the message.
+        errors: The client library's failures (connection lost, database locked, ...).
+    """
+
+    def decorate(
+        method: Callable[Concatenate[_S, _P], Coroutine[Any, Any, _T]],
+    ) -> Callable[Concatenate[_S, _P], Coroutine[Any, Any, _T]]:
+        @functools.wraps(method)
+        async def guarded(instance: _S, /, *args: _P.args, **kwargs: _P.kwargs) -> _T:
+            try:
+                return await method(instance, *args, **kwargs)
+            except errors as e:
+                raise JobStoreUnavailableError(store, e) from e
+
+        return guarded
+
+    return decorate

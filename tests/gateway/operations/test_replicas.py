@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import grpc.aio
+import pytest
 
 from imagegen.gateway.v1 import gateway_pb2
 from standins.comfyui.settings import FakeComfyUISettings
@@ -177,3 +179,18 @@ async def _submit_when_up(client: Any) -> Any:
             await asyncio.sleep(0.2)
             return None
         raise
+
+
+async def test_an_unreachable_redis_is_unavailable_naming_the_job_store(
+    exit_stack: AsyncExitStack, redis_prefix: str
+) -> None:
+    system = await start_system(
+        exit_stack,
+        **_redis_settings(f"redis://127.0.0.1:{_free_port()}/0", redis_prefix, jobs_workers=0),
+    )
+    client = await connect(exit_stack, system.gateway.address)
+    for call in (client.submit(txt2img()), client.get("operations/" + "a" * 32)):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await call
+        assert refused.value.code() is grpc.StatusCode.UNAVAILABLE
+        assert "job store (redis) is unavailable" in refused.value.details()
