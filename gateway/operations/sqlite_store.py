@@ -127,26 +127,32 @@ class SqliteJobStore:
     """
 
     def __init__(self, folder: Path, limits: StoreLimits) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
+        self._path = folder / "jobs.sqlite3"
         self._images = folder / "images"
-        self._images.mkdir(exist_ok=True)
         self._limits = limits
-        self._db = sqlite3.connect(
-            folder / "jobs.sqlite3", check_same_thread=False, isolation_level=None
-        )
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
-        # Whatever a previous run of the gateway held is free again: it is re-run.
-        self._db.execute(f"UPDATE jobs SET taken = 0 WHERE state NOT IN ({_FINISHED_SQL})")
+        # Opened on first use, in the worker thread: opening may wait for the file's lock,
+        # and the event loop must never wait with it.
+        self._db: sqlite3.Connection | None = None
         self._lock = asyncio.Lock()
         self._changed = asyncio.Condition()
         self._queued = asyncio.Event()
         self._queued.set()
 
+    def _connection(self) -> sqlite3.Connection:
+        if self._db is None:
+            self._images.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.executescript(_SCHEMA)
+            # Whatever a previous run of the gateway held is free again: it is re-run.
+            db.execute(f"UPDATE jobs SET taken = 0 WHERE state NOT IN ({_FINISHED_SQL})")
+            self._db = db
+        return self._db
+
     async def _run(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
         async with self._lock:
-            running = asyncio.ensure_future(asyncio.to_thread(work, self._db))
+            running = asyncio.ensure_future(asyncio.to_thread(lambda: work(self._connection())))
             try:
                 return await asyncio.shield(running)
             except sqlite3.Error as e:
@@ -221,6 +227,11 @@ class SqliteJobStore:
 
     async def take(self, *, wait_s: float) -> JobRecord | None:
         def claim(db: sqlite3.Connection) -> JobRecord | None:
+            # A read first: an idle poll takes no write lock.
+            if not db.execute(
+                f"SELECT 1 FROM jobs WHERE taken = 0 AND state NOT IN ({_FINISHED_SQL}) LIMIT 1"
+            ).fetchone():
+                return None
             # One statement, so two stores on one file never take the same job.
             row = db.execute(
                 "UPDATE jobs SET taken = 1 WHERE id = (SELECT id FROM jobs WHERE taken = 0 "
@@ -229,13 +240,23 @@ class SqliteJobStore:
             ).fetchone()
             return None if row is None else _record(row)
 
+        # Only this gateway adds jobs to its file, so the database is read only when a
+        # submit (or the start) said there may be one: an idle worker costs nothing.
         deadline = time.monotonic() + wait_s
         while True:
-            self._queued.clear()
-            job = await self._run(claim)
+            if self._queued.is_set():
+                self._queued.clear()
+                try:
+                    job = await self._run(claim)
+                except BaseException:
+                    self._queued.set()  # not looked at: look again next time
+                    raise
+                if job is not None:
+                    self._queued.set()  # there may be more: the next worker looks
+                    return job
             remaining = deadline - time.monotonic()
-            if job is not None or remaining <= 0:
-                return job
+            if remaining <= 0:
+                return None
             try:
                 async with asyncio.timeout(remaining):
                     await self._queued.wait()
@@ -252,7 +273,7 @@ class SqliteJobStore:
         holder = _image_of(message)
         if holder is not None and holder.image.data:
             folder = self._images / job_id
-            await asyncio.to_thread(folder.mkdir, exist_ok=True)
+            await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
             await asyncio.to_thread((folder / f"{index}.bin").write_bytes, holder.image.data)
             holder.image.data = b""
             stored = message.SerializeToString()
@@ -363,4 +384,6 @@ class SqliteJobStore:
 
     async def close(self) -> None:
         async with self._lock:
-            await asyncio.to_thread(self._db.close)
+            if self._db is not None:
+                await asyncio.to_thread(self._db.close)
+                self._db = None

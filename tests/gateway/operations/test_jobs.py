@@ -12,6 +12,7 @@ import grpc.aio
 import pytest
 from google.longrunning import operations_proto_pb2 as operations_pb2
 from google.protobuf import duration_pb2
+from google.rpc import error_details_pb2
 from PIL import Image
 
 from imagegen.gateway.v1 import gateway_pb2
@@ -141,14 +142,11 @@ async def test_a_failed_job_reports_the_status_generate_would_end_with(
     client = await connect(exit_stack, system.gateway.address)
     operation = await client.submit(txt2img(variants=1, workflow="no-such-workflow"))
     done = await client.wait_done(operation.name)
-    with pytest.raises(grpc.aio.AioRpcError) as direct:
-        async for _ in system.stub.Generate(
-            txt2img(variants=1, workflow="no-such-workflow"), timeout=30
-        ):
-            pass
-    assert done.error.code == direct.value.code().value[0]
-    assert done.error.message == direct.value.details()
-    assert done.error.details, "the error keeps its google.rpc details"
+    assert done.error.code == grpc.StatusCode.FAILED_PRECONDITION.value[0]
+    assert "unknown workflow 'no-such-workflow'" in done.error.message
+    detail = error_details_pb2.PreconditionFailure()
+    assert any(d.Unpack(detail) for d in done.error.details), "the details are kept"
+    assert detail.violations[0].subject == "no-such-workflow"
     assert metadata_of(done).state == gateway_pb2.JOB_STATE_FAILED
 
 

@@ -149,6 +149,8 @@ async def test_a_job_whose_runner_is_gone_is_taken_again(stores: Stores) -> None
 
 async def test_a_renewed_job_is_not_taken_over(stores: Stores) -> None:
     first, second = stores.new(), stores.new()
+    for store in (first, second):  # both gateways are up before the job is taken
+        assert await store.get(uuid.uuid4().hex) is None
     job = await first.submit(_job())
     assert await first.take(wait_s=0.5) is not None
     for _ in range(6):
