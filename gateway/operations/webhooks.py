@@ -98,9 +98,9 @@ class WebhookSender:
     def __init__(self, policy: WebhookPolicy) -> None:
         self._policy = policy
         self._signer = Webhook(policy.secret) if policy.secret else None
-        self._client = httpx.AsyncClient(
-            timeout=policy.timeout_s, follow_redirects=False, trust_env=False
-        )
+        # Made on the first delivery: building its TLS context takes a while, and most
+        # gateways never send a webhook.
+        self._client: httpx.AsyncClient | None = None
         self._deliveries: set[asyncio.Task[None]] = set()
 
     def check(self, webhook: gateway_pb2.Webhook) -> None:
@@ -183,6 +183,10 @@ class WebhookSender:
             "webhook-timestamp": str(int(now.timestamp())),
             "webhook-signature": self._signer.sign(message_id, now, body),
         }
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                timeout=self._policy.timeout_s, follow_redirects=False, trust_env=False
+            )
         delay = self._policy.backoff_s
         for attempt in range(1, self._policy.attempts + 1):
             try:
@@ -214,4 +218,5 @@ class WebhookSender:
         for task in list(self._deliveries):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        await self._client.aclose()
+        if self._client is not None:
+            await self._client.aclose()
