@@ -8,10 +8,11 @@ tell at a glance that, say, the plan came from keyword rules rather than the mod
 | code | when |
 |---|---|
 | ``ANALYSIS_FALLBACK`` | the vision model was unavailable; the analysis came from image metadata |
-| ``ANALYSIS_INCOMPLETE`` | the vision model left fields empty even after a re-ask |
+| ``ANALYSIS_INCOMPLETE`` | fields are empty: the model's even after a re-ask, or the fallback's |
 | ``ANALYSIS_NOTE`` | any other note of the vision service |
 | ``PLAN_FALLBACK`` | the planner model was unavailable; keyword rules planned |
 | ``PLAN_ADJUSTED`` | the planner clamped, truncated or otherwise adjusted something |
+| ``PROMPT_CLEANED`` | a caller's prompt (approved plan, override) was cleaned; names changes |
 | ``DESCRIPTION_IGNORED`` | a description came with a text-to-image request |
 | ``GPU_NOT_FREED`` | single-GPU mode could not confirm the language models left the GPU |
 """
@@ -32,17 +33,21 @@ def analysis_warnings(analysis: common_pb2.ImageAnalysis) -> list[common_pb2.War
     """The warnings an analysis gives rise to, fallback first."""
     found: list[common_pb2.Warning] = []
     notes = list(analysis.warnings)
-    if analysis.source == common_pb2.ANALYSIS_SOURCE_METADATA_FALLBACK:
+    fallback = analysis.source == common_pb2.ANALYSIS_SOURCE_METADATA_FALLBACK
+    if fallback:
         reason = "; ".join(notes) or "the vision model did not answer"
         found.append(
             warning("ANALYSIS_FALLBACK", f"the image was described from its metadata: {reason}")
         )
         notes = []
     if analysis.missing_fields:
+        fields = ", ".join(analysis.missing_fields)
         found.append(
             warning(
                 "ANALYSIS_INCOMPLETE",
-                "the vision model left empty: " + ", ".join(analysis.missing_fields),
+                f"the metadata fallback cannot see {fields}; they are left empty, not guessed"
+                if fallback
+                else f"the vision model left {fields} empty, even when asked again for them",
             )
         )
     found += [warning("ANALYSIS_NOTE", note) for note in notes]

@@ -19,7 +19,7 @@ from pydantic_settings import SettingsConfigDict
 from gateway.downstream import grpc_target
 from gateway.operations.settings import JobsSettings
 from services.common.channels import ClientTLS
-from services.common.settings import RequestLimitSettings, env_name
+from services.common.settings import RequestLimitSettings, env_name, prompt_token_budget_field
 
 __all__ = ["GatewaySettings"]
 
@@ -75,6 +75,8 @@ class GatewaySettings(JobsSettings, RequestLimitSettings):
         ge=1,
         description="Longest accepted instruction (and description), in characters.",
     )
+
+    prompt_token_budget: int = prompt_token_budget_field()
 
     plan_reuse_window_s: float = Field(
         default=600.0,

@@ -47,6 +47,21 @@ class PlanSource(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PLAN_SOURCE_MODEL: _ClassVar[PlanSource]
     PLAN_SOURCE_RULES: _ClassVar[PlanSource]
     PLAN_SOURCE_USER: _ClassVar[PlanSource]
+
+class OutputFormat(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    OUTPUT_FORMAT_UNSPECIFIED: _ClassVar[OutputFormat]
+    OUTPUT_FORMAT_PNG: _ClassVar[OutputFormat]
+    OUTPUT_FORMAT_JPEG: _ClassVar[OutputFormat]
+    OUTPUT_FORMAT_WEBP: _ClassVar[OutputFormat]
+
+class EditMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    EDIT_MODE_UNSPECIFIED: _ClassVar[EditMode]
+    EDIT_MODE_AUTO: _ClassVar[EditMode]
+    EDIT_MODE_IMG2IMG: _ClassVar[EditMode]
+    EDIT_MODE_KONTEXT: _ClassVar[EditMode]
+    EDIT_MODE_INPAINT: _ClassVar[EditMode]
 CONTROL_TYPE_UNSPECIFIED: ControlType
 CONTROL_TYPE_CANNY: ControlType
 CONTROL_TYPE_DEPTH: ControlType
@@ -73,6 +88,15 @@ PLAN_SOURCE_UNSPECIFIED: PlanSource
 PLAN_SOURCE_MODEL: PlanSource
 PLAN_SOURCE_RULES: PlanSource
 PLAN_SOURCE_USER: PlanSource
+OUTPUT_FORMAT_UNSPECIFIED: OutputFormat
+OUTPUT_FORMAT_PNG: OutputFormat
+OUTPUT_FORMAT_JPEG: OutputFormat
+OUTPUT_FORMAT_WEBP: OutputFormat
+EDIT_MODE_UNSPECIFIED: EditMode
+EDIT_MODE_AUTO: EditMode
+EDIT_MODE_IMG2IMG: EditMode
+EDIT_MODE_KONTEXT: EditMode
+EDIT_MODE_INPAINT: EditMode
 
 class Image(_message.Message):
     __slots__ = ("data", "mime_type", "width", "height")

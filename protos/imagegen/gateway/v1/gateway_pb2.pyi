@@ -28,7 +28,7 @@ JOB_STATE_FAILED: JobState
 JOB_STATE_CANCELLED: JobState
 
 class GenerateRequest(_message.Message):
-    __slots__ = ("source_image", "instruction", "seed", "variants", "width", "height", "sampler", "loras", "controlnet", "description", "workflow", "plan", "previews")
+    __slots__ = ("source_image", "instruction", "seed", "variants", "width", "height", "sampler", "loras", "controlnet", "description", "workflow", "plan", "previews", "output_format", "output_quality", "mask", "edit_mode", "prompt", "negative_prompt", "scale")
     SOURCE_IMAGE_FIELD_NUMBER: _ClassVar[int]
     INSTRUCTION_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
@@ -42,6 +42,13 @@ class GenerateRequest(_message.Message):
     WORKFLOW_FIELD_NUMBER: _ClassVar[int]
     PLAN_FIELD_NUMBER: _ClassVar[int]
     PREVIEWS_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_FORMAT_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_QUALITY_FIELD_NUMBER: _ClassVar[int]
+    MASK_FIELD_NUMBER: _ClassVar[int]
+    EDIT_MODE_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_FIELD_NUMBER: _ClassVar[int]
+    NEGATIVE_PROMPT_FIELD_NUMBER: _ClassVar[int]
+    SCALE_FIELD_NUMBER: _ClassVar[int]
     source_image: _common_pb2.Image
     instruction: str
     seed: int
@@ -55,7 +62,14 @@ class GenerateRequest(_message.Message):
     workflow: str
     plan: _common_pb2.PromptPlan
     previews: bool
-    def __init__(self, source_image: _Optional[_Union[_common_pb2.Image, _Mapping]] = ..., instruction: _Optional[str] = ..., seed: _Optional[int] = ..., variants: _Optional[int] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., sampler: _Optional[_Union[_common_pb2.SamplerSettings, _Mapping]] = ..., loras: _Optional[_Iterable[_Union[_common_pb2.LoraSpec, _Mapping]]] = ..., controlnet: _Optional[_Union[_common_pb2.ControlNetSpec, _Mapping]] = ..., description: _Optional[str] = ..., workflow: _Optional[str] = ..., plan: _Optional[_Union[_common_pb2.PromptPlan, _Mapping]] = ..., previews: _Optional[bool] = ...) -> None: ...
+    output_format: _common_pb2.OutputFormat
+    output_quality: int
+    mask: _common_pb2.Image
+    edit_mode: _common_pb2.EditMode
+    prompt: str
+    negative_prompt: str
+    scale: float
+    def __init__(self, source_image: _Optional[_Union[_common_pb2.Image, _Mapping]] = ..., instruction: _Optional[str] = ..., seed: _Optional[int] = ..., variants: _Optional[int] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., sampler: _Optional[_Union[_common_pb2.SamplerSettings, _Mapping]] = ..., loras: _Optional[_Iterable[_Union[_common_pb2.LoraSpec, _Mapping]]] = ..., controlnet: _Optional[_Union[_common_pb2.ControlNetSpec, _Mapping]] = ..., description: _Optional[str] = ..., workflow: _Optional[str] = ..., plan: _Optional[_Union[_common_pb2.PromptPlan, _Mapping]] = ..., previews: _Optional[bool] = ..., output_format: _Optional[_Union[_common_pb2.OutputFormat, str]] = ..., output_quality: _Optional[int] = ..., mask: _Optional[_Union[_common_pb2.Image, _Mapping]] = ..., edit_mode: _Optional[_Union[_common_pb2.EditMode, str]] = ..., prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., scale: _Optional[float] = ...) -> None: ...
 
 class AnalysisReady(_message.Message):
     __slots__ = ("analysis", "reused")
@@ -94,7 +108,7 @@ class Completed(_message.Message):
     def __init__(self, timings: _Optional[_Iterable[_Union[StageTiming, _Mapping]]] = ..., request_id: _Optional[str] = ..., seed: _Optional[int] = ..., variants: _Optional[int] = ...) -> None: ...
 
 class GenerateResponse(_message.Message):
-    __slots__ = ("analysis", "plan", "queued", "progress", "result", "preview", "warning", "completed")
+    __slots__ = ("analysis", "plan", "queued", "progress", "result", "preview", "warning", "completed", "accepted", "stage", "heartbeat")
     ANALYSIS_FIELD_NUMBER: _ClassVar[int]
     PLAN_FIELD_NUMBER: _ClassVar[int]
     QUEUED_FIELD_NUMBER: _ClassVar[int]
@@ -103,6 +117,9 @@ class GenerateResponse(_message.Message):
     PREVIEW_FIELD_NUMBER: _ClassVar[int]
     WARNING_FIELD_NUMBER: _ClassVar[int]
     COMPLETED_FIELD_NUMBER: _ClassVar[int]
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    STAGE_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     analysis: AnalysisReady
     plan: PlanReady
     queued: _common_pb2.RenderQueued
@@ -111,7 +128,42 @@ class GenerateResponse(_message.Message):
     preview: _common_pb2.Preview
     warning: _common_pb2.Warning
     completed: Completed
-    def __init__(self, analysis: _Optional[_Union[AnalysisReady, _Mapping]] = ..., plan: _Optional[_Union[PlanReady, _Mapping]] = ..., queued: _Optional[_Union[_common_pb2.RenderQueued, _Mapping]] = ..., progress: _Optional[_Union[_common_pb2.RenderProgress, _Mapping]] = ..., result: _Optional[_Union[_common_pb2.VariantResult, _Mapping]] = ..., preview: _Optional[_Union[_common_pb2.Preview, _Mapping]] = ..., warning: _Optional[_Union[_common_pb2.Warning, _Mapping]] = ..., completed: _Optional[_Union[Completed, _Mapping]] = ...) -> None: ...
+    accepted: Accepted
+    stage: StageStarted
+    heartbeat: Heartbeat
+    def __init__(self, analysis: _Optional[_Union[AnalysisReady, _Mapping]] = ..., plan: _Optional[_Union[PlanReady, _Mapping]] = ..., queued: _Optional[_Union[_common_pb2.RenderQueued, _Mapping]] = ..., progress: _Optional[_Union[_common_pb2.RenderProgress, _Mapping]] = ..., result: _Optional[_Union[_common_pb2.VariantResult, _Mapping]] = ..., preview: _Optional[_Union[_common_pb2.Preview, _Mapping]] = ..., warning: _Optional[_Union[_common_pb2.Warning, _Mapping]] = ..., completed: _Optional[_Union[Completed, _Mapping]] = ..., accepted: _Optional[_Union[Accepted, _Mapping]] = ..., stage: _Optional[_Union[StageStarted, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ...) -> None: ...
+
+class Accepted(_message.Message):
+    __slots__ = ("request_id", "seed", "variants", "mode", "workflow")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    VARIANTS_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    WORKFLOW_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    seed: int
+    variants: int
+    mode: _common_pb2.GenerationMode
+    workflow: str
+    def __init__(self, request_id: _Optional[str] = ..., seed: _Optional[int] = ..., variants: _Optional[int] = ..., mode: _Optional[_Union[_common_pb2.GenerationMode, str]] = ..., workflow: _Optional[str] = ...) -> None: ...
+
+class StageStarted(_message.Message):
+    __slots__ = ("stage", "model", "cached")
+    STAGE_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    CACHED_FIELD_NUMBER: _ClassVar[int]
+    stage: str
+    model: str
+    cached: bool
+    def __init__(self, stage: _Optional[str] = ..., model: _Optional[str] = ..., cached: _Optional[bool] = ...) -> None: ...
+
+class Heartbeat(_message.Message):
+    __slots__ = ("stage", "elapsed_millis")
+    STAGE_FIELD_NUMBER: _ClassVar[int]
+    ELAPSED_MILLIS_FIELD_NUMBER: _ClassVar[int]
+    stage: str
+    elapsed_millis: float
+    def __init__(self, stage: _Optional[str] = ..., elapsed_millis: _Optional[float] = ...) -> None: ...
 
 class PlanRequest(_message.Message):
     __slots__ = ("source_image", "instruction", "description", "sampler")
