@@ -65,6 +65,9 @@ class GenerateJob:
             the caller's prompt overrides); rendered as given, no model is asked.
         caller_prompts: The caller's prompt overrides, cleaned, and the warnings of
             every caller prompt cleaning changed.
+        output_format: Encoding of the results (unspecified = PNG).
+        output_quality: JPEG/WEBP quality; 0 = the render's default.
+        scale: Upscale factor for a ``scale`` size policy workflow; None = its default.
     """
 
     inputs: PlanInputs
@@ -78,3 +81,6 @@ class GenerateJob:
     previews: bool
     approved_plan: common_pb2.PromptPlan | None
     caller_prompts: CallerPrompts = field(default_factory=CallerPrompts)
+    output_format: common_pb2.OutputFormat = common_pb2.OUTPUT_FORMAT_UNSPECIFIED
+    output_quality: int = 0
+    scale: float | None = None

@@ -456,6 +456,9 @@ class Orchestrator:
             workflow=job.workflow,
             previews=job.previews,
             provenance=build_provenance(inputs, prepared.analysis, plan, request_id),
+            output_format=job.output_format,
+            output_quality=job.output_quality,
+            scale=job.scale,
         )
         if inputs.image is not None:
             request.source_image.CopyFrom(

@@ -21,13 +21,16 @@ from gateway.jobs import GenerateJob, Mode, PlanInputs
 from imagegen.common.v1 import common_pb2
 from imagegen.gateway.v1 import gateway_pb2
 from services.common.errors import FieldViolation, InvalidArgumentError
-from services.common.images import ValidatedImage, validate_image
+from services.common.images import MIN_SOURCE_SIDE, ValidatedImage, validate_image
 from services.common.prompts import DEFAULT_PROMPT_TOKEN_BUDGET
 from services.common.request_rules import (
     ControlNetValues,
     check_controlnet,
     check_enum,
     check_loras,
+    check_output_format,
+    check_output_quality,
+    check_scale,
     check_txt2img_side,
     check_variants,
     check_workflow_name,
@@ -120,6 +123,11 @@ def validate_generate(request: gateway_pb2.GenerateRequest, limits: RequestLimit
     caller_prompts, approved_plan = check_caller_prompts(
         request, budget=limits.prompt_token_budget, violations=violations
     )
+    check_output_format(request.output_format, violations)
+    check_output_quality(request.output_quality, violations)
+    scale = request.scale if request.HasField("scale") else None
+    if scale is not None:
+        check_scale(scale, violations)
 
     raise_if_any(violations, "request")
     return GenerateJob(
@@ -140,6 +148,9 @@ def validate_generate(request: gateway_pb2.GenerateRequest, limits: RequestLimit
         previews=request.previews,
         approved_plan=approved_plan,
         caller_prompts=caller_prompts,
+        output_format=request.output_format,
+        output_quality=request.output_quality,
+        scale=scale,
     )
 
 
@@ -180,15 +191,26 @@ def _check_image(
     if not request.HasField(field):
         return None
     image: common_pb2.Image = getattr(request, field)
-    return _image_or_violation(image.data, f"{field}.data", limits, violations)
+    return _image_or_violation(
+        image.data, f"{field}.data", limits, violations, min_side=MIN_SOURCE_SIDE
+    )
 
 
 def _image_or_violation(
-    data: bytes, field: str, limits: RequestLimits, violations: list[FieldViolation]
+    data: bytes,
+    field: str,
+    limits: RequestLimits,
+    violations: list[FieldViolation],
+    *,
+    min_side: int = 1,
 ) -> ValidatedImage | None:
     try:
         return validate_image(
-            data, field=field, max_bytes=limits.max_image_bytes, max_side=limits.max_image_side
+            data,
+            field=field,
+            max_bytes=limits.max_image_bytes,
+            max_side=limits.max_image_side,
+            min_side=min_side,
         )
     except InvalidArgumentError as e:
         violations.extend(e.violations)

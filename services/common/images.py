@@ -30,6 +30,7 @@ from PIL import (
 from services.common.errors import FieldViolation, InvalidArgumentError
 
 __all__ = [
+    "MIN_SOURCE_SIDE",
     "DecodedImage",
     "ImageFormat",
     "ImageHeader",
@@ -39,6 +40,10 @@ __all__ = [
     "read_header",
     "validate_image",
 ]
+
+MIN_SOURCE_SIDE = 64
+"""Smallest width and height of a source image: below it the latent (1/8 of each side)
+has too few 2×2 Flux patches to draw anything recognisable."""
 
 ImageFormat = Literal["PNG", "JPEG", "WEBP"]
 
@@ -176,7 +181,9 @@ class DecodedImage:
         self.pixels.close()
 
 
-def read_header(data: bytes, *, field: str, max_bytes: int, max_side: int) -> ImageHeader:
+def read_header(
+    data: bytes, *, field: str, max_bytes: int, max_side: int, min_side: int = 1
+) -> ImageHeader:
     """The cheap half of validation: size, format and dimensions, no pixel decoded.
 
     Args:
@@ -184,6 +191,7 @@ def read_header(data: bytes, *, field: str, max_bytes: int, max_side: int) -> Im
         field: Path of the request field holding it; named in the error.
         max_bytes: Largest accepted size of ``data``.
         max_side: Largest accepted width or height (and ``max_side²`` pixels).
+        min_side: Smallest accepted width and height.
 
     Returns:
         The header; ``decoded_bytes`` is what a full decode will cost.
@@ -195,7 +203,7 @@ def read_header(data: bytes, *, field: str, max_bytes: int, max_side: int) -> Im
     fmt = _check_bytes(data, field=field, max_bytes=max_bytes)
     try:
         with _open_plugin(fmt, data) as image:
-            width, height = _check_size(image, field=field, max_side=max_side)
+            width, height = _check_size(image, field=field, max_side=max_side, min_side=min_side)
             orientation = image.getexif().get(ExifTags.Base.Orientation, 1)
             return ImageHeader(
                 fmt,
@@ -211,7 +219,9 @@ def read_header(data: bytes, *, field: str, max_bytes: int, max_side: int) -> Im
         raise _broken(field, fmt, e) from e
 
 
-def validate_image(data: bytes, *, field: str, max_bytes: int, max_side: int) -> ValidatedImage:
+def validate_image(
+    data: bytes, *, field: str, max_bytes: int, max_side: int, min_side: int = 1
+) -> ValidatedImage:
     """Checks untrusted image bytes and describes the image.
 
     Every pixel is decoded (a truncated or corrupt file must fail here, not in the middle
@@ -224,21 +234,31 @@ def validate_image(data: bytes, *, field: str, max_bytes: int, max_side: int) ->
         max_bytes: Largest accepted size of ``data``.
         max_side: Largest accepted width or height; the pixel count is also bounded
             by ``max_side²``.
+        min_side: Smallest accepted width and height (:data:`MIN_SOURCE_SIDE` for a
+            source image).
 
     Returns:
         The validated image with its format, upright size and hash.
 
     Raises:
         InvalidArgumentError: Empty, too large, not PNG/JPEG/WEBP by content, a side
-            above ``max_side``, a decompression bomb, or truncated/corrupt data. The
-            ``BadRequest`` violation names ``field``.
+            above ``max_side`` or below ``min_side``, a decompression bomb, or
+            truncated/corrupt data. The ``BadRequest`` violation names ``field``.
     """
-    with decode_image(data, field=field, max_bytes=max_bytes, max_side=max_side) as decoded:
+    with decode_image(
+        data, field=field, max_bytes=max_bytes, max_side=max_side, min_side=min_side
+    ) as decoded:
         return decoded.image
 
 
 def decode_image(
-    data: bytes, *, field: str, max_bytes: int, max_side: int, fit: int | None = None
+    data: bytes,
+    *,
+    field: str,
+    max_bytes: int,
+    max_side: int,
+    min_side: int = 1,
+    fit: int | None = None,
 ) -> DecodedImage:
     """Validates like :func:`validate_image` and keeps the upright RGB pixels.
 
@@ -247,6 +267,7 @@ def decode_image(
         field: Path of the request field holding it; named in the error.
         max_bytes: Largest accepted size of ``data``.
         max_side: Largest accepted width or height.
+        min_side: Smallest accepted width and height.
         fit: When set, a JPEG is decoded at the smallest scale (1/2, 1/4, 1/8) that keeps
             both sides at least ``fit`` pixels: every pixel is still read, at a fraction of
             the memory. Other formats decode at full size.
@@ -262,7 +283,7 @@ def decode_image(
     try:
         raw = _open_plugin(fmt, data)
         try:
-            width, height = _check_size(raw, field=field, max_side=max_side)
+            width, height = _check_size(raw, field=field, max_side=max_side, min_side=min_side)
             orientation = raw.getexif().get(ExifTags.Base.Orientation, 1)
             if fit is not None and fmt == "JPEG":
                 raw.draft("RGB", (fit, fit))
@@ -358,7 +379,7 @@ def _check_bytes(data: bytes, *, field: str, max_bytes: int) -> ImageFormat:
     return fmt
 
 
-def _check_size(image: Image.Image, *, field: str, max_side: int) -> tuple[int, int]:
+def _check_size(image: Image.Image, *, field: str, max_side: int, min_side: int) -> tuple[int, int]:
     width, height = image.size
     if width > max_side or height > max_side or width * height > max_side * max_side:
         if width * height > 4 * max_side * max_side:
@@ -370,6 +391,12 @@ def _check_size(image: Image.Image, *, field: str, max_side: int) -> tuple[int, 
         raise _refusal(field, f"is {width}×{height} pixels; the limit is {max_side} per side")
     if width < 1 or height < 1:
         raise _refusal(field, f"has no pixels ({width}×{height})")
+    if width < min_side or height < min_side:
+        raise _refusal(
+            field,
+            f"is {width}×{height} pixels; it must be at least {min_side} pixels on each side "
+            "to render from",
+        )
     return width, height
 
 
