@@ -30,7 +30,7 @@ import asyncio
 import contextlib
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -173,7 +173,7 @@ class Orchestrator:
 
     async def generate(
         self, request: gateway_pb2.GenerateRequest, *, time_remaining: float | None
-    ) -> AsyncIterator[gateway_pb2.GenerateResponse]:
+    ) -> AsyncGenerator[gateway_pb2.GenerateResponse, None]:
         """Runs one ``Generate`` call.
 
         Args:

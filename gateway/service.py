@@ -7,6 +7,7 @@ front while the render service is known to be down (:mod:`gateway.readiness`).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -52,9 +53,13 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         """Streams the events of one generation."""
         if self._readiness is not None:
             await self._readiness.refuse_unless_serving("render")
+        # Closed explicitly, so a caller's cancel that lands between two events runs the
+        # orchestrator's cleanup (cancelling its Render call) now, not when the suspended
+        # generator is collected.
         events = self._orchestrator.generate(request, time_remaining=context.time_remaining())
-        async for event in events:
-            yield event
+        async with contextlib.aclosing(events):
+            async for event in events:
+                yield event
 
     async def Plan(  # gRPC method name
         self,
@@ -78,5 +83,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> AsyncIterator[gateway_pb2.GenerateResponse]:
         """Streams a job's events from an event index."""
-        async for event in self._jobs.watch_operation(request):
-            yield event
+        events = self._jobs.watch_operation(request)
+        async with contextlib.aclosing(events):
+            async for event in events:
+                yield event

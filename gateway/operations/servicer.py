@@ -7,7 +7,7 @@ shared server interceptor.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import grpc.aio
@@ -116,7 +116,7 @@ class JobRpcs:
 
     async def watch_operation(
         self, request: gateway_pb2.WatchOperationRequest
-    ) -> AsyncIterator[gateway_pb2.GenerateResponse]:
+    ) -> AsyncGenerator[gateway_pb2.GenerateResponse, None]:
         """``WatchOperation``: the job's events after ``after_event``."""
         async for event in self._operations.watch(
             request.name, after_event=request.after_event, caller=caller_name()
