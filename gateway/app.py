@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from gateway.auth import auth_interceptors
+from gateway.capabilities import Capabilities
 from gateway.deadlines import StageBudgets
 from gateway.downstream import Downstream
 from gateway.orchestrator import Orchestrator, OrchestratorConfig
@@ -72,26 +73,36 @@ async def create_server(settings: GatewaySettings) -> GrpcServer:
         exclusive={"render"} if settings.single_gpu else (),
         entry_hooks=hooks,
     )
+    limits = request_limits(settings)
+    capabilities = Capabilities(
+        downstream,
+        limits,
+        ttl_s=settings.capabilities_ttl_s,
+        timeout_s=settings.health_check_timeout_s,
+    )
     orchestrator = Orchestrator(
         downstream,
         config=OrchestratorConfig(
-            limits=request_limits(settings),
+            limits=limits,
             budgets=StageBudgets(
                 analyze=settings.analyze_budget_fraction, plan=settings.plan_budget_fraction
             ),
             default_deadline_s=settings.default_deadline_s,
             single_gpu=settings.single_gpu,
+            heartbeat_interval_s=settings.heartbeat_interval_s,
         ),
         scheduler=scheduler,
         reuse=PlanReuseCache(
             window_s=settings.plan_reuse_window_s, max_entries=settings.plan_reuse_max_entries
         ),
+        capabilities=capabilities,
     )
     readiness = DownstreamReadiness(
         downstream, host.health, timeout_s=settings.health_check_timeout_s
     )
     gateway_pb2_grpc.add_GatewayServiceServicer_to_server(  # type: ignore[no-untyped-call]
-        GatewayServicer(orchestrator, readiness=readiness), host.server
+        GatewayServicer(orchestrator, readiness=readiness, capabilities=capabilities),
+        host.server,
     )
     host.watch_readiness(readiness.check, settings.health_poll_interval_s)
     return host

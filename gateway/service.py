@@ -12,9 +12,12 @@ from typing import Any
 
 import grpc.aio
 
+from gateway.capabilities import Capabilities
 from gateway.orchestrator import Orchestrator
 from gateway.readiness import DownstreamReadiness
 from imagegen.gateway.v1 import gateway_pb2, gateway_pb2_grpc
+from services.common.interceptors import REQUEST_ID_KEY
+from services.common.logs import request_id_var
 
 __all__ = ["SERVICE_NAME", "GatewayServicer"]
 
@@ -28,13 +31,19 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
     Args:
         orchestrator: Runs the pipeline.
         readiness: The downstream services' latest health; ``None`` refuses nothing.
+        capabilities: What the system can do (``GetCapabilities``).
     """
 
     def __init__(
-        self, orchestrator: Orchestrator, *, readiness: DownstreamReadiness | None = None
+        self,
+        orchestrator: Orchestrator,
+        *,
+        readiness: DownstreamReadiness | None = None,
+        capabilities: Capabilities,
     ) -> None:
         self._orchestrator = orchestrator
         self._readiness = readiness
+        self._capabilities = capabilities
 
     async def Generate(  # gRPC method name
         self,
@@ -44,6 +53,8 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         """Streams the events of one generation."""
         if self._readiness is not None:
             await self._readiness.refuse_unless_serving("render")
+        # The request id goes out at once, before the first event.
+        await context.send_initial_metadata(((REQUEST_ID_KEY, request_id_var.get()),))
         events = self._orchestrator.generate(request, time_remaining=context.time_remaining())
         async for event in events:
             yield event
@@ -55,3 +66,11 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
     ) -> gateway_pb2.PlanResponse:
         """Analyses and plans without rendering."""
         return await self._orchestrator.plan(request, time_remaining=context.time_remaining())
+
+    async def GetCapabilities(  # gRPC method name
+        self,
+        request: gateway_pb2.GetCapabilitiesRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> gateway_pb2.GetCapabilitiesResponse:
+        """What the system can do right now."""
+        return await self._capabilities.get(refresh=request.refresh)

@@ -130,6 +130,22 @@ class GatewaySettings(RequestLimitSettings):
         description="Deadline of one downstream health check, in seconds.",
     )
 
+    heartbeat_interval_s: float = Field(
+        default=2.0,
+        gt=0.0,
+        description=(
+            "Seconds between two `heartbeat` events of a Generate stream while a model call runs."
+        ),
+    )
+    capabilities_ttl_s: float = Field(
+        default=5.0,
+        ge=0.0,
+        description=(
+            "Seconds a GetCapabilities answer (render catalog, language models) is reused, "
+            "also for checking the names a request gives."
+        ),
+    )
+
     auth_tokens_file: Path | None = Field(
         default=None,
         description=(

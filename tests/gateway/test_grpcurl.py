@@ -88,6 +88,8 @@ def _json_stream(text: str) -> list[dict[str, Any]]:
 
 def _check_generate(body: dict[str, Any], out: str) -> None:
     events = _json_stream(out)
+    assert next(iter(events[0])) == "accepted", events[0]
+    events = [e for e in events if next(iter(e)) not in ("accepted", "stage", "heartbeat")]
     kinds = [next(iter(event)) for event in events]
     img2img = "source_image" in body or "sourceImage" in body
     assert kinds[: 2 if img2img else 1] == (["analysis", "plan"] if img2img else ["plan"])

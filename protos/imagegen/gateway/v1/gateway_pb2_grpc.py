@@ -45,6 +45,11 @@ class GatewayServiceStub:
                 request_serializer=imagegen_dot_gateway_dot_v1_dot_gateway__pb2.PlanRequest.SerializeToString,
                 response_deserializer=imagegen_dot_gateway_dot_v1_dot_gateway__pb2.PlanResponse.FromString,
                 _registered_method=True)
+        self.GetCapabilities = channel.unary_unary(
+                '/imagegen.gateway.v1.GatewayService/GetCapabilities',
+                request_serializer=imagegen_dot_gateway_dot_v1_dot_gateway__pb2.GetCapabilitiesRequest.SerializeToString,
+                response_deserializer=imagegen_dot_gateway_dot_v1_dot_gateway__pb2.GetCapabilitiesResponse.FromString,
+                _registered_method=True)
 
 
 class GatewayServiceServicer:
@@ -68,6 +73,16 @@ class GatewayServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetCapabilities(self, request, context):
+        """What the system can do right now: workflows, LoRAs, ControlNets, samplers,
+        schedulers and edit modes over all render backends, the request limits, and
+        the language models in use. Every name a GenerateRequest gives is checked
+        against this before any model runs (FAILED_PRECONDITION listing what exists).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GatewayServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -80,6 +95,11 @@ def add_GatewayServiceServicer_to_server(servicer, server):
                     servicer.Plan,
                     request_deserializer=imagegen_dot_gateway_dot_v1_dot_gateway__pb2.PlanRequest.FromString,
                     response_serializer=imagegen_dot_gateway_dot_v1_dot_gateway__pb2.PlanResponse.SerializeToString,
+            ),
+            'GetCapabilities': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCapabilities,
+                    request_deserializer=imagegen_dot_gateway_dot_v1_dot_gateway__pb2.GetCapabilitiesRequest.FromString,
+                    response_serializer=imagegen_dot_gateway_dot_v1_dot_gateway__pb2.GetCapabilitiesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -137,6 +157,33 @@ class GatewayService:
             '/imagegen.gateway.v1.GatewayService/Plan',
             imagegen_dot_gateway_dot_v1_dot_gateway__pb2.PlanRequest.SerializeToString,
             imagegen_dot_gateway_dot_v1_dot_gateway__pb2.PlanResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCapabilities(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/imagegen.gateway.v1.GatewayService/GetCapabilities',
+            imagegen_dot_gateway_dot_v1_dot_gateway__pb2.GetCapabilitiesRequest.SerializeToString,
+            imagegen_dot_gateway_dot_v1_dot_gateway__pb2.GetCapabilitiesResponse.FromString,
             options,
             channel_credentials,
             insecure,
