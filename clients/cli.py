@@ -138,6 +138,15 @@ def build_parser() -> argparse.ArgumentParser:
     health.add_argument("--render", help="also ask the render service at this address directly")
     health.add_argument("--timeout", type=float, default=3.0, help="seconds per check (default 3)")
     _add_target(health)
+
+    models = commands.add_parser(
+        "models", help="list workflows, LoRAs, ControlNets, samplers, limits and language models"
+    )
+    models.add_argument(
+        "--refresh", action="store_true", help="have the gateway ask the services again"
+    )
+    models.add_argument("--timeout", type=float, default=10.0, help="seconds (default 10)")
+    _add_target(models)
     return parser
 
 
@@ -205,6 +214,7 @@ def execute(
 
     from clients.generate import run_generate
     from clients.health import SERVICE_NAMES, run_health
+    from clients.models import run_models
     from clients.rpc import call_metadata, open_channel, print_rpc_error
 
     if args.command == "health":
@@ -222,6 +232,21 @@ def execute(
             for _, ch in direct:
                 ch.close()
         return (EXIT_OK if healthy else EXIT_FAILED), None
+
+    if args.command == "models":
+        with open_channel(args.target, args.tls_ca) as channel:
+            try:
+                run_models(
+                    channel,
+                    out,
+                    timeout=args.timeout,
+                    refresh=args.refresh,
+                    metadata=call_metadata(args.token),
+                )
+            except grpc.RpcError as e:
+                print_rpc_error(e, out)
+                return EXIT_FAILED, None
+        return EXIT_OK, None
 
     try:
         request = build_request(args)

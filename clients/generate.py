@@ -109,6 +109,7 @@ class GenerateOutcome:
         warnings: Every warning event.
         timings: Stage → milliseconds, from the ``completed`` event.
         completed: Whether the ``completed`` event arrived.
+        request_id: The request id, from the ``accepted`` event.
     """
 
     written: list[Path] = field(default_factory=list)
@@ -118,6 +119,7 @@ class GenerateOutcome:
     warnings: list[common_pb2.Warning] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     completed: bool = False
+    request_id: str = ""
 
 
 def run_generate(
@@ -153,7 +155,20 @@ def run_generate(
     out_dir.mkdir(parents=True, exist_ok=True)
     for event in stub.Generate(request, timeout=timeout, metadata=tuple(metadata) or None):
         kind = event.WhichOneof("event")
-        if kind == "analysis":
+        if kind == "accepted":
+            accepted = event.accepted
+            outcome.request_id = accepted.request_id
+            print(
+                f"accepted: request {accepted.request_id}, seed {accepted.seed}, "
+                f"{accepted.variants} variant(s), workflow {accepted.workflow or 'default'}",
+                file=stream,
+                flush=True,
+            )
+        elif kind == "stage":
+            stage = event.stage
+            model = f" ({stage.model}{', cached' if stage.cached else ''})" if stage.model else ""
+            print(f"{stage.stage}{model} …", file=stream, flush=True)
+        elif kind == "analysis":
             outcome.analysis = event.analysis.analysis
             _print_analysis(stream, event.analysis)
         elif kind == "plan":
