@@ -78,7 +78,7 @@ async def create_server(settings: GatewaySettings) -> GrpcServer:
         downstream,
         limits,
         ttl_s=settings.capabilities_ttl_s,
-        timeout_s=settings.health_check_timeout_s,
+        timeout_s=settings.capabilities_timeout_s,
     )
     orchestrator = Orchestrator(
         downstream,

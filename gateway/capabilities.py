@@ -22,6 +22,7 @@ file names are not checked here (the render service refuses the request anyway).
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -38,12 +39,15 @@ from imagegen.gateway.v1 import gateway_pb2
 from imagegen.planner.v1 import planner_pb2
 from imagegen.render.v1 import render_pb2
 from imagegen.vision.v1 import vision_pb2
-from services.common.errors import FailedPreconditionError, PreconditionViolation
+from services.common.errors import FailedPreconditionError, ImagegenError, PreconditionViolation
 from services.common.logs import get_logger
 
 __all__ = ["Capabilities", "check_names"]
 
 _log = get_logger(__name__)
+
+_RECHECK_AFTER_S = 1.0
+"""A refusal from a cached answer at least this old is checked again against a fresh one."""
 
 
 @dataclass(frozen=True)
@@ -108,22 +112,53 @@ class Capabilities:
     async def get(self, *, refresh: bool = False) -> gateway_pb2.GetCapabilitiesResponse:
         """The capabilities, from the cache while it is fresh.
 
-        Concurrent callers share one fetch.
+        Concurrent callers share one fetch. When a stale answer cannot be renewed it is
+        used again (and logged), unless ``refresh`` asks for a new one.
 
         Args:
             refresh: Ask the services even when the cache is fresh.
 
         Raises:
-            ImagegenError: The render service could not be asked (its status, relayed).
+            ImagegenError: The render service could not be asked (its status, relayed)
+                and there is no earlier answer to fall back on, or ``refresh`` was asked.
         """
-        fresh = time.monotonic() - self._fetched_at < self._ttl_s
-        if self._cached is not None and fresh and not refresh:
+        if self._cached is not None and not refresh and self.age_s() < self._ttl_s:
             return self._cached
         if self._fetch is None or self._fetch.done():
             self._fetch = asyncio.create_task(self._read())
-        response = await asyncio.shield(self._fetch)
+        try:
+            response = await asyncio.shield(self._fetch)
+        except ImagegenError as e:
+            if self._cached is None or refresh:
+                raise
+            _log.warning(
+                "capabilities not renewed; using the earlier answer", extra={"error": str(e)}
+            )
+            return self._cached
         self._cached, self._fetched_at = response, time.monotonic()
         return response
+
+    def age_s(self) -> float:
+        """Seconds since the cached answer was fetched (infinite before the first)."""
+        return time.monotonic() - self._fetched_at if self._cached is not None else math.inf
+
+    async def check(self, job: GenerateJob) -> None:
+        """Refuses ``job`` if it names something the system does not have.
+
+        A name missing from a cached answer older than a second is looked up once more
+        in a fresh one, so a LoRA or workflow just added is not refused for a TTL.
+
+        Raises:
+            FailedPreconditionError: See :func:`check_names`.
+            ImagegenError: The capabilities could not be had.
+        """
+        capabilities = await self.get()
+        try:
+            check_names(job, capabilities)
+        except FailedPreconditionError:
+            if self.age_s() < _RECHECK_AFTER_S:
+                raise
+            check_names(job, await self.get(refresh=True))
 
     async def _read(self) -> gateway_pb2.GetCapabilitiesResponse:
         downstream = self._downstream

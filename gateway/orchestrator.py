@@ -44,7 +44,7 @@ from typing import TypeVar
 import grpc
 import grpc.aio
 
-from gateway.capabilities import Capabilities, check_names
+from gateway.capabilities import Capabilities
 from gateway.deadlines import Deadline, Stage, StageBudgets
 from gateway.downstream import Downstream, relay_error
 from gateway.jobs import GenerateJob, Mode, PlanInputs
@@ -234,7 +234,7 @@ class Orchestrator:
             )
         )
         # Unknown names are refused before any model spends its time on the request.
-        check_names(job, await self._capabilities.get())
+        await self._capabilities.check(job)
         if inputs.mode is Mode.TEXT_TO_IMAGE and inputs.description is not None:
             yield _event(warning=_DESCRIPTION_IGNORED)
 

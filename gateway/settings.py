@@ -138,11 +138,20 @@ class GatewaySettings(RequestLimitSettings):
         ),
     )
     capabilities_ttl_s: float = Field(
-        default=5.0,
+        default=30.0,
         ge=0.0,
         description=(
             "Seconds a GetCapabilities answer (render catalog, language models) is reused, "
-            "also for checking the names a request gives."
+            "also for checking the names a request gives (a name it lacks is looked up "
+            "again in a fresh answer)."
+        ),
+    )
+    capabilities_timeout_s: float = Field(
+        default=10.0,
+        gt=0.0,
+        description=(
+            "Deadline of the calls that gather the capabilities (render's catalog reads "
+            "every backend's node list)."
         ),
     )
 

@@ -4,8 +4,9 @@
 receives keeps its ``source_code_info``, and the descriptors compiled into the generated
 ``*_pb2`` modules drop it. ``make protos`` therefore also writes
 ``protos/imagegen/descriptor_set.binpb`` (``protoc --include_source_info``), committed
-beside the generated code; the reflection service answers with those files in place of
-the compiled ones. Files not in the set (health, reflection itself) are answered as before.
+beside the generated code; the reflection service adds each file's ``source_code_info``
+from it to the compiled descriptor it answers with. Nothing else changes (JSON field
+names included); files not in the set (health, reflection itself) are answered as before.
 """
 
 from __future__ import annotations
@@ -28,12 +29,12 @@ DESCRIPTOR_SET = "descriptor_set.binpb"
 _log = get_logger(__name__)
 
 
-def documented_files() -> dict[str, bytes]:
-    """The serialized ``FileDescriptorProto`` of every contract file, with its comments.
+def documented_files() -> dict[str, descriptor_pb2.SourceCodeInfo]:
+    """The comments (``source_code_info``) of every contract file.
 
     Returns:
-        File name (``imagegen/gateway/v1/gateway.proto``) → serialized proto; empty when
-        the descriptor set is missing (reflection then serves the compiled descriptors).
+        File name (``imagegen/gateway/v1/gateway.proto``) → its source info; empty when
+        the descriptor set is missing (reflection then serves no comments).
     """
     source = resources.files("imagegen") / DESCRIPTOR_SET
     if not source.is_file():
@@ -42,13 +43,17 @@ def documented_files() -> dict[str, bytes]:
         )
         return {}
     files = descriptor_pb2.FileDescriptorSet.FromString(source.read_bytes())
-    return {proto.name: proto.SerializeToString() for proto in files.file}
+    return {proto.name: proto.source_code_info for proto in files.file}
 
 
 class _DocumentedReflection(reflection.aio.ReflectionServicer):  # type: ignore[misc]
     """The stock reflection servicer, answering contract files with their comments."""
 
-    def __init__(self, service_names: Iterable[str], documented: Mapping[str, bytes]) -> None:
+    def __init__(
+        self,
+        service_names: Iterable[str],
+        documented: Mapping[str, descriptor_pb2.SourceCodeInfo],
+    ) -> None:
         super().__init__(service_names)
         self._documented = documented
 
@@ -71,9 +76,11 @@ class _DocumentedReflection(reflection.aio.ReflectionServicer):  # type: ignore[
         if response.HasField("file_descriptor_response"):
             protos = response.file_descriptor_response.file_descriptor_proto
             for i, blob in enumerate(protos):
-                name = descriptor_pb2.FileDescriptorProto.FromString(blob).name
-                if name in self._documented:
-                    protos[i] = self._documented[name]
+                proto = descriptor_pb2.FileDescriptorProto.FromString(blob)
+                comments = self._documented.get(proto.name)
+                if comments is not None:
+                    proto.source_code_info.CopyFrom(comments)
+                    protos[i] = proto.SerializeToString()
         return response
 
 

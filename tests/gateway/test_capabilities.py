@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import AsyncExitStack
 
 import grpc
@@ -123,3 +124,29 @@ async def test_known_names_pass_the_check(system: System) -> None:
     )
     events = [e async for e in system.stub.Generate(request, timeout=30)]
     assert events[-1].HasField("completed")
+
+
+async def test_a_lora_added_after_the_cache_was_filled_is_found(system: System) -> None:
+    await system.stub.GetCapabilities(gateway_pb2.GetCapabilitiesRequest(), timeout=10)
+    await asyncio.sleep(1.1)  # the cached answer is now old enough to be looked at again
+    loras = [*system.comfyui.fake.settings.loras, "new-lora.safetensors"]
+    system.comfyui.fake.set_model_files(loras=loras)
+    request = _request(seed=1, loras=[common_pb2.LoraSpec(name="new-lora.safetensors")])
+    events = [e async for e in system.stub.Generate(request, timeout=30)]
+    assert events[-1].HasField("completed")
+
+
+async def test_stale_capabilities_serve_while_render_cannot_be_asked(
+    exit_stack: AsyncExitStack,
+) -> None:
+    system = await start_system(exit_stack, capabilities_ttl_s=0.0)
+    first = await system.stub.GetCapabilities(gateway_pb2.GetCapabilitiesRequest(), timeout=10)
+    await stop_host(system.hosts["render"])
+    again = await system.stub.GetCapabilities(gateway_pb2.GetCapabilitiesRequest(), timeout=10)
+    assert [w.name for w in again.workflows] == [w.name for w in first.workflows]
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await system.stub.GetCapabilities(
+            gateway_pb2.GetCapabilitiesRequest(refresh=True), timeout=10
+        )
+    assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert (raised.value.details() or "").startswith("render service")
