@@ -11,9 +11,15 @@
 
 Every name a ``Generate`` gives (workflow, LoRA, ControlNet, sampler, scheduler) is
 checked against it before any model runs (:func:`check_names`), refused with the same
-status and reason as the render service's own refusal (``FAILED_PRECONDITION``,
-``WORKFLOW_NOT_FOUND``/``LORA_NOT_FOUND``/``CONTROLNET_NOT_FOUND``/…, one
-``PreconditionFailure`` violation per unknown name listing what exists).
+status as the render service's own refusal would have:
+
+| name | status | detail, listing the names that exist |
+|---|---|---|
+| sampler, scheduler | ``INVALID_ARGUMENT`` | a ``BadRequest`` naming the field |
+| workflow, LoRA, ControlNet | ``FAILED_PRECONDITION`` | a ``PreconditionFailure`` per name |
+
+The reason of a ``FAILED_PRECONDITION`` is ``WORKFLOW_NOT_FOUND``, ``LORA_NOT_FOUND`` or
+``CONTROLNET_NOT_FOUND`` (``MODEL_NOT_FOUND`` for several kinds), as the render's.
 
 File lists are the union over the reachable render backends; with none reachable the
 file names are not checked here (the render service refuses the request anyway).
@@ -39,7 +45,13 @@ from imagegen.gateway.v1 import gateway_pb2
 from imagegen.planner.v1 import planner_pb2
 from imagegen.render.v1 import render_pb2
 from imagegen.vision.v1 import vision_pb2
-from services.common.errors import FailedPreconditionError, ImagegenError, PreconditionViolation
+from services.common.errors import (
+    FailedPreconditionError,
+    FieldViolation,
+    ImagegenError,
+    InvalidArgumentError,
+    PreconditionViolation,
+)
 from services.common.logs import get_logger
 
 __all__ = ["Capabilities", "check_names"]
@@ -62,8 +74,6 @@ class _Kind:
 _WORKFLOW = _Kind("workflow", "WORKFLOW", "WORKFLOW_NOT_FOUND")
 _LORA = _Kind("LoRA", "LORA", "LORA_NOT_FOUND")
 _CONTROLNET = _Kind("ControlNet", "CONTROLNET", "CONTROLNET_NOT_FOUND")
-_SAMPLER = _Kind("sampler", "SAMPLER", "SAMPLER_NOT_FOUND")
-_SCHEDULER = _Kind("scheduler", "SCHEDULER", "SCHEDULER_NOT_FOUND")
 
 
 class Capabilities:
@@ -149,13 +159,14 @@ class Capabilities:
         in a fresh one, so a LoRA or workflow just added is not refused for a TTL.
 
         Raises:
+            InvalidArgumentError: See :func:`check_names`.
             FailedPreconditionError: See :func:`check_names`.
             ImagegenError: The capabilities could not be had.
         """
         capabilities = await self.get()
         try:
             check_names(job, capabilities)
-        except FailedPreconditionError:
+        except (FailedPreconditionError, InvalidArgumentError):
             if self.age_s() < _RECHECK_AFTER_S:
                 raise
             check_names(job, await self.get(refresh=True))
@@ -266,14 +277,19 @@ def check_names(job: GenerateJob, capabilities: gateway_pb2.GetCapabilitiesRespo
         capabilities: What the system has.
 
     Raises:
-        FailedPreconditionError: One violation per unknown name, each listing what exists;
-            the reason of the kind when all are of one kind, else ``MODEL_NOT_FOUND``.
+        InvalidArgumentError: An unknown sampler or scheduler, naming its request field.
+        FailedPreconditionError: An unknown workflow, LoRA or ControlNet: one violation
+            per name, each listing what exists; the reason of the kind when all are of one
+            kind, else ``MODEL_NOT_FOUND``.
     """
+    reachable = any(b.reachable for b in capabilities.render_backends)
+    if reachable:
+        _check_settings(job, capabilities)
     unknown: list[tuple[_Kind, str, list[str]]] = []
     workflows = [w.name for w in capabilities.workflows]
     if job.workflow and job.workflow not in workflows:
         unknown.append((_WORKFLOW, job.workflow, workflows))
-    if any(b.reachable for b in capabilities.render_backends):
+    if reachable:
         loras = list(capabilities.loras)
         unknown += [(_LORA, lora.name, loras) for lora in job.loras if lora.name not in loras]
         if job.controlnet is not None:
@@ -281,13 +297,12 @@ def check_names(job: GenerateJob, capabilities: gateway_pb2.GetCapabilitiesRespo
             controlnets = list(capabilities.controlnet_models)
             if model and model not in controlnets:
                 unknown.append((_CONTROLNET, model, controlnets))
-        unknown += _unknown_settings(job, capabilities)
     if not unknown:
         return
     texts = []
     violations = []
     for kind, name, have in unknown:
-        listing = ", ".join(have) or "none"
+        listing = _listing(have)
         texts.append(f"unknown {kind.label} {name!r}; the render backends have: {listing}")
         violations.append(PreconditionViolation(kind.type, name, f"the server has: {listing}"))
     reasons = {kind.reason for kind, _, _ in unknown}
@@ -299,6 +314,10 @@ def check_names(job: GenerateJob, capabilities: gateway_pb2.GetCapabilitiesRespo
     )
 
 
+def _listing(names: Sequence[str]) -> str:
+    return ", ".join(names) or "none"
+
+
 def _default_controlnet(
     spec: common_pb2.ControlNetSpec, capabilities: gateway_pb2.GetCapabilitiesResponse
 ) -> str:
@@ -308,18 +327,29 @@ def _default_controlnet(
     return ""
 
 
-def _unknown_settings(
-    job: GenerateJob, capabilities: gateway_pb2.GetCapabilitiesResponse
-) -> list[tuple[_Kind, str, list[str]]]:
-    """Sampler and scheduler names from the overrides and an approved plan."""
-    sources = [job.inputs.overrides]
+def _check_settings(job: GenerateJob, capabilities: gateway_pb2.GetCapabilitiesResponse) -> None:
+    """Sampler and scheduler names of the overrides and of an approved plan."""
+    sources = [("sampler", job.inputs.overrides)]
     if job.approved_plan is not None:
-        sources.append(job.approved_plan.settings)
-    found: list[tuple[_Kind, str, list[str]]] = []
-    for kind, field_name, have in (
-        (_SAMPLER, "sampler_name", list(capabilities.samplers)),
-        (_SCHEDULER, "scheduler", list(capabilities.schedulers)),
+        sources.append(("plan.settings", job.approved_plan.settings))
+    texts: list[str] = []
+    violations: list[FieldViolation] = []
+    for label, field_name, have in (
+        ("sampler", "sampler_name", list(capabilities.samplers)),
+        ("scheduler", "scheduler", list(capabilities.schedulers)),
     ):
-        names = {getattr(s, field_name) for s in sources if s.HasField(field_name)}
-        found += [(kind, name, have) for name in sorted(names) if have and name not in have]
-    return found
+        for prefix, settings in sources:
+            if not settings.HasField(field_name) or not have:
+                continue
+            name = getattr(settings, field_name)
+            if name not in have:
+                texts.append(
+                    f"unknown {label} {name!r}; the render backends have: {_listing(have)}"
+                )
+                violations.append(
+                    FieldViolation(
+                        f"{prefix}.{field_name}", f"{name!r} is not one of: {_listing(have)}"
+                    )
+                )
+    if violations:
+        raise InvalidArgumentError("; ".join(texts), violations)

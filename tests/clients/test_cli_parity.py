@@ -88,7 +88,8 @@ async def test_unknown_sampler_is_refused_with_what_exists(system: System, tmp_p
          "--sampler", "warp", "--out", str(tmp_path)]
     )  # fmt: skip
     assert code == cli.EXIT_FAILED
-    assert "FAILED_PRECONDITION" in text and "unknown sampler 'warp'" in text and "euler" in text
+    assert "INVALID_ARGUMENT" in text and "unknown sampler 'warp'" in text and "euler" in text
+    assert "field sampler.sampler_name:" in text
 
 
 async def test_previews_are_written_into_their_folder(

@@ -104,16 +104,33 @@ async def test_unknown_workflow_is_refused_before_any_model_call(system: System)
     assert system.ollama.fake.requests_to("/api/chat") == []
 
 
-async def test_unknown_sampler_and_scheduler_are_both_named(system: System) -> None:
+async def test_unknown_sampler_and_scheduler_name_their_fields_before_any_model_call(
+    system: System,
+) -> None:
     request = _request(sampler=common_pb2.SamplerSettings(sampler_name="warp", scheduler="someday"))
     error = await _refusal(system, request)
-    reason, violations = _precondition(error)
-    assert reason == "MODEL_NOT_FOUND"
-    assert [(v.type, v.subject) for v in violations] == [
-        ("SAMPLER", "warp"),
-        ("SCHEDULER", "someday"),
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    (bad_request,) = [
+        d for d in status_details(error) if isinstance(d, error_details_pb2.BadRequest)
     ]
+    violations = {v.field: v.description for v in bad_request.field_violations}
+    assert set(violations) == {"sampler.sampler_name", "sampler.scheduler"}
+    assert "euler" in violations["sampler.sampler_name"]
+    assert "simple" in violations["sampler.scheduler"]
     assert system.ollama.fake.requests_to("/api/chat") == []
+
+
+async def test_unknown_scheduler_in_an_approved_plan_names_the_plan_field(
+    system: System,
+) -> None:
+    plan = common_pb2.PromptPlan(
+        positive_prompt="a green cup", settings=common_pb2.SamplerSettings(scheduler="someday")
+    )
+    error = await _refusal(system, _request(plan=plan))
+    (bad_request,) = [
+        d for d in status_details(error) if isinstance(d, error_details_pb2.BadRequest)
+    ]
+    assert [v.field for v in bad_request.field_violations] == ["plan.settings.scheduler"]
 
 
 async def test_known_names_pass_the_check(system: System) -> None:
