@@ -57,9 +57,12 @@ class GatewayServiceServicer:
     """
 
     def Generate(self, request, context):
-        """Analyses, plans and renders, streaming in order: `analysis` (image-to-image
-        only), `plan`, then `queued`/`progress`/`preview`/`result` per variant as
-        they happen, `warning` from any stage, and `completed` last.
+        """Analyses, plans and renders, streaming in order: `accepted` at once, then
+        per stage a `stage` event (with `heartbeat`s while a model call runs),
+        `analysis` (image-to-image only), `plan`, then
+        `queued`/`progress`/`preview`/`result` per variant as they happen, `warning`
+        from any stage, and `completed` last. The request id is in the initial
+        metadata (x-request-id) too.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -77,7 +80,9 @@ class GatewayServiceServicer:
         """What the system can do right now: workflows, LoRAs, ControlNets, samplers,
         schedulers and edit modes over all render backends, the request limits, and
         the language models in use. Every name a GenerateRequest gives is checked
-        against this before any model runs (FAILED_PRECONDITION listing what exists).
+        against this before any model runs: an unknown sampler or scheduler is
+        INVALID_ARGUMENT naming the field, an unknown workflow, LoRA or ControlNet
+        FAILED_PRECONDITION; both list what exists.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
