@@ -30,6 +30,7 @@ def request_limits(settings: GatewaySettings) -> RequestLimits:
         max_image_side=settings.max_image_side,
         txt2img_min_side=settings.txt2img_min_side,
         txt2img_max_side=settings.txt2img_max_side,
+        prompt_token_budget=settings.prompt_token_budget,
     )
 
 

@@ -12,8 +12,9 @@ that nothing in the gateway reads the raw request again.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from gateway.caller_prompts import CallerPrompts
 from imagegen.common.v1 import common_pb2
 from services.common.images import ValidatedImage
 
@@ -60,7 +61,13 @@ class GenerateJob:
         controlnet: The ControlNet, or None.
         workflow: Workflow template name; empty = the default for the mode.
         previews: Whether to stream JPEG previews.
-        approved_plan: A plan the caller approved; rendered as given, no model is asked.
+        approved_plan: A plan the caller approved, its prompts cleaned (and replaced by
+            the caller's prompt overrides); rendered as given, no model is asked.
+        caller_prompts: The caller's prompt overrides, cleaned, and the warnings of
+            every caller prompt cleaning changed.
+        output_format: Encoding of the results (unspecified = PNG).
+        output_quality: JPEG/WEBP quality; 0 = the render's default.
+        scale: Upscale factor for a ``scale`` size policy workflow; None = its default.
     """
 
     inputs: PlanInputs
@@ -73,3 +80,7 @@ class GenerateJob:
     workflow: str
     previews: bool
     approved_plan: common_pb2.PromptPlan | None
+    caller_prompts: CallerPrompts = field(default_factory=CallerPrompts)
+    output_format: common_pb2.OutputFormat = common_pb2.OUTPUT_FORMAT_UNSPECIFIED
+    output_quality: int = 0
+    scale: float | None = None

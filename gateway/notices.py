@@ -8,10 +8,11 @@ tell at a glance that, say, the plan came from keyword rules rather than the mod
 | code | when |
 |---|---|
 | ``ANALYSIS_FALLBACK`` | the vision model was unavailable; the analysis came from image metadata |
-| ``ANALYSIS_INCOMPLETE`` | the vision model left fields empty even after a re-ask |
+| ``ANALYSIS_INCOMPLETE`` | fields are empty: the model's even after a re-ask, or the fallback's |
 | ``ANALYSIS_NOTE`` | any other note of the vision service |
 | ``PLAN_FALLBACK`` | the planner model was unavailable; keyword rules planned |
 | ``PLAN_ADJUSTED`` | the planner clamped, truncated or otherwise adjusted something |
+| ``PROMPT_CLEANED`` | a caller's prompt (approved plan, override) was cleaned; names changes |
 | ``DESCRIPTION_IGNORED`` | a description came with a text-to-image request |
 | ``GPU_NOT_FREED`` | single-GPU mode could not confirm the language models left the GPU |
 """
@@ -48,11 +49,13 @@ def analysis_warnings(analysis: common_pb2.ImageAnalysis) -> list[common_pb2.War
         )
         notes = []
     if analysis.missing_fields:
-        who = "the description from the image's metadata" if fallback else "the vision model"
+        fields = ", ".join(analysis.missing_fields)
         found.append(
             warning(
                 "ANALYSIS_INCOMPLETE",
-                f"{who} left these fields empty: " + ", ".join(analysis.missing_fields),
+                f"the metadata fallback cannot see {fields}; they are left empty, not guessed"
+                if fallback
+                else f"the vision model left {fields} empty, even when asked again for them",
             )
         )
     found += [warning("ANALYSIS_NOTE", note) for note in notes]

@@ -25,6 +25,8 @@ The analysis runs for image-to-image only (a caller's description replaces the m
 - An identical recent request (same image, instruction, description, overrides) reuses
   the analysis and plan without a model call (:mod:`gateway.reuse`).
 - An approved plan (``GenerateRequest.plan``) is rendered as given: no model is asked.
+  Its prompts, and the caller's ``prompt`` / ``negative_prompt`` overrides (which replace
+  the planned ones), are cleaned by the planner's rules first (:mod:`gateway.caller_prompts`).
 - Model calls go through the phase scheduler (:mod:`gateway.scheduler`), so concurrent
   requests share the GPU in phases rather than swapping models per request.
 - The caller's deadline is split across the stages (:mod:`gateway.deadlines`) and handed
@@ -44,6 +46,7 @@ from typing import TypeVar
 import grpc
 import grpc.aio
 
+from gateway.caller_prompts import CallerPrompts
 from gateway.capabilities import Capabilities
 from gateway.deadlines import Deadline, Stage, StageBudgets
 from gateway.downstream import Downstream, relay_error
@@ -237,13 +240,17 @@ class Orchestrator:
         await self._capabilities.check(job)
         if inputs.mode is Mode.TEXT_TO_IMAGE and inputs.description is not None:
             yield _event(warning=_DESCRIPTION_IGNORED)
+        for notice in job.caller_prompts.warnings:
+            yield _event(warning=notice)
 
         prepared = _Prepared()
         if job.approved_plan is not None:
             for event in self._approved(job, prepared):
                 yield event
         else:
-            async for event in self._prepare(inputs, deadline, timer, prepared):
+            async for event in self._prepare(
+                inputs, deadline, timer, prepared, caller=job.caller_prompts
+            ):
                 yield event
         assert prepared.plan is not None
 
@@ -346,13 +353,25 @@ class Orchestrator:
         yield _event(plan=gateway_pb2.PlanReady(plan=plan))
 
     async def _prepare(
-        self, inputs: PlanInputs, deadline: Deadline, timer: StageTimer, prepared: _Prepared
+        self,
+        inputs: PlanInputs,
+        deadline: Deadline,
+        timer: StageTimer,
+        prepared: _Prepared,
+        *,
+        caller: CallerPrompts | None = None,
     ) -> AsyncIterator[gateway_pb2.GenerateResponse]:
-        """Analysis and plan, reused when an identical request made them recently."""
+        """Analysis and plan, reused when an identical request made them recently.
+
+        The caller's prompt overrides replace the planned prompts in what is reported
+        and rendered; the plan kept for reuse stays the planner's.
+        """
+        caller = caller or CallerPrompts()
         key = reuse_key(inputs)
         earlier = self._reuse.get(key)
         if earlier is not None:
-            prepared.analysis, prepared.plan, prepared.reused = earlier.analysis, earlier.plan, True
+            prepared.analysis, prepared.reused = earlier.analysis, True
+            prepared.plan = caller.apply(earlier.plan)
             if earlier.analysis is not None:
                 earlier.analysis.cached = True
                 yield _stage("analysis", earlier.analysis.model, cached=True)
@@ -360,7 +379,7 @@ class Orchestrator:
                     analysis=gateway_pb2.AnalysisReady(analysis=earlier.analysis, reused=True)
                 )
             yield _stage("plan", earlier.plan.model, cached=True)
-            yield _event(plan=gateway_pb2.PlanReady(plan=earlier.plan, reused=True))
+            yield _event(plan=gateway_pb2.PlanReady(plan=prepared.plan, reused=True))
             _log.info("reused analysis and plan", extra=_plan_log(earlier.plan))
             return
 
@@ -390,8 +409,8 @@ class Orchestrator:
             ):
                 yield beat
         plan = plans[0]
-        prepared.plan = plan
-        yield _event(plan=gateway_pb2.PlanReady(plan=plan))
+        prepared.plan = caller.apply(plan)
+        yield _event(plan=gateway_pb2.PlanReady(plan=prepared.plan))
         for notice in plan_warnings(plan):
             yield _event(warning=notice)
         self._reuse.put(key, ReusedPlan(analysis=prepared.analysis, plan=plan))
@@ -506,6 +525,9 @@ class Orchestrator:
             workflow=job.workflow,
             previews=job.previews,
             provenance=build_provenance(inputs, prepared.analysis, plan, request_id),
+            output_format=job.output_format,
+            output_quality=job.output_quality,
+            scale=job.scale,
         )
         if inputs.image is not None:
             request.source_image.CopyFrom(

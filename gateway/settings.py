@@ -18,7 +18,7 @@ from pydantic_settings import SettingsConfigDict
 
 from gateway.downstream import grpc_target
 from services.common.channels import ClientTLS
-from services.common.settings import RequestLimitSettings, env_name
+from services.common.settings import RequestLimitSettings, env_name, prompt_token_budget_field
 
 __all__ = ["GatewaySettings"]
 
@@ -74,6 +74,8 @@ class GatewaySettings(RequestLimitSettings):
         ge=1,
         description="Longest accepted instruction (and description), in characters.",
     )
+
+    prompt_token_budget: int = prompt_token_budget_field()
 
     plan_reuse_window_s: float = Field(
         default=600.0,

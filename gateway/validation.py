@@ -16,16 +16,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gateway.caller_prompts import check_caller_prompts
 from gateway.jobs import GenerateJob, Mode, PlanInputs
 from imagegen.common.v1 import common_pb2
 from imagegen.gateway.v1 import gateway_pb2
 from services.common.errors import FieldViolation, InvalidArgumentError
-from services.common.images import ValidatedImage, validate_image
+from services.common.images import MIN_SOURCE_SIDE, ValidatedImage, validate_image
+from services.common.prompts import DEFAULT_PROMPT_TOKEN_BUDGET
 from services.common.request_rules import (
     ControlNetValues,
     check_controlnet,
     check_enum,
     check_loras,
+    check_output_format,
+    check_output_quality,
+    check_scale,
     check_txt2img_side,
     check_variants,
     check_workflow_name,
@@ -48,6 +53,7 @@ class RequestLimits:
         max_image_side: Largest image width or height.
         txt2img_min_side: Smallest text-to-image side (shared with render).
         txt2img_max_side: Largest text-to-image side (shared with render).
+        prompt_token_budget: Most CLIP tokens in a caller's prompt.
     """
 
     max_variants: int = 8
@@ -57,6 +63,7 @@ class RequestLimits:
     max_image_side: int = 4096
     txt2img_min_side: int = 256
     txt2img_max_side: int = 2048
+    prompt_token_budget: int = DEFAULT_PROMPT_TOKEN_BUDGET
 
 
 def validate_generate(request: gateway_pb2.GenerateRequest, limits: RequestLimits) -> GenerateJob:
@@ -109,7 +116,18 @@ def validate_generate(request: gateway_pb2.GenerateRequest, limits: RequestLimit
     controlnet = _check_controlnet(request, mode, limits, violations)
     if request.workflow:
         check_workflow_name(request.workflow, "workflow", violations)
-    approved_plan = _check_approved_plan(request, violations)
+    _check_approved_plan(request, violations)
+    for name in ("prompt", "negative_prompt"):
+        if request.HasField(name):
+            _check_text(getattr(request, name), name, limits, violations, if_blank=None)
+    caller_prompts, approved_plan = check_caller_prompts(
+        request, budget=limits.prompt_token_budget, violations=violations
+    )
+    check_output_format(request.output_format, violations)
+    check_output_quality(request.output_quality, violations)
+    scale = request.scale if request.HasField("scale") else None
+    if scale is not None:
+        check_scale(scale, violations)
 
     raise_if_any(violations, "request")
     return GenerateJob(
@@ -129,6 +147,10 @@ def validate_generate(request: gateway_pb2.GenerateRequest, limits: RequestLimit
         workflow=request.workflow,
         previews=request.previews,
         approved_plan=approved_plan,
+        caller_prompts=caller_prompts,
+        output_format=request.output_format,
+        output_quality=request.output_quality,
+        scale=scale,
     )
 
 
@@ -169,15 +191,26 @@ def _check_image(
     if not request.HasField(field):
         return None
     image: common_pb2.Image = getattr(request, field)
-    return _image_or_violation(image.data, f"{field}.data", limits, violations)
+    return _image_or_violation(
+        image.data, f"{field}.data", limits, violations, min_side=MIN_SOURCE_SIDE
+    )
 
 
 def _image_or_violation(
-    data: bytes, field: str, limits: RequestLimits, violations: list[FieldViolation]
+    data: bytes,
+    field: str,
+    limits: RequestLimits,
+    violations: list[FieldViolation],
+    *,
+    min_side: int = 1,
 ) -> ValidatedImage | None:
     try:
         return validate_image(
-            data, field=field, max_bytes=limits.max_image_bytes, max_side=limits.max_image_side
+            data,
+            field=field,
+            max_bytes=limits.max_image_bytes,
+            max_side=limits.max_image_side,
+            min_side=min_side,
         )
     except InvalidArgumentError as e:
         violations.extend(e.violations)
@@ -254,15 +287,11 @@ def _check_controlnet(
 
 def _check_approved_plan(
     request: gateway_pb2.GenerateRequest, violations: list[FieldViolation]
-) -> common_pb2.PromptPlan | None:
+) -> None:
+    # Its prompts are cleaned with the overrides (gateway.caller_prompts).
     if not request.HasField("plan"):
-        return None
+        return
     plan = request.plan
-    if not plan.positive_prompt.strip():
-        violations.append(
-            FieldViolation("plan.positive_prompt", "is required and must not be blank")
-        )
     # An unrecognised intent is sent as UNSPECIFIED (the planner does so itself).
     check_enum(plan.intent, common_pb2.EditIntent, "plan.intent", violations, unspecified_ok=True)
     check_overrides(overrides_from_proto(plan.settings), "plan.settings", violations, bounded=True)
-    return plan

@@ -64,6 +64,9 @@ __all__ = [
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_IMAGE = ROOT / "tools" / "demo" / "coffee.jpg"
+DEMO_ANSWERS = ROOT / "tools" / "demo" / "answers.json"
+"""What the Ollama stand-in's models answer (an analysis of the demo image, a plan for the
+demo instruction): scripted, so the stand-in run shows a plausible analysis and plan."""
 """A coffee cup on a saucer on a wooden table, 600×400, CC0."""
 DEFAULT_INSTRUCTION = "Перекрась чашку в тёмно-зелёный цвет, сохрани блюдце и стол"
 
@@ -236,7 +239,12 @@ def _start_services(
     ollama_url = backends.ollama_url
     if ollama_url is None:
         port = free_port()
-        stack.start("fake_ollama", "standins.ollama", args=["--port", str(port)], env={})
+        stack.start(
+            "fake_ollama",
+            "standins.ollama",
+            args=["--port", str(port)],
+            env={"FAKE_OLLAMA_ANSWERS": DEMO_ANSWERS.read_text()},
+        )
         ollama_url = f"http://127.0.0.1:{port}"
     comfyui_urls = backends.comfyui_urls
     if comfyui_urls is None:
@@ -353,7 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _generate(args: argparse.Namespace, gateway: str, out: TextIO) -> int:
+def _generate(args: argparse.Namespace, gateway: str, out: TextIO, *, synthetic: bool) -> int:
     """Generates the demo's variants through the ``imagegen`` client; its exit code."""
     code, outcome = cli.execute(
         [
@@ -370,6 +378,12 @@ def _generate(args: argparse.Namespace, gateway: str, out: TextIO) -> int:
         print(f"images written under {args.out.resolve()}:", file=out)
         for path in outcome.written:
             print(f"  {path.resolve()}", file=out)
+        if synthetic:
+            print(
+                "NOTICE: these images come from the ComfyUI STAND-IN (synthetic, not Flux); "
+                "set OLLAMA_URL and COMFYUI_URL for real ones.",
+                file=out,
+            )
     out.flush()
     return code
 
@@ -413,7 +427,8 @@ def main(argv: Sequence[str] | None = None, *, stream: TextIO | None = None) -> 
             "=" * 72
             + f"\nNOTICE: {' and '.join(missing)} not set: using the STAND-INS for "
             + ("Ollama and ComfyUI" if len(missing) == 2 else missing[0].split("_")[0])
-            + ".\nNo model runs; analyses, plans and images are synthetic.\n"
+            + ".\nNo model runs: the analysis and plan are scripted answers "
+            + f"({DEMO_ANSWERS.relative_to(ROOT)}) and the images are synthetic.\n"
             + "Set OLLAMA_URL and COMFYUI_URL to use real backends.\n"
             + "=" * 72,
             file=out,
@@ -430,7 +445,9 @@ def main(argv: Sequence[str] | None = None, *, stream: TextIO | None = None) -> 
             _wait_serving(stack, addresses, args.startup_timeout)
             print(f"all services SERVING; gateway at {addresses['gateway']}", file=out, flush=True)
             if not args.serve:
-                return _generate(args, addresses["gateway"], out)
+                return _generate(
+                    args, addresses["gateway"], out, synthetic=backends.comfyui_urls is None
+                )
             try:
                 _serve(stack, addresses, log_dir, out)
             except KeyboardInterrupt:

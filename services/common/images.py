@@ -30,7 +30,11 @@ from PIL import (
 
 from services.common.errors import FieldViolation, InvalidArgumentError
 
-__all__ = ["ImageFormat", "ValidatedImage", "validate_image"]
+__all__ = ["MIN_SOURCE_SIDE", "ImageFormat", "ValidatedImage", "validate_image"]
+
+MIN_SOURCE_SIDE = 64
+"""Smallest width and height of a source image: below it the latent (1/8 of each side)
+has too few 2×2 Flux patches to draw anything recognisable."""
 
 ImageFormat = Literal["PNG", "JPEG", "WEBP"]
 
@@ -121,7 +125,13 @@ class ValidatedImage:
 
 
 def validate_image(
-    data: bytes, *, field: str, max_bytes: int, max_side: int, keep_pixels: bool = False
+    data: bytes,
+    *,
+    field: str,
+    max_bytes: int,
+    max_side: int,
+    min_side: int = 1,
+    keep_pixels: bool = False,
 ) -> ValidatedImage:
     """Checks untrusted image bytes and describes the image.
 
@@ -132,6 +142,8 @@ def validate_image(
         max_bytes: Largest accepted size of ``data``.
         max_side: Largest accepted width or height; the pixel count is also bounded
             by ``max_side²``.
+        min_side: Smallest accepted width and height (:data:`MIN_SOURCE_SIDE` for a
+            source image).
         keep_pixels: Keep the decoded upright RGB pixels (validation decodes every pixel
             anyway), so :meth:`ValidatedImage.open` costs a copy instead of a decode.
 
@@ -140,8 +152,8 @@ def validate_image(
 
     Raises:
         InvalidArgumentError: Empty, too large, not PNG/JPEG/WEBP by content, a side
-            above ``max_side``, a decompression bomb, or truncated/corrupt data. The
-            ``BadRequest`` violation names ``field``.
+            above ``max_side`` or below ``min_side``, a decompression bomb, or
+            truncated/corrupt data. The ``BadRequest`` violation names ``field``.
     """
 
     def refuse(description: str) -> InvalidArgumentError:
@@ -170,6 +182,11 @@ def validate_image(
                 raise refuse(f"is {width}×{height} pixels; the limit is {max_side} per side")
             if width < 1 or height < 1:
                 raise refuse(f"has no pixels ({width}×{height})")
+            if width < min_side or height < min_side:
+                raise refuse(
+                    f"is {width}×{height} pixels; it must be at least {min_side} pixels on "
+                    "each side to render from"
+                )
             # Decode every pixel now: a truncated or corrupt file must fail here, not in
             # the middle of a render. LOAD_TRUNCATED_IMAGES stays False for that reason.
             image.load()

@@ -14,6 +14,9 @@ both servers share (:class:`~services.common.settings.RequestLimitSettings`).
 | :func:`check_txt2img_side`            | a side outside the configured minimum and maximum |
 | :func:`check_loras`                   | too many; bad names; NaN or infinite strengths   |
 | :func:`check_controlnet`              | out of range; start > end; nothing to follow     |
+| :func:`check_output_format`           | an ``OutputFormat`` number the contract lacks    |
+| :func:`check_output_quality`          | a JPEG/WEBP quality above 100                    |
+| :func:`check_scale`                   | a NaN, infinite or out-of-range upscale factor   |
 | :func:`check_enum`                    | an enum number the contract does not define      |
 
 Sampler settings have their own module, :mod:`services.common.sampler`.
@@ -28,18 +31,25 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from imagegen.common.v1 import common_pb2
 from services.common.errors import FieldViolation, InvalidArgumentError
 
 __all__ = [
     "CONTROLNET_STRENGTH_RANGE",
     "DEFAULT_CONTROLNET_STRENGTH",
+    "DEFAULT_OUTPUT_QUALITY",
     "MAX_FILE_NAME",
     "MAX_SEED",
+    "OUTPUT_QUALITY_RANGE",
+    "SCALE_RANGE",
     "ControlNetValues",
     "check_bare_name",
     "check_controlnet",
     "check_enum",
     "check_loras",
+    "check_output_format",
+    "check_output_quality",
+    "check_scale",
     "check_txt2img_side",
     "check_variants",
     "check_workflow_name",
@@ -60,6 +70,15 @@ CONTROLNET_STRENGTH_RANGE = (0.0, 2.0)
 
 DEFAULT_CONTROLNET_STRENGTH = 0.6
 """Strength of a ControlNet that names none: guides without freezing the layout."""
+
+OUTPUT_QUALITY_RANGE = (1, 100)
+"""JPEG/WEBP qualities a request may ask for (0 = :data:`DEFAULT_OUTPUT_QUALITY`)."""
+
+DEFAULT_OUTPUT_QUALITY = 90
+"""JPEG/WEBP quality when the request gives 0: no visible artefacts at a third of PNG's size."""
+
+SCALE_RANGE = (1.0, 8.0)
+"""Upscale factors any workflow may declare; each narrows it (``flux-upscale``: 1.5 to 4)."""
 
 # Workflow templates are files on the render service: a name, never a path.
 _WORKFLOW_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
@@ -304,6 +323,65 @@ def check_controlnet(
                 "controlnet.control_image",
                 "is required for text-to-image: there is no source image to derive it from",
             )
+        )
+
+
+def check_output_format(output_format: int, violations: list[FieldViolation]) -> None:
+    """The encoding of the results: unset (PNG) or a defined ``OutputFormat``.
+
+    Args:
+        output_format: The ``OutputFormat`` number received.
+        violations: Where a violation is added, naming ``output_format``.
+    """
+    check_enum(
+        output_format, common_pb2.OutputFormat, "output_format", violations, unspecified_ok=True
+    )
+
+
+def check_output_quality(quality: int, violations: list[FieldViolation]) -> int:
+    """The JPEG/WEBP quality of the results: 0 (the default) or 1 to 100.
+
+    Args:
+        quality: The requested quality (ignored for PNG, but checked all the same).
+        violations: Where a violation is added, naming ``output_quality``.
+
+    Returns:
+        The quality to encode with (:data:`DEFAULT_OUTPUT_QUALITY` for 0).
+    """
+    low, high = OUTPUT_QUALITY_RANGE
+    if quality and not low <= quality <= high:
+        violations.append(
+            FieldViolation(
+                "output_quality",
+                f"is {quality}; use 0 (default {DEFAULT_OUTPUT_QUALITY}) or {low} to {high}",
+            )
+        )
+    return quality or DEFAULT_OUTPUT_QUALITY
+
+
+def check_scale(
+    scale: float,
+    violations: list[FieldViolation],
+    *,
+    low: float = SCALE_RANGE[0],
+    high: float = SCALE_RANGE[1],
+    workflow: str = "",
+) -> None:
+    """An upscale factor: finite and within ``low`` to ``high``.
+
+    Args:
+        scale: The requested factor.
+        violations: Where a violation is added, naming ``scale``.
+        low: Smallest factor (the workflow's, or :data:`SCALE_RANGE`).
+        high: Largest factor.
+        workflow: The workflow whose range applies, for the message; empty = any.
+    """
+    whose = f"workflow {workflow!r} scales" if workflow else "scale factors run"
+    if not math.isfinite(scale):
+        violations.append(FieldViolation("scale", f"{scale} is not a finite number"))
+    elif not low <= scale <= high:
+        violations.append(
+            FieldViolation("scale", f"is {scale:g}; {whose} from {low:g} to {high:g}")
         )
 
 

@@ -166,6 +166,25 @@ class ServerSettings(BaseSettings):
         return self.tls_cert_file is not None and self.tls_key_file is not None
 
 
+def prompt_token_budget_field() -> Any:
+    """The prompt token budget, one unprefixed setting for the planner (its own prompts)
+    and the gateway (a caller's prompts), so both cut prompts at the same length."""
+    from services.common.prompts import DEFAULT_PROMPT_TOKEN_BUDGET
+
+    return Field(
+        default=DEFAULT_PROMPT_TOKEN_BUDGET,
+        ge=16,
+        le=512,
+        validation_alias="IMAGEGEN_PROMPT_TOKEN_BUDGET",
+        description=(
+            "Most CLIP tokens in a positive or negative prompt, the planner's or a caller's "
+            "(planner and gateway); longer prompts are cut with a warning. Flux-dev's T5 "
+            "encoder was trained on 512 tokens and splits English a little finer than "
+            "CLIP's BPE, hence the margin."
+        ),
+    )
+
+
 class RequestLimitSettings(ServerSettings):
     """Settings of a server that takes generation requests: the gateway and render.
 

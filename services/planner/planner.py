@@ -14,10 +14,14 @@
     empty prompt)                                                 │
        │ 404 ──► FAILED_PRECONDITION naming the model             │
        │ still failing ───────────────────────────────────────────┤
+       ▼                                                          │
+    a prompt word not in the Latin script? ──► one re-ask naming  │
+       │ the words ──► still not English ─────────────────────────┤
        ▼                                                          ▼
     clamp denoise into the intent's range, steps,     rules: intent from keywords,
     guidance; validate both prompts                   denoise from the table, glossary
-       │                                              prompt (or UNAVAILABLE by policy)
+       │                                              prompt, transliterated to Latin
+       │                                              (or UNAVAILABLE by policy)
        └──────────────────────┬───────────────────────────────────┘
                               ▼
                 caller's overrides win (clamped) ──► plan + warnings
@@ -29,6 +33,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
+from services.common.clip_tokenizer import ClipTokenizer, default_tokenizer
 from services.common.errors import (
     BackendUnavailableError,
     FieldViolation,
@@ -43,23 +48,22 @@ from services.common.llm import (
     ModelProbe,
     ModelState,
     Release,
+    ThinkLevel,
     UnusableAnswerError,
     call_model_with_retries,
     release_model,
 )
 from services.common.logs import get_logger
 from services.common.metrics import FALLBACKS_TOTAL, STAGE_SECONDS
+from services.common.prompts import EmptyPromptError, ValidatedPrompt, clean_text, validate_prompt
 from services.common.retry import remaining
-from services.planner.clip_tokenizer import ClipTokenizer, default_tokenizer
 from services.planner.intents import DENOISE_TABLE, UNRECOGNISED_DENOISE, Intent
 from services.planner.plans import Mode, Plan, PlanRequest, PlanSource, SourceAnalysis
-from services.planner.prompts import EmptyPromptError, ValidatedPrompt, clean_text, validate_prompt
 from services.planner.rules import (
     DEFAULT_NEGATIVE_PROMPT,
     compose_prompt,
     detect_intent,
-    is_english,
-    translate,
+    latin_prompt,
 )
 from services.planner.sampling import (
     FLUX_DEV_DEFAULTS,
@@ -73,9 +77,11 @@ from services.planner.schema import (
     PROMPT_VERSION,
     SYSTEM_PROMPT,
     ModelPlan,
+    english_reask,
     parse_plan,
     user_message,
 )
+from services.planner.scripts import non_latin_words, transliterate
 from services.planner.settings import PlannerSettings, PlanPolicy
 
 __all__ = ["INSTRUCTION_FIELD", "Planner", "resolve_mode"]
@@ -103,6 +109,21 @@ def resolve_mode(requested: Mode | None, analysis: SourceAnalysis | None) -> Mod
     if requested is not None:
         return requested
     return Mode.IMAGE_TO_IMAGE if analysis is not None else Mode.TEXT_TO_IMAGE
+
+
+@dataclass(frozen=True)
+class _ModelAnswer:
+    """One answer of the text model, parsed, its prompts validated."""
+
+    content: str
+    parsed: ModelPlan
+    positive: ValidatedPrompt
+    negative: ValidatedPrompt | None
+
+    def non_latin_words(self) -> tuple[str, ...]:
+        """Words of either prompt not in the Latin script, each once."""
+        texts = [self.positive.text, self.negative.text if self.negative else ""]
+        return tuple(dict.fromkeys(w for text in texts for w in non_latin_words(text)))
 
 
 @dataclass(frozen=True)
@@ -269,27 +290,28 @@ class Planner:
         # Never False: gpt-oss with think=false and a schema answers nothing.
         think = settings.think if self._probe.has_capability("thinking") is not False else None
 
-        def parse(reply: ChatResponse) -> tuple[ModelPlan, ValidatedPrompt, ValidatedPrompt | None]:
-            parsed = parse_plan(reply.content)
-            return parsed, *self._validate_model_prompts(parsed)
-
-        # A fixed seed makes plans reproducible (the helper moves it on after a bad answer,
-        # which the same seed would give again).
-        parsed, positive, negative = await call_model_with_retries(
-            self._client,
-            settings.chat_request(
-                messages, json_schema=PLAN_SCHEMA, schema_name="prompt_plan", think=think
-            ),
-            parse,
-            policy=self._retry,
-            # The rules must still be able to answer before the caller's deadline.
-            deadline=deadline - _FALLBACK_RESERVE_S,
-            call_timeout_s=settings.call_timeout_s,
-            logger=_log,
-            label="planner model",
-            log_fields={"prompt_version": PROMPT_VERSION},
-            request_log=_request_log,
-        )
+        answer = await self._ask(messages, deadline, think=think, phase="plan")
+        foreign = answer.non_latin_words()
+        if foreign:
+            # Flux reads English only: ask once more, naming the words, then give up.
+            follow_up = [
+                *messages,
+                ChatMessage("assistant", answer.content),
+                ChatMessage("user", english_reask(foreign)),
+            ]
+            answer = await self._ask(follow_up, deadline, think=think, phase="english re-ask")
+            still = answer.non_latin_words()
+            if still:
+                raise UnusableAnswerError(
+                    "the model's prompt was not in English even when asked again "
+                    f"({', '.join(still[:6])})"
+                )
+            warnings.append(
+                "the model's first prompt was not in English ("
+                + ", ".join(foreign[:6])
+                + "); it was asked again"
+            )
+        parsed, positive, negative = answer.parsed, answer.positive, answer.negative
         intent = self._model_intent(parsed.intent, request.mode, warnings)
         denoise = 1.0 if intent is Intent.TEXT_TO_IMAGE else parsed.denoise
         sampler, clamped = settle_model_choices(
@@ -307,6 +329,45 @@ class Planner:
             source=PlanSource.MODEL,
             warnings=tuple(warnings),
             model=settings.model,
+        )
+
+    async def _ask(
+        self,
+        messages: list[ChatMessage],
+        deadline: float,
+        *,
+        think: ThinkLevel | None,
+        phase: str,
+    ) -> _ModelAnswer:
+        """One question to the text model, retried; its answer parsed and validated.
+
+        Raises:
+            FailedPreconditionError: The server does not have the model.
+            ModelError: No usable answer within the attempts and the deadline.
+        """
+        settings = self._settings
+
+        def parse(reply: ChatResponse) -> _ModelAnswer:
+            parsed = parse_plan(reply.content)
+            positive, negative = self._validate_model_prompts(parsed)
+            return _ModelAnswer(reply.content, parsed, positive, negative)
+
+        # A fixed seed makes plans reproducible (the helper moves it on after a bad answer,
+        # which the same seed would give again).
+        return await call_model_with_retries(
+            self._client,
+            settings.chat_request(
+                messages, json_schema=PLAN_SCHEMA, schema_name="prompt_plan", think=think
+            ),
+            parse,
+            policy=self._retry,
+            # The rules must still be able to answer before the caller's deadline.
+            deadline=deadline - _FALLBACK_RESERVE_S,
+            call_timeout_s=settings.call_timeout_s,
+            logger=_log,
+            label="planner model",
+            log_fields={"prompt_version": PROMPT_VERSION, "phase": phase},
+            request_log=_request_log,
         )
 
     def _validate_model_prompts(
@@ -393,26 +454,20 @@ class Planner:
                     f"intent {intent.label} recognised from {match.keyword!r}; denoise "
                     f"{denoise:.2f} from the intent table"
                 )
-        translation = translate(instruction)
-        if not is_english(instruction):
-            kept = len(translation.untranslated)
-            sample = ", ".join(dict.fromkeys(translation.untranslated[:8]))
-            warnings.append(
-                "the instruction is not in English and was not translated by a model: a "
-                f"glossary replaced {translation.translated_words} word(s)"
-                + (f" and {kept} were kept as written ({sample})" if kept else "")
-            )
         analysis = request.analysis if request.mode is Mode.IMAGE_TO_IMAGE else None
         budget = settings.prompt_token_budget
-        composed = compose_prompt(translation.text, intent, analysis)
+        # Flux reads English only: the glossary translates the instruction and the
+        # analysis, and what it leaves in another script is made Latin.
+        composed = latin_prompt(instruction, compose_prompt(instruction, intent, analysis))
+        warnings += composed.warnings
         try:
             positive = validate_prompt(
-                composed, budget=budget, count=self._tokenizer.count, what="positive prompt"
+                composed.text, budget=budget, count=self._tokenizer.count, what="positive prompt"
             )
         except EmptyPromptError:
             # Only brackets or the like in the instruction: say something rather than nothing.
             fallback = (
-                analysis.description if analysis else ""
+                transliterate(analysis.description).text if analysis else ""
             ) or "A detailed, high quality image."
             positive = validate_prompt(
                 fallback, budget=budget, count=self._tokenizer.count, what="positive prompt"
@@ -425,7 +480,7 @@ class Planner:
             extra={
                 "reason": reason,
                 "intent": intent.value if intent else None,
-                "untranslated": list(translation.untranslated),
+                "transliterated": list(composed.transliterated),
             },
         )
         return _Drafted(

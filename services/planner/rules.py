@@ -14,6 +14,9 @@ policy allows it). Three parts:
   written; the caller is told how much that was.
 * :func:`compose_prompt` — the change first (CLIP reads only the first 75 tokens), then
   the analysis of the source and what to keep.
+* :func:`latin_prompt` — the last step: what the glossary left in another script is
+  transliterated (Cyrillic) or dropped (:mod:`services.planner.scripts`), so no
+  non-Latin word reaches Flux, and the caller is told which words.
 
 The result is a usable, not a good, prompt: the rules cannot rewrite the source's
 description around the change the way the model does.
@@ -22,20 +25,21 @@ description around the change the way the model does.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from services.planner.intents import Intent
 from services.planner.plans import SourceAnalysis
+from services.planner.scripts import is_latin_text, non_latin_words, transliterate
 
 __all__ = [
     "DEFAULT_NEGATIVE_PROMPT",
     "IntentMatch",
+    "LatinPrompt",
     "Translation",
     "compose_prompt",
     "detect_intent",
-    "is_english",
+    "latin_prompt",
     "translate",
 ]
 
@@ -386,6 +390,10 @@ _GLOSSARY: tuple[tuple[str, str], ...] = tuple(
         _word(r"растени(?:е|я|ем|ю|й|ями|ях)", "plants"),
         _word(r"цвет(?:ок|ка|ком)", "flower"),
         _noun("ваз", "vase", "vases"),
+        _noun("чашк", "cup", "cups"),
+        _noun("чаш", "bowl", "bowls"),
+        _noun("кружк", "mug", "mugs"),
+        _noun("тарелк", "plate", "plates"),
         _noun("кухн", "kitchen"),
         _noun("комнат", "room", "rooms"),
         _noun("спальн", "bedroom"),
@@ -572,7 +580,6 @@ _GLOSSARY: tuple[tuple[str, str], ...] = tuple(
 _COMPILED_GLOSSARY = tuple(
     (re.compile(pattern, re.IGNORECASE), english) for pattern, english in _GLOSSARY
 )
-_NON_LATIN_WORD = re.compile(r"\b\w*[^\W\d_a-zA-Z\u00c0-\u024f]\w*\b")
 
 
 @dataclass(frozen=True)
@@ -590,19 +597,6 @@ class Translation:
     untranslated: tuple[str, ...]
 
 
-def is_english(text: str) -> bool:
-    """Whether ``text`` contains letters only of the Latin script.
-
-    A cheap test, not language detection: it tells Russian (or Chinese…) from English,
-    not French from English.
-    """
-    return not any(ch.isalpha() and not _is_latin(ch) for ch in text)
-
-
-def _is_latin(ch: str) -> bool:
-    return unicodedata.name(ch, "").startswith("LATIN")
-
-
 def translate(instruction: str) -> Translation:
     """Replaces the words the glossary knows by English, keeping everything else.
 
@@ -613,12 +607,12 @@ def translate(instruction: str) -> Translation:
         The translation and how much of it the glossary covered.
     """
     text = _fold(instruction)
-    before = len(_NON_LATIN_WORD.findall(text))
+    before = len(non_latin_words(text))
     if before == 0:
         return Translation(text=instruction, translated_words=0, untranslated=())
     for pattern, english in _COMPILED_GLOSSARY:
         text = pattern.sub(english, text)
-    untranslated = tuple(_NON_LATIN_WORD.findall(text))
+    untranslated = non_latin_words(text)
     text = re.sub(r"\s+", " ", text).strip()
     return Translation(
         text=text, translated_words=before - len(untranslated), untranslated=untranslated
@@ -669,3 +663,60 @@ def compose_prompt(change: str, intent: Intent | None, analysis: SourceAnalysis 
     if analysis.composition and not reimagined:
         parts.append(_sentence(f"Composition: {analysis.composition}"))
     return " ".join(part for part in parts if part)
+
+
+_NAMED = 6  # words named in one warning
+
+
+def _named(items: Sequence[str]) -> str:
+    shown = ", ".join(items[:_NAMED])
+    return shown + (f" and {len(items) - _NAMED} more" if len(items) > _NAMED else "")
+
+
+@dataclass(frozen=True)
+class LatinPrompt:
+    """The rules' prompt with every word in the Latin script.
+
+    Attributes:
+        text: The prompt: the glossary's English, Cyrillic it does not know
+            transliterated, other scripts' letters dropped.
+        warnings: One warning naming the words concerned; empty for English text.
+        transliterated: The words transliterated or dropped, for the logs.
+    """
+
+    text: str
+    warnings: tuple[str, ...]
+    transliterated: tuple[str, ...]
+
+
+def latin_prompt(instruction: str, prompt: str) -> LatinPrompt:
+    """The rules' prompt in English as far as the glossary reaches, and Latin throughout.
+
+    Args:
+        instruction: The caller's instruction (names what was not in English).
+        prompt: The composed prompt (the instruction plus the analysis), any language.
+
+    Returns:
+        The prompt and what it took.
+    """
+    glossed = translate(prompt)
+    latin = transliterate(glossed.text)
+    notes: list[str] = []
+    if glossed.translated_words or glossed.untranslated:
+        what = "instruction" if not is_latin_text(instruction) else "analysis"
+        notes.append(
+            f"the {what} is not in English and was not translated by a model: a glossary "
+            f"replaced {glossed.translated_words} word(s)"
+        )
+    if latin.transliterated:
+        spelled = [f"{word} → {latin_word}" for word, latin_word in latin.transliterated]
+        notes.append(f"transliterated the words the glossary does not know: {_named(spelled)}")
+    if latin.dropped:
+        notes.append(
+            f"dropped the words in a script without a transliteration: {_named(latin.dropped)}"
+        )
+    return LatinPrompt(
+        text=latin.text,
+        warnings=("; ".join(notes),) if notes else (),
+        transliterated=(*(word for word, _ in latin.transliterated), *latin.dropped),
+    )

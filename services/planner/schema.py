@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -28,6 +29,7 @@ __all__ = [
     "PROMPT_VERSION",
     "SYSTEM_PROMPT",
     "ModelPlan",
+    "english_reask",
     "parse_plan",
     "user_message",
 ]
@@ -163,10 +165,27 @@ Example request:
 Example answer:
 {_EXAMPLE_ANSWER}"""
 
+_ENGLISH_REASK = """\
+Your prompts contain words that are not English: {words}. Flux understands only English. \
+Answer with the complete JSON object again, with positive_prompt and negative_prompt \
+entirely in English: translate these words (write a name in Latin letters)."""
+
 PROMPT_VERSION = hashlib.sha256(
-    json.dumps([SYSTEM_PROMPT, PLAN_SCHEMA], sort_keys=True).encode()
+    json.dumps([SYSTEM_PROMPT, _ENGLISH_REASK, PLAN_SCHEMA], sort_keys=True).encode()
 ).hexdigest()[:12]
-"""Changes whenever the prompt or the schema change (logged with every plan)."""
+"""Changes whenever the prompts or the schema change (logged with every plan)."""
+
+
+def english_reask(words: Sequence[str]) -> str:
+    """The one follow-up question when a prompt came back in another script.
+
+    Args:
+        words: The words not in the Latin script, as the model wrote them.
+
+    Returns:
+        A user message naming each word and asking for the plan in English.
+    """
+    return _ENGLISH_REASK.format(words=", ".join(f"«{word}»" for word in words))
 
 
 def user_message(instruction: str, mode: Mode, analysis: SourceAnalysis | None) -> str:

@@ -15,6 +15,7 @@ from services.common.llm import (
     Temperature,
     TokenLimit,
 )
+from services.common.settings import prompt_token_budget_field
 
 __all__ = ["PlanPolicy", "PlannerSettings"]
 
@@ -73,16 +74,7 @@ class PlannerSettings(ChatModelSettings):
         ge=1,
         description="Longest accepted instruction, in characters (longer: INVALID_ARGUMENT).",
     )
-    prompt_token_budget: int = Field(
-        default=400,
-        ge=16,
-        le=512,
-        description=(
-            "Most CLIP tokens in a positive or negative prompt; longer prompts are cut at a "
-            "sentence boundary with a warning. Flux-dev's T5 encoder was trained on 512 "
-            "tokens and splits English a little finer than CLIP's BPE, hence the margin."
-        ),
-    )
+    prompt_token_budget: int = prompt_token_budget_field()
     plan_policy: PlanPolicy = Field(
         default=PlanPolicy.RULES,
         description=(

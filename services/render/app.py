@@ -32,6 +32,7 @@ def renderer_config(settings: RenderSettings) -> RendererConfig:
             max_image_bytes=settings.max_image_bytes,
             max_image_side=settings.max_image_side,
             cap_mp=settings.max_megapixels,
+            upscale_cap_mp=settings.upscale_max_megapixels,
             txt2img=Txt2ImgBounds(
                 default_side=settings.txt2img_default_side,
                 min_side=settings.txt2img_min_side,

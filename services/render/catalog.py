@@ -16,13 +16,9 @@ from dataclasses import dataclass
 from services.common.errors import ImagegenError
 from services.render.backend import BackendError, BackendOffer, RenderBackend
 from services.render.jobs import ControlKind
-from services.render.workflows import DEFAULT_WORKFLOWS, Mode, Workflow, WorkflowLibrary
+from services.render.workflows import DEFAULT_WORKFLOWS, Workflow, WorkflowLibrary
 
 __all__ = ["BackendEntry", "RenderCatalog", "WorkflowEntry", "read_catalog"]
-
-OUTPUT_SIZE: Mapping[Mode, str] = {Mode.IMG2IMG: "source", Mode.TXT2IMG: "requested"}
-"""How a template's result size is decided, by its mode: the source's size, or the
-request's width and height."""
 
 
 @dataclass(frozen=True)
@@ -31,7 +27,7 @@ class WorkflowEntry:
 
     Attributes:
         workflow: The loaded template.
-        output_size: ``"source"`` or ``"requested"``.
+        output_size: The template's size policy: ``"source"``, ``"scale"`` or ``"requested"``.
         is_default: The template used when a request of its mode names none.
     """
 
@@ -98,7 +94,7 @@ async def read_catalog(
         except ImagegenError:  # a broken template is refused when named, not listed
             continue
         entries.append(
-            WorkflowEntry(workflow, OUTPUT_SIZE[workflow.mode], is_default=name in defaults)
+            WorkflowEntry(workflow, workflow.output_size.policy.value, is_default=name in defaults)
         )
     offers = await asyncio.gather(*(_ask(backend) for backend in backends))
     return RenderCatalog(

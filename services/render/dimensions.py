@@ -11,6 +11,9 @@ is why image-to-image renders are scaled down (never up) to a megapixel cap.
 | ``render_size_for(Size(1000, 750), 2.0)``   | ``Size(1008, 752)`` (under the cap)  |
 | ``render_size_for(Size(3000, 2000), 2.0)``  | ``Size(1728, 1152)`` (≤ 2 MP)        |
 | ``txt2img_size(1000, 600, bounds)``         | ``Size(1008, 608)``                  |
+| ``upscale_sizes(Size(300, 200), 2.0, 4.0)`` | output 600x400, render 608x400        |
+
+Which of these applies is the workflow's output size policy (:class:`SizePolicy`).
 
 One megapixel here is 1,000,000 pixels.
 """
@@ -19,15 +22,20 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from enum import StrEnum
 
 __all__ = [
     "FLUX_MULTIPLE",
     "MEGAPIXEL",
     "Size",
+    "SizePlan",
+    "SizePolicy",
     "Txt2ImgBounds",
     "render_size_for",
     "snap_to_multiple",
+    "source_sizes",
     "txt2img_size",
+    "upscale_sizes",
 ]
 
 FLUX_MULTIPLE = 16
@@ -50,6 +58,37 @@ class Size:
 
     def __str__(self) -> str:
         return f"{self.width}x{self.height}"
+
+
+class SizePolicy(StrEnum):
+    """What decides the size of a workflow's results.
+
+    | policy      | output size                         | default for |
+    |-------------|-------------------------------------|-------------|
+    | ``source``  | the source image's                  | img2img     |
+    | ``scale``   | the source's × the request's factor | —           |
+    | ``requested`` | the request's width and height    | txt2img     |
+    """
+
+    SOURCE = "source"
+    SCALE = "scale"
+    REQUESTED = "requested"
+
+
+@dataclass(frozen=True)
+class SizePlan:
+    """The sizes of one render.
+
+    Attributes:
+        render: What Flux draws (multiples of 16).
+        output: What the caller gets back.
+        capped: True when the megapixel cap made the render smaller than the output
+            wanted (the result is resized up to it, or the upscale factor was lowered).
+    """
+
+    render: Size
+    output: Size
+    capped: bool = False
 
 
 @dataclass(frozen=True)
@@ -116,6 +155,59 @@ def render_size_for(source: Size, cap_mp: float, multiple: int = FLUX_MULTIPLE) 
         A size whose sides are multiples of ``multiple`` and whose area is within the cap.
     """
     return _fit_under_cap(source.width, source.height, cap_mp * MEGAPIXEL, multiple)
+
+
+def _shrunk_by_cap(render: Size, wanted: Size, multiple: int) -> bool:
+    # Snapping alone moves a side by less than one step; more than that is the cap.
+    return render.width < wanted.width - multiple or render.height < wanted.height - multiple
+
+
+def source_sizes(source: Size, cap_mp: float, multiple: int = FLUX_MULTIPLE) -> SizePlan:
+    """The sizes under the ``source`` policy: returned at the source's size.
+
+    Args:
+        source: The source image's size.
+        cap_mp: Largest render area in megapixels.
+        multiple: The step, 16 for Flux.
+
+    Returns:
+        The render size from :func:`render_size_for`, the source's size as output.
+    """
+    render = render_size_for(source, cap_mp, multiple)
+    return SizePlan(render, source, _shrunk_by_cap(render, source, multiple))
+
+
+def upscale_sizes(
+    source: Size, factor: float, cap_mp: float, multiple: int = FLUX_MULTIPLE
+) -> SizePlan:
+    """The sizes under the ``scale`` policy: the source enlarged by ``factor``.
+
+    When the enlarged image would be above the cap, the factor is lowered until it
+    fits (aspect kept): the result is what the GPU can draw, not a blurred stretch of it.
+
+    Args:
+        source: The source image's size.
+        factor: The requested enlargement.
+        cap_mp: Largest render (and output) area in megapixels.
+        multiple: The step, 16 for Flux.
+
+    Returns:
+        The output (``source × factor``, rounded) and the render size (the output
+        snapped to the step, within the cap); ``capped`` when the factor was lowered.
+    """
+    cap_pixels = cap_mp * MEGAPIXEL
+    effective = min(factor, math.sqrt(cap_pixels / source.pixels))
+    output = Size(
+        max(1, math.floor(source.width * effective + 0.5)),
+        max(1, math.floor(source.height * effective + 0.5)),
+    )
+    if output.pixels > cap_pixels:
+        output = Size(
+            max(1, math.floor(source.width * effective)),
+            max(1, math.floor(source.height * effective)),
+        )
+    render = _fit_under_cap(output.width, output.height, cap_pixels, multiple)
+    return SizePlan(render, output, effective < factor)
 
 
 def txt2img_size(width: int, height: int, bounds: Txt2ImgBounds) -> Size:

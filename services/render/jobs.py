@@ -15,18 +15,20 @@ from __future__ import annotations
 
 import math
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 from services.common.errors import FieldViolation, InvalidArgumentError
-from services.common.images import ValidatedImage, validate_image
+from services.common.images import MIN_SOURCE_SIDE, ValidatedImage, validate_image
 from services.common.request_rules import (
     DEFAULT_CONTROLNET_STRENGTH,
     ControlNetValues,
     check_controlnet,
     check_loras,
+    check_output_quality,
+    check_scale,
     check_txt2img_side,
     check_variants,
     check_workflow_name,
@@ -38,9 +40,24 @@ from services.common.sampler import (
     check_overrides,
     resolve_settings,
 )
-from services.render.dimensions import Size, Txt2ImgBounds, render_size_for, txt2img_size
+from services.render.dimensions import (
+    MEGAPIXEL,
+    Size,
+    SizePlan,
+    SizePolicy,
+    Txt2ImgBounds,
+    source_sizes,
+    txt2img_size,
+    upscale_sizes,
+)
+from services.render.result_images import Encoding, OutputFormat
 from services.render.seeds import variant_seeds
-from services.render.workflows import DEFAULT_WORKFLOWS, Mode
+from services.render.workflows import (
+    DEFAULT_SIZE_POLICIES,
+    DEFAULT_WORKFLOWS,
+    Mode,
+    OutputSizeRule,
+)
 
 __all__ = [
     "CheckedControlNet",
@@ -106,6 +123,9 @@ class RenderJob:
         workflow: Template name; empty = the default for the mode.
         previews: Whether to stream previews.
         provenance: The caller's provenance record as JSON-ready data, if any.
+        output_format: Encoding of the results.
+        output_quality: JPEG/WEBP quality; 0 = the default.
+        scale: Upscale factor (``scale`` size policy); ``None`` = the workflow's default.
     """
 
     positive_prompt: str
@@ -121,11 +141,18 @@ class RenderJob:
     workflow: str = ""
     previews: bool = False
     provenance: Mapping[str, Any] | None = None
+    output_format: OutputFormat = OutputFormat.PNG
+    output_quality: int = 0
+    scale: float | None = None
 
 
 @dataclass(frozen=True)
 class JobLimits:
-    """The configured bounds a request is checked against."""
+    """The configured bounds a request is checked against.
+
+    ``cap_mp`` bounds image-to-image renders that keep the source's size;
+    ``upscale_cap_mp`` bounds the output of an upscale (``scale`` policy).
+    """
 
     max_variants: int = 8
     max_loras: int = 4
@@ -133,6 +160,7 @@ class JobLimits:
     max_image_bytes: int = 32 * 1024 * 1024
     max_image_side: int = 4096
     cap_mp: float = 2.0
+    upscale_cap_mp: float = 4.0
     txt2img: Txt2ImgBounds = field(default_factory=Txt2ImgBounds)
     lora_strength_min: float = -2.0
     lora_strength_max: float = 2.0
@@ -179,7 +207,9 @@ class CheckedJob:
         settings: Every sampler setting.
         seeds: One seed per variant.
         render_size: What Flux draws (multiples of 16).
-        output_size: What the caller gets back (the source's size for image-to-image).
+        output_size: What the caller gets back (by the workflow's size policy).
+        capped: True when the megapixel cap made the render smaller than wanted.
+        encoding: Format and quality of the results.
         loras: LoRAs in chain order.
         controlnet: The ControlNet, if any.
         previews: Whether to stream previews.
@@ -196,6 +226,8 @@ class CheckedJob:
     seeds: list[int]
     render_size: Size
     output_size: Size
+    capped: bool
+    encoding: Encoding
     loras: tuple[CheckedLora, ...]
     controlnet: CheckedControlNet | None
     previews: bool
@@ -227,18 +259,30 @@ def clean_prompt(text: str) -> str:
 
 
 def _image(
-    violations: list[FieldViolation], data: bytes, field_name: str, limits: JobLimits
+    violations: list[FieldViolation],
+    data: bytes,
+    field_name: str,
+    limits: JobLimits,
+    min_side: int = 1,
 ) -> ValidatedImage | None:
     try:
         return validate_image(
-            data, field=field_name, max_bytes=limits.max_image_bytes, max_side=limits.max_image_side
+            data,
+            field=field_name,
+            max_bytes=limits.max_image_bytes,
+            max_side=limits.max_image_side,
+            min_side=min_side,
         )
     except InvalidArgumentError as e:
         violations.extend(e.violations)
         return None
 
 
-def check_job(job: RenderJob, limits: JobLimits) -> CheckedJob:
+def check_job(
+    job: RenderJob,
+    limits: JobLimits,
+    size_rule_of: Callable[[str], OutputSizeRule] | None = None,
+) -> CheckedJob:
     """Validates a request and resolves its defaults and sizes.
 
     Decodes images (tens of milliseconds for a large photo): call it in a thread.
@@ -246,6 +290,9 @@ def check_job(job: RenderJob, limits: JobLimits) -> CheckedJob:
     Args:
         job: The request.
         limits: The configured bounds.
+        size_rule_of: The output size rule of a workflow by name (asked once the
+            fields are valid; it may raise the workflow's own errors); ``None`` = the
+            mode's default policy.
 
     Returns:
         The checked job.
@@ -337,39 +384,21 @@ def check_job(job: RenderJob, limits: JobLimits) -> CheckedJob:
 
     source: ValidatedImage | None = None
     if job.source_image is not None:
-        source = _image(v, job.source_image, "source_image.data", limits)
+        source = _image(v, job.source_image, "source_image.data", limits, MIN_SOURCE_SIDE)
+    quality = check_output_quality(job.output_quality, v)
+    if job.scale is not None:
+        check_scale(job.scale, v)
 
     raise_if_any(v, "render request")
     settings = resolve_settings(s, text_to_image=mode is Mode.TXT2IMG)
     seeds = variant_seeds(job.seed, variants)
-
-    if mode is Mode.IMG2IMG:
-        assert source is not None
-        output_size = Size(source.width, source.height)
-        render_size = render_size_for(output_size, limits.cap_mp)
-        if job.width or job.height:
-            warnings.insert(
-                0,
-                RenderWarning(
-                    "DIMENSIONS_IGNORED",
-                    f"width/height {job.width}x{job.height} ignored: image-to-image returns "
-                    f"the source's size {output_size}",
-                ),
-            )
-    else:
-        render_size = txt2img_size(job.width, job.height, limits.txt2img)
-        output_size = render_size
-        requested = Size(job.width or render_size.width, job.height or render_size.height)
-        if (job.width or job.height) and requested != render_size:
-            warnings.insert(
-                0,
-                RenderWarning(
-                    "DIMENSIONS_ADJUSTED",
-                    f"requested {requested} rendered as {render_size} (multiples of 16, "
-                    f"sides {limits.txt2img.min_side} to {limits.txt2img.max_side}, "
-                    f"at most {limits.txt2img.cap_mp:g} MP)",
-                ),
-            )
+    rule = (
+        size_rule_of(workflow)
+        if size_rule_of is not None
+        else OutputSizeRule(DEFAULT_SIZE_POLICIES[mode])
+    )
+    sizes, size_warnings = _sizes(job, workflow, rule, source, limits)
+    warnings[:0] = size_warnings
 
     return CheckedJob(
         mode=mode,
@@ -379,11 +408,105 @@ def check_job(job: RenderJob, limits: JobLimits) -> CheckedJob:
         negative=negative,
         settings=settings,
         seeds=seeds,
-        render_size=render_size,
-        output_size=output_size,
+        render_size=sizes.render,
+        output_size=sizes.output,
+        capped=sizes.capped,
+        encoding=Encoding(job.output_format, quality),
         loras=tuple(loras),
         controlnet=controlnet,
         previews=job.previews,
         provenance=job.provenance,
         warnings=tuple(warnings),
     )
+
+
+def _sizes(
+    job: RenderJob,
+    workflow: str,
+    rule: OutputSizeRule,
+    source: ValidatedImage | None,
+    limits: JobLimits,
+) -> tuple[SizePlan, list[RenderWarning]]:
+    """The render and output sizes by the workflow's policy, and what to warn about.
+
+    Raises:
+        InvalidArgumentError: ``scale`` outside the workflow's range, or a source
+            already too large to enlarge.
+    """
+    warnings: list[RenderWarning] = []
+    # A text-to-image request has no source to size from, whatever the template says
+    # (a mismatched template is refused right after).
+    policy = rule.policy if source is not None else SizePolicy.REQUESTED
+    if job.scale is not None and policy is not SizePolicy.SCALE:
+        warnings.append(
+            RenderWarning(
+                "SCALE_IGNORED",
+                f"scale {job.scale:g} ignored: workflow {workflow!r} does not upscale "
+                f"(its output size policy is {policy.value!r})",
+            )
+        )
+
+    if source is None or policy is SizePolicy.REQUESTED:
+        wanted_w = job.width or (source.width if source is not None else 0)
+        wanted_h = job.height or (source.height if source is not None else 0)
+        render = txt2img_size(wanted_w, wanted_h, limits.txt2img)
+        requested = Size(job.width or render.width, job.height or render.height)
+        if (job.width or job.height) and requested != render:
+            warnings.append(
+                RenderWarning(
+                    "DIMENSIONS_ADJUSTED",
+                    f"requested {requested} rendered as {render} (multiples of 16, "
+                    f"sides {limits.txt2img.min_side} to {limits.txt2img.max_side}, "
+                    f"at most {limits.txt2img.cap_mp:g} MP)",
+                )
+            )
+        return SizePlan(render, render), warnings
+
+    source_size = Size(source.width, source.height)
+    if policy is SizePolicy.SCALE:
+        factor = rule.default_scale if job.scale is None else job.scale
+        v: list[FieldViolation] = []
+        check_scale(factor, v, low=rule.min_scale, high=rule.max_scale, workflow=workflow)
+        if not v and source_size.pixels * rule.min_scale**2 > limits.upscale_cap_mp * MEGAPIXEL:
+            v.append(
+                FieldViolation(
+                    "source_image.data",
+                    f"is {source_size} pixels; enlarged by at least {rule.min_scale:g} it "
+                    f"would exceed the {limits.upscale_cap_mp:g} MP upscale ceiling",
+                )
+            )
+        raise_if_any(v, "render request")
+        plan = upscale_sizes(source_size, factor, limits.upscale_cap_mp)
+        why = f"{source_size} x {factor:g} = {_times(source_size, factor)}"
+        cap = limits.upscale_cap_mp
+    else:
+        plan = source_sizes(source_size, limits.cap_mp)
+        why = f"the source's size {source_size}"
+        cap = limits.cap_mp
+    if plan.capped:
+        warnings.append(
+            RenderWarning(
+                "RENDER_SCALED_TO_CAP",
+                f"rendered at {plan.render} to stay within {cap:g} MP"
+                + (
+                    f"; returned at {plan.output} instead of {why}"
+                    if policy is SizePolicy.SCALE
+                    else f", then resized to {why}"
+                ),
+            )
+        )
+    requested = Size(job.width or plan.output.width, job.height or plan.output.height)
+    if (job.width or job.height) and requested != plan.output:
+        warnings.insert(
+            0,
+            RenderWarning(
+                "DIMENSIONS_IGNORED",
+                f"width/height {job.width}x{job.height} ignored: workflow {workflow!r} "
+                f"returns {plan.output} ({policy.value} size policy)",
+            ),
+        )
+    return plan, warnings
+
+
+def _times(size: Size, factor: float) -> Size:
+    return Size(round(size.width * factor), round(size.height * factor))

@@ -74,19 +74,19 @@ from services.render.jobs import (
     RenderWarning,
     check_job,
 )
-from services.render.pnginfo import (
+from services.render.result_images import (
+    RESIZE_FILTER,
+    FinishedImage,
+    finish_result,
+    preview_jpeg,
+)
+from services.render.result_metadata import (
     PARAMETERS_KEY,
     PROMPT_KEY,
     PROVENANCE_KEY,
     RenderRecord,
     parameters_text,
     provenance_json,
-)
-from services.render.result_images import (
-    RESIZE_FILTER,
-    FinishedImage,
-    finish_result,
-    preview_jpeg,
 )
 from services.render.workflows import Mode, Workflow, WorkflowLibrary
 
@@ -253,7 +253,9 @@ class Renderer:
             ResourceExhaustedError: ComfyUI ran out of memory.
             BackendFailedError: ComfyUI failed the prompt (the node is named).
         """
-        checked = await asyncio.to_thread(check_job, job, self._config.limits)
+        checked = await asyncio.to_thread(
+            check_job, job, self._config.limits, lambda name: self._library.get(name).output_size
+        )
         workflow = self._library.get(checked.workflow)
         _check_workflow_fits(workflow, checked)
         controlnet = self._controlnet_wiring(checked)
@@ -764,6 +766,7 @@ class _Run:
                     PROVENANCE_KEY: provenance_json(record),
                     PROMPT_KEY: json.dumps(timings.recipe, ensure_ascii=False),
                 },
+                checked.encoding,
             )
             fetch_s = time.monotonic() - fetch_started
             STAGE_SECONDS.labels(service="render", stage="fetch").observe(fetch_s)
@@ -885,10 +888,6 @@ class _Run:
             if checked.source is not None
             else None
         )
-        scaled = source_size is not None and (
-            checked.render_size.width < source_size.width - 16
-            or checked.render_size.height < source_size.height - 16
-        )
         return RenderRecord(
             positive=checked.positive,
             negative=checked.negative,
@@ -903,7 +902,7 @@ class _Run:
             render_size=checked.render_size,
             output_size=checked.output_size,
             resize_filter=RESIZE_FILTER,
-            scaled_for_cap=scaled,
+            scaled_for_cap=checked.capped,
             source_sha256=checked.source.sha256 if checked.source is not None else "",
             backend=backend.name,
             prompt_id=prompt_id,

@@ -1,8 +1,16 @@
 """Turning what ComfyUI produced into what the caller receives.
 
 Results: ComfyUI's PNG at the render size (multiples of 16, perhaps scaled down to the
-megapixel cap) is resized back to the exact output size with Lanczos and re-encoded with
-the metadata chunks; when it already has the output size only the chunks are rewritten.
+megapixel cap) is resized to the exact output size with Lanczos and encoded once, in the
+requested format, with the metadata (:mod:`services.render.result_metadata`); a PNG that
+already has the output size only has its chunks rewritten.
+
+| format | encoding                                        | metadata            |
+|--------|-------------------------------------------------|---------------------|
+| PNG    | lossless, alpha kept                            | text chunks         |
+| JPEG   | ``quality``, 4:2:0, no alpha (flattened)        | EXIF + XMP          |
+| WEBP   | lossy at ``quality``, alpha kept                | EXIF + XMP          |
+
 Previews: sampler frames (JPEG, or PNG on some servers) are passed on as JPEG with their
 size. Both decode images, so call them in a thread.
 """
@@ -12,13 +20,56 @@ from __future__ import annotations
 import io
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 
 from PIL import Image
 
+from services.common.request_rules import DEFAULT_OUTPUT_QUALITY
 from services.render.dimensions import Size
-from services.render.pnginfo import encode_png, with_text_chunks
+from services.render.result_metadata import (
+    PARAMETERS_KEY,
+    encode_png,
+    exif_block,
+    jpeg_xmp_packet,
+    with_text_chunks,
+    xmp_packet,
+)
 
-__all__ = ["RESIZE_FILTER", "FinishedImage", "finish_result", "preview_jpeg"]
+__all__ = [
+    "RESIZE_FILTER",
+    "Encoding",
+    "FinishedImage",
+    "OutputFormat",
+    "finish_result",
+    "preview_jpeg",
+]
+
+
+class OutputFormat(StrEnum):
+    """The encoding of the results."""
+
+    PNG = "PNG"
+    JPEG = "JPEG"
+    WEBP = "WEBP"
+
+    @property
+    def mime_type(self) -> str:
+        """Its MIME type, e.g. ``image/webp``."""
+        return f"image/{self.value.lower()}"
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """How a result is encoded.
+
+    Attributes:
+        format: PNG, JPEG or WEBP.
+        quality: JPEG/WEBP quality 1 to 100 (ignored for PNG).
+    """
+
+    format: OutputFormat = OutputFormat.PNG
+    quality: int = DEFAULT_OUTPUT_QUALITY
+
 
 RESIZE_FILTER = "lanczos"
 """The filter that maps the render size back to the output size (named in the metadata)."""
@@ -26,35 +77,54 @@ RESIZE_FILTER = "lanczos"
 
 @dataclass(frozen=True)
 class FinishedImage:
-    """An encoded image and its size."""
+    """An encoded image, its size and MIME type."""
 
     data: bytes
     width: int
     height: int
+    mime_type: str = "image/png"
 
 
-def finish_result(raw: bytes, output_size: Size, chunks: Mapping[str, str]) -> FinishedImage:
-    """Resizes a rendered image to the output size and embeds the metadata.
+def finish_result(
+    raw: bytes,
+    output_size: Size,
+    metadata: Mapping[str, str],
+    encoding: Encoding = Encoding(),
+) -> FinishedImage:
+    """Resizes a rendered image to the output size, encodes it and embeds the metadata.
 
     Args:
         raw: The image file ComfyUI saved.
-        output_size: The size to return (the source's for image-to-image).
-        chunks: PNG text chunks to write.
+        output_size: The size to return.
+        metadata: Key → text (see :mod:`services.render.result_metadata`).
+        encoding: Format and quality.
 
     Returns:
-        The PNG, exactly ``output_size``.
+        The encoded image, exactly ``output_size``.
     """
+    size = (output_size.width, output_size.height)
+    fmt = encoding.format
     with Image.open(io.BytesIO(raw)) as opened:
-        if opened.format == "PNG" and opened.size == (output_size.width, output_size.height):
+        if fmt is OutputFormat.PNG and opened.format == "PNG" and opened.size == size:
             # Already the output size: add the metadata without decoding the pixels.
-            return FinishedImage(
-                with_text_chunks(raw, chunks), output_size.width, output_size.height
-            )
+            return FinishedImage(with_text_chunks(raw, metadata), *size, fmt.mime_type)
         opened.load()
-        image = opened.convert("RGBA" if opened.mode in ("RGBA", "LA", "P") else "RGB")
-    if image.size != (output_size.width, output_size.height):
-        image = image.resize((output_size.width, output_size.height), Image.Resampling.LANCZOS)
-    return FinishedImage(encode_png(image, chunks), output_size.width, output_size.height)
+        has_alpha = opened.mode in ("RGBA", "LA", "P") and fmt is not OutputFormat.JPEG
+        image = opened.convert("RGBA" if has_alpha else "RGB")
+    if image.size != size:
+        image = image.resize(size, Image.Resampling.LANCZOS)
+    if fmt is OutputFormat.PNG:
+        return FinishedImage(encode_png(image, metadata), *size, fmt.mime_type)
+    out = io.BytesIO()
+    exif = exif_block(metadata.get(PARAMETERS_KEY, ""))
+    if fmt is OutputFormat.JPEG:
+        xmp = jpeg_xmp_packet(metadata)
+        image.save(out, format="JPEG", quality=encoding.quality, exif=exif, xmp=xmp)
+    else:
+        # method 4 of 6: Pillow's default speed/size trade-off.
+        xmp = xmp_packet(metadata)
+        image.save(out, format="WEBP", quality=encoding.quality, exif=exif, xmp=xmp, method=4)
+    return FinishedImage(out.getvalue(), *size, fmt.mime_type)
 
 
 def preview_jpeg(frame: bytes, mime_type: str) -> FinishedImage:
@@ -70,9 +140,9 @@ def preview_jpeg(frame: bytes, mime_type: str) -> FinishedImage:
     with Image.open(io.BytesIO(frame)) as opened:
         width, height = opened.size
         if mime_type == "image/jpeg" and opened.format == "JPEG":
-            return FinishedImage(frame, width, height)
+            return FinishedImage(frame, width, height, "image/jpeg")
         opened.load()
         rgb = opened.convert("RGB")
     out = io.BytesIO()
     rgb.save(out, format="JPEG", quality=85)
-    return FinishedImage(out.getvalue(), width, height)
+    return FinishedImage(out.getvalue(), width, height, "image/jpeg")

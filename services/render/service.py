@@ -16,7 +16,7 @@ from google.protobuf import json_format
 from imagegen.common.v1 import common_pb2
 from imagegen.render.v1 import render_pb2, render_pb2_grpc
 from services.common.errors import FieldViolation
-from services.common.request_rules import check_enum, raise_if_any
+from services.common.request_rules import check_enum, check_output_format, raise_if_any
 from services.common.retry import deadline_from_context
 from services.common.sampler import from_float32, overrides_from_proto, settings_to_proto
 from services.render.catalog import RenderCatalog
@@ -35,6 +35,7 @@ from services.render.renderer import (
     VariantProgress,
     VariantQueued,
 )
+from services.render.result_images import OutputFormat
 from services.render.workflows import Mode
 
 __all__ = [
@@ -62,6 +63,12 @@ _CONTROL_KINDS = {
     common_pb2.CONTROL_TYPE_DEPTH: ControlKind.DEPTH,
     common_pb2.CONTROL_TYPE_POSE: ControlKind.POSE,
     common_pb2.CONTROL_TYPE_TILE: ControlKind.TILE,
+}
+
+_OUTPUT_FORMATS = {
+    common_pb2.OUTPUT_FORMAT_PNG: OutputFormat.PNG,
+    common_pb2.OUTPUT_FORMAT_JPEG: OutputFormat.JPEG,
+    common_pb2.OUTPUT_FORMAT_WEBP: OutputFormat.WEBP,
 }
 
 
@@ -135,14 +142,14 @@ def job_from_proto(request: render_pb2.RenderRequest) -> RenderJob:
     Raises:
         InvalidArgumentError: An enum holds a number the contract does not define.
     """
+    violations: list[FieldViolation] = []
+    check_output_format(request.output_format, violations)
     controlnet = None
     if request.HasField("controlnet"):
         cn = request.controlnet
-        violations: list[FieldViolation] = []
         check_enum(
             cn.type, common_pb2.ControlType, "controlnet.type", violations, unspecified_ok=True
         )
-        raise_if_any(violations, "render request")
         controlnet = ControlNetRequest(
             kind=_CONTROL_KINDS.get(cn.type),
             strength=_optional_float(cn, "strength"),
@@ -151,6 +158,7 @@ def job_from_proto(request: render_pb2.RenderRequest) -> RenderJob:
             model=cn.model,
             control_image=cn.control_image.data if cn.HasField("control_image") else None,
         )
+    raise_if_any(violations, "render request")
     provenance = (
         json_format.MessageToDict(request.provenance, preserving_proto_field_name=True)
         if request.HasField("provenance")
@@ -172,6 +180,9 @@ def job_from_proto(request: render_pb2.RenderRequest) -> RenderJob:
         workflow=request.workflow,
         previews=request.previews,
         provenance=provenance,
+        output_format=_OUTPUT_FORMATS.get(request.output_format, OutputFormat.PNG),
+        output_quality=request.output_quality,
+        scale=_optional_float(request, "scale"),
     )
 
 
@@ -213,7 +224,7 @@ def _result_to_proto(done: VariantDone) -> common_pb2.VariantResult:
         seed=done.seed,
         image=common_pb2.Image(
             data=done.image.data,
-            mime_type="image/png",
+            mime_type=done.image.mime_type,
             width=done.image.width,
             height=done.image.height,
         ),

@@ -56,6 +56,13 @@ class RenderSettings(RequestLimitSettings):
         le=16.0,
         description="Largest render area in megapixels; larger sources are scaled down to it.",
     )
+    upscale_max_megapixels: float = Field(
+        default=4.0,
+        gt=0.0,
+        le=16.0,
+        description="Largest result of an upscale workflow (scale size policy) in megapixels; "
+        "a larger factor is lowered to fit, with a RENDER_SCALED_TO_CAP warning.",
+    )
     max_prompt_chars: int = Field(
         default=4000, ge=1, description="Longest positive or negative prompt, in characters."
     )

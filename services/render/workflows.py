@@ -11,6 +11,12 @@ Parameters reach the graph only through these named bindings, never by searching
 "every node that has a width input": a template with two ImageScale nodes would otherwise
 get both resized. A binding is one ``{"node", "input"}`` target or a list of them.
 
+The optional ``output_size`` entry of the bindings file says what decides the size of
+the results (:class:`~services.render.dimensions.SizePolicy`): ``{"policy": "source"}``
+(the image-to-image default), ``{"policy": "requested"}`` (the text-to-image default and
+its only choice) or ``{"policy": "scale", "min_scale": 1.5, "max_scale": 4,
+"default_scale": 2}`` (the source enlarged by the request's ``scale``).
+
 Value bindings receive a literal (the prompt text, the seed, the size …). Link bindings
 name an input that receives a link; the render splices nodes in front of it: LoRA loaders
 in front of ``model``, the ControlNet in front of ``positive_conditioning`` and
@@ -36,14 +42,17 @@ from services.common.errors import (
     PreconditionViolation,
 )
 from services.common.request_rules import is_workflow_name, validate_workflow_name
+from services.render.dimensions import SizePolicy
 
 __all__ = [
+    "DEFAULT_SIZE_POLICIES",
     "DEFAULT_WORKFLOWS",
     "LINK_BINDINGS",
     "MODEL_FILE_INPUTS",
     "VALUE_BINDINGS",
     "InputRef",
     "Mode",
+    "OutputSizeRule",
     "Workflow",
     "WorkflowLibrary",
     "validate_workflow_name",
@@ -125,6 +134,30 @@ class InputRef:
         return f"node {self.node} input {self.input}"
 
 
+DEFAULT_SIZE_POLICIES: Mapping[Mode, SizePolicy] = {
+    Mode.IMG2IMG: SizePolicy.SOURCE,
+    Mode.TXT2IMG: SizePolicy.REQUESTED,
+}
+"""The output size policy of a template whose bindings file declares none."""
+
+
+@dataclass(frozen=True)
+class OutputSizeRule:
+    """What decides the size of a template's results.
+
+    Attributes:
+        policy: Source size, scaled source, or the requested size.
+        min_scale: Smallest factor (``scale`` policy).
+        max_scale: Largest factor (``scale`` policy).
+        default_scale: Factor used when the request gives none (``scale`` policy).
+    """
+
+    policy: SizePolicy
+    min_scale: float = 1.0
+    max_scale: float = 1.0
+    default_scale: float = 1.0
+
+
 @dataclass(frozen=True)
 class Workflow:
     """A loaded, checked template.
@@ -136,6 +169,8 @@ class Workflow:
         graph: The API-format graph; never modified (the graph builder copies it).
         bindings: Parameter name → the inputs that receive it.
         output_node: Id of the node whose saved images are the result.
+        required_models: ``(class_type, input, file)`` of every model file it loads.
+        output_size: What decides the size of its results.
     """
 
     name: str
@@ -145,6 +180,7 @@ class Workflow:
     bindings: Mapping[str, tuple[InputRef, ...]]
     output_node: str
     required_models: tuple[tuple[str, str, str], ...] = field(default=())
+    output_size: OutputSizeRule = field(default=OutputSizeRule(SizePolicy.SOURCE))
 
     def has(self, binding: str) -> bool:
         """True when the template binds ``binding``."""
@@ -162,6 +198,15 @@ class _Target(BaseModel):
     input: str = Field(min_length=1)
 
 
+class _OutputSize(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    policy: Literal["source", "scale", "requested"]
+    min_scale: float | None = Field(default=None, ge=1.0, le=8.0)
+    max_scale: float | None = Field(default=None, ge=1.0, le=8.0)
+    default_scale: float | None = Field(default=None, ge=1.0, le=8.0)
+
+
 class _BindingsFile(BaseModel):
     """The ``*.bindings.json`` file as written by a person."""
 
@@ -169,6 +214,7 @@ class _BindingsFile(BaseModel):
 
     mode: Literal["img2img", "txt2img"]
     description: str = ""
+    output_size: _OutputSize | None = None
     bindings: dict[str, _Target | list[_Target]]
 
 
@@ -306,6 +352,7 @@ def _load(name: str, graph_path: Path, bindings_path: Path) -> Workflow:
     if missing:
         raise _invalid(name, f"{mode.value} templates must bind {', '.join(missing)}")
 
+    output_size = _output_size_rule(name, mode, spec.output_size)
     required_models = tuple(
         (node["class_type"], input_name, value)
         for node in graph.values()
@@ -320,4 +367,27 @@ def _load(name: str, graph_path: Path, bindings_path: Path) -> Workflow:
         bindings=bindings,
         output_node=output_node,
         required_models=required_models,
+        output_size=output_size,
     )
+
+
+def _output_size_rule(name: str, mode: Mode, declared: _OutputSize | None) -> OutputSizeRule:
+    if declared is None:
+        return OutputSizeRule(DEFAULT_SIZE_POLICIES[mode])
+    policy = SizePolicy(declared.policy)
+    factors = (declared.min_scale, declared.max_scale, declared.default_scale)
+    if policy is not SizePolicy.SCALE:
+        if any(f is not None for f in factors):
+            raise _invalid(name, "output_size: scale factors belong to the 'scale' policy only")
+        if mode is Mode.TXT2IMG and policy is not SizePolicy.REQUESTED:
+            raise _invalid(name, "output_size: txt2img templates have no source to size from")
+        return OutputSizeRule(policy)
+    if mode is not Mode.IMG2IMG:
+        raise _invalid(name, "output_size: the 'scale' policy needs an img2img template")
+    low, high, default = factors
+    if low is None or high is None:
+        raise _invalid(name, "output_size: the 'scale' policy needs min_scale and max_scale")
+    default = low if default is None else default
+    if not low <= default <= high:
+        raise _invalid(name, "output_size: min_scale <= default_scale <= max_scale must hold")
+    return OutputSizeRule(policy, low, high, default)

@@ -3,8 +3,10 @@
 The model gets a system prompt with a short worked example and the JSON schema of
 :class:`ModelReply`, so its server constrains the output to that shape. The grammar
 guarantees syntax, not content: :func:`parse_reply` validates the JSON, :func:`find_gaps`
-checks that colours, materials and subjects are there and that the description names the
-main subject, and :func:`reask_prompt` asks once, naming exactly what is missing.
+checks that every field of the schema (:data:`ANALYSIS_FIELDS`) says something and that
+the description names the main subject, and :func:`reask_prompt` asks once, naming
+exactly what is missing. :func:`empty_fields` is what ``missing_fields`` reports, for a
+model's analysis and the metadata fallback alike.
 """
 
 from __future__ import annotations
@@ -21,15 +23,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from services.common.llm import UnusableAnswerError
 
 __all__ = [
+    "ANALYSIS_FIELDS",
     "ANALYSIS_SCHEMA",
     "PROMPT_VERSION",
-    "REQUIRED_LISTS",
     "SYSTEM_PROMPT",
     "USER_PROMPT",
     "Analysis",
     "AnalysisSource",
     "Gap",
     "ModelReply",
+    "empty_fields",
     "find_gaps",
     "mentions_subject",
     "merge_replies",
@@ -85,8 +88,25 @@ def _schema() -> dict[str, Any]:
 ANALYSIS_SCHEMA: dict[str, Any] = _schema()
 """The ``format`` of every analysis request: flat, no ``$defs``, every key required."""
 
-REQUIRED_LISTS = ("subjects", "colors", "materials")
-"""List fields that must not stay empty."""
+ANALYSIS_FIELDS: tuple[str, ...] = tuple(ModelReply.model_fields)
+"""Every field of the schema, in schema order; none may stay empty."""
+
+# What is wrong with an empty field, and what the re-ask asks for (every schema field).
+_ASKS: dict[str, tuple[str, str]] = {
+    "description": (
+        "the description is empty",
+        "description: one or two sentences that name the main subject and the scene",
+    ),
+    "subjects": ("no subjects were named", "subjects: the main things you can see"),
+    "colors": ("no colours were named", "colors: the dominant colours you can see"),
+    "materials": ("no materials were named", "materials: the materials you can see"),
+    "style": ("no style was named", "style: the visual style (photograph, watercolour, ...)"),
+    "lighting": ("the lighting was not described", "lighting: the light you can see"),
+    "composition": (
+        "the composition was not described",
+        "composition: the framing and the viewpoint",
+    ),
+}
 
 SYSTEM_PROMPT = """\
 You describe photographs for an image-editing system. Look only at what is visible in \
@@ -117,7 +137,7 @@ Name only what you can see; leave a list empty if you truly cannot tell."""
 
 PROMPT_VERSION = hashlib.sha256(
     json.dumps(
-        [SYSTEM_PROMPT, USER_PROMPT, _REASK_PROMPT, ANALYSIS_SCHEMA], sort_keys=True
+        [SYSTEM_PROMPT, USER_PROMPT, _REASK_PROMPT, ANALYSIS_SCHEMA, _ASKS], sort_keys=True
     ).encode()
 ).hexdigest()[:12]
 """Changes whenever the prompts or the schema change, so cached analyses never outlive them."""
@@ -188,11 +208,14 @@ class Gap:
         field: The field, e.g. ``"colors"``.
         problem: What is wrong, for the warning (``"no colours were named"``).
         ask: What to ask the model for in the re-ask.
+        empty: The field is empty (reported in ``missing_fields``); False for a field
+            that says something, but not enough (a description missing the main subject).
     """
 
     field: str
     problem: str
     ask: str
+    empty: bool = True
 
 
 def parse_reply(content: str) -> ModelReply:
@@ -276,45 +299,47 @@ def mentions_subject(description: str, subject: str) -> bool:
     return any(_stem(w) in described for w in _words(subject))
 
 
-def find_gaps(reply: ModelReply) -> list[Gap]:
-    """The required parts a (tidied) reply lacks.
+def empty_fields(analysis: object) -> tuple[str, ...]:
+    """The schema fields an analysis (or a reply) leaves empty, in schema order.
 
-    Colours, materials and subjects must each name something, and the description must
-    exist and mention the main (first) subject.
+    Args:
+        analysis: Anything with the schema's fields as attributes (:class:`ModelReply`,
+            :class:`Analysis`).
+
+    Returns:
+        The names of the empty fields, e.g. ``("subjects", "materials")``.
+    """
+    return tuple(name for name in ANALYSIS_FIELDS if not getattr(analysis, name))
+
+
+def find_gaps(reply: ModelReply) -> list[Gap]:
+    """The parts a (tidied) reply lacks.
+
+    Every field of the schema must say something, and the description must mention the
+    main (first) subject.
 
     Args:
         reply: A reply from :func:`parse_reply`.
 
     Returns:
-        One :class:`Gap` per problem, in field order; empty when complete.
+        One :class:`Gap` per problem, in schema order; empty when complete.
     """
-    gaps: list[Gap] = []
-    if not reply.description:
-        gaps.append(
-            Gap(
-                "description",
-                "the description is empty",
-                "description: one or two sentences that name the main subject and the scene",
-            )
-        )
-    elif reply.subjects and not mentions_subject(reply.description, reply.subjects[0]):
+    gaps = [Gap(name, *_ASKS[name]) for name in empty_fields(reply)]
+    if (
+        reply.description
+        and reply.subjects
+        and not mentions_subject(reply.description, reply.subjects[0])
+    ):
         main = reply.subjects[0]
-        gaps.append(
+        gaps.insert(
+            0,
             Gap(
                 "description",
                 f"the description does not mention the main subject {main!r}",
                 f"description: one or two sentences that name the main subject ({main})",
-            )
+                empty=False,
+            ),
         )
-    asks = {
-        "subjects": ("no subjects were named", "subjects: the main things you can see"),
-        "colors": ("no colours were named", "colors: the dominant colours you can see"),
-        "materials": ("no materials were named", "materials: the materials you can see"),
-    }
-    for name in REQUIRED_LISTS:
-        if not getattr(reply, name):
-            problem, ask = asks[name]
-            gaps.append(Gap(name, problem, ask))
     return gaps
 
 

@@ -237,7 +237,7 @@ class Analyzer:
             lighting=reply.lighting,
             composition=reply.composition,
             model=self._settings.model,
-            missing_fields=tuple(dict.fromkeys(gap.field for gap in gaps)),
+            missing_fields=tuple(gap.field for gap in gaps if gap.empty),
             warnings=tuple(warnings),
         )
 

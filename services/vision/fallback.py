@@ -9,11 +9,11 @@ and materials cannot be measured, so they are left empty and reported missing.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from PIL import Image, ImageStat
 
-from services.vision.analysis import Analysis, AnalysisSource
+from services.vision.analysis import Analysis, AnalysisSource, empty_fields
 
 __all__ = [
     "NAMED_COLORS",
@@ -212,8 +212,9 @@ def fallback_analysis(
         reason: Why the model was not used; becomes part of the warning.
 
     Returns:
-        An analysis with ``source`` METADATA_FALLBACK, subjects and materials empty and
-        reported missing, and a warning naming the reason.
+        An analysis with ``source`` METADATA_FALLBACK, the fields measurements cannot
+        give (subjects, materials; the style without camera data) empty and reported
+        in ``missing_fields``, and a warning naming the reason.
     """
     names = [name for name, _ in measurements.colors]
     orientation = _orientation(width, height)
@@ -225,7 +226,7 @@ def fallback_analysis(
     )
     if camera:
         description += f" Taken with {camera}."
-    return Analysis(
+    analysis = Analysis(
         description=description,
         source=AnalysisSource.METADATA_FALLBACK,
         width=width,
@@ -235,6 +236,7 @@ def fallback_analysis(
         style="photograph" if exif.get("Make") or exif.get("Model") else "",
         lighting=light,
         composition=f"{orientation} frame, aspect ratio {width / height:.2f}:1",
-        missing_fields=("subjects", "materials"),
         warnings=(f"analysis measured from the image itself, not by the vision model: {reason}",),
     )
+    # Measurements cannot see subjects or materials (nor a style without camera data).
+    return replace(analysis, missing_fields=empty_fields(analysis))

@@ -1,4 +1,4 @@
-"""``python -m standins.comfyui --port 8188``: run the fake ComfyUI stand-in.
+"""``python -m standins.comfyui --port 8188``: run the ComfyUI stand-in.
 
 Settings come from ``FAKE_COMFYUI_*`` environment variables (see settings.py).
 """
@@ -19,9 +19,10 @@ log = logging.getLogger("fake_comfyui")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line: ``--host`` (loopback), ``--port`` (8188), ``--log-level``."""
     parser = argparse.ArgumentParser(
         prog="python -m standins.comfyui",
-        description="Fake ComfyUI server (protocol stand-in for tests and the no-GPU demo).",
+        description="ComfyUI stand-in (protocol-faithful, for tests and the no-GPU demo).",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=8188, help="port to listen on")
@@ -30,12 +31,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 async def serve(host: str, port: int) -> None:
-    settings = FakeComfyUISettings()
+    """Serve until SIGINT or SIGTERM."""
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    async with run_fake_comfyui(settings, host=host, port=port) as running:
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+    async with run_fake_comfyui(FakeComfyUISettings(), host=host, port=port) as running:
         log.warning(
             "fake ComfyUI stand-in (NOT a real ComfyUI: no models, no GPU, synthetic images) "
             "listening on %s, data dir %s",
@@ -46,10 +46,10 @@ async def serve(host: str, port: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Entry point of ``python -m standins.comfyui``."""
     args = parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    log_format = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    logging.basicConfig(level=args.log_level.upper(), format=log_format)
     asyncio.run(serve(args.host, args.port))
 
 

@@ -1,7 +1,9 @@
-"""Node schemas from the shipped ``object_info.json`` (a real ComfyUI 0.3.64 answer).
+"""Node schemas from the shipped ``object_info.json`` (a real ComfyUI 0.3.64 answer), and files.
 
-The model file lists of the loader nodes are replaced with the files this fake "has"
-(from the settings), and LoadImage's list follows the input directory, as on the real server.
+``object_info.json`` is the contract for node inputs: validation and execution read every
+declaration from it. The model lists of the loader nodes are replaced with the files the
+stand-in "has" (from the settings), and LoadImage's list follows the input folder, as on the
+real server.
 """
 
 from __future__ import annotations
@@ -10,251 +12,160 @@ import copy
 import json
 import mimetypes
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
 from standins.comfyui.settings import FakeComfyUISettings
 
-__all__ = [
-    "FILE_VALIDATORS",
-    "MODEL_FOLDERS",
-    "MODEL_FOLDER_INPUTS",
-    "NodeCatalog",
-    "NodeDef",
-    "is_image_filename",
-    "load_reference_object_info",
-]
+__all__ = ["FILE_VALIDATORS", "MODEL_FOLDERS", "FileResolver", "NodeCatalog", "NodeDef"]
 
-# Where each model folder shows up in object_info: (class_type, input name, extra entries).
-MODEL_FOLDER_INPUTS: dict[str, list[tuple[str, str, tuple[str, ...]]]] = {
-    "checkpoints": [
-        ("CheckpointLoaderSimple", "ckpt_name", ()),
-        ("CheckpointLoader", "ckpt_name", ()),
-        ("ImageOnlyCheckpointLoader", "ckpt_name", ()),
-        ("unCLIPCheckpointLoader", "ckpt_name", ()),
-        ("CreateHookModelAsLora", "ckpt_name", ()),
-        ("CreateHookModelAsLoraModelOnly", "ckpt_name", ()),
-    ],
-    "loras": [
-        ("LoraLoader", "lora_name", ()),
-        ("LoraLoaderModelOnly", "lora_name", ()),
-        ("CreateHookLora", "lora_name", ()),
-        ("CreateHookLoraModelOnly", "lora_name", ()),
-        ("TrainLoraNode", "existing_lora", ("[None]",)),
-    ],
-    "controlnet": [
-        ("ControlNetLoader", "control_net_name", ()),
-        ("DiffControlNetLoader", "control_net_name", ()),
-    ],
-    "upscale_models": [("UpscaleModelLoader", "model_name", ())],
-    "vae": [("VAELoader", "vae_name", ("pixel_space",))],
-    "text_encoders": [
-        ("CLIPLoader", "clip_name", ()),
-        ("DualCLIPLoader", "clip_name1", ()),
-        ("DualCLIPLoader", "clip_name2", ()),
-        ("TripleCLIPLoader", "clip_name1", ()),
-        ("TripleCLIPLoader", "clip_name2", ()),
-        ("TripleCLIPLoader", "clip_name3", ()),
-        ("QuadrupleCLIPLoader", "clip_name1", ()),
-        ("QuadrupleCLIPLoader", "clip_name2", ()),
-        ("QuadrupleCLIPLoader", "clip_name3", ()),
-        ("QuadrupleCLIPLoader", "clip_name4", ()),
-    ],
-    "diffusion_models": [("UNETLoader", "unet_name", ())],
+# Model folder → the settings field with its files and the "Class.input" lists showing them.
+MODEL_INPUTS = {
+    "checkpoints": ("checkpoints", "CheckpointLoaderSimple.ckpt_name CheckpointLoader.ckpt_name"),
+    "loras": ("loras", "LoraLoader.lora_name LoraLoaderModelOnly.lora_name"),
+    "controlnet": ("controlnets", "ControlNetLoader.control_net_name"),
+    "upscale_models": ("upscale_models", "UpscaleModelLoader.model_name"),
+    "vae": ("vae", "VAELoader.vae_name"),  # plus "pixel_space"
+    "text_encoders": ("text_encoders", "CLIPLoader.clip_name DualCLIPLoader.clip_name1"),
+    "diffusion_models": ("diffusion_models", "UNETLoader.unet_name"),
 }
 
 # GET /models, in the order the real server lists them.
 MODEL_FOLDERS = [
-    "checkpoints",
-    "configs",
-    "loras",
-    "vae",
-    "text_encoders",
-    "diffusion_models",
-    "clip_vision",
-    "style_models",
-    "embeddings",
-    "diffusers",
-    "vae_approx",
-    "controlnet",
-    "gligen",
-    "upscale_models",
-    "custom_nodes",
-    "hypernetworks",
-    "photomaker",
-    "classifiers",
-    "model_patches",
-    "audio_encoders",
-]
+    "checkpoints", "configs", "loras", "vae", "text_encoders", "diffusion_models", "clip_vision",
+    "style_models", "embeddings", "diffusers", "vae_approx", "controlnet", "gligen",
+    "upscale_models", "custom_nodes", "hypernetworks", "photomaker", "classifiers",
+    "model_patches", "audio_encoders",
+]  # fmt: skip
 
-# Nodes whose VALIDATE_INPUTS checks a file (ComfyUI core): input name and message prefix.
-FILE_VALIDATORS: dict[str, tuple[str, str]] = {
+# Nodes whose VALIDATE_INPUTS checks that a file exists: input name and message prefix.
+FILE_VALIDATORS = {
     "LoadImage": ("image", "Invalid image file"),
     "LoadImageMask": ("image", "Invalid image file"),
-    "LoadLatent": ("latent", "Invalid latent file"),
-    "LoadAudio": ("audio", "Invalid audio file"),
 }
 
-# Nodes whose file list follows the input directory (top-level image files only).
-INPUT_IMAGE_LIST_NODES = [("LoadImage", "image"), ("LoadImageMask", "image")]
-
 _KEY_ORDER = [
-    "input",
-    "input_order",
-    "output",
-    "output_is_list",
-    "output_name",
-    "name",
-    "display_name",
-    "description",
-    "python_module",
-    "category",
-    "output_node",
-]
+    "input", "input_order", "output", "output_is_list", "output_name", "name", "display_name",
+    "description", "python_module", "category", "output_node",
+]  # fmt: skip
 
 
 @dataclass
 class NodeDef:
+    """One node type as ``object_info`` declares it."""
+
     name: str
     required: dict[str, list[Any]]
     optional: dict[str, list[Any]]
     hidden: dict[str, str]
     return_types: tuple[str, ...]
     output_node: bool
-    is_v3: bool
-    validate_inputs: tuple[str, ...] = ()
-    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+    python_module: str
 
-    def input_names(self) -> list[str]:
-        """Required then optional inputs in declaration order."""
-        return list(self.required) + list(self.optional)
-
-    def input_spec(self, name: str) -> tuple[Any, str | None, dict[str, Any]] | None:
-        """(input_type, category, extra_info) like ComfyUI's get_input_info."""
+    def input_spec(self, name: str) -> tuple[Any, str, dict[str, Any]] | None:
+        """(input_type, category, extra_info) like ComfyUI's ``get_input_info``."""
         for category, group in (("required", self.required), ("optional", self.optional)):
             if name in group:
                 spec = group[name]
-                extra = spec[1] if len(spec) > 1 else {}
-                return spec[0], category, extra
-        if name in self.hidden:
-            return self.hidden[name], "hidden", {}
-        return None
-
-    @property
-    def unique_id_hidden(self) -> bool:
-        return "UNIQUE_ID" in self.hidden.values()
+                return spec[0], category, (spec[1] if len(spec) > 1 else {})
+        return (self.hidden[name], "hidden", {}) if name in self.hidden else None
 
 
-def _ordered_node(node: dict[str, Any]) -> dict[str, Any]:
-    """Re-order keys and inputs as the real server emits them (declaration order)."""
-    node = dict(node)
+def _real_order(node: dict[str, Any]) -> dict[str, Any]:
+    """Keys and inputs in the order the real server emits them (the file is key-sorted)."""
     order = node.get("input_order", {})
     inputs = {}
     for group in ("required", "optional", "hidden"):
         if group in node["input"]:
             entries = node["input"][group]
-            names = order.get(group, list(entries))
-            ordered = {name: entries[name] for name in names if name in entries}
-            ordered.update({k: v for k, v in entries.items() if k not in ordered})
-            inputs[group] = ordered
-    node["input"] = inputs
+            names = [n for n in order.get(group, []) if n in entries]
+            names += [n for n in entries if n not in names]
+            inputs[group] = {n: entries[n] for n in names}
     out = {k: node[k] for k in _KEY_ORDER if k in node}
     out.update({k: v for k, v in node.items() if k not in out})
+    out["input"] = inputs
     return out
-
-
-def load_reference_object_info() -> dict[str, Any]:
-    text = resources.files("standins.comfyui").joinpath("object_info.json").read_text("utf-8")
-    raw: dict[str, Any] = json.loads(text)
-    return {name: _ordered_node(node) for name, node in raw.items()}
 
 
 def _set_options(node: dict[str, Any], input_name: str, options: list[str]) -> None:
     for group in ("required", "optional"):
-        entries = node["input"].get(group, {})
-        if input_name in entries:
-            spec = entries[input_name]
-            if spec and spec[0] == "COMBO":
-                extra = dict(spec[1]) if len(spec) > 1 else {}
-                extra["options"] = list(options)
-                entries[input_name] = ["COMBO", extra, *spec[2:]]
-            else:
-                entries[input_name] = [list(options), *spec[1:]]
+        spec = node["input"].get(group, {}).get(input_name)
+        if spec is not None and spec[0] == "COMBO":  # V3: the list sits in the options
+            node["input"][group][input_name] = ["COMBO", {**spec[1], "options": options}]
+        elif spec is not None:
+            node["input"][group][input_name] = [list(options), *spec[1:]]
 
 
-def is_image_filename(name: str) -> bool:
-    mime, _ = mimetypes.guess_type(name)
-    return mime is not None and mime.split("/")[0] == "image"
+class FileResolver:
+    """The input/, output/ and temp/ folders; ``folder_paths.annotated_filepath`` semantics."""
+
+    def __init__(self, data_dir: str) -> None:
+        self.dirs = {kind: os.path.join(data_dir, kind) for kind in ("input", "output", "temp")}
+
+    def annotated(self, name: str) -> tuple[str, str | None]:
+        """``"x.png [output]"`` → (``"x.png"``, the output folder); no suffix: (name, None)."""
+        for kind in ("output", "input", "temp"):
+            if name.endswith(f"[{kind}]"):
+                return name[: -len(kind) - 3], self.dirs[kind]
+        return name, None
+
+    def path(self, name: str) -> str:
+        """Where a LoadImage name points (input/ unless annotated)."""
+        name, base = self.annotated(name)
+        return os.path.join(base or self.dirs["input"], name)
+
+    def input_images(self) -> list[str]:
+        """Image files directly in input/ (what LoadImage lists)."""
+        folder = self.dirs["input"]
+        names = [f for f in os.listdir(folder) if os.path.isfile(os.path.join(folder, f))]
+        return sorted(f for f in names if (mimetypes.guess_type(f)[0] or "").startswith("image/"))
 
 
 class NodeCatalog:
-    """All node types the fake knows, with the configured model files applied."""
+    """Every node type of the recorded ``object_info``, with the configured model files."""
 
-    def __init__(self, settings: FakeComfyUISettings, input_dir: str) -> None:
-        self._input_dir = input_dir
-        self.model_files: dict[str, list[str]] = {
-            "checkpoints": sorted(settings.checkpoints),
-            "loras": sorted(settings.loras),
-            "controlnet": sorted(settings.controlnets),
-            "upscale_models": sorted(settings.upscale_models),
-            "vae": sorted(settings.vae),
-            "text_encoders": sorted(settings.text_encoders),
-            "diffusion_models": sorted(settings.diffusion_models),
-        }
-        info = load_reference_object_info()
-        for folder, targets in MODEL_FOLDER_INPUTS.items():
-            for class_type, input_name, extra in targets:
-                if class_type in info:
-                    _set_options(info[class_type], input_name, [*self.model_files[folder], *extra])
-        config_spec = info.get("CheckpointLoader", {}).get("input", {}).get("required", {})
-        configs = config_spec.get("config_name", [[]])[0]
-        self.model_files["configs"] = list(configs) if isinstance(configs, list) else []
-        self._info = info
-        self.nodes: dict[str, NodeDef] = {}
-        for name, node in info.items():
-            inputs = node["input"]
-            validator = FILE_VALIDATORS.get(name)
-            self.nodes[name] = NodeDef(
-                name=name,
-                required=inputs.get("required", {}),
-                optional=inputs.get("optional", {}),
-                hidden=inputs.get("hidden", {}),
-                return_types=tuple(node["output"]),
-                output_node=bool(node["output_node"]),
-                is_v3="api_node" in node,
-                validate_inputs=(validator[0],) if validator else (),
-                raw=node,
+    def __init__(self, settings: FakeComfyUISettings, files: FileResolver) -> None:
+        self.files = files
+        text = resources.files("standins.comfyui").joinpath("object_info.json").read_text("utf-8")
+        self._info = {name: _real_order(node) for name, node in json.loads(text).items()}
+        self.model_files: dict[str, list[str]] = {}
+        for folder, (field, targets) in MODEL_INPUTS.items():
+            names = self.model_files[folder] = sorted(getattr(settings, field))
+            for target in targets.split():
+                class_type, input_name = target.split(".")
+                extra = ["pixel_space"] if folder == "vae" else []
+                _set_options(self._info[class_type], input_name, names + extra)
+        configs = self._info["CheckpointLoader"]["input"]["required"]["config_name"][0]
+        self.model_files["configs"] = list(configs)
+        self.nodes = {
+            name: NodeDef(
+                name,
+                node["input"].get("required", {}),
+                node["input"].get("optional", {}),
+                node["input"].get("hidden", {}),
+                tuple(node["output"]),
+                bool(node["output_node"]),
+                node.get("python_module", "nodes"),
             )
+            for name, node in self._info.items()
+        }
 
     def get(self, class_type: Any) -> NodeDef | None:
-        # A dict lookup on purpose: an unhashable class_type raises TypeError like the real one.
+        """A dict lookup on purpose: an unhashable class_type raises TypeError as in ComfyUI."""
         return self.nodes.get(class_type)
 
     def __getitem__(self, class_type: str) -> NodeDef:
         return self.nodes[class_type]
 
-    def input_images(self) -> list[str]:
-        try:
-            entries = os.listdir(self._input_dir)
-        except FileNotFoundError:
-            return []
-        files = [f for f in entries if os.path.isfile(os.path.join(self._input_dir, f))]
-        return sorted(f for f in files if is_image_filename(f))
+    def object_info(self, class_type: str | None = None) -> dict[str, Any]:
+        """``GET /object_info`` (every node) or ``/object_info/{class}`` (``{}`` if unknown)."""
+        names = list(self._info) if class_type is None else [class_type]
+        return {name: self._current(name) for name in names if name in self._info}
 
     def _current(self, class_type: str) -> dict[str, Any]:
-        node: dict[str, Any] = self._info[class_type]
-        if any(class_type == name for name, _ in INPUT_IMAGE_LIST_NODES):
+        node = self._info[class_type]
+        if class_type in FILE_VALIDATORS:
             node = copy.deepcopy(node)
-            for name, input_name in INPUT_IMAGE_LIST_NODES:
-                if name == class_type:
-                    _set_options(node, input_name, self.input_images())
+            _set_options(node, FILE_VALIDATORS[class_type][0], self.files.input_images())
         return node
-
-    def object_info(self) -> dict[str, Any]:
-        return {name: self._current(name) for name in self._info}
-
-    def object_info_for(self, class_type: str) -> dict[str, Any]:
-        if class_type not in self._info:
-            return {}
-        return {class_type: self._current(class_type)}

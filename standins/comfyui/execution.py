@@ -1,144 +1,117 @@
-"""Running one prompt: the websocket message sequence of ComfyUI 0.3.64's executor.
+"""Running one prompt: the execution order, the cache and the websocket messages of 0.3.64.
 
-Per prompt (owner socket): ``execution_start``, ``execution_cached``, then per executed node
-``progress_state`` (running) → ``executing`` → [``progress_state`` + ``progress`` per step,
-preview frames] → [``executed`` for output nodes] → ``progress_state`` (finished); cached
-output nodes send only ``executed`` + ``progress_state``. The terminal message is
-``execution_success`` | ``execution_error`` | ``execution_interrupted``; the caller then
-writes history, broadcasts ``status`` and sends ``executing {node: null}``.
+Per prompt (to the owner socket): ``execution_start``, ``execution_cached``, then per executed
+node ``progress_state`` (running) → ``executing`` → [``progress_state`` + ``progress`` per
+step, preview frames] → [``executed`` for output nodes] → ``progress_state`` (finished);
+cached output nodes send only ``executed`` + ``progress_state``. The last message is
+``execution_success`` | ``execution_error`` | ``execution_interrupted``; the server then writes
+history, broadcasts ``status`` and sends ``executing {node: null}``.
+
+Order: a "topological dissolve" from the output nodes; among the ready nodes an output node
+goes first, then a node feeding an output, then one two hops away, else the first ready one
+(this gives the recorded order). Cache keys: class, "is changed" (file hash for LoadImage),
+constant inputs and the ancestors' keys (node ids only for nodes with a UNIQUE_ID input);
+keys the current prompt does not use are dropped when it starts (the classic cache).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
+import itertools
 import json
 import logging
 import struct
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
-from PIL import Image
-
-from standins.comfyui import images as im
 from standins.comfyui.catalog import NodeCatalog, NodeDef
-from standins.comfyui.graph import ExecutionOrder, Uncacheable, is_link, node_signatures
-from standins.comfyui.nodes import (
-    IMPLS,
-    STEPPED,
-    FakeNodeError,
-    NodeInterrupted,
-    generic_node,
-)
-from standins.comfyui.settings import FakeComfyUISettings, FaultSettings
-from standins.comfyui.validation import FileResolver, full_type_name
+from standins.comfyui.nodes import NODES, Latent, NodeCall, pass_through, preview
+from standins.comfyui.validation import full_type_name
 
 if TYPE_CHECKING:
     from standins.comfyui.server import FakeComfyUI
 
-__all__ = ["CacheEntry", "OutputCache", "PromptRun", "QueueItem", "format_value"]
+__all__ = ["OutputCache", "PromptRun", "QueueItem"]
 
 log = logging.getLogger("fake_comfyui")
 
-PREVIEW_IMAGE = 1
-UNENCODED_PREVIEW_IMAGE = 2
-TEXT = 3
-PREVIEW_IMAGE_WITH_METADATA = 4
+PREVIEW_IMAGE, TEXT, PREVIEW_IMAGE_WITH_METADATA = 1, 3, 4
 
 OOM_TIPS = (
-    "This error means you ran out of memory on your GPU.\n\n"
-    "TIPS: If the workflow worked before you might have accidentally set the batch_size "
-    "to a large number."
+    "This error means you ran out of memory on your GPU.\n\nTIPS: If the workflow worked before "
+    "you might have accidentally set the batch_size to a large number."
 )
-
-_EXECUTE_FRAMES = [
-    '  File "/opt/ComfyUI/execution.py", line 496, in execute\n'
-    "    output_data, output_ui, has_subgraph, has_pending_tasks = await get_output_data("
-    "prompt_id, unique_id, obj, input_data_all, execution_block_cb=execution_block_cb, "
-    "pre_execute_cb=pre_execute_cb, hidden_inputs=hidden_inputs)\n"
-    "                                                              " + "^" * 170 + "\n",
-    '  File "/opt/ComfyUI/execution.py", line 315, in get_output_data\n'
-    "    return_values = await _async_map_node_over_list(prompt_id, unique_id, obj, "
-    "input_data_all, obj.FUNCTION, allow_interrupt=True, execution_block_cb=execution_block_cb, "
-    "pre_execute_cb=pre_execute_cb, hidden_inputs=hidden_inputs)\n"
-    "                    " + "^" * 206 + "\n",
-    '  File "/opt/ComfyUI/execution.py", line 289, in _async_map_node_over_list\n'
-    "    await process_inputs(input_dict, i)\n",
-    '  File "/opt/ComfyUI/execution.py", line 277, in process_inputs\n'
-    "    result = f(**inputs)\n             ^^^^^^^^^^^\n",
-]
-
-_SAFETENSORS_FRAMES = [
-    '  File "/opt/ComfyUI/nodes.py", line 578, in load_checkpoint\n'
-    "    out = comfy.sd.load_checkpoint_guess_config(ckpt_path, output_vae=True, "
-    'output_clip=True, embedding_directory=folder_paths.get_folder_paths("embeddings"))\n'
-    "          " + "^" * 150 + "\n",
-    '  File "/opt/ComfyUI/comfy/sd.py", line 1173, in load_checkpoint_guess_config\n'
-    "    sd, metadata = comfy.utils.load_torch_file(ckpt_path, return_metadata=True)\n"
-    "                   " + "^" * 60 + "\n",
-    '  File "/opt/ComfyUI/comfy/utils.py", line 75, in load_torch_file\n    raise e\n',
-    '  File "/opt/ComfyUI/comfy/utils.py", line 59, in load_torch_file\n'
-    '    with safetensors.safe_open(ckpt, framework="pt", device=device.type) as f:\n'
-    "         " + "^" * 63 + "\n",
-]
-
-_SAMPLER_FRAMES = [
-    '  File "/opt/ComfyUI/nodes.py", line 1525, in sample\n'
-    "    return common_ksampler(model, seed, steps, cfg, sampler_name, scheduler, positive, "
-    "negative, latent_image, denoise=denoise)\n",
-    '  File "/opt/ComfyUI/nodes.py", line 1492, in common_ksampler\n'
-    "    samples = comfy.sample.sample(model, noise, steps, cfg, sampler_name, scheduler, "
-    "positive, negative, latent_image,\n",
-    '  File "/opt/ComfyUI/comfy/samplers.py", line 1161, in sample\n'
-    "    return sample(self.model, noise, positive, negative, cfg, self.device, sampler, sigmas, "
-    "self.model_options, latent_image=latent_image, denoise_mask=denoise_mask, "
-    "callback=callback, disable_pbar=disable_pbar, seed=seed)\n",
-    '  File "/opt/ComfyUI/comfy/k_diffusion/sampling.py", line 199, in sample_euler\n'
-    "    denoised = model(x, sigma_hat * s_in, **extra_args)\n"
-    "               ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n",
-    '  File "/opt/ComfyUI/comfy/ldm/flux/model.py", line 204, in forward\n'
-    "    out = self.forward_orig(img, img_ids, context, txt_ids, timestep, y, guidance, "
-    'control, transformer_options, attn_mask=kwargs.get("attention_mask", None))\n',
-    '  File "/opt/ComfyUI/comfy/ldm/modules/attention.py", line 536, in attention_pytorch\n'
-    "    out = comfy.ops.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=0.0, "
-    "is_causal=False)\n",
-]
-
-_CUDA_ERROR = (
-    "CUDA error: an illegal memory access was encountered\n"
-    "CUDA kernel errors might be asynchronously reported at some other API call, so the "
-    "stacktrace below might be incorrect.\n"
-    "For debugging consider passing CUDA_LAUNCH_BLOCKING=1\n"
+CUDA_ERROR = (
+    "CUDA error: an illegal memory access was encountered\nCUDA kernel errors might be "
+    "asynchronously reported at some other API call, so the stacktrace below might be "
+    "incorrect.\nFor debugging consider passing CUDA_LAUNCH_BLOCKING=1\n"
     "Compile with `TORCH_USE_CUDA_DSA` to enable device-side assertions."
 )
 
 
-def _node_frame(node_def: NodeDef) -> str:
-    module = str(node_def.raw.get("python_module", "nodes")).replace(".", "/") + ".py"
-    func = "execute" if node_def.is_v3 else "process"
-    return f'  File "/opt/ComfyUI/{module}", line 1, in {func}\n'
+def _frames(*frames: str) -> list[str]:
+    """Canned traceback lines in the recorded format, from ``"path:line:function:code"``."""
+    lines = []
+    for frame in frames:
+        path, line, func, code = frame.split(":", 3)
+        lines.append(f'  File "/opt/ComfyUI/{path}", line {line}, in {func}\n    {code}\n')
+    return lines
 
 
-def format_value(x: Any) -> Any:
-    """How ComfyUI shows an input value in ``current_inputs`` of an error."""
-    if x is None:
-        return None
-    if isinstance(x, int | float | bool | str):
-        return x
-    return str(x)
+EXECUTE_FRAMES = _frames(
+    "execution.py:496:execute:output_data, output_ui, ... = await get_output_data(...)",
+    "execution.py:277:process_inputs:result = f(**inputs)",
+)
+CHECKPOINT_FRAMES = _frames(
+    "nodes.py:578:load_checkpoint:out = comfy.sd.load_checkpoint_guess_config(ckpt_path, ...)",
+    'comfy/utils.py:59:load_torch_file:with safetensors.safe_open(ckpt, framework="pt") as f:',
+)
+SAMPLER_FRAMES = _frames(
+    "nodes.py:1525:sample:return common_ksampler(model, seed, steps, cfg, sampler_name, ...)",
+    "comfy/ldm/flux/model.py:204:forward:out = self.forward_orig(img, img_ids, context, ...)",
+)
 
 
-class CacheEntry(NamedTuple):
-    """A node's cached result: its ui (``{"meta", "output"}``) and output values."""
+class NodeError(Exception):
+    """A failure with a chosen ``exception_type`` and traceback (the injected faults)."""
 
-    ui: dict[str, Any] | None
-    outputs: tuple[Any, ...]
+    def __init__(self, message: str, exception_type: str, frames: list[str]) -> None:
+        super().__init__(message)
+        self.exception_type = exception_type
+        self.frames = frames
+
+
+class Interrupted(Exception):
+    """``comfy.model_management.InterruptProcessingException``."""
+
+
+def _node_frame(node: NodeDef) -> list[str]:
+    return _frames(f"{node.python_module.replace('.', '/')}.py:1:execute:...")
+
+
+def _shown(x: Any) -> Any:
+    """An input value as ComfyUI shows it in ``current_inputs``."""
+    return x if x is None or isinstance(x, int | float | bool | str) else str(x)
+
+
+def is_link(value: Any) -> bool:
+    """``[node_id, slot]`` (a list as a constant input is not a link)."""
+    return (
+        isinstance(value, list)
+        and len(value) == 2
+        and isinstance(value[0], str)
+        and isinstance(value[1], int | float)
+        and not isinstance(value[1], bool)
+    )
 
 
 @dataclass(order=True)
 class QueueItem:
-    """A queued prompt; ordered like ComfyUI's heap entries (number, then prompt id)."""
+    """A queued prompt, ordered like ComfyUI's heap entries (number, then arrival)."""
 
     number: int | float
     prompt_id: str
@@ -146,388 +119,328 @@ class QueueItem:
     prompt: dict[str, Any] = field(compare=False)
     extra_data: dict[str, Any] = field(compare=False)
     outputs: list[str] = field(compare=False)
-    sensitive: dict[str, Any] = field(compare=False, default_factory=dict)
 
     def public(self) -> list[Any]:
-        """The 5-element form shown by /queue and history."""
+        """The 5-element form shown by ``/queue`` and history."""
         return [self.number, self.prompt_id, self.prompt, self.extra_data, self.outputs]
 
 
+@dataclass
 class OutputCache:
-    """The classic cache: entries keyed by signature, unused keys dropped per prompt."""
+    """The classic cache: ``(ui, outputs)`` by signature; ``keys`` maps the prompt's node ids."""
 
-    def __init__(self) -> None:
-        self.entries: dict[str, CacheEntry] = {}
-        self.keys: dict[str, str] = {}
+    entries: dict[str, tuple[dict[str, Any] | None, tuple[Any, ...]]] = field(default_factory=dict)
+    keys: dict[str, str] = field(default_factory=dict)
 
-    def set_prompt(self, keys: dict[str, str]) -> None:
+    def start(self, keys: dict[str, str]) -> None:
+        """A new prompt with these node keys: drop the entries it does not use."""
         self.keys = keys
-        used = set(keys.values())
-        for key in [k for k in self.entries if k not in used]:
-            del self.entries[key]
+        self.entries = {k: v for k, v in self.entries.items() if k in set(keys.values())}
 
-    def get(self, node_id: str) -> CacheEntry | None:
+    def get(self, node_id: str) -> tuple[dict[str, Any] | None, tuple[Any, ...]] | None:
         key = self.keys.get(node_id)
         return None if key is None else self.entries.get(key)
 
-    def set(self, node_id: str, entry: CacheEntry) -> None:
-        self.entries[self.keys[node_id]] = entry
+
+_uncacheable = itertools.count()
 
 
-class ProgressRegistry:
-    """Node states of the running prompt, sent as ``progress_state`` on every change."""
+def _ancestors(prompt: dict[str, Any], node_id: str) -> dict[str, int]:
+    """The nodes a node depends on, numbered depth-first with inputs in sorted order."""
+    order: dict[str, int] = {}
 
-    def __init__(self, run: PromptRun) -> None:
-        self.run = run
-        self.nodes: dict[str, dict[str, Any]] = {}
+    def visit(current: str) -> None:
+        inputs = prompt.get(current, {}).get("inputs", {})
+        for key in sorted(inputs):
+            if is_link(inputs[key]) and inputs[key][0] not in order:
+                order[inputs[key][0]] = len(order)
+                visit(inputs[key][0])
 
-    def _entry(self, node_id: str) -> dict[str, Any]:
-        return self.nodes.setdefault(node_id, {"state": "pending", "value": 0, "max": 1})
-
-    def _send(self) -> None:
-        pid = self.run.item.prompt_id
-        nodes = {
-            nid: {
-                "value": e["value"],
-                "max": e["max"],
-                "state": e["state"],
-                "node_id": nid,
-                "prompt_id": pid,
-                "display_node_id": nid,
-                "parent_node_id": None,
-                "real_node_id": nid,
-            }
-            for nid, e in self.nodes.items()
-            if e["state"] != "pending"
-        }
-        self.run.send("progress_state", {"prompt_id": pid, "nodes": nodes})
-
-    def start(self, node_id: str) -> None:
-        self._entry(node_id).update(state="running", value=0.0, max=1.0)
-        self._send()
-
-    def update(self, node_id: str, value: int, total: int, preview: Image.Image | None) -> None:
-        self._entry(node_id).update(state="running", value=value, max=total)
-        self._send()
-        host = self.run.host
-        if preview is not None and host.supports_preview_metadata(host.client_id):
-            meta = {
-                "node_id": node_id,
-                "prompt_id": self.run.item.prompt_id,
-                "display_node_id": node_id,
-                "parent_node_id": None,
-                "real_node_id": node_id,
-                "image_type": "image/jpeg",
-            }
-            meta_json = json.dumps(meta).encode("utf-8")
-            jpeg = im.jpeg_bytes(preview, host.settings.preview_size)
-            payload = struct.pack(">I", len(meta_json)) + meta_json + jpeg
-            host.send_binary(PREVIEW_IMAGE_WITH_METADATA, payload, host.client_id)
-
-    def finish(self, node_id: str) -> None:
-        entry = self._entry(node_id)
-        entry.update(state="finished", value=entry["max"])
-        self._send()
+    visit(node_id)
+    return order
 
 
-class _Context:
-    """What a node implementation sees (see nodes.NodeContext)."""
+def _signatures(prompt: dict[str, Any], catalog: NodeCatalog, is_changed: Any) -> dict[str, str]:
+    """Cache key of every node: its own inputs plus its ancestors', links by position."""
 
-    def __init__(self, run: PromptRun, node_id: str, node_def: NodeDef) -> None:
-        self.run = run
-        self.node_id = node_id
-        self.class_type = node_def.name
-        self.prompt_id = run.item.prompt_id
-        self.prompt = run.item.prompt
-        self.extra_data = run.item.extra_data
-        self.settings: FakeComfyUISettings = run.host.settings
-        self.files: FileResolver = run.host.files
-        self.output_dir = run.host.output_dir
-        self.temp_dir = run.host.temp_dir
-        self.state = run.host.node_state(node_id, node_def.name)
-        self.oom_at: int | None = None
+    def immediate(nid: str, order: dict[str, int]) -> list[Any]:
+        if nid not in prompt:
+            return [f"<uncacheable {next(_uncacheable)}>"]
+        class_type, inputs = prompt[nid]["class_type"], prompt[nid]["inputs"]
+        sig: list[Any] = [class_type, is_changed(nid)]
+        node = catalog.get(class_type)
+        if node is not None and "UNIQUE_ID" in node.hidden.values():
+            sig.append(nid)
+        for key in sorted(inputs):
+            value = inputs[key]
+            sig.append([key, ["ANCESTOR", order[value[0]], value[1]] if is_link(value) else value])
+        return sig
 
-    def model_files(self, folder: str) -> list[str]:
-        return self.run.host.catalog.model_files.get(folder, [])
-
-    async def progress(self, value: int, total: int, preview: Image.Image | None) -> None:
-        run = self.run
-        run.check_interrupt()
-        if self.oom_at is not None and value > self.oom_at:
-            raise run.oom_error(self.class_type, stepped=True)
-        run.progress.update(self.node_id, value, total, preview)
-        host = run.host
-        run.send(
-            "progress",
-            {"value": value, "max": total, "prompt_id": self.prompt_id, "node": self.node_id},
-        )
-        if preview is not None and not host.supports_preview_metadata(host.client_id):
-            payload = struct.pack(">I", 1) + im.jpeg_bytes(preview, host.settings.preview_size)
-            host.send_binary(PREVIEW_IMAGE, payload, host.client_id)
-        drop_at = host.faults.ws_drop_after_step
-        if drop_at is not None and value >= drop_at and not run.dropped_ws:
-            run.dropped_ws = True
-            host.drop_websockets()
-
-    def send_text(self, text: str) -> None:
-        node_bytes = str(self.node_id).encode("utf-8")
-        payload = struct.pack(">I", len(node_bytes)) + node_bytes + text.encode("utf-8")
-        self.run.host.send_binary(TEXT, payload, None)
+    keys = {}
+    for nid in prompt:
+        order = _ancestors(prompt, nid)
+        signature = [immediate(nid, order)] + [immediate(a, order) for a in order]
+        keys[nid] = json.dumps(signature, sort_keys=True, default=repr)
+    return keys
 
 
-def _matches(selector: str | None, node_id: str, class_type: str) -> bool:
-    return selector is not None and selector in (node_id, class_type)
+def execution_order(
+    prompt: dict[str, Any], catalog: NodeCatalog, outputs: list[str], cache: OutputCache
+) -> list[str]:
+    """The nodes to run, in ComfyUI's order: a dissolve from the outputs, cached nodes skipped.
+
+    Among the ready nodes an output goes first, then a node feeding one, then one two hops
+    away, else the first ready one in discovery order (depth first from each output).
+    """
+    waits: dict[str, set[str]] = {}  # node → the nodes it still waits for
+    for output in outputs:
+        stack = [output]
+        while stack:
+            current = stack.pop()
+            if current not in waits:
+                inputs = prompt[current]["inputs"].values()
+                links = [v[0] for v in inputs if is_link(v) and cache.get(v[0]) is None]
+                waits[current] = set(links)
+                stack.extend(links)
+
+    def is_output(node_id: str) -> bool:
+        node = catalog.get(prompt[node_id]["class_type"])
+        return node is not None and node.output_node
+
+    def feeds(node_id: str) -> list[str]:
+        return [other for other, needed in waits.items() if node_id in needed]
+
+    preferences: list[Callable[[str], bool]] = [
+        is_output,
+        lambda n: any(is_output(m) for m in feeds(n)),
+        lambda n: any(is_output(k) for m in feeds(n) for k in feeds(m)),
+    ]
+    order = []
+    while ready := [n for n, needed in waits.items() if not needed]:  # none left: a cycle
+        chosen = next((n for prefer in preferences for n in ready if prefer(n)), ready[0])
+        order.append(chosen)
+        del waits[chosen]
+        for still_needed in waits.values():
+            still_needed.discard(chosen)
+    return order
 
 
 class PromptRun:
-    """Executes one queued prompt and records its status messages and history result."""
+    """Executes one queued prompt; leaves ``success``, ``messages`` and :meth:`history`."""
 
     def __init__(self, host: FakeComfyUI, item: QueueItem) -> None:
         self.host = host
         self.item = item
-        self.catalog: NodeCatalog = host.catalog
-        self.status_messages: list[list[Any]] = []
+        self.pid = item.prompt_id
+        self.messages: list[list[Any]] = []
         self.success = True
         self.executed: list[str] = []
-        self.values: dict[str, tuple[Any, ...]] = {}
-        self.ui_outputs: dict[str, dict[str, Any]] = {}
-        self.progress = ProgressRegistry(self)
+        self.ui: dict[str, dict[str, Any]] = {}
+        self.progress: dict[str, dict[str, Any]] = {}
+        self.inputs: dict[str, Any] = {}
         self.dropped_ws = False
-        self.history_result: dict[str, Any] = {"outputs": {}, "meta": {}}
 
-    # ----------------------------------------------------------- messaging
     def send(self, event: str, data: dict[str, Any]) -> None:
         self.host.send(event, data, self.host.client_id)
 
-    def add_message(self, event: str, data: dict[str, Any], broadcast: bool) -> None:
+    def _status(self, event: str, data: dict[str, Any], broadcast: bool = False) -> None:
+        """A message that is also kept in the history entry's ``status.messages``."""
         data = {**data, "timestamp": int(time.time() * 1000)}
-        self.status_messages.append([event, data])
+        self.messages.append([event, data])
         if self.host.client_id is not None or broadcast:
-            self.host.send(event, data, self.host.client_id)
+            self.send(event, data)
 
-    def check_interrupt(self) -> None:
-        if self.host.take_interrupt():
-            raise NodeInterrupted()
-
-    def oom_error(self, class_type: str, *, stepped: bool) -> FakeNodeError:
-        frames = _SAMPLER_FRAMES if stepped else [_node_frame(self.catalog[class_type])]
-        return FakeNodeError("Allocation on device ", "torch.OutOfMemoryError", frames)
-
-    def injected_error(self, node_def: NodeDef) -> FakeNodeError:
-        faults: FaultSettings = self.host.faults
-        if node_def.name in ("CheckpointLoaderSimple", "CheckpointLoader"):
-            message = "Error while deserializing header: header too small"
-            etype = "safetensors._safetensors_rust.SafetensorError"
-            frames = _SAFETENSORS_FRAMES
-        elif node_def.name in STEPPED:
-            message, etype, frames = _CUDA_ERROR, "RuntimeError", _SAMPLER_FRAMES
-        else:
-            message, etype, frames = _CUDA_ERROR, "RuntimeError", [_node_frame(node_def)]
-        return FakeNodeError(
-            faults.execution_error_message or message,
-            faults.execution_error_type or etype,
-            frames,
-        )
-
-    # ----------------------------------------------------------- cache keys
-    def is_changed(self, node_id: str) -> Any:
-        node = self.item.prompt.get(node_id, {})
-        if node.get("class_type") in ("LoadImage", "LoadImageMask", "LoadImageOutput"):
-            try:
-                default = self.host.output_dir if node["class_type"] == "LoadImageOutput" else None
-                path = self.host.files.path(node["inputs"]["image"], default)
-                with open(path, "rb") as fh:
-                    return hashlib.sha256(fh.read()).hexdigest()
-            except Exception:
-                return Uncacheable()
-        return False
-
-    # ----------------------------------------------------------- run
-    async def run(self) -> None:
-        host = self.host
-        item = self.item
-        prompt = item.prompt
-        host.client_id = item.extra_data.get("client_id")
-        host.clear_interrupt()
-        self.add_message("execution_start", {"prompt_id": item.prompt_id}, broadcast=False)
-
-        keys = await asyncio.to_thread(node_signatures, prompt, self.catalog, self.is_changed)
-        host.cache.set_prompt(keys)
-        host.clean_node_states(prompt)
-        cached_nodes = [nid for nid in prompt if host.cache.get(nid) is not None]
-        self.add_message(
-            "execution_cached",
-            {"nodes": cached_nodes, "prompt_id": item.prompt_id},
-            broadcast=False,
-        )
-        order = ExecutionOrder(prompt, self.catalog, lambda nid: host.cache.get(nid) is not None)
-        for output_id in item.outputs:
-            order.add_node(output_id)
-        current_outputs = list(prompt)
-
-        while not order.is_empty():
-            node_id = order.next_node()
-            if node_id is None:  # pragma: no cover - validation rejects cycles
-                self.success = False
-                break
-            ok, error, ex = await self.execute_node(node_id)
-            self.success = ok
-            if not ok:
-                assert error is not None
-                self.handle_execution_error(current_outputs, error, ex)
-                break
-            order.complete(node_id)
-        else:
-            self.add_message("execution_success", {"prompt_id": item.prompt_id}, broadcast=False)
-
-        # 0.3.64 builds these from a set of node ids (arbitrary order); prompt order is
-        # what the recorded entries show and keeps the fake deterministic.
-        ordered = [nid for nid in prompt if nid in self.ui_outputs]
-        self.history_result = {
-            "outputs": {nid: self.ui_outputs[nid]["output"] for nid in ordered},
-            "meta": {nid: self.ui_outputs[nid]["meta"] for nid in ordered},
+    def _progress_state(self, node_id: str, **change: Any) -> None:
+        self.progress.setdefault(node_id, {"value": 0, "max": 1, "state": ""}).update(change)
+        nodes = {
+            nid: {**entry, "node_id": nid, "prompt_id": self.pid, "display_node_id": nid}
+            | {"parent_node_id": None, "real_node_id": nid}
+            for nid, entry in self.progress.items()
         }
+        self.send("progress_state", {"prompt_id": self.pid, "nodes": nodes})
+
+    def _is_changed(self, node_id: str) -> Any:
+        node = self.item.prompt.get(node_id, {})
+        if node.get("class_type") != "LoadImage":
+            return False
+        try:
+            with open(self.host.files.path(node["inputs"]["image"]), "rb") as fh:
+                return hashlib.sha256(fh.read()).hexdigest()
+        except Exception:  # NaN in ComfyUI: equal to nothing, never cached
+            return f"<uncacheable {next(_uncacheable)}>"
+
+    async def run(self) -> None:
+        """Execute the prompt's outputs in ComfyUI's order and record the outcome."""
+        host, prompt = self.host, self.item.prompt
+        host.client_id = self.item.extra_data.get("client_id")
+        self._status("execution_start", {"prompt_id": self.pid})
+        is_changed = functools.cache(self._is_changed)
+        keys = await asyncio.to_thread(_signatures, prompt, host.catalog, is_changed)
+        host.cache.start(keys)
+        cached = [nid for nid in prompt if host.cache.get(nid) is not None]
+        self._status("execution_cached", {"nodes": cached, "prompt_id": self.pid})
+        for node_id in execution_order(prompt, host.catalog, self.item.outputs, host.cache):
+            try:
+                await self._execute(node_id)
+            except Exception as ex:
+                self.success = False
+                failure = self._failure(node_id)
+                if isinstance(ex, Interrupted):
+                    self._status("execution_interrupted", failure, broadcast=True)
+                else:
+                    self._status("execution_error", failure | self._error(node_id, ex))
+                break
+        if self.success:
+            self._status("execution_success", {"prompt_id": self.pid})
         host.last_node_id = None
 
-    def _gather_inputs(self, node_id: str, node_def: NodeDef) -> dict[str, Any]:
-        node = self.item.prompt[node_id]
-        data: dict[str, Any] = {}
-        for name, value in node["inputs"].items():
-            spec = node_def.input_spec(name)
-            if is_link(value):
-                source, index = value[0], int(value[1])
-                outputs = self.values.get(source)
-                if outputs is None:
-                    cached = self.host.cache.get(source)
-                    outputs = cached.outputs if cached is not None else None
-                data[name] = (
-                    outputs[index] if outputs is not None and index < len(outputs) else None
-                )
-            elif spec is not None:
-                data[name] = value
-        extra = self.item.extra_data
-        for name, kind in node_def.hidden.items():
-            if kind == "PROMPT":
-                data[name] = self.item.prompt
-            elif kind == "EXTRA_PNGINFO":
-                data[name] = extra.get("extra_pnginfo", None)
-            elif kind == "UNIQUE_ID":
-                data[name] = node_id
-            elif kind in ("AUTH_TOKEN_COMFY_ORG", "API_KEY_COMFY_ORG"):
-                data[name] = self.item.sensitive.get(kind.lower(), extra.get(kind.lower()))
-        return data
+    def history(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The history entry's ``outputs`` and ``meta`` (prompt order; ComfyUI: set order)."""
+        ordered = [nid for nid in self.item.prompt if nid in self.ui]
+        outputs = {nid: self.ui[nid]["output"] for nid in ordered}
+        return outputs, {nid: self.ui[nid]["meta"] for nid in ordered}
 
-    async def execute_node(
-        self, node_id: str
-    ) -> tuple[bool, dict[str, Any] | None, BaseException | None]:
-        host = self.host
-        pid = self.item.prompt_id
-        class_type = self.item.prompt[node_id]["class_type"]
-        node_def = self.catalog[class_type]
-        cached = host.cache.get(node_id)
-        if cached is not None:
-            if host.client_id is not None:
-                output = cached.ui["output"] if cached.ui else None
-                self.send(
-                    "executed",
-                    {"node": node_id, "display_node": node_id, "output": output, "prompt_id": pid},
-                )
-            if cached.ui is not None:
-                self.ui_outputs[node_id] = cached.ui
-            self.values[node_id] = cached.outputs
-            self.progress.finish(node_id)
-            return True, None, None
-
-        self.progress.start(node_id)
-        data: dict[str, Any] | None = None
-        try:
-            data = self._gather_inputs(node_id, node_def)
-            if host.client_id is not None:
-                host.last_node_id = node_id
-                self.send("executing", {"node": node_id, "display_node": node_id, "prompt_id": pid})
-            self.check_interrupt()
-            if host.settings.node_delay_s:
-                # A slow node is not interruptible: the flag is seen when the next one starts.
-                await asyncio.sleep(host.settings.node_delay_s)
-            faults = host.faults
-            ctx = _Context(self, node_id, node_def)
-            if _matches(faults.execution_error_node, node_id, class_type):
-                raise self.injected_error(node_def)
-            if _matches(faults.oom_node, node_id, class_type):
-                if class_type in STEPPED:
-                    ctx.oom_at = faults.oom_after_step
-                else:
-                    raise self.oom_error(class_type, stepped=False)
-            impl = IMPLS.get(class_type)
-            if impl is not None:
-                outputs, ui = await impl(ctx, data)
-            else:
-                outputs, ui = await generic_node(ctx, data, node_def)
-            cache_ui = None
-            if ui:
-                meta = {
-                    "node_id": node_id,
-                    "display_node": node_id,
-                    "parent_node": None,
-                    "real_node_id": node_id,
-                }
-                cache_ui = {"meta": meta, "output": ui}
-                self.ui_outputs[node_id] = cache_ui
-                if host.client_id is not None:
-                    self.send(
-                        "executed",
-                        {"node": node_id, "display_node": node_id, "output": ui, "prompt_id": pid},
-                    )
-            host.cache.set(node_id, CacheEntry(cache_ui, outputs))
-            self.values[node_id] = outputs
-        except NodeInterrupted as ex:
-            return False, {"node_id": node_id}, ex
-        except Exception as ex:
-            log.error("!!! Exception during processing !!! %s", ex)
-            if isinstance(ex, FakeNodeError):
-                exception_type = ex.exception_type
-                frames = [*_EXECUTE_FRAMES, *ex.frames]
-            else:
-                exception_type = full_type_name(type(ex))
-                frames = [*_EXECUTE_FRAMES, _node_frame(node_def)]
-            tips = OOM_TIPS if exception_type == "torch.OutOfMemoryError" else ""
-            formatted = {}
-            if data is not None:
-                formatted = {name: [format_value(v)] for name, v in data.items()}
-            return (
-                False,
-                {
-                    "node_id": node_id,
-                    "exception_message": f"{ex}\n{tips}",
-                    "exception_type": exception_type,
-                    "traceback": frames,
-                    "current_inputs": formatted,
-                },
-                ex,
-            )
-        self.progress.finish(node_id)
-        self.executed.append(node_id)
-        return True, None, None
-
-    def handle_execution_error(
-        self, current_outputs: list[str], error: dict[str, Any], ex: BaseException | None
-    ) -> None:
-        node_id = error["node_id"]
-        base = {
-            "prompt_id": self.item.prompt_id,
+    def _failure(self, node_id: str) -> dict[str, Any]:
+        """What ``execution_error`` and ``execution_interrupted`` say of the failed node."""
+        return {
+            "prompt_id": self.pid,
             "node_id": node_id,
             "node_type": self.item.prompt[node_id]["class_type"],
             "executed": list(self.executed),
         }
-        if isinstance(ex, NodeInterrupted):
-            self.add_message("execution_interrupted", base, broadcast=True)
+
+    def _error(self, node_id: str, ex: Exception) -> dict[str, Any]:
+        log.error("!!! Exception during processing !!! %s", ex)
+        if isinstance(ex, NodeError):
+            kind, frames = ex.exception_type, ex.frames
         else:
-            mes = {
-                **base,
-                "exception_message": error["exception_message"],
-                "exception_type": error["exception_type"],
-                "traceback": error["traceback"],
-                "current_inputs": error["current_inputs"],
-                "current_outputs": list(current_outputs),
-            }
-            self.add_message("execution_error", mes, broadcast=False)
+            node = self.host.catalog[self.item.prompt[node_id]["class_type"]]
+            kind, frames = full_type_name(type(ex)), _node_frame(node)
+        tips = OOM_TIPS if kind == "torch.OutOfMemoryError" else ""
+        return {
+            "exception_message": f"{ex}\n{tips}",
+            "exception_type": kind,
+            "traceback": [*EXECUTE_FRAMES, *frames],
+            "current_inputs": {k: [_shown(v)] for k, v in self.inputs.items()},
+            "current_outputs": list(self.item.prompt),
+        }
+
+    def _gather(self, node_id: str, node: NodeDef) -> dict[str, Any]:
+        data: dict[str, Any] = {}
+        for name, value in self.item.prompt[node_id]["inputs"].items():
+            if is_link(value):
+                entry = self.host.cache.get(value[0])  # ran in this prompt or cached before
+                outputs = entry[1] if entry is not None else None
+                index = int(value[1])
+                data[name] = outputs[index] if outputs and index < len(outputs) else None
+            elif node.input_spec(name) is not None:
+                data[name] = value
+        extra = self.item.extra_data
+        for name, kind in node.hidden.items():
+            if kind == "PROMPT":
+                data[name] = self.item.prompt
+            elif kind == "EXTRA_PNGINFO":
+                data[name] = extra.get("extra_pnginfo")
+            elif kind == "UNIQUE_ID":
+                data[name] = node_id
+        return data
+
+    def _executed(self, node_id: str, ui: dict[str, Any] | None) -> None:
+        if ui is not None:
+            self.ui[node_id] = ui
+        if self.host.client_id is not None:
+            output = ui["output"] if ui else None
+            data = {"node": node_id, "display_node": node_id, "output": output}
+            self.send("executed", {**data, "prompt_id": self.pid})
+
+    async def _execute(self, node_id: str) -> None:
+        host, faults = self.host, self.host.faults
+        class_type = self.item.prompt[node_id]["class_type"]
+        node = host.catalog[class_type]
+        cached = host.cache.get(node_id)
+        if cached is not None:  # only a cached output node is in the execution list
+            self._executed(node_id, cached[0])
+            self._progress_state(node_id, state="finished", value=1, max=1)
+            return
+        self._progress_state(node_id, state="running", value=0.0, max=1.0)
+        self.inputs = {}
+        self.inputs = inputs = self._gather(node_id, node)
+        if host.client_id is not None:
+            host.last_node_id = node_id
+            data = {"node": node_id, "display_node": node_id, "prompt_id": self.pid}
+            self.send("executing", data)
+        self._check_interrupt()
+        if host.settings.node_delay_s:  # not interruptible: seen when the next node starts
+            await asyncio.sleep(host.settings.node_delay_s)
+        impl = NODES.get(class_type)
+        stepped = impl is not None and impl.steps is not None
+        if faults.execution_error_node in (node_id, class_type):
+            raise self._injected(node, stepped)
+        oom_at = faults.oom_after_step if faults.oom_node in (node_id, class_type) else None
+        if oom_at is not None and not stepped:
+            raise NodeError("Allocation on device ", "torch.OutOfMemoryError", _node_frame(node))
+        call = NodeCall(node_id, class_type, host.settings, host.files, host.catalog.model_files)
+        if impl is None:
+            result = pass_through(call, inputs, node)
+        else:
+            result = await asyncio.to_thread(impl.run, call, inputs)
+            if impl.steps is not None:
+                await self._steps(node_id, impl.steps(inputs), result, oom_at)
+        for text in call.texts:  # GetImageSize's TEXT frame goes to every socket
+            head = node_id.encode()
+            host.send_binary(TEXT, struct.pack(">I", len(head)) + head + text.encode(), None)
+        ui = None
+        if isinstance(result, dict):
+            meta = {"node_id": node_id, "display_node": node_id, "parent_node": None}
+            ui = {"meta": {**meta, "real_node_id": node_id}, "output": result}
+            self._executed(node_id, ui)
+        outputs = () if isinstance(result, dict) else result
+        host.cache.entries[host.cache.keys[node_id]] = (ui, outputs)
+        self._progress_state(node_id, state="finished", value=self.progress[node_id]["max"])
+        self.executed.append(node_id)
+
+    def _check_interrupt(self) -> None:
+        if self.host.take_interrupt():
+            raise Interrupted()
+
+    def _injected(self, node: NodeDef, stepped: bool) -> NodeError:
+        faults = self.host.faults
+        if node.name == "CheckpointLoaderSimple":  # what the recorded dummy checkpoints gave
+            message = "Error while deserializing header: header too small"
+            kind, frames = "safetensors._safetensors_rust.SafetensorError", CHECKPOINT_FRAMES
+        else:
+            message, kind = CUDA_ERROR, "RuntimeError"
+            frames = SAMPLER_FRAMES if stepped else _node_frame(node)
+        message = faults.execution_error_message or message
+        return NodeError(message, faults.execution_error_type or kind, frames)
+
+    async def _steps(self, node_id: str, total: int, result: Any, oom_at: int | None) -> None:
+        """A stepped node's progress: per step a delay, interrupt check, progress, preview."""
+        host, settings = self.host, self.host.settings
+        latent = result[0] if isinstance(result, tuple) and isinstance(result[0], Latent) else None
+        for step in range(1, total + 1):
+            await asyncio.sleep(settings.step_delay_s)
+            self._check_interrupt()
+            if oom_at is not None and step > oom_at:
+                raise NodeError("Allocation on device ", "torch.OutOfMemoryError", SAMPLER_FRAMES)
+            jpeg = None
+            if settings.previews_enabled and latent is not None:
+                share, size = step / total, settings.preview_size
+                jpeg = await asyncio.to_thread(preview, latent, share, size)
+            self._progress_state(node_id, state="running", value=step, max=total)
+            with_metadata = host.supports_preview_metadata(host.client_id)
+            if jpeg is not None and with_metadata:
+                meta: dict[str, Any] = {"node_id": node_id, "prompt_id": self.pid}
+                meta |= {"display_node_id": node_id, "parent_node_id": None}
+                meta |= {"real_node_id": node_id, "image_type": "image/jpeg"}
+                head = json.dumps(meta).encode()
+                frame = struct.pack(">I", len(head)) + head + jpeg
+                host.send_binary(PREVIEW_IMAGE_WITH_METADATA, frame, host.client_id)
+            progress = {"value": step, "max": total, "prompt_id": self.pid, "node": node_id}
+            self.send("progress", progress)
+            if jpeg is not None and not with_metadata:
+                host.send_binary(PREVIEW_IMAGE, struct.pack(">I", 1) + jpeg, host.client_id)
+            drop_at = host.faults.ws_drop_after_step
+            if drop_at is not None and step >= drop_at and not self.dropped_ws:
+                self.dropped_ws = True
+                host.drop_websockets()

@@ -1,4 +1,4 @@
-"""Settings of the fake ComfyUI server (env prefix ``FAKE_COMFYUI_``).
+"""Settings of the ComfyUI stand-in (env prefix ``FAKE_COMFYUI_``).
 
 Model lists accept a JSON array or a comma separated string, e.g.
 ``FAKE_COMFYUI_LORAS="a.safetensors,b.safetensors"``. Faults are nested:
@@ -12,33 +12,25 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 __all__ = ["FakeComfyUISettings", "FaultSettings"]
 
-DEFAULT_CHECKPOINTS = ["flux1-dev-fp8.safetensors"]
 DEFAULT_LORAS = ["flux-lora-detailer.safetensors", "flux-realism-lora.safetensors"]
-DEFAULT_CONTROLNETS = [
-    "flux-canny-controlnet-v3.safetensors",
-    "flux-union-controlnet-pro.safetensors",
-]
-DEFAULT_UPSCALE_MODELS = ["4x-UltraSharp.pth"]
 
 
 def _split_list(value: Any) -> Any:
-    """Accept a JSON array or a comma separated string for a list of names."""
+    """A JSON array or a comma separated string for a list of names."""
     if isinstance(value, str):
         text = value.strip()
-        if not text:
-            return []
         if text.startswith("["):
             return json.loads(text)
         return [part.strip() for part in text.split(",") if part.strip()]
     return value
 
 
-NameList = Annotated[list[str], NoDecode]
+NameList = Annotated[list[str], NoDecode, BeforeValidator(_split_list)]
 
 
 class FaultSettings(BaseModel):
@@ -47,55 +39,38 @@ class FaultSettings(BaseModel):
     Node selectors (``execution_error_node``, ``oom_node``) match a node id or a class_type.
     """
 
-    model_config = ConfigDict(validate_assignment=True, extra="forbid")
+    model_config = ConfigDict(
+        validate_assignment=True, extra="forbid", use_attribute_docstrings=True
+    )
 
-    refuse_connections: bool = Field(
-        default=False,
-        description="Close every incoming connection before answering (the client sees a "
-        "disconnect). For a port that is not listening at all use RunningFakeComfyUI.stop().",
-    )
-    http_delay_s: float = Field(default=0.0, ge=0, description="Delay every HTTP response.")
-    http_500_routes: NameList = Field(
-        default_factory=list,
-        description='Routes answered with HTTP 500, e.g. "/prompt", "POST /prompt", '
-        '"/history/{prompt_id}", "/view" or "*" (the /api prefix is ignored).',
-    )
-    http_500_count: int | None = Field(
-        default=None,
-        ge=0,
-        description="Fail only the next N matching requests (None: every matching request).",
-    )
-    ws_drop_after_step: int | None = Field(
-        default=None,
-        ge=0,
-        description="Abort every websocket once a sampler reached this step (once per prompt).",
-    )
-    execution_error_node: str | None = Field(
-        default=None, description="Node id or class_type that fails with execution_error."
-    )
-    execution_error_type: str | None = Field(
-        default=None, description="exception_type of the injected error (default: realistic)."
-    )
-    execution_error_message: str | None = Field(
-        default=None, description="Message of the injected error (default: realistic)."
-    )
-    oom_node: str | None = Field(
-        default=None, description="Node id or class_type that fails with torch.OutOfMemoryError."
-    )
-    oom_after_step: int = Field(
-        default=0, ge=0, description="For samplers: steps completed before the OOM happens."
-    )
-    queue_delay_s: float = Field(
-        default=0.0, ge=0, description="Extra delay before the worker takes the next prompt."
-    )
-    hold_queue: bool = Field(
-        default=False,
-        description="A stalled queue: prompts stay pending until this is cleared again.",
-    )
+    refuse_connections: bool = False
+    """Close every incoming connection before answering (the client sees a disconnect).
+    For a port that is not listening at all use RunningFakeComfyUI.stop()."""
+    http_delay_s: float = Field(default=0.0, ge=0)
+    """Delay every HTTP response."""
+    http_500_routes: NameList = Field(default_factory=list)
+    """Routes answered with HTTP 500, e.g. "/prompt", "POST /prompt",
+    "/history/{prompt_id}", "/view" or "*" (the /api prefix is ignored)."""
+    http_500_count: int | None = Field(default=None, ge=0)
+    """Fail only the next N matching requests (None: every matching request)."""
+    ws_drop_after_step: int | None = Field(default=None, ge=0)
+    """Abort every websocket once a sampler reached this step (once per prompt)."""
+    execution_error_node: str | None = None
+    """Node id or class_type that fails with execution_error."""
+    execution_error_type: str | None = None
+    """exception_type of the injected error (default: realistic)."""
+    execution_error_message: str | None = None
+    """Message of the injected error (default: realistic)."""
+    oom_node: str | None = None
+    """Node id or class_type that fails with torch.OutOfMemoryError."""
+    oom_after_step: int = Field(default=0, ge=0)
+    """For samplers: steps completed before the OOM happens."""
+    queue_delay_s: float = Field(default=0.0, ge=0)
+    """Extra delay before the worker takes the next prompt."""
+    hold_queue: bool = False
+    """A stalled queue: prompts stay pending until this is cleared again."""
 
     _listeners: list[Callable[[str, Any], None]] = PrivateAttr(default_factory=list)
-
-    _split_routes = field_validator("http_500_routes", mode="before")(_split_list)
 
     def __setattr__(self, name: str, value: Any) -> None:
         super().__setattr__(name, value)
@@ -109,93 +84,67 @@ class FaultSettings(BaseModel):
 
     def reset(self) -> None:
         """Switch every fault off."""
-        for name, field in type(self).model_fields.items():
-            default = field.get_default(call_default_factory=True)
-            setattr(self, name, default)
+        for name, info in type(self).model_fields.items():
+            setattr(self, name, info.get_default(call_default_factory=True))
 
 
 class FakeComfyUISettings(BaseSettings):
-    """Configuration of the fake ComfyUI (a protocol-faithful stand-in for ComfyUI 0.3.64)."""
+    """Configuration of the ComfyUI stand-in (protocol-faithful to ComfyUI 0.3.64)."""
 
     model_config = SettingsConfigDict(
         env_prefix="FAKE_COMFYUI_",
         env_nested_delimiter="__",
         extra="ignore",
+        use_attribute_docstrings=True,
     )
 
-    checkpoints: NameList = Field(
-        default_factory=lambda: list(DEFAULT_CHECKPOINTS),
-        description="Checkpoint files it has (models/checkpoints; CheckpointLoaderSimple list).",
-    )
-    loras: NameList = Field(
-        default_factory=lambda: list(DEFAULT_LORAS),
-        description="LoRA files it has (models/loras; LoraLoader/LoraLoaderModelOnly list).",
-    )
+    checkpoints: NameList = Field(default_factory=lambda: ["flux1-dev-fp8.safetensors"])
+    """Checkpoint files it has (models/checkpoints; CheckpointLoaderSimple list)."""
+    loras: NameList = Field(default_factory=lambda: list(DEFAULT_LORAS))
+    """LoRA files it has (models/loras; LoraLoader/LoraLoaderModelOnly list)."""
     controlnets: NameList = Field(
-        default_factory=lambda: list(DEFAULT_CONTROLNETS),
-        description="ControlNet files it has (models/controlnet; ControlNetLoader list).",
+        default_factory=lambda: [
+            "flux-canny-controlnet-v3.safetensors",
+            "flux-union-controlnet-pro.safetensors",
+        ]
     )
-    upscale_models: NameList = Field(
-        default_factory=lambda: list(DEFAULT_UPSCALE_MODELS),
-        description="Upscale models it has (UpscaleModelLoader; NxN in the name sets the scale).",
-    )
-    vae: NameList = Field(
-        default_factory=list, description="VAE files it has (VAELoader; pixel_space is added)."
-    )
-    text_encoders: NameList = Field(
-        default_factory=list, description="Text encoder files it has (CLIPLoader, DualCLIPLoader)."
-    )
-    diffusion_models: NameList = Field(
-        default_factory=list, description="Diffusion model files it has (UNETLoader)."
-    )
-    step_delay_s: float = Field(
-        default=0.01, ge=0, description="Seconds per sampler step (and per upscale tile)."
-    )
-    node_delay_s: float = Field(
-        default=0.0, ge=0, description="Seconds added to every executed node."
-    )
-    previews_enabled: bool = Field(
-        default=False,
-        description="Send sampler preview frames, as a real server started with "
-        "--preview-method auto (the real default is none: no previews).",
-    )
-    preview_size: int = Field(
-        default=512, ge=16, description="Largest preview side (--preview-size)."
-    )
-    data_dir: Path | None = Field(
-        default=None,
-        description="Folder holding input/, output/ and temp/ (default: a fresh temp dir, removed "
-        "at exit).",
-    )
-    max_upload_size_mb: float = Field(
-        default=100, gt=0, description="Request size limit in MB (--max-upload-size)."
-    )
-    disable_metadata: bool = Field(
-        default=False, description="Write PNGs without the prompt/workflow text chunks."
-    )
-    comfyui_version: str = Field(default="0.3.64", description="Version in /system_stats.")
-    device_name: str = Field(
-        default="cuda:0 NVIDIA GeForce RTX 4090 : cudaMallocAsync",
-        description="Device name in /system_stats.",
-    )
-    device_type: str = Field(default="cuda", description="Device type in /system_stats.")
-    vram_total: int = Field(
-        default=25_757_220_864, ge=0, description="VRAM bytes in /system_stats."
-    )
-    ram_total: int = Field(default=67_319_476_224, ge=0, description="RAM bytes in /system_stats.")
-
-    faults: FaultSettings = Field(
-        default_factory=FaultSettings,
-        description="Faults in force from the start (nested: FAKE_COMFYUI_FAULTS__HTTP_DELAY_S=2).",
-    )
-
-    _split = field_validator(
-        "checkpoints",
-        "loras",
-        "controlnets",
-        "upscale_models",
-        "vae",
-        "text_encoders",
-        "diffusion_models",
-        mode="before",
-    )(_split_list)
+    """ControlNet files it has (models/controlnet; ControlNetLoader list)."""
+    upscale_models: NameList = Field(default_factory=lambda: ["4x-UltraSharp.pth"])
+    """Upscale models it has (UpscaleModelLoader; NxN in the name sets the scale)."""
+    vae: NameList = Field(default_factory=list)
+    """VAE files it has (VAELoader; pixel_space is added)."""
+    text_encoders: NameList = Field(default_factory=list)
+    """Text encoder files it has (CLIPLoader, DualCLIPLoader)."""
+    diffusion_models: NameList = Field(default_factory=list)
+    """Diffusion model files it has (UNETLoader)."""
+    step_delay_s: float = Field(default=0.1, ge=0)
+    """Seconds per sampler step (and per upscale tile); a fast GPU's pace."""
+    node_delay_s: float = Field(default=0.0, ge=0)
+    """Seconds added to every executed node (an interrupt waits for the node to end; a GPU
+    takes 0.05 to seconds)."""
+    previews_enabled: bool = True
+    """Send sampler preview frames, as a real server started with --preview-method auto
+    does (ComfyUI's own default is none: no previews)."""
+    restart_s: float = Field(default=0.0, ge=0)
+    """Seconds restart() keeps the port closed (a real ComfyUI needs several)."""
+    preview_size: int = Field(default=512, ge=16)
+    """Largest preview side (--preview-size)."""
+    data_dir: Path | None = None
+    """Folder holding input/, output/ and temp/ (default: a fresh temp dir, removed at
+    exit)."""
+    max_upload_size_mb: float = Field(default=100, gt=0)
+    """Request size limit in MB (--max-upload-size)."""
+    disable_metadata: bool = False
+    """Write PNGs without the prompt/workflow text chunks."""
+    comfyui_version: str = "0.3.64"
+    """Version in /system_stats."""
+    device_name: str = "cuda:0 NVIDIA GeForce RTX 4090 : cudaMallocAsync"
+    """Device name in /system_stats."""
+    device_type: str = "cuda"
+    """Device type in /system_stats."""
+    vram_total: int = Field(default=25_757_220_864, ge=0)
+    """VRAM bytes in /system_stats."""
+    ram_total: int = Field(default=67_319_476_224, ge=0)
+    """RAM bytes in /system_stats."""
+    faults: FaultSettings = Field(default_factory=FaultSettings)
+    """Faults in force from the start (nested: FAKE_COMFYUI_FAULTS__HTTP_DELAY_S=2)."""

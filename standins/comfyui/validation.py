@@ -1,74 +1,48 @@
 """Prompt validation with the behaviour (and the gaps) of ComfyUI 0.3.64's ``validate_prompt``.
 
-Written after the reference notes: error bodies, the order in which checks run, which
-checks are skipped (INT ``step``, V3 ``COMBO`` lists), partial acceptance, the in-place
-coercion of numeric strings, and the odd attribution of a dangling link to the node
-*holding* it when it is reached through another node (``exception_during_inner_validation``).
-Python exceptions are raised by the same kinds of expressions the real server evaluates,
-so malformed graphs fail the same way (e.g. a list as ``class_type`` ends in HTTP 500).
+Same error bodies, same order of checks, same gaps: no INT ``step`` check, V3 ``COMBO`` lists
+unchecked, partial acceptance, numeric strings coerced in place, and a dangling link reached
+through another node reported on the node *holding* it (``exception_during_inner_validation``).
+Python exceptions come from the same kinds of expressions the real server evaluates, so
+malformed graphs fail the same way (a list as ``class_type`` ends in HTTP 500).
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 from typing import Any
 
-from standins.comfyui.catalog import FILE_VALIDATORS, NodeCatalog, NodeDef
+from standins.comfyui.catalog import FILE_VALIDATORS, FileResolver, NodeCatalog
 
-__all__ = [
-    "NO_PROMPT_ERROR",
-    "FileResolver",
-    "PromptValidator",
-    "full_type_name",
-    "validate_node_input",
-]
+__all__ = ["NO_PROMPT_ERROR", "PromptValidator", "Validation", "full_type_name"]
 
-Validated = dict[str, tuple[bool, list[dict[str, Any]], str]]
+Result = tuple[bool, list[dict[str, Any]], Any]
+Validation = tuple[bool, dict[str, Any] | None, list[str], dict[str, Any]]
+"""(valid, error, outputs to run, node_errors), as ``execution.validate_prompt`` returns."""
 
-_EXEC = '  File "/opt/ComfyUI/execution.py", line {line}, in {func}\n    {code}\n'
-_FRAME_PROMPT_LOOKUP = _EXEC.format(
-    line=788,
-    func="validate_inputs",
-    code="o_class_type = prompt[o_id]['class_type']\n                   ~~~~~~^^^^^^",
-)
-_FRAME_RETURN_TYPE = _EXEC.format(
-    line=790,
-    func="validate_inputs",
-    code="received_type = r[val[1]]\n                    ~^^^^^^^^",
-)
-_FRAME_INPUTS = _EXEC.format(
-    line=741,
-    func="validate_inputs",
-    code="inputs = prompt[unique_id]['inputs']\n             ~~~~~~~~~~~~~~~~~^^^^^^^^^^",
-)
-_FRAME_INNER_CALL = _EXEC.format(
-    line=808,
-    func="validate_inputs",
-    code="r = await validate_inputs(prompt_id, prompt, o_id, validated)\n"
-    "        ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^",
-)
-_FRAME_OUTER_CALL = _EXEC.format(
-    line=1010,
-    func="validate_prompt",
-    code="m = await validate_inputs(prompt_id, prompt, o, validated)\n"
-    "        ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^",
-)
-_FRAME_CUSTOM = _EXEC.format(
-    line=902,
-    func="validate_inputs",
-    code="ret = await _async_map_node_over_list(prompt_id, unique_id, obj_class, input_filtered, "
-    "validate_function_name, hidden_inputs=hidden_inputs)",
-)
-_FRAME_GENERIC = _EXEC.format(line=760, func="validate_inputs", code="...")
 
-_PREFIX_DIRS = (("[output]", "output", 9), ("[input]", "input", 8), ("[temp]", "temp", 7))
+def _frame(line: int, code: str, func: str = "validate_inputs") -> str:
+    return f'  File "/opt/ComfyUI/execution.py", line {line}, in {func}\n    {code}\n'
+
+
+# Where the real validate_inputs raises, for the tracebacks of exception_during_*.
+_FRAME_INPUTS = _frame(741, "inputs = prompt[unique_id]['inputs']")
+_FRAME_GENERIC = _frame(760, "...")
+_FRAME_LOOKUP = _frame(788, "o_class_type = prompt[o_id]['class_type']")
+_FRAME_RETURN_TYPE = _frame(790, "received_type = r[val[1]]")
+_FRAME_INNER = _frame(808, "r = await validate_inputs(prompt_id, prompt, o_id, validated)")
+_FRAME_CUSTOM = _frame(902, "ret = await _async_map_node_over_list(prompt_id, unique_id, ...)")
+_FRAME_OUTER = _frame(
+    1010, "m = await validate_inputs(prompt_id, prompt, o, validated)", "validate_prompt"
+)
+_CONVERT: dict[str, type] = {"INT": int, "FLOAT": float, "STRING": str, "BOOLEAN": bool}
 
 
 def full_type_name(klass: type) -> str:
+    """``module.Class`` as ComfyUI reports an exception type (builtins without module)."""
     module = klass.__module__
-    if module == "builtins":
-        return klass.__qualname__
-    return module + "." + klass.__qualname__
+    return klass.__qualname__ if module == "builtins" else f"{module}.{klass.__qualname__}"
 
 
 def _tag(ex: BaseException, frame: str) -> BaseException:
@@ -77,390 +51,231 @@ def _tag(ex: BaseException, frame: str) -> BaseException:
     return ex
 
 
-def _frames(ex: BaseException) -> list[str]:
-    frames = getattr(ex, "comfy_frames", None)
-    return list(frames) if frames else [_FRAME_GENERIC]
+MESSAGES = {
+    "bad_linked_input": "Bad linked input, must be a length-2 list of [node_id, slot_index]",
+    "return_type_mismatch": "Return type mismatch between linked nodes",
+    "exception_during_inner_validation": "Exception when validating inner node",
+    "exception_during_validation": "Exception when validating node",
+    "required_input_missing": "Required input is missing",
+    "value_not_in_list": "Value not in list",
+    "custom_validation_failed": "Custom validation failed for node",
+    "prompt_no_outputs": "Prompt has no outputs",
+    "prompt_outputs_failed_validation": "Prompt outputs failed validation",
+}
 
 
-def validate_node_input(received_type: Any, input_type: Any) -> bool:
-    """ComfyUI's non-strict type check ("A,B" unions intersect; "*" is the Any type)."""
-    if received_type == input_type:
+def _error(kind: str, details: str, message: str = "", **extra_info: Any) -> dict[str, Any]:
+    message = message or MESSAGES[kind]
+    return {"type": kind, "message": message, "details": details, "extra_info": extra_info}
+
+
+NO_PROMPT_ERROR = _error("no_prompt", "No prompt provided", "No prompt provided")
+
+
+def _prompt_error(kind: str, details: str = "", message: str = "") -> Validation:
+    return False, _error(kind, details, message), [], {}
+
+
+def types_match(received: Any, wanted: Any) -> bool:
+    """ComfyUI's non-strict type check ("A,B" unions intersect; "*" matches anything)."""
+    if received == wanted:
         return True
-    if not isinstance(received_type, str) or not isinstance(input_type, str):
+    if not isinstance(received, str) or not isinstance(wanted, str):
         return False
-    received = {t.strip() for t in received_type.split(",")}
-    wanted = {t.strip() for t in input_type.split(",")}
-    if "*" in received or "*" in wanted:
-        return True
-    return len(received & wanted) > 0
-
-
-class FileResolver:
-    """``folder_paths.annotated_filepath`` semantics for input/output/temp."""
-
-    def __init__(self, input_dir: str, output_dir: str, temp_dir: str) -> None:
-        self.dirs = {"input": input_dir, "output": output_dir, "temp": temp_dir}
-
-    def annotated(self, name: str) -> tuple[str, str | None]:
-        for suffix, kind, cut in _PREFIX_DIRS:
-            if name.endswith(suffix):
-                return name[:-cut], self.dirs[kind]
-        return name, None
-
-    def path(self, name: str, default_dir: str | None = None) -> str:
-        name, base = self.annotated(name)
-        if base is None:
-            base = default_dir if default_dir is not None else self.dirs["input"]
-        return os.path.join(base, name)
-
-    def exists(self, name: str) -> bool:
-        return os.path.exists(self.path(name))
+    got, want = ({t.strip() for t in s.split(",")} for s in (received, wanted))
+    return "*" in got or "*" in want or bool(got & want)
 
 
 class PromptValidator:
+    """Validates a submitted graph against the catalog, as ``execution.validate_prompt``."""
+
     def __init__(self, catalog: NodeCatalog, files: FileResolver) -> None:
         self.catalog = catalog
         self.files = files
 
-    # ------------------------------------------------------------------ per node
-    def _custom_validation(self, node: NodeDef, inputs: dict[str, Any]) -> list[dict[str, Any]]:
-        spec = FILE_VALIDATORS.get(node.name)
-        if spec is None:
-            return []
-        input_name, message = spec
+    def _check_file(self, class_type: str, inputs: dict[str, Any]) -> list[dict[str, Any]]:
         # get_input_data without an execution list: links become None.
-        value = inputs.get(input_name) if isinstance(inputs, dict) else None
-        if isinstance(value, list):
-            value = None
+        input_name, message = FILE_VALIDATORS[class_type]
+        value = inputs.get(input_name)
+        value = None if isinstance(value, list) else value
         try:
-            ok = self.files.exists(value)  # type: ignore[arg-type]
+            exists = os.path.exists(self.files.path(value))  # type: ignore[arg-type]
         except Exception as ex:
             raise _tag(ex, _FRAME_CUSTOM) from None
-        if ok:
+        if exists:
             return []
-        return [
-            {
-                "type": "custom_validation_failed",
-                "message": "Custom validation failed for node",
-                "details": f"{input_name} - {message}: {value}",
-                "extra_info": {"input_name": input_name},
-            }
-        ]
+        details = f"{input_name} - {message}: {value}"
+        return [_error("custom_validation_failed", details, input_name=input_name)]
 
-    def validate_inputs(
-        self,
-        prompt: dict[str, Any],
-        unique_id: Any,
-        validated: Validated,
-        visiting: list[Any] | None = None,
-    ) -> tuple[bool, list[dict[str, Any]], str]:
-        visiting = [unique_id] if visiting is None else visiting
-        if unique_id in validated:
-            return validated[unique_id]
+    def _check_link(
+        self, prompt: dict[str, Any], x: str, val: list[Any], info: list[Any], state: _Walk
+    ) -> dict[str, Any] | bool | None:
+        """An error, ``False`` when the linked node is invalid, ``None`` when fine."""
+        if len(val) != 2:
+            return _error(
+                "bad_linked_input", x, input_name=x, input_config=info, received_value=val
+            )
+        o_id = val[0]
+        try:
+            o_class_type = prompt[o_id]["class_type"]
+        except Exception as ex:
+            raise _tag(ex, _FRAME_LOOKUP) from None
+        try:
+            received = self.catalog[o_class_type].return_types[val[1]]
+        except Exception as ex:
+            raise _tag(ex, _FRAME_RETURN_TYPE) from None
+        if not types_match(received, info[0]):
+            details = f"{x}, received_type({received}) mismatch input_type({info[0]})"
+            extra = {"received_type": received, "linked_node": val}
+            return _error("return_type_mismatch", details, input_name=x, input_config=info, **extra)
+        try:
+            if o_id in state.visiting:  # the real server has no cycle check: it recurses
+                raise _tag(RecursionError("maximum recursion depth exceeded"), _FRAME_INNER)
+            state.visiting.append(o_id)
+            try:
+                return None if self.validate_inputs(prompt, o_id, state)[0] else False
+            finally:
+                state.visiting.pop()
+        except Exception as ex:
+            frames = getattr(ex, "comfy_frames", None) or [_FRAME_GENERIC]
+            extra = {"exception_message": str(ex), "exception_type": full_type_name(type(ex))}
+            extra |= {"traceback": [_FRAME_INNER, *frames], "linked_node": val}
+            kind = "exception_during_inner_validation"
+            inner = _error(kind, str(ex), input_name=x, input_config=info, **extra)
+            state.validated[o_id] = (False, [inner], o_id)
+            return False
+
+    def _check_value(
+        self, inputs: dict[str, Any], x: str, info: list[Any], checked: bool
+    ) -> dict[str, Any] | None:
+        input_type, extra = info
+        val = inputs[x]
+        try:
+            if isinstance(val, dict) and "__value__" in val:
+                val = inputs[x] = val["__value__"]
+            convert = _CONVERT.get(input_type) if isinstance(input_type, str) else None
+            if convert is not None:
+                val = inputs[x] = convert(val)
+        except Exception as ex:
+            message = f"Failed to convert an input value to a {input_type} value"
+            extra = {"received_value": val, "exception_message": str(ex)}
+            details = f"{x}, {val}, {ex}"
+            return _error(
+                "invalid_input_type", details, message, input_name=x, input_config=info, **extra
+            )
+        if not checked:
+            return None
+        for bound, word in (("min", "smaller"), ("max", "bigger")):
+            if bound in extra and (val < extra[bound] if bound == "min" else val > extra[bound]):
+                message = f"Value {val} {word} than {bound} of {extra[bound]}"
+                kind = f"value_{word}_than_{bound}"
+                return _error(kind, x, message, input_name=x, input_config=info, received_value=val)
+        # Only classic combos ([options], {...}) are checked; V3 "COMBO" lists are not.
+        if isinstance(input_type, list) and val not in input_type:
+            short = len(input_type) <= 20
+            listed = str(input_type) if short else f"(list of length {len(input_type)})"
+            details = f"{x}: '{val}' not in {listed}"
+            config = info if short else None
+            return _error(
+                "value_not_in_list", details, input_name=x, input_config=config, received_value=val
+            )
+        return None
+
+    def validate_inputs(self, prompt: dict[str, Any], unique_id: Any, state: _Walk) -> Result:
+        """``validate_inputs`` of one node and, recursively, of the nodes it links to."""
+        if unique_id in state.validated:
+            return state.validated[unique_id]
         try:
             inputs = prompt[unique_id]["inputs"]
         except Exception as ex:
             raise _tag(ex, _FRAME_INPUTS) from None
         class_type = prompt[unique_id]["class_type"]
         node = self.catalog[class_type]
-
         errors: list[dict[str, Any]] = []
         valid = True
-        validate_function_inputs = node.validate_inputs
-
-        for x in node.input_names():
+        file_input = FILE_VALIDATORS.get(class_type, ("",))[0]
+        for x in [*node.required, *node.optional]:
             spec = node.input_spec(x)
             assert spec is not None
-            input_type, input_category, extra_info = spec
+            input_type, category, extra = spec
+            info = [input_type, extra]
             if x not in inputs:
-                if input_category == "required":
-                    errors.append(
-                        {
-                            "type": "required_input_missing",
-                            "message": "Required input is missing",
-                            "details": f"{x}",
-                            "extra_info": {"input_name": x},
-                        }
-                    )
+                if category == "required":
+                    errors.append(_error("required_input_missing", x, input_name=x))
                 continue
-
-            val = inputs[x]
-            info = [input_type, extra_info]
-            if isinstance(val, list):
-                if len(val) != 2:
-                    errors.append(
-                        {
-                            "type": "bad_linked_input",
-                            "message": "Bad linked input, must be a length-2 list of "
-                            "[node_id, slot_index]",
-                            "details": f"{x}",
-                            "extra_info": {
-                                "input_name": x,
-                                "input_config": info,
-                                "received_value": val,
-                            },
-                        }
-                    )
-                    continue
-                o_id = val[0]
-                try:
-                    o_class_type = prompt[o_id]["class_type"]
-                except Exception as ex:
-                    raise _tag(ex, _FRAME_PROMPT_LOOKUP) from None
-                try:
-                    received_type = self.catalog[o_class_type].return_types[val[1]]
-                except Exception as ex:
-                    raise _tag(ex, _FRAME_RETURN_TYPE) from None
-                if not validate_node_input(received_type, input_type):
-                    errors.append(
-                        {
-                            "type": "return_type_mismatch",
-                            "message": "Return type mismatch between linked nodes",
-                            "details": f"{x}, received_type({received_type}) "
-                            f"mismatch input_type({input_type})",
-                            "extra_info": {
-                                "input_name": x,
-                                "input_config": info,
-                                "received_type": received_type,
-                                "linked_node": val,
-                            },
-                        }
-                    )
-                    continue
-                try:
-                    if o_id in visiting:
-                        # The real server has no cycle check: it dies with RecursionError.
-                        raise _tag(
-                            RecursionError("maximum recursion depth exceeded"), _FRAME_INNER_CALL
-                        )
-                    visiting.append(o_id)
-                    try:
-                        r = self.validate_inputs(prompt, o_id, validated, visiting)
-                    finally:
-                        visiting.pop()
-                    if r[0] is False:
-                        valid = False
-                        continue
-                except Exception as ex:
-                    valid = False
-                    validated[o_id] = (
-                        False,
-                        [
-                            {
-                                "type": "exception_during_inner_validation",
-                                "message": "Exception when validating inner node",
-                                "details": str(ex),
-                                "extra_info": {
-                                    "input_name": x,
-                                    "input_config": info,
-                                    "exception_message": str(ex),
-                                    "exception_type": full_type_name(type(ex)),
-                                    "traceback": [_FRAME_INNER_CALL, *_frames(ex)],
-                                    "linked_node": val,
-                                },
-                            }
-                        ],
-                        o_id,
-                    )
-                    continue
+            if isinstance(inputs[x], list):
+                problem = self._check_link(prompt, x, inputs[x], info, state)
             else:
-                try:
-                    if isinstance(val, dict) and "__value__" in val:
-                        val = val["__value__"]
-                        inputs[x] = val
-                    if input_type == "INT":
-                        val = int(val)
-                        inputs[x] = val
-                    if input_type == "FLOAT":
-                        val = float(val)
-                        inputs[x] = val
-                    if input_type == "STRING":
-                        val = str(val)
-                        inputs[x] = val
-                    if input_type == "BOOLEAN":
-                        val = bool(val)
-                        inputs[x] = val
-                except Exception as ex:
-                    errors.append(
-                        {
-                            "type": "invalid_input_type",
-                            "message": f"Failed to convert an input value to a {input_type} value",
-                            "details": f"{x}, {val}, {ex}",
-                            "extra_info": {
-                                "input_name": x,
-                                "input_config": info,
-                                "received_value": val,
-                                "exception_message": str(ex),
-                            },
-                        }
-                    )
-                    continue
+                problem = self._check_value(inputs, x, info, checked=x != file_input)
+            if problem is False:
+                valid = False
+            elif isinstance(problem, dict):
+                errors.append(problem)
+        if file_input:
+            errors.extend(self._check_file(class_type, inputs))
+        result: Result = (not errors and valid, errors, unique_id)
+        state.validated[unique_id] = result
+        return result
 
-                if x not in validate_function_inputs:
-                    if "min" in extra_info and val < extra_info["min"]:
-                        errors.append(
-                            {
-                                "type": "value_smaller_than_min",
-                                "message": f"Value {val} smaller than min of {extra_info['min']}",
-                                "details": f"{x}",
-                                "extra_info": {
-                                    "input_name": x,
-                                    "input_config": info,
-                                    "received_value": val,
-                                },
-                            }
-                        )
-                        continue
-                    if "max" in extra_info and val > extra_info["max"]:
-                        errors.append(
-                            {
-                                "type": "value_bigger_than_max",
-                                "message": f"Value {val} bigger than max of {extra_info['max']}",
-                                "details": f"{x}",
-                                "extra_info": {
-                                    "input_name": x,
-                                    "input_config": info,
-                                    "received_value": val,
-                                },
-                            }
-                        )
-                        continue
-                    # Only classic combos ([options], {...}) are checked; V3 "COMBO" is not.
-                    if isinstance(input_type, list) and val not in input_type:
-                        combo_options = input_type
-                        input_config: Any = info
-                        if len(combo_options) > 20:
-                            list_info = f"(list of length {len(combo_options)})"
-                            input_config = None
-                        else:
-                            list_info = str(combo_options)
-                        errors.append(
-                            {
-                                "type": "value_not_in_list",
-                                "message": "Value not in list",
-                                "details": f"{x}: '{val}' not in {list_info}",
-                                "extra_info": {
-                                    "input_name": x,
-                                    "input_config": input_config,
-                                    "received_value": val,
-                                },
-                            }
-                        )
-                        continue
-
-        if validate_function_inputs:
-            errors.extend(self._custom_validation(node, inputs))
-
-        ret = (False, errors, unique_id) if errors or valid is not True else (True, [], unique_id)
-        validated[unique_id] = ret
-        return ret
-
-    # ------------------------------------------------------------------ prompt
-    def validate_prompt(
-        self, prompt: Any, partial_execution_list: list[str] | None
-    ) -> tuple[bool, dict[str, Any] | None, list[str], dict[str, Any]]:
+    def validate_prompt(self, prompt: Any, partial: list[str] | None) -> Validation:
+        """The whole graph: which outputs run, the error body and ``node_errors``."""
         outputs: list[Any] = []
         for x in prompt:
             if "class_type" not in prompt[x]:
-                return (
-                    False,
-                    {
-                        "type": "invalid_prompt",
-                        "message": "Cannot execute because a node is missing the class_type "
-                        "property.",
-                        "details": f"Node ID '#{x}'",
-                        "extra_info": {},
-                    },
-                    [],
-                    {},
-                )
+                message = "Cannot execute because a node is missing the class_type property."
+                return _prompt_error("invalid_prompt", f"Node ID '#{x}'", message)
             class_type = prompt[x]["class_type"]
             node = self.catalog.get(class_type)
             if node is None:
-                return (
-                    False,
-                    {
-                        "type": "invalid_prompt",
-                        "message": f"Cannot execute because node {class_type} does not exist.",
-                        "details": f"Node ID '#{x}'",
-                        "extra_info": {},
-                    },
-                    [],
-                    {},
-                )
-            wanted = partial_execution_list is None or x in partial_execution_list
-            if node.output_node and wanted and x not in outputs:
+                message = f"Cannot execute because node {class_type} does not exist."
+                return _prompt_error("invalid_prompt", f"Node ID '#{x}'", message)
+            if node.output_node and (partial is None or x in partial) and x not in outputs:
                 outputs.append(x)
+        if not outputs:
+            return _prompt_error("prompt_no_outputs")
 
-        if len(outputs) == 0:
-            return (
-                False,
-                {
-                    "type": "prompt_no_outputs",
-                    "message": "Prompt has no outputs",
-                    "details": "",
-                    "extra_info": {},
-                },
-                [],
-                {},
-            )
-
-        good_outputs: list[Any] = []
-        errors: list[tuple[Any, list[dict[str, Any]]]] = []
+        good: list[str] = []
+        failed: list[list[dict[str, Any]]] = []
         node_errors: dict[str, Any] = {}
-        validated: Validated = {}
+        state = _Walk()
         for o in outputs:
+            state.visiting = [o]
             try:
-                m = self.validate_inputs(prompt, o, validated)
-                valid, reasons = m[0], m[1]
+                valid, reasons, _ = self.validate_inputs(prompt, o, state)
             except Exception as ex:
-                valid = False
-                reasons = [
-                    {
-                        "type": "exception_during_validation",
-                        "message": "Exception when validating node",
-                        "details": str(ex),
-                        "extra_info": {
-                            "exception_type": full_type_name(type(ex)),
-                            "traceback": [_FRAME_OUTER_CALL, *_frames(ex)],
-                        },
-                    }
-                ]
-                validated[o] = (False, reasons, o)
-
-            if valid is True:
-                good_outputs.append(o)
-            else:
-                errors.append((o, reasons))
-                for node_id, result in validated.items():
-                    if result[0] is not True and len(result[1]) > 0:
-                        if node_id not in node_errors:
-                            node_errors[node_id] = {
-                                "errors": result[1],
-                                "dependent_outputs": [],
-                                "class_type": prompt[node_id]["class_type"],
-                            }
-                        node_errors[node_id]["dependent_outputs"].append(o)
-
-        if len(good_outputs) == 0:
-            lines = [f"{e['message']}: {e['details']}" for _, reasons in errors for e in reasons]
+                frames = getattr(ex, "comfy_frames", None) or [_FRAME_GENERIC]
+                extra = {"exception_type": full_type_name(type(ex))}
+                reason = _error(
+                    "exception_during_validation",
+                    str(ex),
+                    **extra,
+                    traceback=[_FRAME_OUTER, *frames],
+                )
+                valid, reasons = False, [reason]
+                state.validated[o] = (False, reasons, o)
+            if valid:
+                good.append(o)
+                continue
+            failed.append(reasons)
+            for node_id, (ok, errors, _) in state.validated.items():
+                if not ok and errors:
+                    class_type = prompt[node_id]["class_type"]
+                    entry = {"errors": errors, "dependent_outputs": [], "class_type": class_type}
+                    node_errors.setdefault(node_id, entry)["dependent_outputs"].append(o)
+        if not good:
+            lines = [f"{e['message']}: {e['details']}" for reasons in failed for e in reasons]
             return (
                 False,
-                {
-                    "type": "prompt_outputs_failed_validation",
-                    "message": "Prompt outputs failed validation",
-                    "details": "\n".join(lines),
-                    "extra_info": {},
-                },
-                good_outputs,
+                _error("prompt_outputs_failed_validation", "\n".join(lines)),
+                good,
                 node_errors,
             )
-        return True, None, good_outputs, node_errors
+        return True, None, good, node_errors
 
 
-NO_PROMPT_ERROR: dict[str, Any] = {
-    "type": "no_prompt",
-    "message": "No prompt provided",
-    "details": "No prompt provided",
-    "extra_info": {},
-}
+@dataclass
+class _Walk:
+    """Results by node id and the current link path of one ``validate_prompt``."""
+
+    validated: dict[Any, Result] = field(default_factory=dict)
+    visiting: list[Any] = field(default_factory=list)

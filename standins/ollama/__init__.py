@@ -11,7 +11,6 @@ from standins.ollama.server import (
     FakeOllama,
     RecordedRequest,
     RunningFakeOllama,
-    create_app,
     run_fake_ollama,
 )
 from standins.ollama.settings import FakeOllamaSettings
@@ -24,6 +23,5 @@ __all__ = [
     "FaultKind",
     "RecordedRequest",
     "RunningFakeOllama",
-    "create_app",
     "run_fake_ollama",
 ]

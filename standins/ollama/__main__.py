@@ -1,8 +1,6 @@
-"""Run the Ollama stand-in: ``python -m standins.ollama --port 11434``.
+"""Run the Ollama stand-in until SIGINT or SIGTERM: ``python -m standins.ollama --port 11434``.
 
-Settings come from ``FAKE_OLLAMA_*`` environment variables (see
-:class:`~standins.ollama.settings.FakeOllamaSettings`); host and port from the
-command line. The process serves until SIGINT or SIGTERM.
+Settings come from ``FAKE_OLLAMA_*`` environment variables, host and port from the command line.
 """
 
 from __future__ import annotations

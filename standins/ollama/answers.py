@@ -1,17 +1,7 @@
-"""What the stand-in's models answer: a script the test writes, else a schema-filled default.
-
-No model runs, and the stand-in does not pretend to understand a request: a test states
-what the model says and asserts what the product does with it::
-
-    fake.script.queue('{"intent": "color_change", ...}', model="gpt-oss")  # next answer
-    fake.script.always(lambda call: {"caption": call.text}, model="llava")   # every answer
-    fake.script.queue(Answer("", thinking="...", done_reason="length"))     # cut short
-
-An answer is text (sent as is), a JSON value (encoded), an :class:`Answer`, or a function
-of the :class:`ChatCall` returning one of those. Without a script the answer is generic
-and deterministic: the requested JSON schema filled with placeholder values (valid by
-construction, as Ollama's grammar guarantees), ``{}`` for ``format: "json"``, a fixed
-sentence otherwise. Thinking models add a trace and keep gpt-oss's documented quirks.
+"""What the stand-in's models answer: a script the test writes (see the README), else a
+default: the requested JSON schema filled with placeholder values (valid by construction,
+as Ollama's grammar guarantees), ``{}`` for ``format: "json"``, a fixed sentence otherwise.
+Thinking models add a trace and keep gpt-oss's documented quirks.
 """
 
 from __future__ import annotations
@@ -27,7 +17,7 @@ from typing import Any, Literal
 
 from PIL import Image, UnidentifiedImageError
 
-from standins.ollama.models import IMAGE_TOKENS, InstalledModel
+from standins.ollama.models import IMAGE_TOKENS, InstalledModel, canonical_name
 from standins.ollama.wire import Message, Think
 
 __all__ = [
@@ -35,7 +25,6 @@ __all__ = [
     "AnswerLike",
     "ChatCall",
     "Completion",
-    "FormatSpec",
     "InvalidFormatError",
     "Script",
     "UnreadableImageError",
@@ -68,24 +57,17 @@ class UnreadableImageError(ValueError):
     """A vision model got bytes that are not an image (Ollama's runner fails with 500)."""
 
 
-@dataclass(frozen=True)
-class FormatSpec:
-    """The decoded ``format`` field."""
-
-    kind: Literal["none", "json", "schema"]
-    schema: Mapping[str, Any] | None = None
+Format = Mapping[str, Any] | Literal["json"] | None
+"""The decoded ``format`` field: a JSON schema, ``"json"``, or none."""
 
 
-def parse_format(raw: Any) -> FormatSpec:
-    """Interpret ``format`` as Ollama does: null/"" none, "json", or a schema object.
-
-    Raises:
-        InvalidFormatError: For anything else, with Ollama's wording.
-    """
+def parse_format(raw: Any) -> Format:
+    """Interpret ``format`` as Ollama does: null/"" none, "json", or a schema object;
+    anything else raises :class:`InvalidFormatError` with Ollama's wording."""
     if raw in (None, "", "json"):
-        return FormatSpec("json" if raw else "none")
+        return "json" if raw else None
     if isinstance(raw, dict):
-        return FormatSpec("schema", raw)
+        return raw
     encoded = json.dumps(raw, separators=(",", ":"))
     raise InvalidFormatError(
         f'invalid format: {json.dumps(encoded)}; expected "json" or a valid JSON Schema object'
@@ -119,7 +101,7 @@ class ChatCall:
     model: str
     """The canonical model name (``llava:latest``)."""
     messages: tuple[Message, ...]
-    format: FormatSpec
+    format: Format
     options: Mapping[str, Any]
 
     @property
@@ -140,24 +122,17 @@ ScriptEntry = AnswerLike | Callable[[ChatCall], AnswerLike]
 
 
 class Script:
-    """The answers tests give the models: queued ones first, then standing ones.
+    """The answers tests give the models: queued ones first, then standing ones (``standing``:
+    the settings' model → answer text). ``llava`` scripts ``llava:latest``."""
 
-    Args:
-        resolve_model: Canonical form of a model name, so ``llava`` scripts ``llava:latest``.
-        standing: Standing answers from the settings (model → answer text).
-    """
-
-    def __init__(
-        self, resolve_model: Callable[[str], str], standing: Mapping[str, str] | None = None
-    ) -> None:
-        self._resolve = resolve_model
+    def __init__(self, standing: Mapping[str, str] | None = None) -> None:
         self._queued: dict[str | None, deque[ScriptEntry]] = {}
         self._standing: dict[str | None, ScriptEntry] = {}
         for model, answer in (standing or {}).items():
             self.always(answer, model=model)
 
     def _key(self, model: str | None) -> str | None:
-        return None if model is None else self._resolve(model)
+        return None if model is None else canonical_name(model)
 
     def queue(self, *answers: ScriptEntry, model: str | None = None) -> None:
         """Answer the next requests (to ``model``, or to any model) with ``answers``, in order."""
@@ -166,11 +141,6 @@ class Script:
     def always(self, answer: ScriptEntry, *, model: str | None = None) -> None:
         """Answer every request (to ``model``, or any) with ``answer`` once the queue is empty."""
         self._standing[self._key(model)] = answer
-
-    def clear(self) -> None:
-        """Back to the default answers."""
-        self._queued.clear()
-        self._standing.clear()
 
     def answer(self, call: ChatCall) -> Answer:
         """The answer to one request (consumes a queued entry if there is one)."""
@@ -189,11 +159,11 @@ class Script:
         return Answer(value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
 
 
-def default_content(spec: FormatSpec) -> str:
+def default_content(format_: Format) -> str:
     """The unscripted answer: the schema filled, ``{}`` for plain JSON, a sentence otherwise."""
-    if spec.kind == "schema":
-        return json.dumps(fill_schema(spec.schema or {}), ensure_ascii=False)
-    return "{}" if spec.kind == "json" else DEFAULT_TEXT
+    if isinstance(format_, Mapping):
+        return json.dumps(fill_schema(format_), ensure_ascii=False)
+    return "{}" if format_ == "json" else DEFAULT_TEXT
 
 
 # --- filling a schema -----------------------------------------------------------------
@@ -309,25 +279,15 @@ def _number(schema: Mapping[str, Any], *, integer: bool) -> int | float:
 class Completion:
     """A finished generation, ready to be framed as one reply or a stream."""
 
-    thinking: tuple[str, ...]
-    content: tuple[str, ...]
+    thinking: str
+    content: str
     done_reason: Literal["stop", "length"]
     prompt_eval_count: int
 
     @property
     def eval_count(self) -> int:
         """Generated tokens, thinking included (as Ollama counts them)."""
-        return len(self.thinking) + len(self.content)
-
-    @property
-    def thinking_text(self) -> str:
-        """The whole reasoning trace."""
-        return "".join(self.thinking)
-
-    @property
-    def content_text(self) -> str:
-        """The whole answer."""
-        return "".join(self.content)
+        return len(split_pieces(self.thinking)) + len(split_pieces(self.content))
 
 
 def _think_level(think: Think) -> str:
@@ -359,7 +319,7 @@ def compose_reply(
     answer = script.answer(call)
     content, thinking = answer.content, ""
     if model.thinking:
-        if call.format.kind != "none" and think is False:
+        if call.format is not None and think is False:
             # The grammar applies from the first token, but gpt-oss wants to open its
             # analysis channel first: users see empty content (documented quirk).
             content = ""
@@ -385,4 +345,5 @@ def compose_reply(
             done_reason = "length"
     prompt_tokens = sum(len(split_pieces(m.content)) + 4 for m in call.messages)
     prompt_tokens += IMAGE_TOKENS * len(call.images) if model.vision else 0
-    return Completion(tuple(thinking_pieces), tuple(content_pieces), done_reason, prompt_tokens)
+    thinking, content = "".join(thinking_pieces), "".join(content_pieces)
+    return Completion(thinking, content, done_reason, prompt_tokens)

@@ -1,9 +1,8 @@
-"""Failures the stand-in can be told to show, and which request gets one.
+"""Failures the stand-in can be told to show (the README's table), and which request gets one.
 
-A :class:`Fault` is a pydantic model because it also arrives from the environment
-(``FAKE_OLLAMA_FAULTS``); the :class:`FaultBook` holding the active ones is runtime state
-tests mutate. A fault can be limited to one model and to the next N requests: "the next
-two chat calls to llava fail, then it recovers".
+A :class:`Fault` is a pydantic model because it also arrives from ``FAKE_OLLAMA_FAULTS``;
+the :class:`FaultBook` holds the ones in force, each limited to a model and to the next N
+requests if asked.
 """
 
 from __future__ import annotations
@@ -17,18 +16,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = [
-    "RUNNER_STOPPED_MESSAGE",
-    "ActiveFault",
-    "Fault",
-    "FaultBook",
-    "FaultKind",
-    "FaultPlan",
-    "Route",
-    "drop_fields",
-    "malform_json",
-    "violate_schema",
-]
+from standins.ollama.models import canonical_name
+
+__all__ = ["RUNNER_STOPPED_MESSAGE", "ActiveFault", "Fault", "FaultBook", "FaultKind", "FaultPlan"]
 
 # What Ollama sends when its runner process dies (out of memory, driver reset, crash).
 RUNNER_STOPPED_MESSAGE = (
@@ -41,24 +31,16 @@ Route = Literal["chat", "show", "ps", "tags", "version"]
 
 
 class FaultKind(StrEnum):
-    """What goes wrong."""
+    """What goes wrong (each kind's effect: the README's fault table)."""
 
     REFUSE = "refuse"
-    """The server stops listening: clients get "connection refused"."""
     DELAY = "delay"
-    """Sleep ``delay_s`` before the response and ``chunk_delay_s`` between stream lines."""
     ERROR = "error"
-    """Answer ``status`` (500) with Ollama's ``{"error": message}`` body."""
     STREAM_ERROR = "stream_error"
-    """Stream ``after_lines`` lines, then an NDJSON ``{"error": …}`` line (500 unstreamed)."""
     MALFORMED_JSON = "malformed_json"
-    """The reply content is not JSON at all."""
     SCHEMA_VIOLATION = "schema_violation"
-    """The reply content is valid JSON that breaks the schema (missing keys, wrong types)."""
     TRUNCATED_STREAM = "truncated_stream"
-    """The connection closes after ``after_lines`` lines, with no ``done: true`` line."""
     MISSING_FIELDS = "missing_fields"
-    """The reply JSON omits the keys named in ``fields`` (dotted paths reach nested keys)."""
 
 
 class Fault(BaseModel):
@@ -103,20 +85,25 @@ class FaultPlan:
     content: FaultKind | None = None
     missing_fields: tuple[str, ...] = ()
 
+    def spoil(self, content: str, schema: Mapping[str, Any] | str | None) -> str:
+        """The reply ``content`` as the content faults leave it (``schema``: the format)."""
+        if self.missing_fields:
+            content = _drop_fields(content, self.missing_fields)
+        if self.content is FaultKind.MALFORMED_JSON:
+            return _malform_json(content)
+        if self.content is FaultKind.SCHEMA_VIOLATION:
+            return _violate_schema(content, schema)
+        return content
+
 
 class FaultBook:
-    """The faults in force, mutable at runtime.
+    """The faults in force, mutable at runtime (a fault for ``llava`` hits ``llava:latest``)."""
 
-    Args:
-        resolve_model: Canonical form of a model name, so a fault for ``llava`` hits
-            requests for ``llava:latest``.
-    """
-
-    def __init__(self, resolve_model: Callable[[str], str] = str.lower) -> None:
-        self._resolve = resolve_model
+    def __init__(self) -> None:
         self._ids = itertools.count(1)
         self._active: list[ActiveFault] = []
-        self._refuse_listeners: list[Callable[[Fault], None]] = []
+        self.on_refuse: Callable[[Fault], None] | None = None
+        """Closes the listening socket for a ``refuse`` fault (the server sets it)."""
 
     @property
     def active(self) -> list[ActiveFault]:
@@ -130,8 +117,8 @@ class FaultBook:
         active = ActiveFault(id=next(self._ids), fault=fault, remaining=fault.times)
         if fault.kind is FaultKind.REFUSE:
             # A property of the listening socket, not of a request: the server reacts.
-            for listener in self._refuse_listeners:
-                listener(fault)
+            if self.on_refuse is not None:
+                self.on_refuse(fault)
         else:
             self._active.append(active)
         return active
@@ -141,28 +128,15 @@ class FaultBook:
         for fault in faults:
             self.add(fault)
 
-    def remove(self, fault_id: int) -> None:
-        """Withdraw one fault (no error if it already ran out)."""
-        self._active = [a for a in self._active if a.id != fault_id]
-
     def clear(self) -> None:
         """Withdraw every fault."""
         self._active.clear()
 
-    def on_refuse(self, listener: Callable[[Fault], None]) -> None:
-        """Register the callback that closes the listening socket for a refuse fault."""
-        self._refuse_listeners.append(listener)
-
     def take(self, route: str, model: str | None, *, generating: bool) -> FaultPlan:
-        """Consume the faults that hit one request and combine them.
-
-        Args:
-            route: ``chat``, ``show``, ``ps``, ``tags`` or ``version``.
-            model: The request's model, if it names one.
-            generating: False for preload/unload requests, which produce no text.
-        """
+        """Consume the faults that hit one request to ``route`` (for ``model``, if it names
+        one) and combine them; ``generating`` is False for preload/unload requests."""
         plan = FaultPlan()
-        canonical = self._resolve(model) if model else None
+        canonical = canonical_name(model) if model else None
         still_active: list[ActiveFault] = []
         for active in self._active:
             if self._hits(active.fault, route, canonical, generating=generating):
@@ -178,7 +152,7 @@ class FaultBook:
     def _hits(self, fault: Fault, route: str, model: str | None, *, generating: bool) -> bool:
         if route not in fault.routes:
             return False
-        if fault.model is not None and (model is None or self._resolve(fault.model) != model):
+        if fault.model is not None and (model is None or canonical_name(fault.model) != model):
             return False
         text_fault = fault.kind not in (FaultKind.DELAY, FaultKind.ERROR)
         if route != "chat":
@@ -203,7 +177,7 @@ class FaultBook:
                 plan.missing_fields += fault.fields
 
 
-def malform_json(content: str) -> str:
+def _malform_json(content: str) -> str:
     """Chatter around half the object: what a model without a working grammar sends."""
     return f"Sure! Here is the JSON you asked for:\n{content[: max(1, len(content) // 2)]}"
 
@@ -216,14 +190,15 @@ def _as_object(content: str) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def violate_schema(content: str, schema: Mapping[str, Any] | None) -> str:
+def _violate_schema(content: str, schema: Mapping[str, Any] | str | None) -> str:
     """Valid JSON that breaks ``schema``: the first required key dropped, the next one
     retyped; an array where the schema (or ``format: "json"``) wants an object."""
     value = _as_object(content)
-    properties = schema.get("properties") if isinstance(schema, Mapping) else None
+    schema = schema if isinstance(schema, Mapping) else {}
+    properties = schema.get("properties")
     if value is None or not isinstance(properties, Mapping) or not properties:
         return json.dumps(["not", "an", "object"])
-    required = [name for name in (schema or {}).get("required", []) if name in value]
+    required = [name for name in schema.get("required", []) if name in value]
     if required:
         del value[required[0]]
     retyped = next((name for name in properties if name in value), None)
@@ -234,7 +209,7 @@ def violate_schema(content: str, schema: Mapping[str, Any] | None) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def drop_fields(content: str, fields: Iterable[str]) -> str:
+def _drop_fields(content: str, fields: Iterable[str]) -> str:
     """The reply without the keys in ``fields`` (``a.b`` reaches into ``a``); content that
     is not a JSON object is returned unchanged."""
     value = _as_object(content)

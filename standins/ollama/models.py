@@ -1,11 +1,8 @@
-"""Installed models and their residency on one simulated GPU.
+"""Installed models (:class:`Catalogue`) and their residency on one simulated GPU.
 
-:class:`Catalogue` answers "is this model installed, and what is it" (``/api/tags``,
-``/api/show``). :class:`Residency` copies Ollama's scheduler where our services depend
-on it: a request for a model that is not loaded waits for a free slot (evicting an idle
-model), pays the load delay and is counted; changed load-time options force a reload; an
-idle model stays for its ``keep_alive``; ``keep_alive: 0`` unloads asynchronously, so a
-model lingers in ``/api/ps`` for a moment after the "unload" answer.
+:class:`Residency` copies Ollama's scheduler where our services depend on it: loads wait
+for a free slot (evicting an idle model) and pay the load delay; changed load-time options
+reload; an idle model stays for its ``keep_alive``; ``keep_alive: 0`` unloads asynchronously.
 """
 
 from __future__ import annotations
@@ -17,19 +14,21 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from standins.ollama.settings import FakeOllamaSettings
-from standins.ollama.wire import MAX_DURATION_NS, ns_to_seconds, parse_keep_alive
+from standins.ollama.wire import MAX_DURATION_NS, parse_keep_alive
+
+if TYPE_CHECKING:
+    from standins.ollama.settings import FakeOllamaSettings
 
 __all__ = [
     "Catalogue",
     "InstalledModel",
-    "LoadOptions",
     "QueueFullError",
     "Residency",
     "Runner",
     "canonical_name",
+    "load_options",
 ]
 
 # Ollama answers this, with 503, when OLLAMA_MAX_QUEUE requests already wait.
@@ -88,19 +87,6 @@ class InstalledModel:
             "quantization_level": self.quantization_level,
         }
 
-    def model_info(self) -> dict[str, Any]:
-        """A short ``model_info`` map (GGUF metadata) as ``/api/show`` returns it."""
-        count = int(float(self.parameter_size.rstrip("B")) * 1e9)
-        return {"general.architecture": self.family, "general.parameter_count": count} | {
-            f"{self.family}.context_length": self.context_length
-        }
-
-    def projector_info(self) -> dict[str, Any] | None:
-        """CLIP projector metadata, only for vision models."""
-        return (
-            {"general.architecture": "clip", "clip.vision.image_size": 336} if self.vision else None
-        )
-
     def resident_bytes(self, num_ctx: int) -> int:
         """Memory a loaded runner takes: weights plus a KV cache that grows with num_ctx."""
         return self.size + self.kv_bytes_per_token * num_ctx
@@ -139,16 +125,13 @@ def _describe(name: str) -> InstalledModel:
 
 
 class Catalogue:
-    """The installed models, looked up the way Ollama resolves names.
+    """The installed models (``names``), looked up the way Ollama resolves names."""
 
-    Args:
-        names: Installed model names, e.g. ``["llava:latest", "gpt-oss:20b"]``.
-        modified_at_ns: Their fixed "pull" time (``modified_at``).
-    """
+    modified_at_ns = 1_767_225_600 * 1_000_000_000  # 2026-01-01T00:00:00Z
+    """Their "pull" time: fixed, so ``/api/tags`` answers never change."""
 
-    def __init__(self, names: Iterable[str], *, modified_at_ns: int) -> None:
+    def __init__(self, names: Iterable[str]) -> None:
         self._models = {canonical_name(n): _describe(canonical_name(n)) for n in names}
-        self.modified_at_ns = modified_at_ns
 
     def __iter__(self) -> Iterator[InstalledModel]:
         return iter(self._models.values())
@@ -157,56 +140,35 @@ class Catalogue:
         """The installed model a request's ``model`` field names, or None."""
         return self._models.get(canonical_name(name))
 
-    def resolve(self, name: str) -> str:
-        """Canonical name of a model reference."""
-        return canonical_name(name)
+
+# Options fixed when a runner starts (a change needs a new runner), with Ollama's defaults.
+_LOAD_DEFAULTS: dict[str, Any] = {"num_batch": 512, "num_gpu": -1, "main_gpu": 0}
+_LOAD_DEFAULTS |= {"use_mmap": None, "num_thread": 0}
 
 
-@dataclass(frozen=True)
-class LoadOptions:
-    """The options fixed when a runner starts; any change needs a new runner (reload)."""
+def load_options(
+    options: Mapping[str, Any], model: InstalledModel, default_ctx: int
+) -> dict[str, Any]:
+    """A request's load-time options with Ollama's defaults: vision models get at least
+    2048 tokens of context, nobody more than the model was trained for."""
+    num_ctx = int(options.get("num_ctx", default_ctx))
+    num_ctx = max(num_ctx, 2048) if model.vision else num_ctx
+    fixed: dict[str, Any] = {"num_ctx": max(1, min(num_ctx, model.context_length))}
+    for key, default in _LOAD_DEFAULTS.items():
+        value = options.get(key)
+        fixed[key] = default if value is None else bool(value) if key == "use_mmap" else int(value)
+    return fixed
 
-    num_ctx: int
-    num_batch: int = 512
-    num_gpu: int = -1
-    main_gpu: int = 0
-    use_mmap: bool | None = None
-    num_thread: int = 0
 
-    @classmethod
-    def from_options(
-        cls, options: Mapping[str, Any], model: InstalledModel, default_ctx: int
-    ) -> LoadOptions:
-        """A request's load-time options with Ollama's defaults: vision models get at
-        least 2048 tokens of context, nobody more than the model was trained for."""
-        num_ctx = int(options.get("num_ctx", default_ctx))
-        num_ctx = max(num_ctx, 2048) if model.vision else num_ctx
-        use_mmap = options.get("use_mmap")
-        return cls(
-            num_ctx=max(1, min(num_ctx, model.context_length)),
-            num_batch=int(options.get("num_batch", 512)),
-            num_gpu=int(options.get("num_gpu", -1)),
-            main_gpu=int(options.get("main_gpu", 0)),
-            use_mmap=None if use_mmap is None else bool(use_mmap),
-            num_thread=int(options.get("num_thread", 0)),
-        )
-
-    def same_runner(self, other: LoadOptions) -> bool:
-        """True when a runner started with ``other`` serves these; a negative ``num_gpu``
-        ("let Ollama decide") never forces a reload."""
-        if self.num_gpu < 0 or other.num_gpu < 0:
-            return self._without_gpu() == other._without_gpu()
-        return self == other
-
-    def _without_gpu(self) -> tuple[Any, ...]:
-        return (self.num_ctx, self.num_batch, self.main_gpu, self.use_mmap, self.num_thread)
+def _same_runner(started: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
+    """True when a runner started with ``started`` serves ``wanted``; a negative
+    ``num_gpu`` ("let Ollama decide") never forces a reload."""
+    free_gpu = started["num_gpu"] < 0 or wanted["num_gpu"] < 0
+    return all(started[k] == wanted[k] for k in started if not (free_gpu and k == "num_gpu"))
 
 
 class QueueFullError(Exception):
     """More requests wait for the scheduler than ``max_queue`` allows (503)."""
-
-    def __init__(self) -> None:
-        super().__init__(QUEUE_FULL_MESSAGE)
 
 
 @dataclass(eq=False)
@@ -214,7 +176,7 @@ class Runner:
     """One loaded (or loading, or unloading) model."""
 
     model: InstalledModel
-    options: LoadOptions
+    options: Mapping[str, Any]
     session_ns: int
     slots: asyncio.Semaphore
     state: Literal["loading", "ready", "unloading"] = "loading"
@@ -225,28 +187,23 @@ class Runner:
     unload_when_idle: bool = False
     gone: asyncio.Event = field(default_factory=asyncio.Event)
 
+    def stop_timer(self) -> None:
+        """Cancel the keep-alive countdown, if one runs."""
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
 
 class Residency:
-    """Which models are loaded, with Ollama's scheduling rules on a single GPU.
-
-    Args:
-        settings: ``max_loaded_models``, ``load_delay_s``, ``unload_delay_s``,
-            ``keep_alive`` (of a model loaded without one), ``num_parallel``, ``max_queue``.
-    """
+    """Which models are loaded, with Ollama's scheduling rules on a single GPU."""
 
     def __init__(self, settings: FakeOllamaSettings) -> None:
-        self.max_loaded = settings.max_loaded_models
-        self.load_delay_s = settings.load_delay_s
-        self.unload_delay_s = settings.unload_delay_s
+        self.settings = settings
         self.default_keep_alive_ns = parse_keep_alive(settings.keep_alive)
-        self.num_parallel = settings.num_parallel
-        self.max_queue = settings.max_queue
         self.loaded: dict[str, Runner] = {}
-        self.load_count = 0
+        self.counts: Counter[str] = Counter()
+        """``load_count``, ``reload_count``, ``eviction_count`` and ``unload_count``."""
         self.loads_by_model: Counter[str] = Counter()
-        self.unload_count = 0
-        self.reload_count = 0
-        self.eviction_count = 0
         self._use_clock = itertools.count(1)
         # One request is scheduled at a time, in arrival order (asyncio.Lock is FIFO), as
         # Ollama's scheduler takes pending requests one by one from its queue.
@@ -257,16 +214,13 @@ class Residency:
         self.load_started = asyncio.Event()
 
     async def acquire(
-        self, model: InstalledModel, options: LoadOptions, keep_alive_ns: int | None
+        self, model: InstalledModel, options: Mapping[str, Any], keep_alive_ns: int | None
     ) -> Runner:
         """A ready runner for ``model``, loading (and evicting) as needed; ``keep_alive_ns``
-        None keeps the runner's. The caller must :meth:`release` it.
-
-        Raises:
-            QueueFullError: When ``max_queue`` requests are already waiting.
-        """
-        if self._waiting >= self.max_queue:
-            raise QueueFullError
+        None keeps the runner's. The caller must :meth:`release` it. Raises
+        :class:`QueueFullError` when ``max_queue`` requests are already waiting."""
+        if self._waiting >= self.settings.max_queue:
+            raise QueueFullError(QUEUE_FULL_MESSAGE)
         self._waiting += 1
         try:
             await self._queue.acquire()
@@ -278,36 +232,35 @@ class Residency:
             self._queue.release()
 
     async def _schedule(
-        self, model: InstalledModel, options: LoadOptions, keep_alive_ns: int | None
+        self, model: InstalledModel, options: Mapping[str, Any], keep_alive_ns: int | None
     ) -> Runner:
         async with self._changed:
             while True:
                 runner = self.loaded.get(model.name)
                 if runner is not None and runner.state == "ready":
-                    if runner.options.same_runner(options):
+                    if _same_runner(runner.options, options):
                         self._use(runner, keep_alive_ns)
                         return runner
                     # Ollama restarts the runner when load-time options change.
                     if not runner.unload_when_idle:
-                        self.reload_count += 1
+                        self.counts["reload_count"] += 1
                     self._unload_or_mark(runner)
-                elif runner is None and len(self.loaded) < self.max_loaded:
+                elif runner is None and len(self.loaded) < self.settings.max_loaded_models:
                     break
                 elif runner is None:
                     victim = self._pick_victim()
                     if victim is not None:
-                        self.eviction_count += 1
+                        self.counts["eviction_count"] += 1
                         self._begin_unload(victim)
                 await self._changed.wait()
             session = self.default_keep_alive_ns if keep_alive_ns is None else keep_alive_ns
-            runner = Runner(model, options, session, asyncio.Semaphore(self.num_parallel))
+            runner = Runner(model, options, session, asyncio.Semaphore(self.settings.num_parallel))
             self.loaded[model.name] = runner
         self.load_started.set()
-        if self.load_delay_s > 0:
-            await asyncio.sleep(self.load_delay_s)
+        await asyncio.sleep(self.settings.load_delay_s)
         async with self._changed:
             runner.state = "ready"
-            self.load_count += 1
+            self.counts["load_count"] += 1
             self.loads_by_model[model.name] += 1
             self._use(runner, keep_alive_ns=None)
             self._changed.notify_all()
@@ -319,9 +272,7 @@ class Residency:
         runner.expires_at_ns = None
         if keep_alive_ns is not None:
             runner.session_ns = keep_alive_ns
-        if runner.timer is not None:
-            runner.timer.cancel()
-            runner.timer = None
+        runner.stop_timer()
 
     def _pick_victim(self) -> Runner | None:
         # Ollama unloads an idle runner, shortest keep_alive first; among equals the one
@@ -341,7 +292,7 @@ class Residency:
                     runner.expires_at_ns = time.time_ns() + runner.session_ns
                     if runner.session_ns < MAX_DURATION_NS:  # else: forever
                         runner.timer = asyncio.get_running_loop().call_later(
-                            ns_to_seconds(runner.session_ns), self._begin_unload, runner
+                            runner.session_ns / 1e9, self._begin_unload, runner
                         )
             self._changed.notify_all()
 
@@ -363,20 +314,17 @@ class Residency:
         if runner.state == "unloading" or self.loaded.get(runner.model.name) is not runner:
             return
         runner.state = "unloading"
-        if runner.timer is not None:
-            runner.timer.cancel()
-            runner.timer = None
+        runner.stop_timer()
         task = asyncio.get_running_loop().create_task(self._finish_unload(runner))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def _finish_unload(self, runner: Runner) -> None:
-        if self.unload_delay_s > 0:
-            await asyncio.sleep(self.unload_delay_s)
+        await asyncio.sleep(self.settings.unload_delay_s)
         async with self._changed:
             if self.loaded.get(runner.model.name) is runner:
                 del self.loaded[runner.model.name]
-                self.unload_count += 1
+                self.counts["unload_count"] += 1
             runner.gone.set()
             self._changed.notify_all()
 
@@ -386,20 +334,10 @@ class Residency:
         if runner is not None:
             await runner.gone.wait()
 
-    def expires_at_ns(self, runner: Runner) -> int:
-        """When an idle runner will be unloaded; a busy one counts from now, as Ollama's
-        ``/api/ps`` does for runners whose timer has not started yet."""
-        return runner.expires_at_ns or time.time_ns() + runner.session_ns
-
-    def snapshot(self) -> list[Runner]:
-        """The runners ``/api/ps`` lists: every one still in memory."""
-        return list(self.loaded.values())
-
     def reset(self) -> None:
         """Forget every runner without counting unloads (the server process restarted)."""
         for runner in self.loaded.values():
-            if runner.timer is not None:
-                runner.timer.cancel()
+            runner.stop_timer()
             runner.gone.set()
         self.loaded.clear()
         for task in self._tasks:

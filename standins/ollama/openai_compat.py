@@ -1,14 +1,8 @@
-"""Ollama's OpenAI-compatible routes: ``POST /v1/chat/completions`` and ``GET /v1/models``.
+"""Ollama's OpenAI-compatible routes: ``/v1/chat/completions`` and ``/v1/models``.
 
-Ollama serves ``/v1`` as a translation in front of its own handlers (``middleware/openai.go``,
-``openai/openai.go``), and so does the stand-in: the body becomes an ``/api/chat`` request
-(sharing models, residency, faults and the request log), the answer a ``chat.completion``,
-an ``{"error": "…"}`` body ``{"error": {"message", "type", "param", "code"}}`` under the
-same status. As in Ollama: every content part is its own message; ``image_url`` takes only
-``data:image/{jpeg,jpg,png,webp};base64,`` or ``data:;base64,``; ``json_object`` is
-``format: "json"`` and ``json_schema`` its ``schema``; ``temperature`` and ``top_p``
-default to 1.0; ``max_tokens`` is ``num_predict``; ``reasoning_effort`` is ``think``; the
-trace is ``message.reasoning``; ``stream: true`` answers Server-Sent Events.
+As Ollama does (``middleware/openai.go``), the body becomes an ``/api/chat`` request and the
+answer a ``chat.completion``, an error the OpenAI error object under the same status (the
+translation rules: the README).
 """
 
 from __future__ import annotations
@@ -101,8 +95,6 @@ def _format(response_format: Any) -> Any:
 
 def _think(body: Mapping[str, Any]) -> bool | str | None:
     effort = body.get("reasoning_effort")
-    if effort is None and isinstance(body.get("reasoning"), dict):
-        effort = body["reasoning"].get("effort")
     if effort is not None and (not isinstance(effort, str) or effort not in _EFFORT_TO_THINK):
         raise _BadRequest(
             f"invalid reasoning value: '{effort}' "
@@ -112,15 +104,9 @@ def _think(body: Mapping[str, Any]) -> bool | str | None:
 
 
 def decode_completion_request(raw: bytes) -> tuple[ChatRequest, bool, bool]:
-    """Translate a chat-completions body into the ``/api/chat`` request it becomes.
-
-    Returns:
-        The chat request (unstreamed: the finished answer is streamed as events), whether
-        the client asked for a stream, and whether it asked for a usage chunk.
-
-    Raises:
-        _BadRequest: What Ollama answers with 400.
-    """
+    """Translate a chat-completions body into the ``/api/chat`` request it becomes
+    (unstreamed: the finished answer is sent as events), whether the client asked for a
+    stream, and whether it asked for a usage chunk; raise :class:`_BadRequest` for a 400."""
     try:
         body = json.loads(raw) if raw.strip() else None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -142,9 +128,6 @@ def decode_completion_request(raw: bytes) -> tuple[ChatRequest, bool, bool]:
         raise _BadRequest("[] is too short - 'messages'")
     options: dict[str, Any] = {"temperature": 1.0, "top_p": 1.0}  # Ollama's /v1 defaults
     options |= {_OPTIONS[k]: v for k, v in body.items() if k in _OPTIONS and v is not None}
-    stop = body.get("stop")
-    if stop is not None:
-        options["stop"] = [stop] if isinstance(stop, str) else stop
     usage = body.get("stream_options")
     request = ChatRequest(
         model=model or "",
@@ -163,11 +146,7 @@ def decode_completion_request(raw: bytes) -> tuple[ChatRequest, bool, bool]:
 
 
 class OpenAIRoutes:
-    """``/v1`` on top of the stand-in's Ollama routes.
-
-    Args:
-        ollama: The native routes the translated requests run through.
-    """
+    """``/v1`` on top of the stand-in's Ollama routes (``ollama``)."""
 
     def __init__(self, ollama: OllamaRoutes) -> None:
         self.ollama = ollama

@@ -1,12 +1,7 @@
 """HTTP handlers of the stand-in: Ollama's routes, framed exactly as Ollama frames them.
 
-* Plain replies and errors are gin's ``c.JSON``: ``application/json; charset=utf-8``,
-  compact JSON; an error body is ``{"error": "<text>"}``.
-* Streams are ``application/x-ndjson``, one object per line, thinking deltas before
-  content deltas, then a ``done: true`` line with ``done_reason`` and the metrics (zero
-  metrics omitted). A failure before the first line keeps a real status; after it, it is
-  an ``{"error": …}`` line. Preload and unload answers are single objects even streamed.
-* Unknown paths answer gin's ``404 page not found`` in plain text.
+Replies and errors are gin's ``c.JSON`` (an error is ``{"error": "<text>"}``); streams are
+NDJSON, ending with a ``done: true`` line, or an ``{"error": …}`` line once one was sent.
 """
 
 from __future__ import annotations
@@ -14,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -28,14 +24,8 @@ from standins.ollama.answers import (
     parse_format,
     split_pieces,
 )
-from standins.ollama.faults import (
-    FaultKind,
-    FaultPlan,
-    drop_fields,
-    malform_json,
-    violate_schema,
-)
-from standins.ollama.models import InstalledModel, LoadOptions, QueueFullError
+from standins.ollama.faults import FaultPlan
+from standins.ollama.models import InstalledModel, QueueFullError, load_options
 from standins.ollama.wire import (
     ChatRequest,
     GoDecodeError,
@@ -102,7 +92,8 @@ def _frame(
 
 def _frames(model: str, completion: Completion, metrics: Mapping[str, Any]) -> list[Frame]:
     """A streamed reply: thinking deltas, content deltas, the done line."""
-    deltas = [("", piece) for piece in completion.thinking] + [(p, "") for p in completion.content]
+    deltas = [("", piece) for piece in split_pieces(completion.thinking)]
+    deltas += [(piece, "") for piece in split_pieces(completion.content)]
     frames: list[Frame] = [
         partial(_frame, model, content, thinking) for content, thinking in deltas
     ]
@@ -176,11 +167,13 @@ class OllamaRoutes:
         if failed:
             return failed
         residency, rows = self.fake.residency, []
-        for runner in residency.snapshot():
-            size = runner.model.resident_bytes(runner.options.num_ctx)
-            expires = residency.expires_at_ns(runner)
+        for runner in residency.loaded.values():
+            num_ctx = runner.options["num_ctx"]
+            size = runner.model.resident_bytes(num_ctx)
+            # A busy runner's timer has not started: Ollama counts its expiry from now.
+            expires = runner.expires_at_ns or time.time_ns() + runner.session_ns
             after = {"expires_at": rfc3339_nano(expires), "size_vram": size}
-            after["context_length"] = runner.options.num_ctx
+            after["context_length"] = num_ctx
             rows.append((expires // 10**9, _row(runner.model, {"size": size}, after)))
         rows.sort(key=lambda row: row[0], reverse=True)
         return json_reply(200, {"models": [row for _, row in rows]})
@@ -212,9 +205,14 @@ class OllamaRoutes:
         if model.parameters:
             body["parameters"] = model.parameters
         body |= {"template": model.template, "details": model.details()}
-        body["model_info"] = model.model_info()
-        if model.projector_info():
-            body["projector_info"] = model.projector_info()
+        count = int(float(model.parameter_size.rstrip("B")) * 1e9)  # a short GGUF metadata map
+        body["model_info"] = {
+            "general.architecture": model.family,
+            "general.parameter_count": count,
+            f"{model.family}.context_length": model.context_length,
+        }
+        if model.vision:
+            body["projector_info"] = {"general.architecture": "clip", "clip.vision.image_size": 336}
         body["capabilities"] = list(model.capabilities)
         return body | {"modified_at": rfc3339_nano(self.fake.catalogue.modified_at_ns)}
 
@@ -232,13 +230,8 @@ class OllamaRoutes:
     async def run_chat(
         self, request: web.Request, req: ChatRequest, started: int
     ) -> web.StreamResponse:
-        """Answer a decoded chat request (also what ``/v1/chat/completions`` becomes).
-
-        Args:
-            request: The HTTP request (streams and dropped connections write to it).
-            req: The chat request.
-            started: ``time.monotonic_ns()`` at arrival, for the metrics.
-        """
+        """Answer a decoded chat request (also what ``/v1/chat/completions`` becomes);
+        ``started`` is ``time.monotonic_ns()`` at arrival, for the metrics."""
         if not req.model:
             return error_reply(400, "model is required")
         model = self.fake.catalogue.find(req.model)
@@ -258,7 +251,7 @@ class OllamaRoutes:
             check_options(req.options)
         except GoDecodeError as exc:
             return error_reply(500, str(exc))
-        options = LoadOptions.from_options(req.options, model, self.fake.settings.context_length)
+        options = load_options(req.options, model, self.fake.settings.context_length)
         try:
             runner = await self.fake.residency.acquire(model, options, req.keep_alive_ns)
         except QueueFullError as exc:
@@ -284,8 +277,7 @@ class OllamaRoutes:
         load_ns: int,
     ) -> web.StreamResponse:
         try:
-            spec = parse_format(req.format)
-            call = ChatCall(model.name, req.messages, spec, req.options)
+            call = ChatCall(model.name, req.messages, parse_format(req.format), req.options)
             completion = compose_reply(self.fake.script, call, model, req.think)
         except InvalidFormatError as exc:
             return error_reply(500, str(exc), streaming=req.stream)
@@ -293,20 +285,7 @@ class OllamaRoutes:
             return error_reply(500, IMAGE_FAILURE_MESSAGE, streaming=req.stream)
         if plan.error:
             return error_reply(*plan.error, streaming=req.stream)
-        content = completion.content_text
-        if plan.missing_fields:
-            content = drop_fields(content, plan.missing_fields)
-        if plan.content is FaultKind.MALFORMED_JSON:
-            content = malform_json(content)
-        elif plan.content is FaultKind.SCHEMA_VIOLATION:
-            content = violate_schema(content, spec.schema)
-        if content != completion.content_text:
-            completion = Completion(
-                completion.thinking,
-                tuple(split_pieces(content)),
-                completion.done_reason,
-                completion.prompt_eval_count,
-            )
+        completion = replace(completion, content=plan.spoil(completion.content, call.format))
         metrics = _metrics(completion, started, load_ns)
         if req.stream:
             return await self._stream(request, _frames(req.model, completion, metrics), plan)
@@ -318,8 +297,7 @@ class OllamaRoutes:
         if plan.stream_error is not None:  # unstreamed, Ollama turns it into a 500
             return error_reply(500, plan.stream_error[1])
         done = (completion.done_reason, metrics)
-        text, thinking = completion.content_text, completion.thinking_text
-        return json_reply(200, _frame(req.model, text, thinking, done))
+        return json_reply(200, _frame(req.model, completion.content, completion.thinking, done))
 
     async def _stream(
         self, request: web.Request, frames: list[Frame], plan: FaultPlan

@@ -1,11 +1,4 @@
-"""The Ollama stand-in: its state, its aiohttp application, and a runner for tests::
-
-async with run_fake_ollama(FakeOllamaSettings(load_delay_s=0.01)) as running:
-    running.fake.script.queue('{"caption": "a cup"}', model="llava")  # what it answers
-    running.fake.faults.add(kind="error", times=2)  # the next two chat calls fail
-    ...
-    assert running.fake.load_count == 2
-"""
+"""The Ollama stand-in: its state, and a runner that serves it (usage: the README)."""
 
 from __future__ import annotations
 
@@ -15,7 +8,6 @@ import binascii
 import contextlib
 import json
 import socket
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -23,8 +15,8 @@ from typing import Any
 from aiohttp import web
 
 from standins.ollama.answers import Script
-from standins.ollama.faults import Fault, FaultBook, FaultKind
-from standins.ollama.models import Catalogue, Residency
+from standins.ollama.faults import FaultBook, FaultKind
+from standins.ollama.models import Catalogue, Residency, canonical_name
 from standins.ollama.openai_compat import OpenAIRoutes
 from standins.ollama.routes import OllamaRoutes
 from standins.ollama.settings import FakeOllamaSettings
@@ -33,15 +25,13 @@ __all__ = [
     "FakeOllama",
     "RecordedRequest",
     "RunningFakeOllama",
-    "create_app",
     "run_fake_ollama",
 ]
 
 
-# Installed models report this as their pull time, so /api/tags answers never change.
-_MODIFIED_AT_NS = 1_767_225_600 * 1_000_000_000  # 2026-01-01T00:00:00Z
 # In-flight requests get this long to finish when the server stops or restarts.
 _SHUTDOWN_GRACE_S = 0.25
+_COUNTS = ("load_count", "reload_count", "eviction_count", "unload_count")
 
 
 @dataclass(frozen=True)
@@ -52,8 +42,6 @@ class RecordedRequest:
     path: str
     body: Any
     """The parsed JSON body; the raw text when it is not JSON; None when empty."""
-    received_at: float
-    """Wall-clock time of arrival (``time.time()``)."""
 
     @property
     def model(self) -> str | None:
@@ -83,25 +71,22 @@ class RecordedRequest:
 
 
 class FakeOllama:
-    """State of the stand-in: installed models, residency, faults, counters, request log.
-
-    Args:
-        settings: Configuration; defaults to ``FakeOllamaSettings()`` (environment).
-    """
+    """State of the stand-in: installed models, residency, faults, counters, request log;
+    ``settings`` default to ``FakeOllamaSettings()`` (the environment)."""
 
     def __init__(self, settings: FakeOllamaSettings | None = None) -> None:
         self.settings = settings if settings is not None else FakeOllamaSettings()
-        self.catalogue = Catalogue(self.settings.models, modified_at_ns=_MODIFIED_AT_NS)
+        self.catalogue = Catalogue(self.settings.models)
         self.residency = Residency(self.settings)
-        self.faults = FaultBook(resolve_model=self.catalogue.resolve)
-        self.script = Script(self.catalogue.resolve, self.settings.answers)
+        self.faults = FaultBook()
+        self.script = Script(self.settings.answers)
         self.faults.extend(f for f in self.settings.faults if f.kind is not FaultKind.REFUSE)
         self.requests: list[RecordedRequest] = []
 
     @property
     def load_count(self) -> int:
         """Model loads so far (first loads, reloads after eviction or option changes)."""
-        return self.residency.load_count
+        return self.residency.counts["load_count"]
 
     @property
     def loads_by_model(self) -> dict[str, int]:
@@ -110,37 +95,32 @@ class FakeOllama:
 
     def resident_models(self) -> list[str]:
         """Canonical names of the models in memory (as ``/api/ps`` lists them)."""
-        return [runner.model.name for runner in self.residency.snapshot()]
+        return [runner.model.name for runner in self.residency.loaded.values()]
 
     async def wait_unloaded(self, model: str) -> None:
         """Return once ``model`` (any alias) has left memory."""
-        await self.residency.wait_unloaded(self.catalogue.resolve(model))
+        await self.residency.wait_unloaded(canonical_name(model))
 
     def requests_to(self, path: str) -> list[RecordedRequest]:
         """The logged requests for one path, e.g. ``"/api/chat"``."""
         return [r for r in self.requests if r.path == path]
 
-    def record(self, method: str, path: str, body: bytes) -> RecordedRequest:
+    def record(self, method: str, path: str, body: bytes) -> None:
         """Log a received request (the oldest entries go past the configured limit)."""
         parsed: Any = None
         try:
             parsed = json.loads(body) if body.strip() else None
         except (json.JSONDecodeError, UnicodeDecodeError):
             parsed = body.decode("utf-8", errors="replace")
-        entry = RecordedRequest(method=method, path=path, body=parsed, received_at=time.time())
+        entry = RecordedRequest(method=method, path=path, body=parsed)
         self.requests.append(entry)
         del self.requests[: max(0, len(self.requests) - self.settings.request_log_limit)]
-        return entry
 
     def stats(self) -> dict[str, Any]:
         """Counters for tests and benchmarks."""
-        residency = self.residency
-        return {
-            "load_count": residency.load_count,
-            "loads_by_model": dict(residency.loads_by_model),
-            "reload_count": residency.reload_count,
-            "eviction_count": residency.eviction_count,
-            "unload_count": residency.unload_count,
+        counts = dict.fromkeys(_COUNTS, 0) | self.residency.counts
+        return counts | {
+            "loads_by_model": self.loads_by_model,
             "resident": self.resident_models(),
             "request_count": len(self.requests),
         }
@@ -149,30 +129,13 @@ class FakeOllama:
         """Clear the request log, the counters and the faults (residency is kept)."""
         self.requests.clear()
         self.faults.clear()
-        residency = self.residency
-        residency.load_count = residency.reload_count = residency.eviction_count = 0
-        residency.unload_count = 0
-        residency.loads_by_model.clear()
-
-    async def close(self) -> None:
-        """Stop timers and pending unloads."""
-        await self.residency.close()
-
-
-def create_app(fake: FakeOllama) -> web.Application:
-    """The aiohttp application serving ``fake``: Ollama's routes and ``/v1``."""
-    app = web.Application(client_max_size=fake.settings.max_body_bytes)
-    routes = OllamaRoutes(fake)
-    routes.register(app)
-    OpenAIRoutes(routes).register(app)
-    return app
+        self.residency.counts.clear()
+        self.residency.loads_by_model.clear()
 
 
 class RunningFakeOllama:
-    """A stand-in listening on a port; stop it, restart it, or make it refuse connections.
-
-    Created by :func:`run_fake_ollama`.
-    """
+    """A stand-in listening on a port (see :func:`run_fake_ollama`); stop it, restart it,
+    or make it refuse connections."""
 
     def __init__(self, fake: FakeOllama, host: str, port: int) -> None:
         self.fake = fake
@@ -180,18 +143,13 @@ class RunningFakeOllama:
         self.port = port
         self._runner: web.AppRunner | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        fake.faults.on_refuse(self._on_refuse_fault)
+        fake.faults.on_refuse = lambda fault: self._spawn(self.refuse_connections(fault.duration_s))
 
     @property
     def url(self) -> str:
         """Base URL, e.g. ``http://127.0.0.1:11434``."""
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
-
-    @property
-    def listening(self) -> bool:
-        """True while the server accepts connections."""
-        return self._runner is not None
 
     async def start(self) -> None:
         """Listen (again) on the port; the first start picks a port when it is 0."""
@@ -206,9 +164,11 @@ class RunningFakeOllama:
             sock.close()
             raise
         self.port = sock.getsockname()[1]
-        runner = web.AppRunner(
-            create_app(self.fake), access_log=None, shutdown_timeout=_SHUTDOWN_GRACE_S
-        )
+        app = web.Application(client_max_size=self.fake.settings.max_body_bytes)
+        routes = OllamaRoutes(self.fake)
+        routes.register(app)
+        OpenAIRoutes(routes).register(app)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=_SHUTDOWN_GRACE_S)
         await runner.setup()
         await web.SockSite(runner, sock).start()
         self._runner = runner
@@ -227,12 +187,8 @@ class RunningFakeOllama:
         await self.start()
 
     async def refuse_connections(self, duration_s: float | None = None) -> None:
-        """Close the listening socket: clients get "connection refused".
-
-        Args:
-            duration_s: Listen again after this many seconds; None waits for
-                :meth:`accept_connections`.
-        """
+        """Close the listening socket ("connection refused") for ``duration_s`` seconds, or
+        until :meth:`accept_connections` when None."""
         await self.stop()
         if duration_s is not None:
             self._spawn(self._reopen_after(duration_s))
@@ -251,9 +207,6 @@ class RunningFakeOllama:
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
-    def _on_refuse_fault(self, fault: Fault) -> None:
-        self._spawn(self.refuse_connections(fault.duration_s))
-
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
@@ -266,23 +219,16 @@ class RunningFakeOllama:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await self.stop()
-        await self.fake.close()
+        await self.fake.residency.close()
 
 
 @contextlib.asynccontextmanager
 async def run_fake_ollama(
     settings: FakeOllamaSettings | None = None, *, host: str = "127.0.0.1", port: int = 0
 ) -> AsyncIterator[RunningFakeOllama]:
-    """Run a stand-in for the duration of an ``async with`` block.
-
-    Args:
-        settings: Configuration; ``FakeOllamaSettings()`` when omitted.
-        host: Interface to bind.
-        port: Port to bind; 0 picks a free one (see ``.url``).
-
-    Yields:
-        The running server. ``refuse`` faults in ``settings`` take effect at once.
-    """
+    """Run a stand-in (``settings`` default to the environment's) on ``host`` and ``port``
+    (0: a free one, see ``.url``) for an ``async with`` block; ``refuse`` faults in the
+    settings take effect at once."""
     running = RunningFakeOllama(FakeOllama(settings), host, port)
     await running.start()
     try:

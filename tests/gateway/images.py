@@ -10,7 +10,7 @@ __all__ = ["jpeg_bytes", "png_bytes"]
 
 
 def png_bytes(
-    width: int = 64, height: int = 48, color: tuple[int, int, int] = (120, 80, 40)
+    width: int = 96, height: int = 64, color: tuple[int, int, int] = (120, 80, 40)
 ) -> bytes:
     """A solid-colour PNG."""
     buffer = io.BytesIO()
@@ -19,7 +19,7 @@ def png_bytes(
 
 
 def jpeg_bytes(
-    width: int = 64, height: int = 48, color: tuple[int, int, int] = (40, 90, 160)
+    width: int = 96, height: int = 64, color: tuple[int, int, int] = (40, 90, 160)
 ) -> bytes:
     """A solid-colour JPEG."""
     buffer = io.BytesIO()

@@ -19,7 +19,7 @@ from PIL import Image
 from imagegen.common.v1 import common_pb2
 from imagegen.gateway.v1 import gateway_pb2
 from services.common.errors import status_details
-from services.render.pnginfo import PROVENANCE_KEY, read_text_chunks
+from services.render.result_metadata import PROVENANCE_KEY, read_text_chunks
 from standins.comfyui.settings import FakeComfyUISettings
 from standins.ollama.settings import FakeOllamaSettings
 from tests.gateway.images import jpeg_bytes, png_bytes

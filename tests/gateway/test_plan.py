@@ -8,7 +8,7 @@ import pytest
 
 from imagegen.common.v1 import common_pb2
 from imagegen.gateway.v1 import gateway_pb2
-from services.render.pnginfo import PARAMETERS_KEY, read_text_chunks
+from services.render.result_metadata import PARAMETERS_KEY, read_text_chunks
 from tests.gateway.images import jpeg_bytes
 from tests.gateway.system import System
 

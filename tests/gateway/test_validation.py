@@ -39,7 +39,7 @@ def test_img2img_request_becomes_a_job_with_the_image_measured() -> None:
     job = validate_generate(_img2img(variants=3, seed=7), LIMITS)
     assert job.inputs.mode is Mode.IMAGE_TO_IMAGE
     assert job.inputs.image is not None
-    assert (job.inputs.image.width, job.inputs.image.height) == (64, 48)
+    assert (job.inputs.image.width, job.inputs.image.height) == (96, 64)
     assert (job.seed, job.variants) == (7, 3)
 
 

@@ -11,9 +11,9 @@ import logging
 import httpx
 import pytest
 
+from services.common.clip_tokenizer import default_tokenizer
 from services.common.errors import BackendUnavailableError, FailedPreconditionError
 from services.common.llm import Backend
-from services.planner.clip_tokenizer import default_tokenizer
 from services.planner.intents import Intent
 from services.planner.plans import Mode, PlanRequest, PlanSource
 from services.planner.sampling import SamplerOverrides

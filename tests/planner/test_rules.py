@@ -6,7 +6,7 @@ import pytest
 
 from services.planner.intents import Intent
 from services.planner.plans import SourceAnalysis
-from services.planner.rules import compose_prompt, detect_intent, is_english, translate
+from services.planner.rules import compose_prompt, detect_intent, translate
 
 INSTRUCTIONS: list[tuple[str, Intent | None]] = [
     ("Перекрась диван в тёмно-зелёный бархат", Intent.COLOR_CHANGE),
@@ -85,11 +85,6 @@ def test_glossary_keeps_unknown_words_as_written() -> None:
 
 def test_glossary_leaves_english_untouched() -> None:
     assert translate("Make the Sofa green").text == "Make the Sofa green"
-
-
-def test_is_english_tells_cyrillic_from_latin() -> None:
-    assert is_english("Make the café sofa green, 100%!")
-    assert not is_english("Make the диван green")
 
 
 def test_rules_prompt_puts_the_change_first_and_keeps_the_source() -> None:

@@ -9,8 +9,8 @@ from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from imagegen.common.v1 import common_pb2
+from services.common.clip_tokenizer import default_tokenizer
 from services.common.errors import status_details
-from services.planner.clip_tokenizer import default_tokenizer
 from services.planner.intents import DENOISE_TABLE, Intent
 from services.planner.schema import PLAN_SCHEMA
 from services.planner.service import SERVICE_NAME

@@ -46,4 +46,4 @@ def test_the_shared_ollama_settings_keep_their_planner_names() -> None:
     shared = set(ChatModelSettings.model_fields) - set(ServerSettings.model_fields)
     names = {name for name, _, _ in settings_table(PlannerSettings)}
     assert {f"PLANNER_{field.upper()}" for field in shared} <= names
-    assert {"PLANNER_THINK", "PLANNER_PLAN_POLICY", "PLANNER_PROMPT_TOKEN_BUDGET"} <= names
+    assert {"PLANNER_THINK", "PLANNER_PLAN_POLICY", "IMAGEGEN_PROMPT_TOKEN_BUDGET"} <= names

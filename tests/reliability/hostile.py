@@ -97,7 +97,7 @@ any_float32 = st.floats(width=32, allow_nan=True, allow_infinity=True)
 
 def _image(fmt: str) -> bytes:
     buffer = io.BytesIO()
-    image = Image.new("RGB", (64, 48), (200, 120, 40))
+    image = Image.new("RGB", (96, 64), (200, 120, 40))
     image.putpixel((3, 3), (0, 0, 255))
     image.save(buffer, format=fmt)
     return buffer.getvalue()

@@ -15,7 +15,7 @@ INSTRUCTION = "Перекрась стены в тёплый бежевый цв
 """A colour change, the most common instruction."""
 
 
-def png_bytes(index: int = 0, width: int = 64, height: int = 48) -> bytes:
+def png_bytes(index: int = 0, width: int = 96, height: int = 64) -> bytes:
     """A small PNG whose content differs per ``index`` (so no cache sees it twice)."""
     color = (40 + index % 200, 90 + (index // 200) % 150, 160)
     image = Image.new("RGB", (width, height), color)

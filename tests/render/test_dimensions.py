@@ -8,10 +8,13 @@ from hypothesis import strategies as st
 from services.render.dimensions import (
     MEGAPIXEL,
     Size,
+    SizePlan,
     Txt2ImgBounds,
     render_size_for,
     snap_to_multiple,
+    source_sizes,
     txt2img_size,
+    upscale_sizes,
 )
 
 
@@ -59,3 +62,38 @@ def test_txt2img_clamps_each_side_to_the_bounds() -> None:
 def test_txt2img_large_requests_are_scaled_under_the_cap() -> None:
     size = txt2img_size(2048, 2048, Txt2ImgBounds(cap_mp=2.0))
     assert size.pixels <= 2 * MEGAPIXEL and size.width == size.height
+
+
+def test_upscale_sizes_enlarge_the_source_and_snap_only_the_render() -> None:
+    plan = upscale_sizes(Size(300, 200), 2.0, cap_mp=4.0)
+    assert (plan.output, plan.render, plan.capped) == (Size(600, 400), Size(608, 400), False)
+
+
+def test_upscale_sizes_lower_the_factor_to_the_cap() -> None:
+    plan = upscale_sizes(Size(1000, 1000), 4.0, cap_mp=4.0)
+    assert plan.capped
+    assert plan.output == Size(2000, 2000)
+    assert plan.render.pixels <= 4 * MEGAPIXEL
+
+
+@given(
+    st.integers(min_value=64, max_value=2048),
+    st.integers(min_value=64, max_value=2048),
+    st.floats(min_value=1.5, max_value=4.0),
+    st.sampled_from([1.0, 4.0, 8.0]),
+)
+def test_upscale_sizes_stay_within_the_cap_with_the_aspect_kept(
+    w: int, h: int, factor: float, cap: float
+) -> None:
+    plan = upscale_sizes(Size(w, h), factor, cap_mp=cap)
+    assert plan.output.pixels <= cap * MEGAPIXEL
+    assert plan.render.pixels <= cap * MEGAPIXEL
+    assert plan.render.width % 16 == 0 and plan.render.height % 16 == 0
+    assert plan.capped == (w * h * factor * factor > cap * MEGAPIXEL)
+
+
+def test_source_sizes_keep_the_source_and_say_when_the_cap_shrank_the_render() -> None:
+    assert source_sizes(Size(1000, 750), cap_mp=2.0) == SizePlan(
+        Size(1008, 752), Size(1000, 750), capped=False
+    )
+    assert source_sizes(Size(3000, 2000), cap_mp=2.0).capped

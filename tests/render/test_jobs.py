@@ -7,8 +7,9 @@ import pytest
 from imagegen.common.v1 import common_pb2
 from imagegen.render.v1 import render_pb2
 from services.common.errors import InvalidArgumentError
+from services.common.request_rules import DEFAULT_OUTPUT_QUALITY
 from services.common.sampler import SamplerOverrides
-from services.render.dimensions import Size
+from services.render.dimensions import Size, SizePolicy
 from services.render.jobs import (
     ControlKind,
     ControlNetRequest,
@@ -18,8 +19,9 @@ from services.render.jobs import (
     check_job,
     clean_prompt,
 )
+from services.render.result_images import Encoding, OutputFormat
 from services.render.service import job_from_proto
-from services.render.workflows import Mode
+from services.render.workflows import Mode, OutputSizeRule
 from tests.render.conftest import png
 
 LIMITS = JobLimits()
@@ -91,14 +93,14 @@ def test_out_of_range_sampler_settings_are_refused_field_by_field() -> None:
 
 def test_controlnet_percent_order_is_checked() -> None:
     cn = ControlNetRequest(ControlKind.CANNY, start_percent=0.8, end_percent=0.2)
-    assert _fields(RenderJob("x", source_image=png(32, 32), controlnet=cn)) == [
+    assert _fields(RenderJob("x", source_image=png(64, 64), controlnet=cn)) == [
         "controlnet.end_percent"
     ]
 
 
 def test_controlnet_defaults_are_filled_in() -> None:
     cn = ControlNetRequest(ControlKind.TILE)
-    checked = check_job(RenderJob("x", source_image=png(32, 32), controlnet=cn), LIMITS)
+    checked = check_job(RenderJob("x", source_image=png(64, 64), controlnet=cn), LIMITS)
     assert checked.controlnet is not None
     assert (checked.controlnet.strength, checked.controlnet.start_percent) == (0.6, 0.0)
     assert checked.controlnet.end_percent == 1.0
@@ -106,7 +108,7 @@ def test_controlnet_defaults_are_filled_in() -> None:
 
 def test_a_bad_control_image_names_its_field() -> None:
     cn = ControlNetRequest(ControlKind.CANNY, control_image=b"nope")
-    assert _fields(RenderJob("x", source_image=png(32, 32), controlnet=cn)) == [
+    assert _fields(RenderJob("x", source_image=png(64, 64), controlnet=cn)) == [
         "controlnet.control_image.data"
     ]
 
@@ -146,3 +148,49 @@ def test_an_unknown_controlnet_type_number_is_refused_naming_the_field() -> None
     with pytest.raises(InvalidArgumentError) as refused:
         job_from_proto(request)
     assert [v.field for v in refused.value.violations] == ["controlnet.type"]
+
+
+UPSCALE = OutputSizeRule(SizePolicy.SCALE, 1.5, 4.0, 2.0)
+
+
+def test_the_scale_policy_enlarges_the_source_by_the_requested_factor() -> None:
+    job = RenderJob("x", source_image=png(300, 200), scale=3.0, workflow="flux-upscale")
+    checked = check_job(job, LIMITS, lambda name: UPSCALE)
+    assert (checked.output_size, checked.render_size) == (Size(900, 600), Size(896, 608))
+    assert not checked.capped and checked.warnings == ()
+
+
+def test_the_requested_policy_renders_the_requested_size_from_a_source() -> None:
+    job = RenderJob("x", source_image=png(300, 200), width=512, height=384)
+    checked = check_job(job, LIMITS, lambda name: OutputSizeRule(SizePolicy.REQUESTED))
+    assert (checked.output_size, checked.render_size) == (Size(512, 384), Size(512, 384))
+    assert checked.warnings == ()
+
+
+def test_text_to_image_sizes_by_request_whatever_the_template_declares() -> None:
+    checked = check_job(RenderJob("x", width=512, height=512), LIMITS, lambda name: UPSCALE)
+    assert checked.output_size == Size(512, 512)
+
+
+def test_the_workflow_is_asked_for_its_size_rule_only_once_the_fields_are_valid() -> None:
+    asked: list[str] = []
+
+    def rule_of(name: str) -> OutputSizeRule:
+        asked.append(name)
+        return UPSCALE
+
+    with pytest.raises(InvalidArgumentError):
+        check_job(RenderJob("", source_image=png(300, 200)), LIMITS, rule_of)
+    assert asked == []
+    check_job(RenderJob("x", source_image=png(300, 200), workflow="flux-upscale"), LIMITS, rule_of)
+    assert asked == ["flux-upscale"]
+
+
+def test_output_format_and_quality_reach_the_checked_job() -> None:
+    job = job_from_proto(
+        render_pb2.RenderRequest(
+            positive_prompt="x", output_format=common_pb2.OUTPUT_FORMAT_WEBP, output_quality=0
+        )
+    )
+    assert check_job(job, LIMITS).encoding == Encoding(OutputFormat.WEBP, DEFAULT_OUTPUT_QUALITY)
+    assert _fields(RenderJob("x", output_quality=101)) == ["output_quality"]

@@ -14,7 +14,7 @@ from imagegen.common.v1 import common_pb2
 from imagegen.render.v1 import render_pb2
 from services.common.errors import status_details
 from services.render.dimensions import MEGAPIXEL
-from services.render.pnginfo import PARAMETERS_KEY, PROVENANCE_KEY, read_text_chunks
+from services.render.result_metadata import PARAMETERS_KEY, PROVENANCE_KEY, read_text_chunks
 from services.render.service import SERVICE_NAME
 from standins.comfyui.server import RunningFakeComfyUI
 from tests.render.conftest import (

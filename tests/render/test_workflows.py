@@ -9,8 +9,15 @@ from pathlib import Path
 import pytest
 
 from services.common.errors import FailedPreconditionError, InvalidArgumentError
+from services.render.dimensions import SizePolicy
 from services.render.settings import DEFAULT_WORKFLOWS_DIR
-from services.render.workflows import InputRef, Mode, WorkflowLibrary, validate_workflow_name
+from services.render.workflows import (
+    InputRef,
+    Mode,
+    OutputSizeRule,
+    WorkflowLibrary,
+    validate_workflow_name,
+)
 
 
 def test_the_default_templates_are_shipped() -> None:
@@ -92,3 +99,43 @@ def test_an_edited_template_is_read_again(tmp_path: Path) -> None:
     bindings["description"] = "edited"
     (folder / "flux-img2img.bindings.json").write_text(json.dumps(bindings))
     assert library.get("flux-img2img").description == "edited"
+
+
+def test_templates_declare_their_output_size_policy() -> None:
+    library = WorkflowLibrary(DEFAULT_WORKFLOWS_DIR)
+    assert library.get("flux-img2img").output_size == OutputSizeRule(SizePolicy.SOURCE)
+    assert library.get("flux-txt2img").output_size == OutputSizeRule(SizePolicy.REQUESTED)
+    upscale = library.get("flux-upscale")
+    assert upscale.mode is Mode.IMG2IMG
+    assert upscale.output_size == OutputSizeRule(SizePolicy.SCALE, 1.5, 4.0, 2.0)
+
+
+@pytest.mark.parametrize(
+    ("output_size", "problem"),
+    [
+        ({"policy": "scale", "min_scale": 1.5}, "min_scale and max_scale"),
+        ({"policy": "scale", "min_scale": 2, "max_scale": 4, "default_scale": 5}, "<="),
+        ({"policy": "source", "max_scale": 4}, "'scale' policy only"),
+        ({"policy": "zoom"}, "cannot read"),
+    ],
+)
+def test_a_broken_output_size_makes_the_template_invalid(
+    tmp_path: Path, output_size: dict[str, object], problem: str
+) -> None:
+    folder = _copy_defaults(tmp_path)
+    bindings = json.loads((folder / "flux-img2img.bindings.json").read_text())
+    bindings["output_size"] = output_size
+    (folder / "flux-img2img.bindings.json").write_text(json.dumps(bindings))
+    with pytest.raises(FailedPreconditionError, match=problem) as refused:
+        WorkflowLibrary(folder).get("flux-img2img")
+    assert refused.value.reason == "WORKFLOW_INVALID"
+
+
+def test_a_txt2img_template_cannot_take_its_size_from_a_source(tmp_path: Path) -> None:
+    for path in DEFAULT_WORKFLOWS_DIR.glob("flux-txt2img*.json"):
+        shutil.copy(path, tmp_path / path.name)
+    bindings = json.loads((tmp_path / "flux-txt2img.bindings.json").read_text())
+    bindings["output_size"] = {"policy": "source"}
+    (tmp_path / "flux-txt2img.bindings.json").write_text(json.dumps(bindings))
+    with pytest.raises(FailedPreconditionError, match="no source"):
+        WorkflowLibrary(tmp_path).get("flux-txt2img")

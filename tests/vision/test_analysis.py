@@ -8,8 +8,10 @@ import pytest
 
 from services.common.llm import UnusableAnswerError, is_retryable
 from services.vision.analysis import (
+    ANALYSIS_FIELDS,
     ANALYSIS_SCHEMA,
     ModelReply,
+    empty_fields,
     find_gaps,
     mentions_subject,
     merge_replies,
@@ -73,6 +75,29 @@ def test_find_gaps_requires_the_description_to_name_the_main_subject() -> None:
     gaps = find_gaps(reply)
     assert [gap.field for gap in gaps] == ["description"]
     assert "coffee cup" in gaps[0].problem
+    # The description says something: it is re-asked, not reported as empty.
+    assert not gaps[0].empty
+
+
+@pytest.mark.parametrize("field", ANALYSIS_FIELDS)
+def test_every_field_of_the_schema_is_checked(field: str) -> None:
+    empty: object = [] if isinstance(COMPLETE[field], list) else ""
+    reply = parse_reply(json.dumps({**COMPLETE, field: empty}))
+    (gap,) = find_gaps(reply)
+    assert gap.field == field and gap.empty
+    assert reask_prompt([gap]).count(f"- {field}:") == 1
+
+
+def test_the_completeness_check_covers_the_whole_schema() -> None:
+    assert set(ANALYSIS_FIELDS) == set(ANALYSIS_SCHEMA["properties"])
+
+
+def test_lighting_style_and_composition_left_empty_are_gaps() -> None:
+    reply = parse_reply(
+        json.dumps({**COMPLETE, "style": "unknown", "lighting": "", "composition": "N/A"})
+    )
+    assert [gap.field for gap in find_gaps(reply)] == ["style", "lighting", "composition"]
+    assert empty_fields(reply) == ("style", "lighting", "composition")
 
 
 def test_mentions_subject_folds_plurals() -> None:

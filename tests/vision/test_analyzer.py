@@ -119,7 +119,7 @@ async def test_ollama_down_gives_a_fallback_with_the_image_real_colours(
     assert analysis.source is AnalysisSource.METADATA_FALLBACK
     assert set(analysis.colors) == {"red", "blue"}
     assert (analysis.width, analysis.height) == (240, 120)
-    assert analysis.missing_fields == ("subjects", "materials")
+    assert analysis.missing_fields == ("subjects", "materials", "style")
     assert any("cannot connect" in w for w in analysis.warnings)
 
 
@@ -258,3 +258,47 @@ async def test_keep_alive_zero_unloads_the_model_after_each_analysis(
     assert body["keep_alive"] == 0
     await asyncio.wait_for(ollama.fake.wait_unloaded("llava"), timeout=5)
     assert ollama.fake.resident_models() == []
+
+
+async def test_empty_lighting_and_composition_are_reasked_by_name(
+    ollama: RunningFakeOllama,
+) -> None:
+    ollama.fake.script.queue(
+        {**MODEL_ANSWER, "lighting": "", "composition": "unknown"}, model="llava"
+    )
+    async with analyzer_for(ollama) as (analyzer, _):
+        analysis = await analyzer.analyze(fixture_image("coffee.jpg"))
+    _, reask = chat_requests(ollama)
+    question = reask["messages"][-1]["content"]
+    assert "- lighting:" in question and "- composition:" in question
+    assert "- style:" not in question and "- colors:" not in question
+    assert analysis.lighting == MODEL_ANSWER["lighting"]
+    assert analysis.composition == MODEL_ANSWER["composition"]
+    assert analysis.missing_fields == () and analysis.warnings == ()
+
+
+async def test_a_style_left_empty_after_the_reask_is_reported_missing(
+    ollama: RunningFakeOllama,
+) -> None:
+    ollama.fake.script.always({**MODEL_ANSWER, "style": "", "lighting": "n/a"}, model="llava")
+    async with analyzer_for(ollama) as (analyzer, _):
+        analysis = await analyzer.analyze(fixture_image("coffee.jpg"))
+    assert len(chat_requests(ollama)) == 2
+    assert analysis.source is AnalysisSource.MODEL
+    assert analysis.missing_fields == ("style", "lighting")
+    assert "incomplete analysis: no style was named" in analysis.warnings
+    assert "incomplete analysis: the lighting was not described" in analysis.warnings
+
+
+async def test_a_description_missing_the_subject_is_noted_but_not_reported_empty(
+    ollama: RunningFakeOllama,
+) -> None:
+    ollama.fake.script.always(
+        {**MODEL_ANSWER, "description": "A calm morning scene."}, model="llava"
+    )
+    async with analyzer_for(ollama) as (analyzer, _):
+        analysis = await analyzer.analyze(fixture_image("coffee.jpg"))
+    assert len(chat_requests(ollama)) == 2
+    assert analysis.description == "A calm morning scene."
+    assert analysis.missing_fields == ()
+    assert any("does not mention the main subject 'cup'" in w for w in analysis.warnings)

@@ -52,7 +52,8 @@ def test_fallback_analysis_reports_what_it_cannot_measure() -> None:
     assert analysis.source is AnalysisSource.METADATA_FALLBACK
     assert set(analysis.colors) == {"red", "blue"}
     assert analysis.subjects == () and analysis.materials == ()
-    assert analysis.missing_fields == ("subjects", "materials")
+    # Without camera data nothing tells a photograph from a painting: no style either.
+    assert analysis.missing_fields == ("subjects", "materials", "style")
     assert "landscape" in analysis.composition
     assert any("Ollama is down" in w for w in analysis.warnings)
 
@@ -74,3 +75,4 @@ def test_fallback_analysis_uses_the_camera_exif_fields() -> None:
     )
     assert analysis.style == "photograph"
     assert "Canon EOS R5" in analysis.description
+    assert analysis.missing_fields == ("subjects", "materials")

@@ -19,6 +19,7 @@ from PIL import Image
 from standins.comfyui import FakeComfyUISettings
 
 __all__ = [
+    "FAST",
     "FIXTURES",
     "HttpExample",
     "TranscriptFrame",
@@ -32,15 +33,19 @@ __all__ = [
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "comfyui"
 
+FAST: dict[str, Any] = {"step_delay_s": 0.0, "node_delay_s": 0.0, "restart_s": 0.0}
+"""No delays: the settings tests pass when timing is not what they are about."""
+
 
 def probe_settings(**overrides: Any) -> FakeComfyUISettings:
-    """Settings with the model files the recorded probe server had, and no delays."""
+    """Settings of the recorded probe server (its model files, no preview method), no delays."""
     values: dict[str, Any] = {
         "checkpoints": ["flux1-dev-fp8-emptyheader.safetensors", "flux1-dev-fp8.safetensors"],
         "loras": ["flux_dummy_lora.safetensors"],
         "controlnets": ["flux_dummy_controlnet_union.safetensors"],
         "upscale_models": ["tiny_random_compact_x2.safetensors"],
-        "step_delay_s": 0.0,
+        "previews_enabled": False,
+        **FAST,
     }
     values.update(overrides)
     return FakeComfyUISettings(**values)

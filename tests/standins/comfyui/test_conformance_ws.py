@@ -14,6 +14,7 @@ import aiohttp
 from standins.comfyui import FakeComfyUISettings, run_fake_comfyui
 from tests.standins.comfyui.comfy_client import ComfyHttp, Frame, RecordingSocket
 from tests.standins.comfyui.reference import (
+    FAST,
     TranscriptFrame,
     http_examples,
     probe_image_png,
@@ -246,8 +247,8 @@ async def test_progress_of_a_tiled_upscale_matches_the_progress_transcript() -> 
     ]
 
 
-async def test_defaults_send_no_preview_frames_during_sampling() -> None:
-    settings = FakeComfyUISettings(step_delay_s=0.0)
+async def test_a_server_without_a_preview_method_sends_no_preview_frames() -> None:
+    settings = FakeComfyUISettings(previews_enabled=False, **FAST)
     async with run_fake_comfyui(settings) as comfy, aiohttp.ClientSession() as session:
         api = ComfyHttp(session, comfy.url)
         prompt = _request("H2. txt2img (EmptySD3LatentImage)")["prompt"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 import aiohttp
@@ -75,6 +77,22 @@ async def test_a_stopped_server_refuses_and_comes_back_on_the_same_port(
 
     assert comfy.port == port
     assert await api.get("/queue") == {"queue_running": [], "queue_pending": []}
+
+
+async def test_a_restart_keeps_the_port_closed_for_the_configured_while(
+    session: aiohttp.ClientSession,
+) -> None:
+    async with run_fake_comfyui(probe_settings(restart_s=1.5)) as comfy:
+        api = ComfyHttp(session, comfy.url)
+        started = time.monotonic()
+        restarting = asyncio.create_task(comfy.restart())
+        await asyncio.sleep(0.5)  # down by now: stopping takes milliseconds
+        with pytest.raises(aiohttp.ClientConnectorError):
+            await api.get("/queue")
+        await restarting
+
+        assert time.monotonic() - started >= 1.5
+        assert await api.get("/prompt") == {"exec_info": {"queue_remaining": 0}}
 
 
 async def test_delayed_responses_outlast_a_short_client_timeout(

@@ -12,7 +12,7 @@ from PIL import Image
 
 from standins.comfyui import FakeComfyUISettings, RunningFakeComfyUI, run_fake_comfyui
 from tests.standins.comfyui.comfy_client import ComfyHttp, RecordingSocket
-from tests.standins.comfyui.reference import graph, probe_image_png
+from tests.standins.comfyui.reference import FAST, graph, probe_image_png
 
 WORKFLOW = {"nodes": [{"id": 1, "type": "LoadImage"}], "version": 0.4}
 
@@ -90,7 +90,7 @@ async def test_saved_files_are_named_after_the_prefix_with_a_counter(
 async def test_a_lora_the_server_lacks_is_refused_and_a_configured_one_accepted(
     session: aiohttp.ClientSession,
 ) -> None:
-    async with run_fake_comfyui(FakeComfyUISettings(step_delay_s=0)) as comfy:
+    async with run_fake_comfyui(FakeComfyUISettings(**FAST)) as comfy:
         api = ComfyHttp(session, comfy.url)
         await api.upload(probe_image_png((640, 480)), "input.png")
         prompt = graph("flux_img2img_lora")

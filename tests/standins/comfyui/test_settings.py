@@ -24,8 +24,13 @@ def test_defaults_have_the_flux_checkpoint_two_loras_and_two_controlnets() -> No
     assert settings.checkpoints == ["flux1-dev-fp8.safetensors"]
     assert len(settings.loras) == 2
     assert len(settings.controlnets) == 2
-    assert settings.step_delay_s == 0.01
-    assert settings.previews_enabled is False
+
+
+def test_defaults_behave_like_a_gpu_server_with_previews() -> None:
+    settings = FakeComfyUISettings()
+
+    assert settings.step_delay_s >= 0.1  # a sampling step takes a noticeable while
+    assert settings.previews_enabled is True
 
 
 def test_model_lists_accept_commas_or_json(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -112,7 +112,7 @@ async def test_a_script_function_sees_the_request(
     running.fake.script.always(answer, model="llava")
     body = await _content(http, _vision(square_image(), schema="json"))
     assert json.loads(body["message"]["content"]) == {"echo": "Describe.", "images": 1}
-    assert seen[0].model == "llava:latest" and seen[0].format.kind == "json"
+    assert seen[0].model == "llava:latest" and seen[0].format == "json"
 
 
 async def test_a_scripted_answer_can_set_thinking_and_done_reason(

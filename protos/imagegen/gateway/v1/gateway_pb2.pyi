@@ -8,7 +8,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class GenerateRequest(_message.Message):
-    __slots__ = ("source_image", "instruction", "seed", "variants", "width", "height", "sampler", "loras", "controlnet", "description", "workflow", "plan", "previews", "output_format", "output_quality", "mask", "edit_mode", "prompt", "negative_prompt")
+    __slots__ = ("source_image", "instruction", "seed", "variants", "width", "height", "sampler", "loras", "controlnet", "description", "workflow", "plan", "previews", "output_format", "output_quality", "mask", "edit_mode", "prompt", "negative_prompt", "scale")
     SOURCE_IMAGE_FIELD_NUMBER: _ClassVar[int]
     INSTRUCTION_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
@@ -28,6 +28,7 @@ class GenerateRequest(_message.Message):
     EDIT_MODE_FIELD_NUMBER: _ClassVar[int]
     PROMPT_FIELD_NUMBER: _ClassVar[int]
     NEGATIVE_PROMPT_FIELD_NUMBER: _ClassVar[int]
+    SCALE_FIELD_NUMBER: _ClassVar[int]
     source_image: _common_pb2.Image
     instruction: str
     seed: int
@@ -47,7 +48,8 @@ class GenerateRequest(_message.Message):
     edit_mode: _common_pb2.EditMode
     prompt: str
     negative_prompt: str
-    def __init__(self, source_image: _Optional[_Union[_common_pb2.Image, _Mapping]] = ..., instruction: _Optional[str] = ..., seed: _Optional[int] = ..., variants: _Optional[int] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., sampler: _Optional[_Union[_common_pb2.SamplerSettings, _Mapping]] = ..., loras: _Optional[_Iterable[_Union[_common_pb2.LoraSpec, _Mapping]]] = ..., controlnet: _Optional[_Union[_common_pb2.ControlNetSpec, _Mapping]] = ..., description: _Optional[str] = ..., workflow: _Optional[str] = ..., plan: _Optional[_Union[_common_pb2.PromptPlan, _Mapping]] = ..., previews: _Optional[bool] = ..., output_format: _Optional[_Union[_common_pb2.OutputFormat, str]] = ..., output_quality: _Optional[int] = ..., mask: _Optional[_Union[_common_pb2.Image, _Mapping]] = ..., edit_mode: _Optional[_Union[_common_pb2.EditMode, str]] = ..., prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ...) -> None: ...
+    scale: float
+    def __init__(self, source_image: _Optional[_Union[_common_pb2.Image, _Mapping]] = ..., instruction: _Optional[str] = ..., seed: _Optional[int] = ..., variants: _Optional[int] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., sampler: _Optional[_Union[_common_pb2.SamplerSettings, _Mapping]] = ..., loras: _Optional[_Iterable[_Union[_common_pb2.LoraSpec, _Mapping]]] = ..., controlnet: _Optional[_Union[_common_pb2.ControlNetSpec, _Mapping]] = ..., description: _Optional[str] = ..., workflow: _Optional[str] = ..., plan: _Optional[_Union[_common_pb2.PromptPlan, _Mapping]] = ..., previews: _Optional[bool] = ..., output_format: _Optional[_Union[_common_pb2.OutputFormat, str]] = ..., output_quality: _Optional[int] = ..., mask: _Optional[_Union[_common_pb2.Image, _Mapping]] = ..., edit_mode: _Optional[_Union[_common_pb2.EditMode, str]] = ..., prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., scale: _Optional[float] = ...) -> None: ...
 
 class AnalysisReady(_message.Message):
     __slots__ = ("analysis", "reused")

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from imagegen.common.v1 import common_pb2 as imagegen_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fimagegen/render/v1/render.proto\x12\x12imagegen.render.v1\x1a\x1fimagegen/common/v1/common.proto\"\xad\x04\n\rRenderRequest\x12/\n\x0csource_image\x18\x01 \x01(\x0b\x32\x19.imagegen.common.v1.Image\x12\x17\n\x0fpositive_prompt\x18\x02 \x01(\t\x12\x17\n\x0fnegative_prompt\x18\x03 \x01(\t\x12\x35\n\x08settings\x18\x04 \x01(\x0b\x32#.imagegen.common.v1.SamplerSettings\x12\x11\n\x04seed\x18\x05 \x01(\x04H\x00\x88\x01\x01\x12\x10\n\x08variants\x18\x06 \x01(\r\x12\r\n\x05width\x18\x07 \x01(\r\x12\x0e\n\x06height\x18\x08 \x01(\r\x12+\n\x05loras\x18\t \x03(\x0b\x32\x1c.imagegen.common.v1.LoraSpec\x12\x36\n\ncontrolnet\x18\n \x01(\x0b\x32\".imagegen.common.v1.ControlNetSpec\x12\x10\n\x08workflow\x18\x0b \x01(\t\x12\x10\n\x08previews\x18\x0c \x01(\x08\x12\x32\n\nprovenance\x18\r \x01(\x0b\x32\x1e.imagegen.common.v1.Provenance\x12\x37\n\routput_format\x18\x0e \x01(\x0e\x32 .imagegen.common.v1.OutputFormat\x12\x16\n\x0eoutput_quality\x18\x0f \x01(\r\x12\'\n\x04mask\x18\x10 \x01(\x0b\x32\x19.imagegen.common.v1.ImageB\x07\n\x05_seed\"\x9a\x02\n\x0eRenderResponse\x12\x32\n\x06queued\x18\x01 \x01(\x0b\x32 .imagegen.common.v1.RenderQueuedH\x00\x12\x36\n\x08progress\x18\x02 \x01(\x0b\x32\".imagegen.common.v1.RenderProgressH\x00\x12.\n\x07preview\x18\x03 \x01(\x0b\x32\x1b.imagegen.common.v1.PreviewH\x00\x12\x33\n\x06result\x18\x04 \x01(\x0b\x32!.imagegen.common.v1.VariantResultH\x00\x12.\n\x07warning\x18\x05 \x01(\x0b\x32\x1b.imagegen.common.v1.WarningH\x00\x42\x07\n\x05\x65vent\"\x13\n\x11GetCatalogRequest\"\xde\x01\n\x12GetCatalogResponse\x12\x36\n\tworkflows\x18\x01 \x03(\x0b\x32#.imagegen.render.v1.CatalogWorkflow\x12\x34\n\x08\x62\x61\x63kends\x18\x02 \x03(\x0b\x32\".imagegen.render.v1.BackendCatalog\x12\x42\n\x13\x63ontrolnet_defaults\x18\x03 \x03(\x0b\x32%.imagegen.render.v1.ControlNetDefault\x12\x16\n\x0emax_megapixels\x18\x04 \x01(\x01\"\xb3\x01\n\x0f\x43\x61talogWorkflow\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x30\n\x04mode\x18\x02 \x01(\x0e\x32\".imagegen.common.v1.GenerationMode\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x12\n\nparameters\x18\x04 \x03(\t\x12\x13\n\x0boutput_size\x18\x05 \x01(\t\x12\x12\n\nis_default\x18\x06 \x01(\x08\x12\x0e\n\x06models\x18\x07 \x03(\t\"\xbc\x01\n\x0e\x42\x61\x63kendCatalog\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\treachable\x18\x02 \x01(\x08\x12\r\n\x05\x65rror\x18\x03 \x01(\t\x12\r\n\x05loras\x18\x04 \x03(\t\x12\x13\n\x0b\x63ontrolnets\x18\x05 \x03(\t\x12\x10\n\x08samplers\x18\x06 \x03(\t\x12\x12\n\nschedulers\x18\x07 \x03(\t\x12\x30\n\nedit_modes\x18\x08 \x03(\x0e\x32\x1c.imagegen.common.v1.EditMode\"Q\n\x11\x43ontrolNetDefault\x12-\n\x04type\x18\x01 \x01(\x0e\x32\x1f.imagegen.common.v1.ControlType\x12\r\n\x05model\x18\x02 \x01(\t2\xbf\x01\n\rRenderService\x12Q\n\x06Render\x12!.imagegen.render.v1.RenderRequest\x1a\".imagegen.render.v1.RenderResponse0\x01\x12[\n\nGetCatalog\x12%.imagegen.render.v1.GetCatalogRequest\x1a&.imagegen.render.v1.GetCatalogResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fimagegen/render/v1/render.proto\x12\x12imagegen.render.v1\x1a\x1fimagegen/common/v1/common.proto\"\xcb\x04\n\rRenderRequest\x12/\n\x0csource_image\x18\x01 \x01(\x0b\x32\x19.imagegen.common.v1.Image\x12\x17\n\x0fpositive_prompt\x18\x02 \x01(\t\x12\x17\n\x0fnegative_prompt\x18\x03 \x01(\t\x12\x35\n\x08settings\x18\x04 \x01(\x0b\x32#.imagegen.common.v1.SamplerSettings\x12\x11\n\x04seed\x18\x05 \x01(\x04H\x00\x88\x01\x01\x12\x10\n\x08variants\x18\x06 \x01(\r\x12\r\n\x05width\x18\x07 \x01(\r\x12\x0e\n\x06height\x18\x08 \x01(\r\x12+\n\x05loras\x18\t \x03(\x0b\x32\x1c.imagegen.common.v1.LoraSpec\x12\x36\n\ncontrolnet\x18\n \x01(\x0b\x32\".imagegen.common.v1.ControlNetSpec\x12\x10\n\x08workflow\x18\x0b \x01(\t\x12\x10\n\x08previews\x18\x0c \x01(\x08\x12\x32\n\nprovenance\x18\r \x01(\x0b\x32\x1e.imagegen.common.v1.Provenance\x12\x37\n\routput_format\x18\x0e \x01(\x0e\x32 .imagegen.common.v1.OutputFormat\x12\x16\n\x0eoutput_quality\x18\x0f \x01(\r\x12\'\n\x04mask\x18\x10 \x01(\x0b\x32\x19.imagegen.common.v1.Image\x12\x12\n\x05scale\x18\x11 \x01(\x02H\x01\x88\x01\x01\x42\x07\n\x05_seedB\x08\n\x06_scale\"\x9a\x02\n\x0eRenderResponse\x12\x32\n\x06queued\x18\x01 \x01(\x0b\x32 .imagegen.common.v1.RenderQueuedH\x00\x12\x36\n\x08progress\x18\x02 \x01(\x0b\x32\".imagegen.common.v1.RenderProgressH\x00\x12.\n\x07preview\x18\x03 \x01(\x0b\x32\x1b.imagegen.common.v1.PreviewH\x00\x12\x33\n\x06result\x18\x04 \x01(\x0b\x32!.imagegen.common.v1.VariantResultH\x00\x12.\n\x07warning\x18\x05 \x01(\x0b\x32\x1b.imagegen.common.v1.WarningH\x00\x42\x07\n\x05\x65vent\"\x13\n\x11GetCatalogRequest\"\xde\x01\n\x12GetCatalogResponse\x12\x36\n\tworkflows\x18\x01 \x03(\x0b\x32#.imagegen.render.v1.CatalogWorkflow\x12\x34\n\x08\x62\x61\x63kends\x18\x02 \x03(\x0b\x32\".imagegen.render.v1.BackendCatalog\x12\x42\n\x13\x63ontrolnet_defaults\x18\x03 \x03(\x0b\x32%.imagegen.render.v1.ControlNetDefault\x12\x16\n\x0emax_megapixels\x18\x04 \x01(\x01\"\xb3\x01\n\x0f\x43\x61talogWorkflow\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x30\n\x04mode\x18\x02 \x01(\x0e\x32\".imagegen.common.v1.GenerationMode\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x12\n\nparameters\x18\x04 \x03(\t\x12\x13\n\x0boutput_size\x18\x05 \x01(\t\x12\x12\n\nis_default\x18\x06 \x01(\x08\x12\x0e\n\x06models\x18\x07 \x03(\t\"\xbc\x01\n\x0e\x42\x61\x63kendCatalog\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\treachable\x18\x02 \x01(\x08\x12\r\n\x05\x65rror\x18\x03 \x01(\t\x12\r\n\x05loras\x18\x04 \x03(\t\x12\x13\n\x0b\x63ontrolnets\x18\x05 \x03(\t\x12\x10\n\x08samplers\x18\x06 \x03(\t\x12\x12\n\nschedulers\x18\x07 \x03(\t\x12\x30\n\nedit_modes\x18\x08 \x03(\x0e\x32\x1c.imagegen.common.v1.EditMode\"Q\n\x11\x43ontrolNetDefault\x12-\n\x04type\x18\x01 \x01(\x0e\x32\x1f.imagegen.common.v1.ControlType\x12\r\n\x05model\x18\x02 \x01(\t2\xbf\x01\n\rRenderService\x12Q\n\x06Render\x12!.imagegen.render.v1.RenderRequest\x1a\".imagegen.render.v1.RenderResponse0\x01\x12[\n\nGetCatalog\x12%.imagegen.render.v1.GetCatalogRequest\x1a&.imagegen.render.v1.GetCatalogResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,19 +33,19 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'imagegen.render.v1.render_p
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_RENDERREQUEST']._serialized_start=89
-  _globals['_RENDERREQUEST']._serialized_end=646
-  _globals['_RENDERRESPONSE']._serialized_start=649
-  _globals['_RENDERRESPONSE']._serialized_end=931
-  _globals['_GETCATALOGREQUEST']._serialized_start=933
-  _globals['_GETCATALOGREQUEST']._serialized_end=952
-  _globals['_GETCATALOGRESPONSE']._serialized_start=955
-  _globals['_GETCATALOGRESPONSE']._serialized_end=1177
-  _globals['_CATALOGWORKFLOW']._serialized_start=1180
-  _globals['_CATALOGWORKFLOW']._serialized_end=1359
-  _globals['_BACKENDCATALOG']._serialized_start=1362
-  _globals['_BACKENDCATALOG']._serialized_end=1550
-  _globals['_CONTROLNETDEFAULT']._serialized_start=1552
-  _globals['_CONTROLNETDEFAULT']._serialized_end=1633
-  _globals['_RENDERSERVICE']._serialized_start=1636
-  _globals['_RENDERSERVICE']._serialized_end=1827
+  _globals['_RENDERREQUEST']._serialized_end=676
+  _globals['_RENDERRESPONSE']._serialized_start=679
+  _globals['_RENDERRESPONSE']._serialized_end=961
+  _globals['_GETCATALOGREQUEST']._serialized_start=963
+  _globals['_GETCATALOGREQUEST']._serialized_end=982
+  _globals['_GETCATALOGRESPONSE']._serialized_start=985
+  _globals['_GETCATALOGRESPONSE']._serialized_end=1207
+  _globals['_CATALOGWORKFLOW']._serialized_start=1210
+  _globals['_CATALOGWORKFLOW']._serialized_end=1389
+  _globals['_BACKENDCATALOG']._serialized_start=1392
+  _globals['_BACKENDCATALOG']._serialized_end=1580
+  _globals['_CONTROLNETDEFAULT']._serialized_start=1582
+  _globals['_CONTROLNETDEFAULT']._serialized_end=1663
+  _globals['_RENDERSERVICE']._serialized_start=1666
+  _globals['_RENDERSERVICE']._serialized_end=1857
 # @@protoc_insertion_point(module_scope)

@@ -8,7 +8,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class RenderRequest(_message.Message):
-    __slots__ = ("source_image", "positive_prompt", "negative_prompt", "settings", "seed", "variants", "width", "height", "loras", "controlnet", "workflow", "previews", "provenance", "output_format", "output_quality", "mask")
+    __slots__ = ("source_image", "positive_prompt", "negative_prompt", "settings", "seed", "variants", "width", "height", "loras", "controlnet", "workflow", "previews", "provenance", "output_format", "output_quality", "mask", "scale")
     SOURCE_IMAGE_FIELD_NUMBER: _ClassVar[int]
     POSITIVE_PROMPT_FIELD_NUMBER: _ClassVar[int]
     NEGATIVE_PROMPT_FIELD_NUMBER: _ClassVar[int]
@@ -25,6 +25,7 @@ class RenderRequest(_message.Message):
     OUTPUT_FORMAT_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_QUALITY_FIELD_NUMBER: _ClassVar[int]
     MASK_FIELD_NUMBER: _ClassVar[int]
+    SCALE_FIELD_NUMBER: _ClassVar[int]
     source_image: _common_pb2.Image
     positive_prompt: str
     negative_prompt: str
@@ -41,7 +42,8 @@ class RenderRequest(_message.Message):
     output_format: _common_pb2.OutputFormat
     output_quality: int
     mask: _common_pb2.Image
-    def __init__(self, source_image: _Optional[_Union[_common_pb2.Image, _Mapping]] = ..., positive_prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., settings: _Optional[_Union[_common_pb2.SamplerSettings, _Mapping]] = ..., seed: _Optional[int] = ..., variants: _Optional[int] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., loras: _Optional[_Iterable[_Union[_common_pb2.LoraSpec, _Mapping]]] = ..., controlnet: _Optional[_Union[_common_pb2.ControlNetSpec, _Mapping]] = ..., workflow: _Optional[str] = ..., previews: _Optional[bool] = ..., provenance: _Optional[_Union[_common_pb2.Provenance, _Mapping]] = ..., output_format: _Optional[_Union[_common_pb2.OutputFormat, str]] = ..., output_quality: _Optional[int] = ..., mask: _Optional[_Union[_common_pb2.Image, _Mapping]] = ...) -> None: ...
+    scale: float
+    def __init__(self, source_image: _Optional[_Union[_common_pb2.Image, _Mapping]] = ..., positive_prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., settings: _Optional[_Union[_common_pb2.SamplerSettings, _Mapping]] = ..., seed: _Optional[int] = ..., variants: _Optional[int] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., loras: _Optional[_Iterable[_Union[_common_pb2.LoraSpec, _Mapping]]] = ..., controlnet: _Optional[_Union[_common_pb2.ControlNetSpec, _Mapping]] = ..., workflow: _Optional[str] = ..., previews: _Optional[bool] = ..., provenance: _Optional[_Union[_common_pb2.Provenance, _Mapping]] = ..., output_format: _Optional[_Union[_common_pb2.OutputFormat, str]] = ..., output_quality: _Optional[int] = ..., mask: _Optional[_Union[_common_pb2.Image, _Mapping]] = ..., scale: _Optional[float] = ...) -> None: ...
 
 class RenderResponse(_message.Message):
     __slots__ = ("queued", "progress", "preview", "result", "warning")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from services.planner.clip_tokenizer import default_tokenizer
-from services.planner.prompts import (
+from services.common.clip_tokenizer import default_tokenizer
+from services.common.prompts import (
     EmptyPromptError,
     balance_weighting,
     clean_text,
@@ -90,3 +90,29 @@ def test_a_cut_never_strands_half_a_bracket() -> None:
 def test_a_prompt_with_nothing_printable_is_refused(text: str) -> None:
     with pytest.raises(EmptyPromptError):
         validate_prompt(text, budget=77, count=COUNT)
+
+
+def test_every_change_is_named_in_a_warning() -> None:
+    prompt = validate_prompt(
+        "(masterpiece:9.5), embedding:evil, a\x00 red sofa",
+        budget=77,
+        count=COUNT,
+        what="positive prompt",
+    )
+    assert prompt.text == "(masterpiece:2), a red sofa"
+    assert prompt.warnings == (
+        "removed 1 control or invisible character(s) in the positive prompt",
+        "removed the embedding reference(s) embedding:evil in the positive prompt",
+        "clamped the weight of (masterpiece:9.5) to 2 in the positive prompt",
+    )
+
+
+def test_an_embedding_reference_inside_a_weight_leaves_no_syntax_behind() -> None:
+    text, notes = balance_weighting("a sofa, (embedding:evil:1.2), soft light")
+    assert text == "a sofa, soft light"
+    assert notes
+
+
+def test_a_prompt_that_is_only_an_embedding_reference_is_refused() -> None:
+    with pytest.raises(EmptyPromptError):
+        validate_prompt("embedding:evil", budget=77, count=COUNT)

@@ -1,6 +1,6 @@
-"""Metadata written into each result PNG, so one file tells how it was made.
+"""Metadata written into each result, so one file tells how it was made.
 
-Three text chunks:
+Three entries, whatever the format:
 
 | key          | content                                                                 |
 |--------------|-------------------------------------------------------------------------|
@@ -8,10 +8,22 @@ Three text chunks:
 | `imagegen`   | JSON: settings, seed, workflow, models, the exact resize, provenance    |
 | `prompt`     | the ComfyUI API graph that was queued (ComfyUI's own key)               |
 
+Where they go:
+
+| format | `parameters`                                   | `imagegen`, `prompt`        |
+|--------|------------------------------------------------|-----------------------------|
+| PNG    | text chunk                                     | text chunks                 |
+| JPEG   | EXIF UserComment + XMP ``exif:UserComment``    | XMP ``imagegen:*`` elements |
+| WEBP   | EXIF UserComment + XMP ``exif:UserComment``    | XMP ``imagegen:*`` elements |
+
 The parameters block reads like the one A1111 and Forge write (``Distilled CFG Scale`` is
 Forge's name for Flux guidance), so existing tools show it; a value with a comma is
-quoted, as A1111 does. Chunks whose text is not Latin-1 (a Russian instruction in the
-provenance) are written as UTF-8 iTXt by Pillow.
+quoted, as A1111 does. In PNG, chunks whose text is not Latin-1 (a Russian instruction
+in the provenance) are written as UTF-8 iTXt by Pillow. In EXIF, the UserComment starts
+with the character-code prefix A1111 and Forge write: ``ASCII\\0\\0\\0`` for ASCII text,
+else ``UNICODE\\0`` and UTF-16 in the EXIF block's byte order (big-endian, as Pillow
+writes it). JPEG holds at most about 64 KB of XMP, so when the graph and provenance do
+not fit they are left out there (the parameters always stay).
 """
 
 from __future__ import annotations
@@ -23,8 +35,10 @@ import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from xml.etree import ElementTree
+from xml.sax.saxutils import escape
 
-from PIL import Image, PngImagePlugin
+from PIL import ExifTags, Image, PngImagePlugin
 
 from services.common.sampler import SamplerSettings
 from services.render.dimensions import Size
@@ -35,10 +49,15 @@ __all__ = [
     "PROVENANCE_KEY",
     "RenderRecord",
     "encode_png",
+    "exif_block",
+    "jpeg_xmp_packet",
     "parameters_text",
     "provenance_json",
+    "read_metadata",
     "read_text_chunks",
+    "user_comment",
     "with_text_chunks",
+    "xmp_packet",
 ]
 
 PARAMETERS_KEY = "parameters"
@@ -62,7 +81,7 @@ class RenderRecord:
         controlnet: ControlNet description (type, model, strength, start, end), if any.
         source_size: Source size (image-to-image), else ``None``.
         render_size: Size Flux drew.
-        output_size: Size of the returned PNG.
+        output_size: Size of the returned image.
         resize_filter: The filter used to go from render to output size.
         scaled_for_cap: True when the render was scaled down to the megapixel cap.
         source_sha256: Hash of the source bytes (image-to-image).
@@ -267,3 +286,128 @@ def read_text_chunks(data: bytes) -> dict[str, str]:
         image.load()
         text: Mapping[str, Any] = getattr(image, "text", {})
         return {str(k): str(v) for k, v in text.items()}
+
+
+_ASCII_PREFIX = b"ASCII\0\0\0"
+_UNICODE_PREFIX = b"UNICODE\0"
+_USER_COMMENT = ExifTags.Base.UserComment
+# JPEG's APP1 segment holds 65,533 bytes; the XMP header takes 29 of them.
+_JPEG_XMP_LIMIT = 65_504
+_XMP_NS = {
+    "x": "adobe:ns:meta/",
+    "rdf": "http://www.w3.org/1999/02/22-rdf-syntax-ns#",
+    "exif": "http://ns.adobe.com/exif/1.0/",
+    "imagegen": "urn:imagegen:metadata:1",
+}
+
+
+def user_comment(text: str) -> bytes:
+    """An EXIF UserComment value as A1111 and Forge write it.
+
+    Args:
+        text: The comment.
+
+    Returns:
+        ``ASCII\\0\\0\\0`` + the text when it is ASCII, else ``UNICODE\\0`` + UTF-16BE.
+    """
+    if text.isascii():
+        return _ASCII_PREFIX + text.encode("ascii")
+    return _UNICODE_PREFIX + text.encode("utf-16-be")
+
+
+def _read_user_comment(value: bytes | str) -> str:
+    if isinstance(value, str):
+        return value
+    if value.startswith(_UNICODE_PREFIX):
+        return value[len(_UNICODE_PREFIX) :].decode("utf-16-be", "replace")
+    if value.startswith(_ASCII_PREFIX):
+        return value[len(_ASCII_PREFIX) :].decode("ascii", "replace")
+    return value.decode("utf-8", "replace").strip("\0")
+
+
+def exif_block(parameters: str) -> bytes:
+    """The EXIF block of a JPEG or WEBP result: the parameters as UserComment.
+
+    Args:
+        parameters: The A1111-style parameters block.
+
+    Returns:
+        EXIF bytes for Pillow's ``exif=`` save argument.
+    """
+    exif = Image.Exif()
+    exif.get_ifd(ExifTags.IFD.Exif)[_USER_COMMENT] = user_comment(parameters)
+    return exif.tobytes()
+
+
+def xmp_packet(metadata: Mapping[str, str], *, limit: int | None = None) -> bytes:
+    """An XMP packet holding the metadata.
+
+    The parameters go in ``exif:UserComment`` (the XMP form of the EXIF tag, which
+    photo tools show); every entry also goes in an ``imagegen:<key>`` element.
+
+    Args:
+        metadata: Key → text (keys are XML names: ``parameters``, ``imagegen``, ``prompt``).
+        limit: Largest packet in bytes; entries other than the parameters are left out,
+            last first, until it fits. ``None`` = no limit.
+
+    Returns:
+        The UTF-8 XMP packet.
+    """
+    entries = dict(metadata)
+    while True:
+        packet = _xmp(entries)
+        droppable = [key for key in entries if key != PARAMETERS_KEY]
+        if limit is None or len(packet) <= limit or not droppable:
+            return packet
+        del entries[droppable[-1]]
+
+
+def _xmp(metadata: Mapping[str, str]) -> bytes:
+    body = []
+    if PARAMETERS_KEY in metadata:
+        body.append(
+            '<exif:UserComment><rdf:Alt><rdf:li xml:lang="x-default">'
+            f"{escape(metadata[PARAMETERS_KEY])}</rdf:li></rdf:Alt></exif:UserComment>"
+        )
+    body += [f"<imagegen:{key}>{escape(text)}</imagegen:{key}>" for key, text in metadata.items()]
+    namespaces = " ".join(f'xmlns:{p}="{uri}"' for p, uri in _XMP_NS.items() if p != "x")
+    return (
+        '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>'
+        f'<x:xmpmeta xmlns:x="{_XMP_NS["x"]}"><rdf:RDF {namespaces}>'
+        f'<rdf:Description rdf:about="">{"".join(body)}</rdf:Description>'
+        '</rdf:RDF></x:xmpmeta><?xpacket end="w"?>'
+    ).encode()
+
+
+def jpeg_xmp_packet(metadata: Mapping[str, str]) -> bytes:
+    """:func:`xmp_packet` within the room a JPEG has for XMP."""
+    return xmp_packet(metadata, limit=_JPEG_XMP_LIMIT)
+
+
+def read_metadata(data: bytes) -> dict[str, str]:
+    """The metadata of a result, whatever its format.
+
+    Args:
+        data: PNG, JPEG or WEBP bytes.
+
+    Returns:
+        Key → text: the PNG text chunks, or the XMP ``imagegen:*`` entries with
+        ``parameters`` from the EXIF UserComment.
+    """
+    with Image.open(io.BytesIO(data)) as image:
+        image.load()
+        if image.format == "PNG":
+            text: Mapping[str, Any] = getattr(image, "text", {})
+            return {str(k): str(v) for k, v in text.items()}
+        found: dict[str, str] = {}
+        xmp = image.info.get("xmp")
+        if xmp:
+            root = ElementTree.fromstring(xmp)
+            prefix = "{" + _XMP_NS["imagegen"] + "}"
+            for element in root.iter():
+                if element.tag.startswith(prefix):
+                    found[element.tag.removeprefix(prefix)] = element.text or ""
+        comment = image.getexif().get_ifd(ExifTags.IFD.Exif).get(_USER_COMMENT)
+        if comment is not None:
+            found[PARAMETERS_KEY] = _read_user_comment(comment)
+        return found

@@ -1,8 +1,8 @@
-"""The CLIP tokenizer shipped with the planner."""
+"""The CLIP tokenizer the prompt budget is counted with."""
 
 from __future__ import annotations
 
-from services.planner.clip_tokenizer import default_tokenizer
+from services.common.clip_tokenizer import default_tokenizer
 
 
 def test_tokens_match_clip_for_a_reference_sentence() -> None:

@@ -10,7 +10,7 @@ from PIL import Image
 
 from services.common.sampler import SamplerSettings
 from services.render.dimensions import Size
-from services.render.pnginfo import (
+from services.render.result_metadata import (
     PARAMETERS_KEY,
     PROVENANCE_KEY,
     RenderRecord,
