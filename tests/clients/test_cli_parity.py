@@ -159,3 +159,15 @@ async def test_client_certificate_reaches_a_gateway_that_requires_one(
     assert code == cli.EXIT_FAILED and "UNAVAILABLE" in text
     code, text, _ = await _run(["models", "--target", target, *tls, "--tls-cert", "x.pem"])
     assert (code, text.strip()) == (cli.EXIT_USAGE, "error: --tls-cert and --tls-key go together")
+
+
+async def test_format_jpeg_writes_jpg_files(system: System, tmp_path: Path) -> None:
+    code, text, outcome = await _run(
+        ["generate", "--target", system.gateway.address, "--image", str(EXAMPLE_IMAGE),
+         "--instruction", INSTRUCTION, "--seed", "3", "--format", "jpeg", "--quality", "80",
+         "--out", str(tmp_path)]
+    )  # fmt: skip
+    assert code == cli.EXIT_OK, text
+    assert outcome is not None
+    assert [p.name for p in outcome.written] == ["3.jpg"]
+    assert outcome.written[0].read_bytes()[:2] == b"\xff\xd8"
