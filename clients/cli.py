@@ -11,6 +11,7 @@
     imagegen plan --image in.jpg --instruction "..." [--out plan.json]
     imagegen models [--refresh]
     imagegen health [--target host:port] [--vision A] [--planner A] [--render A]
+    imagegen submit | watch | get | cancel | list ...   jobs (see clients.operations)
 
 All take ``--token`` (default ``$IMAGEGEN_TOKEN``), sent as ``authorization: Bearer``
 when the gateway checks callers, ``--tls-ca`` for a gateway serving TLS, and
@@ -40,6 +41,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from clients.operations import JOB_COMMANDS, add_job_commands
 from imagegen.common.v1 import common_pb2
 from imagegen.gateway.v1 import gateway_pb2
 
@@ -177,6 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     health.add_argument("--render", help="also ask the render service at this address directly")
     health.add_argument("--timeout", type=float, default=3.0, help="seconds per check (default 3)")
     _add_target(health)
+    add_job_commands(commands, generate, _add_target)
 
     models = commands.add_parser(
         "models", help="list workflows, LoRAs, ControlNets, samplers, limits and language models"
@@ -344,6 +347,25 @@ def execute(
             for _, ch in direct:
                 ch.close()
         return (EXIT_OK if healthy else EXIT_FAILED), None
+    if args.command in JOB_COMMANDS:
+        from clients.operations import run_job_command
+
+        with open_channel(args.target, args.tls_ca) as channel:
+            try:
+                status = run_job_command(
+                    args,
+                    channel,
+                    stream=out,
+                    metadata=call_metadata(args.token),
+                    generate_request=build_request,
+                )
+            except grpc.RpcError as e:
+                print_rpc_error(e, out)
+                return EXIT_FAILED, None
+            except OSError as e:
+                print(f"error: cannot read {e.filename}: {e.strerror or e}", file=out)
+                return EXIT_USAGE, None
+        return status, None
 
     with open_channel(args.target, tls) as channel:
         try:

@@ -6,6 +6,8 @@ from gateway.auth import auth_interceptors
 from gateway.capabilities import Capabilities
 from gateway.deadlines import StageBudgets
 from gateway.downstream import Downstream
+from gateway.operations.app import install_jobs
+from gateway.operations.servicer import OPERATIONS_SERVICE
 from gateway.orchestrator import Orchestrator, OrchestratorConfig
 from gateway.readiness import DownstreamReadiness
 from gateway.reuse import PlanReuseCache
@@ -61,7 +63,9 @@ async def create_server(settings: GatewaySettings) -> GrpcServer:
     # Callers' tokens, rights and limits are checked before a request reaches the
     # servicer; with no token file configured there is no interceptor.
     host = GrpcServer(
-        settings, service_names=[SERVICE_NAME], interceptors=auth_interceptors(settings)
+        settings,
+        service_names=[SERVICE_NAME, OPERATIONS_SERVICE],
+        interceptors=auth_interceptors(settings),
     )
     host.on_stop(downstream.close)
 
@@ -102,7 +106,12 @@ async def create_server(settings: GatewaySettings) -> GrpcServer:
         downstream, host.health, timeout_s=settings.health_check_timeout_s
     )
     gateway_pb2_grpc.add_GatewayServiceServicer_to_server(  # type: ignore[no-untyped-call]
-        GatewayServicer(orchestrator, readiness=readiness, capabilities=capabilities),
+        GatewayServicer(
+            orchestrator,
+            readiness=readiness,
+            jobs=install_jobs(host, settings, orchestrator, limits),
+            capabilities=capabilities,
+        ),
         host.server,
     )
     host.watch_readiness(readiness.check, settings.health_poll_interval_s)

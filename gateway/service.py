@@ -11,8 +11,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc.aio
+from google.longrunning import operations_proto_pb2
 
 from gateway.capabilities import Capabilities
+from gateway.operations.servicer import JobRpcs
 from gateway.orchestrator import Orchestrator
 from gateway.readiness import DownstreamReadiness
 from imagegen.gateway.v1 import gateway_pb2, gateway_pb2_grpc
@@ -32,17 +34,20 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         orchestrator: Runs the pipeline.
         readiness: The downstream services' latest health; ``None`` refuses nothing.
         capabilities: What the system can do (``GetCapabilities``).
+        jobs: Serves the job methods (SubmitGenerate, WatchOperation).
     """
 
     def __init__(
         self,
         orchestrator: Orchestrator,
         *,
+        jobs: JobRpcs,
         readiness: DownstreamReadiness | None = None,
         capabilities: Capabilities,
     ) -> None:
         self._orchestrator = orchestrator
         self._readiness = readiness
+        self._jobs = jobs
         self._capabilities = capabilities
 
     async def Generate(  # gRPC method name
@@ -66,6 +71,23 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
     ) -> gateway_pb2.PlanResponse:
         """Analyses and plans without rendering."""
         return await self._orchestrator.plan(request, time_remaining=context.time_remaining())
+
+    async def SubmitGenerate(  # gRPC method name
+        self,
+        request: gateway_pb2.SubmitGenerateRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> operations_proto_pb2.Operation:
+        """Starts a generation as a job; returns its operation at once."""
+        return await self._jobs.submit_generate(request)
+
+    async def WatchOperation(  # gRPC method name
+        self,
+        request: gateway_pb2.WatchOperationRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> AsyncIterator[gateway_pb2.GenerateResponse]:
+        """Streams a job's events from an event index."""
+        async for event in self._jobs.watch_operation(request):
+            yield event
 
     async def GetCapabilities(  # gRPC method name
         self,

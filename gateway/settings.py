@@ -17,13 +17,14 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from gateway.downstream import grpc_target
+from gateway.operations.settings import JobsSettings
 from services.common.channels import ClientTLS
 from services.common.settings import RequestLimitSettings, env_name, prompt_token_budget_field
 
 __all__ = ["GatewaySettings"]
 
 
-class GatewaySettings(RequestLimitSettings):
+class GatewaySettings(JobsSettings, RequestLimitSettings):
     """Configuration of the gateway (the orchestrator the callers talk to).
 
     Downstream addresses accept a comma-separated list of ``host:port`` or a

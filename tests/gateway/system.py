@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
+import tempfile
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any
@@ -173,6 +175,11 @@ async def start_gateway_in(
         "render_address": system.addresses["render"],
         "health_poll_interval_s": 0.2,
     }
+    if "jobs_dir" not in settings:
+        # A job store of its own: gateways of parallel tests never share one file.
+        jobs_dir = tempfile.mkdtemp(prefix="imagegen-jobs-")
+        stack.callback(shutil.rmtree, jobs_dir, True)
+        values["jobs_dir"] = jobs_dir
     host = await create_gateway(GatewaySettings(**(values | settings)))
     port = await host.start()
     stack.push_async_callback(stop_host, host)

@@ -1,11 +1,31 @@
+import datetime
+
+from google.longrunning import operations_pb2 as _operations_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from imagegen.common.v1 import common_pb2 as _common_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class JobState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    JOB_STATE_UNSPECIFIED: _ClassVar[JobState]
+    JOB_STATE_QUEUED: _ClassVar[JobState]
+    JOB_STATE_RUNNING: _ClassVar[JobState]
+    JOB_STATE_SUCCEEDED: _ClassVar[JobState]
+    JOB_STATE_FAILED: _ClassVar[JobState]
+    JOB_STATE_CANCELLED: _ClassVar[JobState]
+JOB_STATE_UNSPECIFIED: JobState
+JOB_STATE_QUEUED: JobState
+JOB_STATE_RUNNING: JobState
+JOB_STATE_SUCCEEDED: JobState
+JOB_STATE_FAILED: JobState
+JOB_STATE_CANCELLED: JobState
 
 class GenerateRequest(_message.Message):
     __slots__ = ("source_image", "instruction", "seed", "variants", "width", "height", "sampler", "loras", "controlnet", "description", "workflow", "plan", "previews", "output_format", "output_quality", "mask", "edit_mode", "prompt", "negative_prompt", "scale")
@@ -168,6 +188,86 @@ class PlanResponse(_message.Message):
     warnings: _containers.RepeatedCompositeFieldContainer[_common_pb2.Warning]
     reused: bool
     def __init__(self, analysis: _Optional[_Union[_common_pb2.ImageAnalysis, _Mapping]] = ..., plan: _Optional[_Union[_common_pb2.PromptPlan, _Mapping]] = ..., warnings: _Optional[_Iterable[_Union[_common_pb2.Warning, _Mapping]]] = ..., reused: _Optional[bool] = ...) -> None: ...
+
+class SubmitGenerateRequest(_message.Message):
+    __slots__ = ("generate", "request_id", "webhook")
+    GENERATE_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    WEBHOOK_FIELD_NUMBER: _ClassVar[int]
+    generate: GenerateRequest
+    request_id: str
+    webhook: Webhook
+    def __init__(self, generate: _Optional[_Union[GenerateRequest, _Mapping]] = ..., request_id: _Optional[str] = ..., webhook: _Optional[_Union[Webhook, _Mapping]] = ...) -> None: ...
+
+class Webhook(_message.Message):
+    __slots__ = ("url", "events")
+    URL_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    url: str
+    events: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, url: _Optional[str] = ..., events: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class VariantProgress(_message.Message):
+    __slots__ = ("variant", "queue_position", "step", "total_steps", "done")
+    VARIANT_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_POSITION_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_STEPS_FIELD_NUMBER: _ClassVar[int]
+    DONE_FIELD_NUMBER: _ClassVar[int]
+    variant: int
+    queue_position: int
+    step: int
+    total_steps: int
+    done: bool
+    def __init__(self, variant: _Optional[int] = ..., queue_position: _Optional[int] = ..., step: _Optional[int] = ..., total_steps: _Optional[int] = ..., done: _Optional[bool] = ...) -> None: ...
+
+class SubmitGenerateMetadata(_message.Message):
+    __slots__ = ("state", "stage", "variants", "warnings", "events", "seed", "request_id", "attempts", "create_time", "update_time", "end_time")
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    STAGE_FIELD_NUMBER: _ClassVar[int]
+    VARIANTS_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    state: JobState
+    stage: str
+    variants: _containers.RepeatedCompositeFieldContainer[VariantProgress]
+    warnings: _containers.RepeatedCompositeFieldContainer[_common_pb2.Warning]
+    events: int
+    seed: int
+    request_id: str
+    attempts: int
+    create_time: _timestamp_pb2.Timestamp
+    update_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    def __init__(self, state: _Optional[_Union[JobState, str]] = ..., stage: _Optional[str] = ..., variants: _Optional[_Iterable[_Union[VariantProgress, _Mapping]]] = ..., warnings: _Optional[_Iterable[_Union[_common_pb2.Warning, _Mapping]]] = ..., events: _Optional[int] = ..., seed: _Optional[int] = ..., request_id: _Optional[str] = ..., attempts: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class SubmitGenerateResponse(_message.Message):
+    __slots__ = ("results", "analysis", "plan", "warnings", "completed")
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    ANALYSIS_FIELD_NUMBER: _ClassVar[int]
+    PLAN_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
+    COMPLETED_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[_common_pb2.VariantResult]
+    analysis: _common_pb2.ImageAnalysis
+    plan: _common_pb2.PromptPlan
+    warnings: _containers.RepeatedCompositeFieldContainer[_common_pb2.Warning]
+    completed: Completed
+    def __init__(self, results: _Optional[_Iterable[_Union[_common_pb2.VariantResult, _Mapping]]] = ..., analysis: _Optional[_Union[_common_pb2.ImageAnalysis, _Mapping]] = ..., plan: _Optional[_Union[_common_pb2.PromptPlan, _Mapping]] = ..., warnings: _Optional[_Iterable[_Union[_common_pb2.Warning, _Mapping]]] = ..., completed: _Optional[_Union[Completed, _Mapping]] = ...) -> None: ...
+
+class WatchOperationRequest(_message.Message):
+    __slots__ = ("name", "after_event")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    AFTER_EVENT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    after_event: int
+    def __init__(self, name: _Optional[str] = ..., after_event: _Optional[int] = ...) -> None: ...
 
 class GetCapabilitiesRequest(_message.Message):
     __slots__ = ("refresh",)
