@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from gateway.auth import auth_interceptors
+from gateway.capabilities import Capabilities
 from gateway.deadlines import StageBudgets
 from gateway.downstream import Downstream
 from gateway.operations.app import install_jobs
@@ -78,6 +79,12 @@ async def create_server(settings: GatewaySettings) -> GrpcServer:
         entry_hooks=hooks,
     )
     limits = request_limits(settings)
+    capabilities = Capabilities(
+        downstream,
+        limits,
+        ttl_s=settings.capabilities_ttl_s,
+        timeout_s=settings.capabilities_timeout_s,
+    )
     orchestrator = Orchestrator(
         downstream,
         config=OrchestratorConfig(
@@ -87,11 +94,13 @@ async def create_server(settings: GatewaySettings) -> GrpcServer:
             ),
             default_deadline_s=settings.default_deadline_s,
             single_gpu=settings.single_gpu,
+            heartbeat_interval_s=settings.heartbeat_interval_s,
         ),
         scheduler=scheduler,
         reuse=PlanReuseCache(
             window_s=settings.plan_reuse_window_s, max_entries=settings.plan_reuse_max_entries
         ),
+        capabilities=capabilities,
     )
     readiness = DownstreamReadiness(
         downstream, host.health, timeout_s=settings.health_check_timeout_s
@@ -101,6 +110,7 @@ async def create_server(settings: GatewaySettings) -> GrpcServer:
             orchestrator,
             readiness=readiness,
             jobs=install_jobs(host, settings, orchestrator, limits),
+            capabilities=capabilities,
         ),
         host.server,
     )

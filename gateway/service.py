@@ -14,10 +14,13 @@ from typing import Any
 import grpc.aio
 from google.longrunning import operations_proto_pb2
 
+from gateway.capabilities import Capabilities
 from gateway.operations.servicer import JobRpcs
 from gateway.orchestrator import Orchestrator
 from gateway.readiness import DownstreamReadiness
 from imagegen.gateway.v1 import gateway_pb2, gateway_pb2_grpc
+from services.common.interceptors import REQUEST_ID_KEY
+from services.common.logs import request_id_var
 
 __all__ = ["SERVICE_NAME", "GatewayServicer"]
 
@@ -31,6 +34,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
     Args:
         orchestrator: Runs the pipeline.
         readiness: The downstream services' latest health; ``None`` refuses nothing.
+        capabilities: What the system can do (``GetCapabilities``).
         jobs: Serves the job methods (SubmitGenerate, WatchOperation).
     """
 
@@ -40,10 +44,12 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         *,
         jobs: JobRpcs,
         readiness: DownstreamReadiness | None = None,
+        capabilities: Capabilities,
     ) -> None:
         self._orchestrator = orchestrator
         self._readiness = readiness
         self._jobs = jobs
+        self._capabilities = capabilities
 
     async def Generate(  # gRPC method name
         self,
@@ -53,6 +59,8 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         """Streams the events of one generation."""
         if self._readiness is not None:
             await self._readiness.refuse_unless_serving("render")
+        # The request id goes out at once, before the first event.
+        await context.send_initial_metadata(((REQUEST_ID_KEY, request_id_var.get()),))
         # Closed explicitly, so a caller's cancel that lands between two events runs the
         # orchestrator's cleanup (cancelling its Render call) now, not when the suspended
         # generator is collected.
@@ -87,3 +95,11 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         async with contextlib.aclosing(events):
             async for event in events:
                 yield event
+
+    async def GetCapabilities(  # gRPC method name
+        self,
+        request: gateway_pb2.GetCapabilitiesRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> gateway_pb2.GetCapabilitiesResponse:
+        """What the system can do right now."""
+        return await self._capabilities.get(refresh=request.refresh)

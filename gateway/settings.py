@@ -133,6 +133,31 @@ class GatewaySettings(JobsSettings, RequestLimitSettings):
         description="Deadline of one downstream health check, in seconds.",
     )
 
+    heartbeat_interval_s: float = Field(
+        default=2.0,
+        gt=0.0,
+        description=(
+            "Seconds between two `heartbeat` events of a Generate stream while a model call runs."
+        ),
+    )
+    capabilities_ttl_s: float = Field(
+        default=30.0,
+        ge=0.0,
+        description=(
+            "Seconds a GetCapabilities answer (render catalog, language models) is reused, "
+            "also for checking the names a request gives (a name it lacks is looked up "
+            "again in a fresh answer)."
+        ),
+    )
+    capabilities_timeout_s: float = Field(
+        default=10.0,
+        gt=0.0,
+        description=(
+            "Deadline of the calls that gather the capabilities (render's catalog reads "
+            "every backend's node list)."
+        ),
+    )
+
     auth_tokens_file: Path | None = Field(
         default=None,
         description=(

@@ -1,10 +1,13 @@
-"""The committed generated code must be exactly what protoc generates from the .proto files."""
+"""The committed generated code, and the descriptor set with the comments that reflection
+serves, must be exactly what protoc generates from the .proto files."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 from pathlib import Path
+
+from services.common.reflection import DESCRIPTOR_SET
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTOS = ROOT / "protos"
@@ -25,13 +28,15 @@ def test_generated_code_matches_protos(tmp_path: Path) -> None:
             f"--python_out={tmp_path}",
             f"--grpc_python_out={tmp_path}",
             f"--pyi_out={tmp_path}",
+            "--include_source_info",
+            f"--descriptor_set_out={tmp_path / 'imagegen' / DESCRIPTOR_SET}",
             *sources,
         ],
         check=True,
         cwd=PROTOS,
     )
     generated = sorted(p for p in tmp_path.rglob("*") if p.is_file())
-    assert generated
+    assert tmp_path / "imagegen" / DESCRIPTOR_SET in generated
     stale = [
         str(p.relative_to(tmp_path))
         for p in generated

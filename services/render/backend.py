@@ -28,6 +28,7 @@ from services.render.workflows import Workflow
 
 __all__ = [
     "BackendError",
+    "BackendOffer",
     "ControlNetWiring",
     "FollowPacing",
     "GraphProblem",
@@ -162,6 +163,25 @@ class VariantSpec:
     values: VariantValues
     loras: tuple[LoraLink, ...] = ()
     controlnet: ControlNetWiring | None = None
+
+
+@dataclass(frozen=True)
+class BackendOffer:
+    """What a backend lists right now: the names a request may use on it.
+
+    Attributes:
+        loras: LoRA files.
+        controlnets: ControlNet files.
+        samplers: Sampler names.
+        schedulers: Scheduler names.
+        edit_modes: Edit modes it can render (``"img2img"``, ``"kontext"``, ``"inpaint"``).
+    """
+
+    loras: tuple[str, ...]
+    controlnets: tuple[str, ...]
+    samplers: tuple[str, ...]
+    schedulers: tuple[str, ...]
+    edit_modes: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -318,6 +338,14 @@ class RenderBackend(Protocol):
 
     async def has_models(self, required: Iterable[tuple[str, str, str]]) -> bool:
         """Whether the backend answers and lists each ``(node class, input, file)``."""
+        ...
+
+    async def offer(self) -> BackendOffer:
+        """The LoRAs, ControlNets, samplers, schedulers and edit modes it lists now.
+
+        Raises:
+            BackendError: It cannot say (unreachable).
+        """
         ...
 
     async def problems(self, spec: VariantSpec) -> list[GraphProblem]:

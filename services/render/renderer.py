@@ -64,6 +64,7 @@ from services.render.backend import (
     VariantValues,
 )
 from services.render.backends import BackendLoad, BackendPool, assign_least_loaded
+from services.render.catalog import RenderCatalog, read_catalog
 from services.render.dimensions import Size
 from services.render.jobs import (
     CheckedJob,
@@ -224,6 +225,15 @@ class Renderer:
         if self._unsettled:
             await asyncio.wait(set(self._unsettled), timeout=self._config.cancel_timeout_s + 1)
         await self._pool.aclose()
+
+    async def catalog(self) -> RenderCatalog:
+        """The templates, and what each backend lists now (see :mod:`services.render.catalog`)."""
+        return await read_catalog(
+            self._library,
+            self._pool.backends,
+            controlnet_defaults=self._config.controlnet_models,
+            max_megapixels=self._config.limits.cap_mp,
+        )
 
     async def render(self, job: RenderJob, *, deadline: float | None) -> AsyncIterator[RenderEvent]:
         """Renders every variant of ``job``, yielding events as they happen.

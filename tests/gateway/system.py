@@ -7,6 +7,7 @@ Used by the gateway tests (through ``conftest.py``) and by the benchmarks.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import tempfile
 from contextlib import AsyncExitStack
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import grpc.aio
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gateway.app import create_server as create_gateway
 from gateway.settings import GatewaySettings
@@ -145,7 +147,21 @@ async def start_system(
         stack.push_async_callback(stop_host, host)
     system = System(fake_ollama, fake_comfyui, addresses, gateway=None, hosts=hosts)  # type: ignore[arg-type]
     system.gateway = await start_gateway_in(stack, system, **gateway_settings)
+    await _until_serving(system.gateway.address)
     return system
+
+
+async def _until_serving(address: str, *, within_s: float = 10.0) -> None:
+    """Waits (bounded) until the gateway reports SERVING, as a deployment's readiness
+    probe would before sending traffic; a system that never gets there is returned as it
+    is, for the tests that look at exactly that."""
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        with contextlib.suppress(TimeoutError, grpc.aio.AioRpcError):
+            async with asyncio.timeout(within_s):
+                async for answer in stub.Watch(health_pb2.HealthCheckRequest()):
+                    if answer.status == health_pb2.HealthCheckResponse.SERVING:
+                        return
 
 
 async def start_gateway_in(

@@ -10,6 +10,7 @@ from typing import Any
 
 from services.common.logs import get_logger
 from services.render.backend import (
+    BackendOffer,
     FollowPacing,
     GraphProblem,
     PromptEvent,
@@ -18,7 +19,7 @@ from services.render.backend import (
     StoredResult,
     VariantSpec,
 )
-from services.render.comfyui.catalog import NodeCatalog, check_graph
+from services.render.comfyui.catalog import NodeCatalog, check_graph, offer_of
 from services.render.comfyui.client import ComfyUIClient
 from services.render.comfyui.errors import (
     ComfyUIError,
@@ -83,6 +84,10 @@ class ComfyUIBackend:
         except ComfyUIError:
             return False
         return True
+
+    async def offer(self) -> BackendOffer:
+        """What ``/object_info`` lists now (read afresh: files appear without a restart)."""
+        return offer_of(NodeCatalog(await self.client.object_info(refresh=True)))
 
     async def problems(self, spec: VariantSpec) -> list[GraphProblem]:
         """Checks the variant's graph against ``/object_info``, re-read when something is

@@ -268,3 +268,103 @@ class WatchOperationRequest(_message.Message):
     name: str
     after_event: int
     def __init__(self, name: _Optional[str] = ..., after_event: _Optional[int] = ...) -> None: ...
+
+class GetCapabilitiesRequest(_message.Message):
+    __slots__ = ("refresh",)
+    REFRESH_FIELD_NUMBER: _ClassVar[int]
+    refresh: bool
+    def __init__(self, refresh: _Optional[bool] = ...) -> None: ...
+
+class GetCapabilitiesResponse(_message.Message):
+    __slots__ = ("workflows", "loras", "controlnets", "controlnet_models", "samplers", "schedulers", "render_backends", "limits", "language_models")
+    WORKFLOWS_FIELD_NUMBER: _ClassVar[int]
+    LORAS_FIELD_NUMBER: _ClassVar[int]
+    CONTROLNETS_FIELD_NUMBER: _ClassVar[int]
+    CONTROLNET_MODELS_FIELD_NUMBER: _ClassVar[int]
+    SAMPLERS_FIELD_NUMBER: _ClassVar[int]
+    SCHEDULERS_FIELD_NUMBER: _ClassVar[int]
+    RENDER_BACKENDS_FIELD_NUMBER: _ClassVar[int]
+    LIMITS_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_MODELS_FIELD_NUMBER: _ClassVar[int]
+    workflows: _containers.RepeatedCompositeFieldContainer[WorkflowCapability]
+    loras: _containers.RepeatedScalarFieldContainer[str]
+    controlnets: _containers.RepeatedCompositeFieldContainer[ControlNetCapability]
+    controlnet_models: _containers.RepeatedScalarFieldContainer[str]
+    samplers: _containers.RepeatedScalarFieldContainer[str]
+    schedulers: _containers.RepeatedScalarFieldContainer[str]
+    render_backends: _containers.RepeatedCompositeFieldContainer[RenderBackendCapability]
+    limits: RequestLimits
+    language_models: _containers.RepeatedCompositeFieldContainer[LanguageModel]
+    def __init__(self, workflows: _Optional[_Iterable[_Union[WorkflowCapability, _Mapping]]] = ..., loras: _Optional[_Iterable[str]] = ..., controlnets: _Optional[_Iterable[_Union[ControlNetCapability, _Mapping]]] = ..., controlnet_models: _Optional[_Iterable[str]] = ..., samplers: _Optional[_Iterable[str]] = ..., schedulers: _Optional[_Iterable[str]] = ..., render_backends: _Optional[_Iterable[_Union[RenderBackendCapability, _Mapping]]] = ..., limits: _Optional[_Union[RequestLimits, _Mapping]] = ..., language_models: _Optional[_Iterable[_Union[LanguageModel, _Mapping]]] = ...) -> None: ...
+
+class WorkflowCapability(_message.Message):
+    __slots__ = ("name", "mode", "description", "parameters", "output_size", "is_default")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    PARAMETERS_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_SIZE_FIELD_NUMBER: _ClassVar[int]
+    IS_DEFAULT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    mode: _common_pb2.GenerationMode
+    description: str
+    parameters: _containers.RepeatedScalarFieldContainer[str]
+    output_size: str
+    is_default: bool
+    def __init__(self, name: _Optional[str] = ..., mode: _Optional[_Union[_common_pb2.GenerationMode, str]] = ..., description: _Optional[str] = ..., parameters: _Optional[_Iterable[str]] = ..., output_size: _Optional[str] = ..., is_default: _Optional[bool] = ...) -> None: ...
+
+class ControlNetCapability(_message.Message):
+    __slots__ = ("type", "default_model", "available")
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_MODEL_FIELD_NUMBER: _ClassVar[int]
+    AVAILABLE_FIELD_NUMBER: _ClassVar[int]
+    type: _common_pb2.ControlType
+    default_model: str
+    available: bool
+    def __init__(self, type: _Optional[_Union[_common_pb2.ControlType, str]] = ..., default_model: _Optional[str] = ..., available: _Optional[bool] = ...) -> None: ...
+
+class RenderBackendCapability(_message.Message):
+    __slots__ = ("name", "reachable", "error", "edit_modes")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    REACHABLE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    EDIT_MODES_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    reachable: bool
+    error: str
+    edit_modes: _containers.RepeatedScalarFieldContainer[_common_pb2.EditMode]
+    def __init__(self, name: _Optional[str] = ..., reachable: _Optional[bool] = ..., error: _Optional[str] = ..., edit_modes: _Optional[_Iterable[_Union[_common_pb2.EditMode, str]]] = ...) -> None: ...
+
+class RequestLimits(_message.Message):
+    __slots__ = ("max_image_side", "max_image_bytes", "max_megapixels", "txt2img_min_side", "txt2img_max_side", "max_variants", "max_loras", "max_instruction_chars")
+    MAX_IMAGE_SIDE_FIELD_NUMBER: _ClassVar[int]
+    MAX_IMAGE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MAX_MEGAPIXELS_FIELD_NUMBER: _ClassVar[int]
+    TXT2IMG_MIN_SIDE_FIELD_NUMBER: _ClassVar[int]
+    TXT2IMG_MAX_SIDE_FIELD_NUMBER: _ClassVar[int]
+    MAX_VARIANTS_FIELD_NUMBER: _ClassVar[int]
+    MAX_LORAS_FIELD_NUMBER: _ClassVar[int]
+    MAX_INSTRUCTION_CHARS_FIELD_NUMBER: _ClassVar[int]
+    max_image_side: int
+    max_image_bytes: int
+    max_megapixels: float
+    txt2img_min_side: int
+    txt2img_max_side: int
+    max_variants: int
+    max_loras: int
+    max_instruction_chars: int
+    def __init__(self, max_image_side: _Optional[int] = ..., max_image_bytes: _Optional[int] = ..., max_megapixels: _Optional[float] = ..., txt2img_min_side: _Optional[int] = ..., txt2img_max_side: _Optional[int] = ..., max_variants: _Optional[int] = ..., max_loras: _Optional[int] = ..., max_instruction_chars: _Optional[int] = ...) -> None: ...
+
+class LanguageModel(_message.Message):
+    __slots__ = ("service", "model", "backend", "state", "reason")
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    BACKEND_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    service: str
+    model: str
+    backend: str
+    state: str
+    reason: str
+    def __init__(self, service: _Optional[str] = ..., model: _Optional[str] = ..., backend: _Optional[str] = ..., state: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...

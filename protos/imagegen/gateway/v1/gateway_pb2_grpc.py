@@ -56,6 +56,11 @@ class GatewayServiceStub:
                 request_serializer=imagegen_dot_gateway_dot_v1_dot_gateway__pb2.WatchOperationRequest.SerializeToString,
                 response_deserializer=imagegen_dot_gateway_dot_v1_dot_gateway__pb2.GenerateResponse.FromString,
                 _registered_method=True)
+        self.GetCapabilities = channel.unary_unary(
+                '/imagegen.gateway.v1.GatewayService/GetCapabilities',
+                request_serializer=imagegen_dot_gateway_dot_v1_dot_gateway__pb2.GetCapabilitiesRequest.SerializeToString,
+                response_deserializer=imagegen_dot_gateway_dot_v1_dot_gateway__pb2.GetCapabilitiesResponse.FromString,
+                _registered_method=True)
 
 
 class GatewayServiceServicer:
@@ -63,9 +68,12 @@ class GatewayServiceServicer:
     """
 
     def Generate(self, request, context):
-        """Analyses, plans and renders, streaming in order: `analysis` (image-to-image
-        only), `plan`, then `queued`/`progress`/`preview`/`result` per variant as
-        they happen, `warning` from any stage, and `completed` last.
+        """Analyses, plans and renders, streaming in order: `accepted` at once, then
+        per stage a `stage` event (with `heartbeat`s while a model call runs),
+        `analysis` (image-to-image only), `plan`, then
+        `queued`/`progress`/`preview`/`result` per variant as they happen, `warning`
+        from any stage, and `completed` last. The request id is in the initial
+        metadata (x-request-id) too.
         buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -101,6 +109,18 @@ class GatewayServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetCapabilities(self, request, context):
+        """What the system can do right now: workflows, LoRAs, ControlNets, samplers,
+        schedulers and edit modes over all render backends, the request limits, and
+        the language models in use. Every name a GenerateRequest gives is checked
+        against this before any model runs: an unknown sampler or scheduler is
+        INVALID_ARGUMENT naming the field, an unknown workflow, LoRA or ControlNet
+        FAILED_PRECONDITION; both list what exists.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GatewayServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -123,6 +143,11 @@ def add_GatewayServiceServicer_to_server(servicer, server):
                     servicer.WatchOperation,
                     request_deserializer=imagegen_dot_gateway_dot_v1_dot_gateway__pb2.WatchOperationRequest.FromString,
                     response_serializer=imagegen_dot_gateway_dot_v1_dot_gateway__pb2.GenerateResponse.SerializeToString,
+            ),
+            'GetCapabilities': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCapabilities,
+                    request_deserializer=imagegen_dot_gateway_dot_v1_dot_gateway__pb2.GetCapabilitiesRequest.FromString,
+                    response_serializer=imagegen_dot_gateway_dot_v1_dot_gateway__pb2.GetCapabilitiesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -234,6 +259,33 @@ class GatewayService:
             '/imagegen.gateway.v1.GatewayService/WatchOperation',
             imagegen_dot_gateway_dot_v1_dot_gateway__pb2.WatchOperationRequest.SerializeToString,
             imagegen_dot_gateway_dot_v1_dot_gateway__pb2.GenerateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCapabilities(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/imagegen.gateway.v1.GatewayService/GetCapabilities',
+            imagegen_dot_gateway_dot_v1_dot_gateway__pb2.GetCapabilitiesRequest.SerializeToString,
+            imagegen_dot_gateway_dot_v1_dot_gateway__pb2.GetCapabilitiesResponse.FromString,
             options,
             channel_credentials,
             insecure,
