@@ -105,6 +105,7 @@ async def create_server(settings: RenderSettings) -> GrpcServer:
                 connect_timeout_s=settings.connect_timeout_s,
                 retry=_retry_policy(settings),
                 reconnect_max_s=settings.reconnect_max_s,
+                catalog_max_age_s=settings.catalog_refresh_s,
             )
         )
         for url in settings.backend_urls

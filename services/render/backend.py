@@ -166,11 +166,16 @@ class VariantSpec:
 
 @dataclass(frozen=True)
 class StoredResult:
-    """Where a finished prompt's image waits to be fetched (opaque to the renderer)."""
+    """Where a finished prompt's image waits to be fetched (opaque to the renderer).
+
+    Attributes:
+        image: The image itself when the backend already delivered it (nothing to fetch).
+    """
 
     name: str
     folder: str
     kind: str
+    image: bytes | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -195,7 +200,7 @@ class PromptProgress:
 
 @dataclass(frozen=True)
 class PromptPreview:
-    """A preview image of the sampling, labelled with the last step reported."""
+    """A preview image of the sampling, labelled with the step it shows (1…total)."""
 
     step: int
     image: bytes = field(repr=False)

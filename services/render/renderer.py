@@ -566,6 +566,7 @@ class _Run:
         self.submitting: set[str] = set()
         self.unreleased = set(range(len(backends)))
         self.request_id = request_id_var.get()
+        self.previews_warned = False
         self.upload_ms = 0.0
         self.settled = renderer.open_run()
         self.pacing = FollowPacing(
@@ -796,6 +797,7 @@ class _Run:
         queued_at = time.monotonic()
         started_at: float | None = None
         last_preview = float("-inf")
+        sampled = previewed = False
         self.outstanding[prompt_id] = backend
         self.submitting.add(prompt_id)
         events = backend.follow(
@@ -814,8 +816,10 @@ class _Run:
                     elif isinstance(event, PromptStarted):
                         started_at = time.monotonic()
                     elif isinstance(event, PromptProgress):
+                        sampled = True
                         self.outbox.put(VariantProgress(index, event.step, event.total))
                     elif isinstance(event, PromptPreview):
+                        previewed = True
                         now = time.monotonic()
                         if not self.checked.previews or now - last_preview < (
                             self.config.preview_interval_s
@@ -831,6 +835,8 @@ class _Run:
                         self.outbox.put(VariantPreview(index, event.step, image))
                     elif isinstance(event, PromptFinished):
                         self.outstanding.pop(prompt_id, None)
+                        if sampled and not previewed:
+                            self._previews_missing(backend)
                         end = time.monotonic()
                         begin = started_at if started_at is not None else end
                         STAGE_SECONDS.labels(service="render", stage="queue_wait").observe(
@@ -854,6 +860,19 @@ class _Run:
             self.submitting.discard(prompt_id)
         raise BackendUnavailableError(
             f"prompt {prompt_id} ended without an outcome", backend=backend.name
+        )
+
+    def _previews_missing(self, backend: RenderBackend) -> None:
+        """A variant sampled without a single preview: say so once per request."""
+        if not self.checked.previews or self.previews_warned:
+            return
+        self.previews_warned = True
+        self.outbox.put(
+            RenderWarning(
+                "PREVIEWS_UNAVAILABLE",
+                f"previews were requested but {backend.name} sends none (ComfyUI started "
+                "without --preview-method, or with it set to none)",
+            )
         )
 
     def _record(self, index: int, backend: RenderBackend, prompt_id: str) -> RenderRecord:
@@ -910,7 +929,10 @@ class _Followed:
 
 
 def _backend_refusal(error: PromptRefusedError) -> ImagegenError:
-    """A variant the backend refused despite the pre-check (its own validation differs)."""
+    """A variant the backend refused despite the pre-check (its own validation differs,
+    or a model file went away since the backend's lists were read)."""
+    if any(p.is_missing_model for p in error.problems):
+        return _refusal(list(error.problems))
     violations = [FieldViolation(p.field, p.message) for p in error.problems if p.field]
     if violations:
         return InvalidArgumentError(str(error), violations)

@@ -153,6 +153,14 @@ class RenderSettings(RequestLimitSettings):
             "checkpoint on at least one backend)."
         ),
     )
+    catalog_refresh_s: float = Field(
+        default=60.0,
+        gt=0.0,
+        description=(
+            "Longest age of a backend's node and model lists (/object_info) before the next "
+            "request reads them again; a refusal naming a model re-reads them at once."
+        ),
+    )
     upload_subfolder: str = Field(
         default="imagegen",
         pattern=r"^[A-Za-z0-9_-]*$",

@@ -117,6 +117,9 @@ class FakeComfyUISettings(BaseSettings):
     """Text encoder files it has (CLIPLoader, DualCLIPLoader)."""
     diffusion_models: NameList = Field(default_factory=list)
     """Diffusion model files it has (UNETLoader)."""
+    unavailable_nodes: NameList = Field(default_factory=list)
+    """Node classes it lacks (e.g. SaveImageWebsocket, shipped as an optional custom node);
+    /object_info omits them and prompts using them are refused."""
     step_delay_s: float = Field(default=0.1, ge=0)
     """Seconds per sampler step (and per upscale tile); a fast GPU's pace."""
     node_delay_s: float = Field(default=0.0, ge=0)

@@ -25,9 +25,20 @@ from services.render.comfyui.errors import (
     ComfyUIRefusedError,
     ComfyUIUnavailableError,
 )
-from services.render.comfyui.graph import build_variant, naming_fields
+from services.render.comfyui.graph import (
+    WEBSOCKET_OUTPUT,
+    BuiltGraph,
+    build_variant,
+    naming_fields,
+)
 from services.render.comfyui.messages import PreviewFrame, QueueSnapshot, SocketState
-from services.render.comfyui.tracker import PromptTracker, ReadHistory, ReadQueue, TrackerStep
+from services.render.comfyui.tracker import (
+    PromptTracker,
+    ReadHistory,
+    ReadQueue,
+    ResultMissedError,
+    TrackerStep,
+)
 
 __all__ = ["ComfyUIBackend"]
 
@@ -87,13 +98,33 @@ class ComfyUIBackend:
     async def problems(self, spec: VariantSpec) -> list[GraphProblem]:
         """Checks the variant's graph against ``/object_info``, re-read when something is
         missing (model files and custom nodes appear without a restart)."""
-        built = build_variant(spec)
+        info = await self.client.object_info()
+        built = build_variant(spec, websocket_output=WEBSOCKET_OUTPUT in info)
         skip = built.image_inputs
-        problems = check_graph(built.graph, NodeCatalog(await self.client.object_info()), skip=skip)
+        problems = check_graph(built.graph, NodeCatalog(info), skip=skip)
         if any(p.is_missing_model or p.kind == "unknown_node" for p in problems):
             catalog = NodeCatalog(await self.client.object_info(refresh=True))
             problems = check_graph(built.graph, catalog, skip=skip)
         return naming_fields(problems, built.origins)
+
+    async def _refusal(self, error: ComfyUIRefusedError, built: BuiltGraph) -> PromptRefusedError:
+        """The refusal, re-checked against a fresh ``/object_info`` when ComfyUI said a value
+        is not in its list: a model file removed since the last read is then named with
+        what the server has now."""
+        problems = naming_fields(list(error.problems), built.origins)
+        if any(problem.kind == "not_in_list" for problem in problems):
+            try:
+                catalog = NodeCatalog(await self.client.object_info(refresh=True))
+            except ComfyUIError:
+                catalog = None
+            if catalog is not None:
+                fresh = check_graph(built.graph, catalog, skip=built.image_inputs)
+                missing = [p for p in fresh if p.is_missing_model]
+                if missing:
+                    problems = naming_fields(missing, built.origins)
+        return PromptRefusedError(
+            str(error), backend=error.backend, problems=problems, reason=error.reason
+        )
 
     async def upload(
         self, data: bytes, filename: str, *, folder: str, deadline: float | None
@@ -111,30 +142,54 @@ class ComfyUIBackend:
         pacing: FollowPacing,
     ) -> AsyncGenerator[PromptEvent, None]:
         """Builds the variant's graph, queues it and drives a :class:`PromptTracker`
-        until the prompt ends."""
-        built = build_variant(spec)
+        until the prompt ends.
+
+        A result sent over the socket while it was down is produced once more, under the
+        same prompt id, by a graph that saves it (ComfyUI's cache makes that one node).
+        """
+        info = await self.client.object_info()
+        built = build_variant(spec, websocket_output=WEBSOCKET_OUTPUT in info)
         # Without the socket the prompt's messages would be missed; wait a little for
         # it, then rely on polling if it stays down.
         left = _SOCKET_WAIT_S if deadline is None else deadline - time.monotonic()
         await self.client.wait_connected(min(_SOCKET_WAIT_S, max(0.0, left)))
+        extra_data = {"imagegen": dict(labels)}
+        try:
+            async for event in self._run(built, prompt_id, extra_data, deadline, pacing):
+                yield event
+        except ResultMissedError:
+            _log.warning(
+                "result sent while the websocket was down; saving it instead",
+                extra={"backend": self.name, "prompt_id": prompt_id},
+            )
+            await self._forget(prompt_id)
+            built = build_variant(spec, websocket_output=False)
+            async for event in self._run(built, prompt_id, extra_data, deadline, pacing):
+                yield event
+
+    async def _run(
+        self,
+        built: BuiltGraph,
+        prompt_id: str,
+        extra_data: Mapping[str, Any],
+        deadline: float | None,
+        pacing: FollowPacing,
+    ) -> AsyncGenerator[PromptEvent, None]:
+        """Queues ``built`` as ``prompt_id`` and reports on it until it ends."""
         subscription = self.client.subscribe(prompt_id)
         try:
             try:
                 await self.client.queue_prompt(
-                    built.graph, prompt_id, extra_data={"imagegen": dict(labels)}, deadline=deadline
+                    built.graph, prompt_id, extra_data=extra_data, deadline=deadline
                 )
             except ComfyUIRefusedError as e:
-                raise PromptRefusedError(
-                    str(e),
-                    backend=e.backend,
-                    problems=naming_fields(list(e.problems), built.origins),
-                    reason=e.reason,
-                ) from e
+                raise await self._refusal(e, built) from e
             tracker = PromptTracker(
                 prompt_id,
                 backend=self.name,
                 progress_node=built.sampler_node,
                 output_node=built.output_node,
+                websocket_output=built.graph[built.output_node]["class_type"] == WEBSOCKET_OUTPUT,
             )
             steps: deque[TrackerStep] = deque(tracker.begin())
             while True:
@@ -145,6 +200,7 @@ class ComfyUIBackend:
                     elif isinstance(step, ReadHistory):
                         steps.extend(tracker.on_history(await self._history(prompt_id)))
                     elif isinstance(step, PromptFinished):
+                        await self._forget(prompt_id)
                         yield dataclasses.replace(step, recipe=built.graph)
                         return
                     else:
@@ -156,7 +212,11 @@ class ComfyUIBackend:
                 elif isinstance(event, SocketState):
                     steps.extend(tracker.on_socket(event.connected))
                 elif isinstance(event, PreviewFrame):
-                    steps.extend(tracker.on_preview(event.image, event.mime_type))
+                    steps.extend(
+                        tracker.on_preview(
+                            event.image, event.mime_type, node=event.node_id, ahead=event.ahead
+                        )
+                    )
                 elif isinstance(event, QueueSnapshot):
                     steps.extend(tracker.on_queue(event))
                 else:
@@ -178,8 +238,21 @@ class ComfyUIBackend:
                 f"lost contact while rendering: {e}", backend=e.backend
             ) from e
 
+    async def _forget(self, prompt_id: str) -> None:
+        """Deletes the finished prompt's history entry: its result is in hand (the image
+        itself, or the file name for ``/view``)."""
+        try:
+            await self.client.forget([prompt_id])
+        except ComfyUIError as e:
+            _log.warning(
+                "could not delete the history entry",
+                extra={"backend": self.name, "prompt_id": prompt_id, "error": str(e)},
+            )
+
     async def fetch(self, result: StoredResult) -> bytes:
-        """``GET /view`` of the saved image."""
+        """The image the socket delivered, else ``GET /view`` of the saved file."""
+        if result.image is not None:
+            return result.image
         return await self.client.view(result)
 
     async def withdraw(self, prompt_ids: Sequence[str]) -> tuple[str, ...]:

@@ -105,6 +105,7 @@ class ComfyUIClient:
         connect_timeout_s: Timeout of opening a connection (HTTP or websocket).
         retry: Retry policy of HTTP calls that fail to reach the backend.
         reconnect_max_s: Longest pause between websocket reconnection attempts.
+        catalog_max_age_s: ``/object_info`` older than this is read again when asked for.
         transport: An httpx transport, for tests.
     """
 
@@ -117,6 +118,7 @@ class ComfyUIClient:
         connect_timeout_s: float = 5.0,
         retry: RetryPolicy | None = None,
         reconnect_max_s: float = 5.0,
+        catalog_max_age_s: float = 60.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.url = url.rstrip("/")
@@ -144,6 +146,8 @@ class ComfyUIClient:
         self._queue_fetch: asyncio.Task[QueueSnapshot] | None = None
         self._queue_fetch_at = 0.0
         self._object_info: dict[str, Any] | None = None
+        self._object_info_at = 0.0
+        self._catalog_max_age_s = catalog_max_age_s
         self._object_info_fetch: asyncio.Task[dict[str, Any]] | None = None
         self._positions_task: asyncio.Task[None] | None = None
         self._positions_stale = False
@@ -339,7 +343,9 @@ class ComfyUIClient:
         prompt_id = preview.prompt_id if preview.prompt_id is not None else self._executing
         subscription = self._subscriptions.get(prompt_id) if prompt_id else None
         if subscription is not None:
-            subscription.events.put_nowait(PreviewFrame(preview.image, preview.mime_type))
+            subscription.events.put_nowait(
+                PreviewFrame(preview.image, preview.mime_type, preview.node_id, preview.ahead)
+            )
 
     # -- HTTP ------------------------------------------------------------------------
 
@@ -429,16 +435,19 @@ class ComfyUIClient:
         return body
 
     async def object_info(self, *, refresh: bool = False) -> dict[str, Any]:
-        """``GET /object_info``, fetched once and kept; ``refresh`` fetches it again.
+        """``GET /object_info``, kept for ``catalog_max_age_s``; ``refresh`` fetches it again.
 
-        Concurrent callers share one fetch.
+        Model files come and go without a restart of ComfyUI, so the lists are re-read
+        periodically. Concurrent callers share one fetch.
         """
-        if self._object_info is not None and not refresh:
+        fresh = time.monotonic() - self._object_info_at < self._catalog_max_age_s
+        if self._object_info is not None and fresh and not refresh:
             return self._object_info
         if self._object_info_fetch is None or self._object_info_fetch.done():
             self._object_info_fetch = asyncio.create_task(self._fetch_object_info())
         info = await asyncio.shield(self._object_info_fetch)
         self._object_info = info
+        self._object_info_at = time.monotonic()
         return info
 
     async def _fetch_object_info(self) -> dict[str, Any]:

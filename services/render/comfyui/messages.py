@@ -79,10 +79,13 @@ class WsMessage:
 
 @dataclass(frozen=True)
 class PreviewFrame:
-    """A sampler preview image of a prompt."""
+    """An image a prompt's node sent over the socket: a sampler preview, or the result of
+    a ``SaveImageWebsocket`` node (see :class:`DecodedPreview` for the attributes)."""
 
     image: bytes = field(repr=False)
     mime_type: str
+    node_id: str | None = None
+    ahead: bool = False
 
 
 @dataclass(frozen=True)
@@ -106,11 +109,17 @@ class DecodedPreview:
             show whatever is executing.
         image: The encoded image.
         mime_type: Its type.
+        node_id: The node that sent it (type-4 frames): a sampler, or a
+            ``SaveImageWebsocket`` delivering a result.
+        ahead: It precedes the ``progress`` message of its step (type 4 is sent from
+            inside the progress hook, before ``progress``; type 1 after it).
     """
 
     prompt_id: str | None
     image: bytes
     mime_type: str
+    node_id: str | None = None
+    ahead: bool = False
 
 
 def decode_preview_frame(frame: bytes) -> DecodedPreview | None:
@@ -138,10 +147,12 @@ def decode_preview_frame(frame: bytes) -> DecodedPreview | None:
         meta = json.loads(frame[8 : 8 + word])
         if not isinstance(meta, dict):
             raise ValueError("preview metadata is not an object")
-        prompt_id = meta.get("prompt_id")
+        prompt_id, node_id = meta.get("prompt_id"), meta.get("node_id")
         return DecodedPreview(
             str(prompt_id) if prompt_id is not None else None,
             frame[8 + word :],
             str(meta.get("image_type", "image/jpeg")),
+            node_id=str(node_id) if node_id is not None else None,
+            ahead=True,
         )
     return None

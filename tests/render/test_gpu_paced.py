@@ -1,0 +1,150 @@
+"""The render service against the stand-in paced like a real GPU server: a delay per
+sampling step and per node, previews on. Each test names the defect seen on a real
+ComfyUI that it guards against."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import grpc
+import grpc.aio
+from google.rpc import error_details_pb2
+
+from imagegen.render.v1 import render_pb2
+from services.common.errors import status_details
+from standins.comfyui.settings import FakeComfyUISettings
+from tests.render.conftest import (
+    RenderStack,
+    collect,
+    fake_settings,
+    img2img_request,
+    of_kind,
+    render_stack,
+)
+
+STEPS = 4
+
+
+def gpu_paced(**overrides: Any) -> FakeComfyUISettings:
+    """Stand-in settings of a GPU server: 50 ms per step and per node, previews on."""
+    values: dict[str, Any] = {
+        "step_delay_s": 0.05,
+        "node_delay_s": 0.05,
+        "previews_enabled": True,
+        **overrides,
+    }
+    return fake_settings(**values)
+
+
+def output_files(root: str) -> list[str]:
+    """Every file under a stand-in's output/ folder."""
+    return [os.path.join(d, f) for d, _, files in os.walk(root) for f in files]
+
+
+async def refusal(stack: RenderStack, request: render_pb2.RenderRequest) -> grpc.aio.AioRpcError:
+    """The error a render call ends with (it must end with one)."""
+    try:
+        await collect(stack.stub, request)
+    except grpc.aio.AioRpcError as e:
+        return e
+    raise AssertionError("the render should be refused")
+
+
+async def test_previews_are_labelled_with_the_step_they_show() -> None:
+    async with render_stack(comfy=gpu_paced(), preview_max_per_second=30.0) as stack:
+        events = await collect(stack.stub, img2img_request(previews=True, seed=1))
+    previews = [p.step for p in of_kind(events, "preview")]
+    assert previews == list(range(1, STEPS + 1))
+    steps = [
+        (kind, getattr(e, kind).step)
+        for e in events
+        if (kind := e.WhichOneof("event")) in ("progress", "preview")
+    ]
+    for step in previews:  # each preview follows the progress of its own step
+        assert steps.index(("progress", step)) < steps.index(("preview", step))
+
+
+async def test_every_variant_is_reported_queued_even_when_it_runs_at_once() -> None:
+    async with render_stack(comfy=gpu_paced()) as stack:
+        events = await collect(stack.stub, img2img_request(variants=3, seed=1))
+    queued = of_kind(events, "queued")
+    assert {q.variant for q in queued} == {0, 1, 2}
+    first: dict[int, int] = {}
+    for q in queued:
+        first.setdefault(q.variant, q.position)
+    assert 0 in first.values()  # the one that ran at once
+
+
+async def test_previews_asked_of_a_server_that_sends_none_warn_once() -> None:
+    async with render_stack(comfy=gpu_paced(previews_enabled=False)) as stack:
+        events = await collect(stack.stub, img2img_request(variants=2, previews=True, seed=1))
+    warnings = [w.code for w in of_kind(events, "warning")]
+    assert warnings.count("PREVIEWS_UNAVAILABLE") == 1
+    assert len(of_kind(events, "result")) == 2
+
+
+async def test_no_previews_warning_when_none_were_asked_for() -> None:
+    async with render_stack(comfy=gpu_paced(previews_enabled=False)) as stack:
+        quiet = await collect(stack.stub, img2img_request(seed=1))
+    assert "PREVIEWS_UNAVAILABLE" not in [w.code for w in of_kind(quiet, "warning")]
+
+
+async def test_a_checkpoint_removed_at_run_time_is_model_not_found_naming_what_is_there() -> None:
+    async with render_stack(comfy=gpu_paced()) as stack:
+        await collect(stack.stub, img2img_request(seed=1))  # the lists are read and kept
+        fake = stack.comfy.fake
+        fake.set_model_files(checkpoints=["flux1-schnell.safetensors"])
+        error = await refusal(stack, img2img_request(seed=2))
+        refused = [s for s in fake.submitted if s.status == 400]
+    assert refused, "the stale list let the prompt reach ComfyUI, which refused it"
+    assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
+    details = status_details(error)
+    info = next(d for d in details if isinstance(d, error_details_pb2.ErrorInfo))
+    assert info.reason == "MODEL_NOT_FOUND"
+    failure = next(d for d in details if isinstance(d, error_details_pb2.PreconditionFailure))
+    assert [v.subject for v in failure.violations] == ["flux1-dev-fp8.safetensors"]
+    assert "flux1-schnell.safetensors" in failure.violations[0].description
+
+
+async def test_model_lists_are_read_again_after_the_refresh_interval() -> None:
+    async with render_stack(comfy=gpu_paced(), catalog_refresh_s=0.01) as stack:
+        await collect(stack.stub, img2img_request(seed=1))
+        fake = stack.comfy.fake
+        fake.set_model_files(checkpoints=["flux1-schnell.safetensors"])
+        error = await refusal(stack, img2img_request(seed=2))
+        # Refused before anything was uploaded or queued: the source is not left behind.
+        assert [s for s in fake.submitted if s.status == 400] == []
+        assert fake.counters.uploads == 1
+    info = next(d for d in status_details(error) if isinstance(d, error_details_pb2.ErrorInfo))
+    assert info.reason == "MODEL_NOT_FOUND"
+
+
+async def test_twenty_requests_leave_no_history_and_no_output_file() -> None:
+    comfy = gpu_paced(step_delay_s=0.01, node_delay_s=0.01)  # 20 requests: a faster GPU
+    async with render_stack(comfy=comfy) as stack:
+        fake = stack.comfy.fake
+        for seed in range(20):
+            events = await collect(stack.stub, img2img_request(seed=seed))
+            assert len(of_kind(events, "result")) == 1
+        ours = {s.prompt_id for s in fake.submitted}
+        assert len(ours) == 20
+        assert ours.isdisjoint(fake.history)
+        assert output_files(fake.output_dir) == []
+        assert not any(path.startswith("/view") for _, path, _ in fake.request_log)
+        graphs = [s.body["prompt"] for s in fake.submitted]
+    assert all(
+        "SaveImageWebsocket" in {n["class_type"] for n in g.values()}
+        and "SaveImage" not in {n["class_type"] for n in g.values()}
+        for g in graphs
+    )
+
+
+async def test_without_save_image_websocket_the_result_is_saved_fetched_and_forgotten() -> None:
+    async with render_stack(comfy=gpu_paced(unavailable_nodes=["SaveImageWebsocket"])) as stack:
+        fake = stack.comfy.fake
+        events = await collect(stack.stub, img2img_request(seed=1))
+        assert len(of_kind(events, "result")) == 1
+        assert len(output_files(fake.output_dir)) == 1
+        assert any(path.startswith("/view") for _, path, _ in fake.request_log)
+        assert {s.prompt_id for s in fake.submitted}.isdisjoint(fake.history)
