@@ -10,6 +10,7 @@ from services.common.retry import RetryPolicy
 from services.common.server import GrpcServer
 from services.render.backends import BackendPool
 from services.render.comfyui import ComfyUIBackend, ComfyUIClient
+from services.render.comfyui.reaper import WithdrawalReaper
 from services.render.dimensions import Txt2ImgBounds
 from services.render.jobs import ControlKind, JobLimits
 from services.render.renderer import Renderer, RendererConfig
@@ -70,6 +71,22 @@ def _retry_policy(settings: RenderSettings) -> RetryPolicy:
     )
 
 
+def _comfyui_backend(url: str, client_id: str, settings: RenderSettings) -> ComfyUIBackend:
+    client = ComfyUIClient(
+        url,
+        client_id=client_id,
+        request_timeout_s=settings.request_timeout_s,
+        connect_timeout_s=settings.connect_timeout_s,
+        retry=_retry_policy(settings),
+        reconnect_max_s=settings.reconnect_max_s,
+        catalog_max_age_s=settings.catalog_refresh_s,
+    )
+    reaper = WithdrawalReaper(
+        client, bound_s=settings.withdrawal_bound_s, poll_s=settings.queue_poll_interval_s
+    )
+    return ComfyUIBackend(client, reaper=reaper, drain_s=settings.cancel_timeout_s)
+
+
 async def create_server(settings: RenderSettings) -> GrpcServer:
     """Builds the render server; the caller starts it (``await host.start()``).
 
@@ -96,20 +113,7 @@ async def create_server(settings: RenderSettings) -> GrpcServer:
         }
     )
     client_id = settings.client_id or f"imagegen-render-{uuid.uuid4().hex}"
-    backends = [
-        ComfyUIBackend(
-            ComfyUIClient(
-                url,
-                client_id=client_id,
-                request_timeout_s=settings.request_timeout_s,
-                connect_timeout_s=settings.connect_timeout_s,
-                retry=_retry_policy(settings),
-                reconnect_max_s=settings.reconnect_max_s,
-                catalog_max_age_s=settings.catalog_refresh_s,
-            )
-        )
-        for url in settings.backend_urls
-    ]
+    backends = [_comfyui_backend(url, client_id, settings) for url in settings.backend_urls]
     pool = BackendPool(backends)
     pool.start()
     renderer = Renderer(pool, library, renderer_config(settings))

@@ -383,13 +383,14 @@ class RenderBackend(Protocol):
         ...
 
     async def withdraw(self, prompt_ids: Sequence[str]) -> tuple[str, ...]:
-        """Removes the prompts if waiting and stops them if running; one attempt.
+        """Removes the prompts if waiting and stops them if running, and keeps at it in
+        the background until the backend no longer holds them (bounded).
 
         Returns:
-            The ids the backend still holds afterwards (an interrupt takes effect at the
-            next node or step boundary).
+            The ids the backend still holds after the first attempt (an interrupt takes
+            effect at the next node or step boundary; they stay watched).
 
         Raises:
-            BackendError: The backend could not be asked.
+            BackendError: The first attempt could not reach the backend (they stay watched).
         """
         ...

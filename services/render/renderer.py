@@ -73,6 +73,7 @@ from services.render.jobs import (
     RenderWarning,
     check_job,
 )
+from services.render.metrics import VARIANTS_PENDING
 from services.render.pnginfo import (
     PARAMETERS_KEY,
     PROMPT_KEY,
@@ -585,6 +586,7 @@ class _Run:
             names = await self._upload()
             for index, backend in enumerate(self.backends):
                 task = asyncio.create_task(self._variant(index, backend, names[backend.name]))
+                VARIANTS_PENDING.inc()
                 task.add_done_callback(self._on_variant_done)
                 tasks.append(task)
             finished = 0
@@ -614,6 +616,7 @@ class _Run:
             self.settled.set_result(None)
 
     def _on_variant_done(self, task: asyncio.Task[None]) -> None:
+        VARIANTS_PENDING.dec()
         if task.cancelled():
             return
         error = task.exception()
@@ -942,27 +945,17 @@ def _backend_refusal(error: PromptRefusedError) -> ImagegenError:
 
 
 async def _withdraw(backend: RenderBackend, prompt_ids: list[str]) -> None:
-    """Withdraws the prompts from ``backend`` and checks; a few tries while any remain.
-
-    An interrupt takes effect at the next node or sampling step, so a running prompt
-    may still show on the first check.
-    """
-    remaining = list(prompt_ids)
-    for attempt in range(5):
-        try:
-            remaining = list(await backend.withdraw(remaining))
-        except Exception as e:
-            # Includes a backend closed by a stopping server: keep trying until the bound.
-            _log.warning(
-                "withdrawing prompts failed", extra={"backend": backend.name, "error": repr(e)}
-            )
-            await asyncio.sleep(0.05 * 2**attempt)
-            continue
-        if not remaining:
-            _log.info("prompts withdrawn", extra={"backend": backend.name, "prompts": prompt_ids})
-            return
-        await asyncio.sleep(0.05 * 2**attempt)
-    with contextlib.suppress(Exception):
-        _log.error(
-            "prompts still on the backend", extra={"backend": backend.name, "prompts": remaining}
+    """Withdraws the prompts from ``backend``; the backend keeps watching those it still
+    holds (an interrupt takes effect only when the running node ends)."""
+    try:
+        remaining = await backend.withdraw(prompt_ids)
+    except Exception as e:
+        # Includes a backend closed by a stopping server.
+        _log.warning(
+            "withdrawing prompts failed", extra={"backend": backend.name, "error": repr(e)}
         )
+        return
+    _log.info(
+        "prompts withdrawn" if not remaining else "prompts being withdrawn",
+        extra={"backend": backend.name, "prompts": prompt_ids, "still_held": list(remaining)},
+    )

@@ -127,6 +127,15 @@ class RenderSettings(RequestLimitSettings):
         gt=0.0,
         description="Longest time spent deleting/interrupting prompts after a cancel.",
     )
+    withdrawal_bound_s: float = Field(
+        default=600.0,
+        gt=0.0,
+        description=(
+            "How long a withdrawn prompt (cancel, deadline, failure, a gone instance) is "
+            "watched until ComfyUI no longer holds it; only exceeding it logs an error. "
+            "ComfyUI stops a prompt only when its running node ends, which can take minutes."
+        ),
+    )
     request_timeout_s: float = Field(
         default=30.0, gt=0.0, description="Timeout of one HTTP request to ComfyUI."
     )

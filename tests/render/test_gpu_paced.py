@@ -4,16 +4,21 @@ ComfyUI that it guards against."""
 
 from __future__ import annotations
 
+import logging
 import os
+import time
 from typing import Any
 
 import grpc
 import grpc.aio
+import pytest
 from google.rpc import error_details_pb2
+from prometheus_client import REGISTRY
 
 from imagegen.render.v1 import render_pb2
 from services.common.errors import status_details
 from standins.comfyui.settings import FakeComfyUISettings
+from tests.reliability.invariants import eventually
 from tests.render.conftest import (
     RenderStack,
     collect,
@@ -148,3 +153,75 @@ async def test_without_save_image_websocket_the_result_is_saved_fetched_and_forg
         assert len(output_files(fake.output_dir)) == 1
         assert any(path.startswith("/view") for _, path, _ in fake.request_log)
         assert {s.prompt_id for s in fake.submitted}.isdisjoint(fake.history)
+
+
+def awaiting_withdrawal(url: str) -> float | None:
+    """The exported count of a backend's prompts awaiting withdrawal."""
+    return REGISTRY.get_sample_value(
+        "imagegen_render_prompts_awaiting_withdrawal", {"backend": url}
+    )
+
+
+async def cancel_once_running(stack: RenderStack, request: render_pb2.RenderRequest) -> str:
+    """Starts a render, cancels it as soon as its prompt runs, returns the prompt id."""
+    call = stack.stub.Render(request, timeout=30)
+    async for event in call:
+        if event.WhichOneof("event") == "queued" and stack.comfy.fake.running_ids:
+            break
+    running = stack.comfy.fake.running_ids[0]
+    call.cancel()
+    return running
+
+
+async def test_a_cancel_mid_node_is_watched_until_comfyui_lets_go_without_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A node of 1.2 s: the interrupt waits for it to end (gave up after ~1.6 s before).
+    comfy = gpu_paced(node_delay_s=1.2)
+    async with render_stack(comfy=comfy, withdrawal_bound_s=5.0) as stack:
+        fake = stack.comfy.fake
+        prompt_id = await cancel_once_running(stack, img2img_request(seed=1))
+        url = stack.comfy.url
+        await eventually(lambda: awaiting_withdrawal(url) == 1, timeout_s=0.5, what="watched")
+        started = time.monotonic()
+        await eventually(lambda: awaiting_withdrawal(url) == 0, timeout_s=5.0, what="gone")
+        gone_after = time.monotonic() - started
+        assert fake.running_ids == [] and fake.queued_ids == []
+        assert fake.counters.prompts_interrupted == 1
+        assert fake.interrupt_requests == [prompt_id]  # ours, once
+        assert prompt_id not in fake.history  # the interrupted entry is deleted too
+    assert gone_after > 0.3  # it really outlived the call's own cleanup
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+async def test_a_prompt_held_past_the_bound_is_logged_as_an_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    comfy = gpu_paced(node_delay_s=1.5)
+    async with render_stack(comfy=comfy, withdrawal_bound_s=0.3) as stack:
+        prompt_id = await cancel_once_running(stack, img2img_request(seed=1))
+        await eventually(
+            lambda: any(r.levelno >= logging.ERROR for r in caplog.records),
+            timeout_s=3.0,
+            what="an error once the bound passed",
+        )
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert [r.getMessage() for r in errors] == [
+        "prompt still on the backend after the withdrawal bound; giving up"
+    ]
+    assert getattr(errors[0], "prompt_id", None) == prompt_id
+
+
+async def test_pending_variants_are_exported() -> None:
+    async with render_stack(comfy=gpu_paced()) as stack:
+        before = REGISTRY.get_sample_value("imagegen_render_variants_pending") or 0.0
+        call = stack.stub.Render(img2img_request(variants=3, seed=1), timeout=30)
+        async for event in call:
+            if event.WhichOneof("event") == "queued":
+                break
+        during = REGISTRY.get_sample_value("imagegen_render_variants_pending")
+        rest = [e async for e in call]
+        after = REGISTRY.get_sample_value("imagegen_render_variants_pending")
+    assert len(of_kind(rest, "result")) == 3
+    assert during == before + 3
+    assert after == before

@@ -32,6 +32,7 @@ from services.render.comfyui.graph import (
     naming_fields,
 )
 from services.render.comfyui.messages import PreviewFrame, QueueSnapshot, SocketState
+from services.render.comfyui.reaper import WithdrawalReaper
 from services.render.comfyui.tracker import (
     PromptTracker,
     ReadHistory,
@@ -53,10 +54,21 @@ class ComfyUIBackend:
 
     Args:
         client: Its transport (pooled HTTP and the shared websocket).
+        reaper: Watches withdrawn prompts until they are gone (default: a reaper with
+            its default bound).
+        drain_s: On close, how long withdrawn prompts are still watched.
     """
 
-    def __init__(self, client: ComfyUIClient) -> None:
+    def __init__(
+        self,
+        client: ComfyUIClient,
+        *,
+        reaper: WithdrawalReaper | None = None,
+        drain_s: float = 5.0,
+    ) -> None:
         self.client = client
+        self.reaper = reaper or WithdrawalReaper(client)
+        self._drain_s = drain_s
 
     def __repr__(self) -> str:
         return f"ComfyUIBackend({self.client.url!r})"
@@ -71,7 +83,8 @@ class ComfyUIBackend:
         self.client.start()
 
     async def aclose(self) -> None:
-        """Closes the websocket and the HTTP pool."""
+        """Watches withdrawn prompts a little longer, then closes the socket and pool."""
+        await self.reaper.drain(self._drain_s)
         await self.client.aclose()
 
     async def queue_length(self) -> int:
@@ -256,14 +269,10 @@ class ComfyUIBackend:
         return await self.client.view(result)
 
     async def withdraw(self, prompt_ids: Sequence[str]) -> tuple[str, ...]:
-        """Deletes the pending ones, interrupts each (only the running one stops), then
-        reads ``/queue``.
+        """Hands the prompts to the :class:`WithdrawalReaper`, which deletes the pending
+        ones, interrupts ours if it runs, and keeps watching until they are gone.
 
-        Pending ones are deleted first: interrupting first would let the worker start the
-        next of them before the delete lands.
+        Returns:
+            The ids still held after the first sweep (still watched).
         """
-        await self.client.delete_pending(prompt_ids)
-        for prompt_id in prompt_ids:
-            await self.client.interrupt(prompt_id)
-        snapshot = await self.client.queue_snapshot(since=time.monotonic())
-        return tuple(p for p in prompt_ids if snapshot.contains(p))
+        return await self.reaper.withdraw(prompt_ids)

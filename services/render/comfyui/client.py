@@ -143,6 +143,7 @@ class ComfyUIClient:
         self._closing = False
         self._connected = asyncio.Event()
         self._executing: str | None = None
+        self._executing_node: str | None = None
         self._queue_fetch: asyncio.Task[QueueSnapshot] | None = None
         self._queue_fetch_at = 0.0
         self._object_info: dict[str, Any] | None = None
@@ -205,6 +206,11 @@ class ComfyUIClient:
         except TimeoutError:
             return False
         return True
+
+    def executing_node(self, prompt_id: str) -> str | None:
+        """The node ``prompt_id`` runs, as this socket last heard; ``None`` when unknown
+        (another client's prompt, or the socket was down)."""
+        return self._executing_node if self._executing == prompt_id else None
 
     # -- websocket -------------------------------------------------------------------
 
@@ -273,7 +279,7 @@ class ComfyUIClient:
             _log.info("comfyui websocket open", extra={"backend": self.url})
         else:
             self._connected.clear()
-            self._executing = None
+            self._executing = self._executing_node = None
         for subscription in list(self._subscriptions.values()):
             subscription.events.put_nowait(SocketState(connected))
 
@@ -303,7 +309,9 @@ class ComfyUIClient:
             return
         prompt_id = data.get("prompt_id")
         if kind == "executing" and prompt_id is not None:
-            self._executing = prompt_id if data.get("node") is not None else None
+            node = data.get("node")
+            self._executing = prompt_id if node is not None else None
+            self._executing_node = str(node) if node is not None else None
         target = self._subscriptions.get(str(prompt_id)) if prompt_id else None
         if target is not None:
             target.events.put_nowait(WsMessage(kind, data))
