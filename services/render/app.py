@@ -12,6 +12,7 @@ from services.render.backends import BackendPool
 from services.render.comfyui import ComfyUIBackend, ComfyUIClient
 from services.render.comfyui.reaper import WithdrawalReaper
 from services.render.dimensions import Txt2ImgBounds
+from services.render.instance import RenderInstance
 from services.render.jobs import ControlKind, JobLimits
 from services.render.renderer import Renderer, RendererConfig
 from services.render.service import SERVICE_NAME, RenderServicer
@@ -71,7 +72,9 @@ def _retry_policy(settings: RenderSettings) -> RetryPolicy:
     )
 
 
-def _comfyui_backend(url: str, client_id: str, settings: RenderSettings) -> ComfyUIBackend:
+def _comfyui_backend(
+    url: str, client_id: str, instance: RenderInstance, settings: RenderSettings
+) -> ComfyUIBackend:
     client = ComfyUIClient(
         url,
         client_id=client_id,
@@ -84,7 +87,13 @@ def _comfyui_backend(url: str, client_id: str, settings: RenderSettings) -> Comf
     reaper = WithdrawalReaper(
         client, bound_s=settings.withdrawal_bound_s, poll_s=settings.queue_poll_interval_s
     )
-    return ComfyUIBackend(client, reaper=reaper, drain_s=settings.cancel_timeout_s)
+    return ComfyUIBackend(
+        client,
+        reaper=reaper,
+        drain_s=settings.cancel_timeout_s,
+        instance=instance,
+        orphan_sweep_s=settings.orphan_sweep_interval_s,
+    )
 
 
 async def create_server(settings: RenderSettings) -> GrpcServer:
@@ -113,7 +122,10 @@ async def create_server(settings: RenderSettings) -> GrpcServer:
         }
     )
     client_id = settings.client_id or f"imagegen-render-{uuid.uuid4().hex}"
-    backends = [_comfyui_backend(url, client_id, settings) for url in settings.backend_urls]
+    instance = RenderInstance.for_port(settings.instance_name, settings.port)
+    backends = [
+        _comfyui_backend(url, client_id, instance, settings) for url in settings.backend_urls
+    ]
     pool = BackendPool(backends)
     pool.start()
     renderer = Renderer(pool, library, renderer_config(settings))
@@ -133,6 +145,8 @@ async def create_server(settings: RenderSettings) -> GrpcServer:
         extra={
             "backends": settings.backend_urls,
             "client_id": client_id,
+            "instance": instance.name,
+            "instance_start": instance.start_id,
             "workflows_dir": str(library.directory),
             "workflows": library.names(),
             "required_models": [m[2] for m in required_models],

@@ -50,6 +50,23 @@ class RenderSettings(RequestLimitSettings):
         description="ComfyUI client id of this instance; empty = a fresh random id at start.",
     )
 
+    instance_name: str = Field(
+        default="",
+        description=(
+            "Name of this render instance, stable across its restarts (its prompts are "
+            "tagged with it; prompts of its earlier lives are withdrawn); empty = "
+            "<hostname>:<port>."
+        ),
+    )
+    orphan_sweep_interval_s: float = Field(
+        default=30.0,
+        gt=0.0,
+        description=(
+            "How often ComfyUI's queue is searched for prompts an earlier life of this "
+            "instance left behind (also once at start)."
+        ),
+    )
+
     max_megapixels: float = Field(
         default=2.0,
         gt=0.0,

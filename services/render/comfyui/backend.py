@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import time
 from collections import deque
@@ -31,7 +33,12 @@ from services.render.comfyui.graph import (
     build_variant,
     naming_fields,
 )
-from services.render.comfyui.messages import PreviewFrame, QueueSnapshot, SocketState
+from services.render.comfyui.messages import (
+    LABELS_KEY,
+    PreviewFrame,
+    QueueSnapshot,
+    SocketState,
+)
 from services.render.comfyui.reaper import WithdrawalReaper
 from services.render.comfyui.tracker import (
     PromptTracker,
@@ -40,6 +47,7 @@ from services.render.comfyui.tracker import (
     ResultMissedError,
     TrackerStep,
 )
+from services.render.instance import RenderInstance
 
 __all__ = ["ComfyUIBackend"]
 
@@ -57,6 +65,10 @@ class ComfyUIBackend:
         reaper: Watches withdrawn prompts until they are gone (default: a reaper with
             its default bound).
         drain_s: On close, how long withdrawn prompts are still watched.
+        instance: This render process (its prompts are tagged with it); default: one
+            named by host and process id.
+        orphan_sweep_s: How often the queue is searched for prompts of this instance's
+            earlier lives (also once at start).
     """
 
     def __init__(
@@ -65,10 +77,15 @@ class ComfyUIBackend:
         *,
         reaper: WithdrawalReaper | None = None,
         drain_s: float = 5.0,
+        instance: RenderInstance | None = None,
+        orphan_sweep_s: float = 30.0,
     ) -> None:
         self.client = client
         self.reaper = reaper or WithdrawalReaper(client)
+        self.instance = instance or RenderInstance.for_port("", 0)
         self._drain_s = drain_s
+        self._orphan_sweep_s = orphan_sweep_s
+        self._orphans: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
         return f"ComfyUIBackend({self.client.url!r})"
@@ -79,13 +96,54 @@ class ComfyUIBackend:
         return self.client.url
 
     def start(self) -> None:
-        """Opens the websocket (it reconnects by itself until :meth:`aclose`)."""
+        """Opens the websocket (it reconnects by itself until :meth:`aclose`) and starts
+        withdrawing the prompts of this instance's earlier lives."""
         self.client.start()
+        if self._orphans is None:
+            self._orphans = asyncio.create_task(
+                self._sweep_orphans_forever(), name=f"comfyui-orphans {self.name}"
+            )
 
     async def aclose(self) -> None:
         """Watches withdrawn prompts a little longer, then closes the socket and pool."""
+        orphans, self._orphans = self._orphans, None
+        if orphans is not None:
+            orphans.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await orphans
         await self.reaper.drain(self._drain_s)
         await self.client.aclose()
+
+    async def withdraw_orphans(self) -> tuple[str, ...]:
+        """Withdraws the prompts an earlier life of this instance left queued or running.
+
+        Returns:
+            Their ids.
+
+        Raises:
+            ComfyUIError: The queue could not be read.
+        """
+        snapshot = await self.client.queue_snapshot(since=time.monotonic())
+        orphans = tuple(
+            prompt_id
+            for prompt_id, tags in snapshot.labels.items()
+            if self.instance.is_earlier_life(tags) and prompt_id not in self.reaper.awaiting
+        )
+        if orphans:
+            _log.warning(
+                "withdrawing prompts of an earlier life of this instance",
+                extra={"backend": self.name, "instance": self.instance.name, "prompts": orphans},
+            )
+            await self.reaper.withdraw(orphans)
+        return orphans
+
+    async def _sweep_orphans_forever(self) -> None:
+        while True:
+            try:
+                await self.withdraw_orphans()
+            except ComfyUIError as e:
+                _log.info("orphan sweep skipped", extra={"backend": self.name, "error": str(e)})
+            await asyncio.sleep(self._orphan_sweep_s)
 
     async def queue_length(self) -> int:
         """``queue_remaining`` of ``GET /prompt``."""
@@ -166,7 +224,7 @@ class ComfyUIBackend:
         # it, then rely on polling if it stays down.
         left = _SOCKET_WAIT_S if deadline is None else deadline - time.monotonic()
         await self.client.wait_connected(min(_SOCKET_WAIT_S, max(0.0, left)))
-        extra_data = {"imagegen": dict(labels)}
+        extra_data = {LABELS_KEY: {**labels, **self.instance.tags()}}
         try:
             async for event in self._run(built, prompt_id, extra_data, deadline, pacing):
                 yield event
