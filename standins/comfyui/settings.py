@@ -140,7 +140,8 @@ class FakeComfyUISettings(BaseSettings):
     disable_metadata: bool = False
     """Write PNGs without the prompt/workflow text chunks."""
     comfyui_version: str = "0.3.64"
-    """Version in /system_stats."""
+    """Version in /system_stats; 0.26.0 or later switches on the newer API (strict UUID
+    prompt ids, /api/jobs with per-job status and cancel)."""
     device_name: str = "cuda:0 NVIDIA GeForce RTX 4090 : cudaMallocAsync"
     """Device name in /system_stats."""
     device_type: str = "cuda"

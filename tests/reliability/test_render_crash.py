@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import grpc.aio
+import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from imagegen.render.v1 import render_pb2_grpc
@@ -68,9 +69,14 @@ def held(comfy: RunningFakeComfyUI, prompt_ids: set[str]) -> set[str]:
     return prompt_ids & {*comfy.fake.queued_ids, *comfy.fake.running_ids}
 
 
-async def test_a_restarted_render_withdraws_what_its_killed_life_left_on_comfyui() -> None:
+@pytest.mark.parametrize("version", ["0.3.64", "0.27.0"])
+async def test_a_restarted_render_withdraws_what_its_killed_life_left_on_comfyui(
+    version: str,
+) -> None:
     # Paced like a GPU server: 8 variants of 20 steps keep it busy for ~10 s.
-    paced = FakeComfyUISettings(step_delay_s=0.05, node_delay_s=0.05, previews_enabled=True)
+    paced = FakeComfyUISettings(
+        step_delay_s=0.05, node_delay_s=0.05, previews_enabled=True, comfyui_version=version
+    )
     async with run_fake_comfyui(paced, port=0) as comfy:
         port = free_port()
         env = {

@@ -1,6 +1,7 @@
 """The render service against the stand-in paced like a real GPU server: a delay per
-sampling step and per node, previews on. Each test names the defect seen on a real
-ComfyUI that it guards against."""
+sampling step and per node, previews on; each test against ComfyUI 0.3.64 and against a
+newer ComfyUI (UUID prompt ids enforced, per-job cancel). Each test names the defect seen
+on a real ComfyUI that it guards against."""
 
 from __future__ import annotations
 
@@ -31,9 +32,16 @@ from tests.render.conftest import (
 STEPS = 4
 
 
-def gpu_paced(**overrides: Any) -> FakeComfyUISettings:
+@pytest.fixture(params=["0.3.64", "0.27.0"])
+def version(request: pytest.FixtureRequest) -> str:
+    """The ComfyUI the stand-in plays: 0.3.64, or a newer one with the jobs API."""
+    return str(request.param)
+
+
+def gpu_paced(version: str, **overrides: Any) -> FakeComfyUISettings:
     """Stand-in settings of a GPU server: 50 ms per step and per node, previews on."""
     values: dict[str, Any] = {
+        "comfyui_version": version,
         "step_delay_s": 0.05,
         "node_delay_s": 0.05,
         "previews_enabled": True,
@@ -56,8 +64,8 @@ async def refusal(stack: RenderStack, request: render_pb2.RenderRequest) -> grpc
     raise AssertionError("the render should be refused")
 
 
-async def test_previews_are_labelled_with_the_step_they_show() -> None:
-    async with render_stack(comfy=gpu_paced(), preview_max_per_second=30.0) as stack:
+async def test_previews_are_labelled_with_the_step_they_show(version: str) -> None:
+    async with render_stack(comfy=gpu_paced(version), preview_max_per_second=30.0) as stack:
         events = await collect(stack.stub, img2img_request(previews=True, seed=1))
     previews = [p.step for p in of_kind(events, "preview")]
     assert previews == list(range(1, STEPS + 1))
@@ -70,8 +78,8 @@ async def test_previews_are_labelled_with_the_step_they_show() -> None:
         assert steps.index(("progress", step)) < steps.index(("preview", step))
 
 
-async def test_every_variant_is_reported_queued_even_when_it_runs_at_once() -> None:
-    async with render_stack(comfy=gpu_paced()) as stack:
+async def test_every_variant_is_reported_queued_even_when_it_runs_at_once(version: str) -> None:
+    async with render_stack(comfy=gpu_paced(version)) as stack:
         events = await collect(stack.stub, img2img_request(variants=3, seed=1))
     queued = of_kind(events, "queued")
     assert {q.variant for q in queued} == {0, 1, 2}
@@ -81,22 +89,24 @@ async def test_every_variant_is_reported_queued_even_when_it_runs_at_once() -> N
     assert 0 in first.values()  # the one that ran at once
 
 
-async def test_previews_asked_of_a_server_that_sends_none_warn_once() -> None:
-    async with render_stack(comfy=gpu_paced(previews_enabled=False)) as stack:
+async def test_previews_asked_of_a_server_that_sends_none_warn_once(version: str) -> None:
+    async with render_stack(comfy=gpu_paced(version, previews_enabled=False)) as stack:
         events = await collect(stack.stub, img2img_request(variants=2, previews=True, seed=1))
     warnings = [w.code for w in of_kind(events, "warning")]
     assert warnings.count("PREVIEWS_UNAVAILABLE") == 1
     assert len(of_kind(events, "result")) == 2
 
 
-async def test_no_previews_warning_when_none_were_asked_for() -> None:
-    async with render_stack(comfy=gpu_paced(previews_enabled=False)) as stack:
+async def test_no_previews_warning_when_none_were_asked_for(version: str) -> None:
+    async with render_stack(comfy=gpu_paced(version, previews_enabled=False)) as stack:
         quiet = await collect(stack.stub, img2img_request(seed=1))
     assert "PREVIEWS_UNAVAILABLE" not in [w.code for w in of_kind(quiet, "warning")]
 
 
-async def test_a_checkpoint_removed_at_run_time_is_model_not_found_naming_what_is_there() -> None:
-    async with render_stack(comfy=gpu_paced()) as stack:
+async def test_a_checkpoint_removed_at_run_time_is_model_not_found_naming_what_is_there(
+    version: str,
+) -> None:
+    async with render_stack(comfy=gpu_paced(version)) as stack:
         await collect(stack.stub, img2img_request(seed=1))  # the lists are read and kept
         fake = stack.comfy.fake
         fake.set_model_files(checkpoints=["flux1-schnell.safetensors"])
@@ -112,8 +122,8 @@ async def test_a_checkpoint_removed_at_run_time_is_model_not_found_naming_what_i
     assert "flux1-schnell.safetensors" in failure.violations[0].description
 
 
-async def test_model_lists_are_read_again_after_the_refresh_interval() -> None:
-    async with render_stack(comfy=gpu_paced(), catalog_refresh_s=0.01) as stack:
+async def test_model_lists_are_read_again_after_the_refresh_interval(version: str) -> None:
+    async with render_stack(comfy=gpu_paced(version), catalog_refresh_s=0.01) as stack:
         await collect(stack.stub, img2img_request(seed=1))
         fake = stack.comfy.fake
         fake.set_model_files(checkpoints=["flux1-schnell.safetensors"])
@@ -125,8 +135,8 @@ async def test_model_lists_are_read_again_after_the_refresh_interval() -> None:
     assert info.reason == "MODEL_NOT_FOUND"
 
 
-async def test_twenty_requests_leave_no_history_and_no_output_file() -> None:
-    comfy = gpu_paced(step_delay_s=0.01, node_delay_s=0.01)  # 20 requests: a faster GPU
+async def test_twenty_requests_leave_no_history_and_no_output_file(version: str) -> None:
+    comfy = gpu_paced(version, step_delay_s=0.01, node_delay_s=0.01)  # 20 requests: a faster GPU
     async with render_stack(comfy=comfy) as stack:
         fake = stack.comfy.fake
         for seed in range(20):
@@ -145,8 +155,12 @@ async def test_twenty_requests_leave_no_history_and_no_output_file() -> None:
     )
 
 
-async def test_without_save_image_websocket_the_result_is_saved_fetched_and_forgotten() -> None:
-    async with render_stack(comfy=gpu_paced(unavailable_nodes=["SaveImageWebsocket"])) as stack:
+async def test_without_save_image_websocket_the_result_is_saved_fetched_and_forgotten(
+    version: str,
+) -> None:
+    async with render_stack(
+        comfy=gpu_paced(version, unavailable_nodes=["SaveImageWebsocket"])
+    ) as stack:
         fake = stack.comfy.fake
         events = await collect(stack.stub, img2img_request(seed=1))
         assert len(of_kind(events, "result")) == 1
@@ -174,10 +188,10 @@ async def cancel_once_running(stack: RenderStack, request: render_pb2.RenderRequ
 
 
 async def test_a_cancel_mid_node_is_watched_until_comfyui_lets_go_without_error(
-    caplog: pytest.LogCaptureFixture,
+    version: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     # A node of 1.2 s: the interrupt waits for it to end (gave up after ~1.6 s before).
-    comfy = gpu_paced(node_delay_s=1.2)
+    comfy = gpu_paced(version, node_delay_s=1.2)
     async with render_stack(comfy=comfy, withdrawal_bound_s=5.0) as stack:
         fake = stack.comfy.fake
         prompt_id = await cancel_once_running(stack, img2img_request(seed=1))
@@ -189,15 +203,20 @@ async def test_a_cancel_mid_node_is_watched_until_comfyui_lets_go_without_error(
         assert fake.running_ids == [] and fake.queued_ids == []
         assert fake.counters.prompts_interrupted == 1
         assert fake.interrupt_requests == [prompt_id]  # ours, once
+        paths = [path for _, path, _ in fake.request_log]
+        if version == "0.3.64":  # a targeted /interrupt, the running prompt read first
+            assert "/interrupt" in paths and fake.cancel_requests == []
+        else:  # the atomic per-job cancel
+            assert "/interrupt" not in paths and fake.cancel_requests == [prompt_id]
         assert prompt_id not in fake.history  # the interrupted entry is deleted too
     assert gone_after > 0.3  # it really outlived the call's own cleanup
     assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
 async def test_a_prompt_held_past_the_bound_is_logged_as_an_error(
-    caplog: pytest.LogCaptureFixture,
+    version: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    comfy = gpu_paced(node_delay_s=1.5)
+    comfy = gpu_paced(version, node_delay_s=1.5)
     async with render_stack(comfy=comfy, withdrawal_bound_s=0.3) as stack:
         prompt_id = await cancel_once_running(stack, img2img_request(seed=1))
         await eventually(
@@ -212,8 +231,8 @@ async def test_a_prompt_held_past_the_bound_is_logged_as_an_error(
     assert getattr(errors[0], "prompt_id", None) == prompt_id
 
 
-async def test_pending_variants_are_exported() -> None:
-    async with render_stack(comfy=gpu_paced()) as stack:
+async def test_pending_variants_are_exported(version: str) -> None:
+    async with render_stack(comfy=gpu_paced(version)) as stack:
         before = REGISTRY.get_sample_value("imagegen_render_variants_pending") or 0.0
         call = stack.stub.Render(img2img_request(variants=3, seed=1), timeout=30)
         async for event in call:

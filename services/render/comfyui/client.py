@@ -12,6 +12,10 @@ Behaviours of ComfyUI 0.3.64 this module absorbs:
   outputs run): treated as a refusal, like the 400.
 * ``POST /queue`` and ``POST /interrupt`` never say whether they did anything; callers
   check ``/queue`` afterwards.
+* Newer servers (0.26+) cancel one job atomically (``/api/jobs/{id}/cancel``); it is
+  used where ``/system_stats`` shows such a version. Prompt ids are minted here as
+  lowercase UUIDs (0.25+ refuses anything else) and node ids are kept as strings
+  (subgraph nodes are ``"54:73"``).
 * The socket has no replay: after a reconnect the subscriptions are told
   (:class:`SocketState`) so their prompts' outcomes are recovered from ``/history``.
 * ``status`` messages (the queue length changed) go to every socket and name no prompt:
@@ -60,6 +64,9 @@ __all__ = ["ComfyUIClient", "PromptSubscription"]
 T = TypeVar("T")
 
 _log = get_logger(__name__)
+
+_JOB_CANCEL_SINCE = (0, 26, 0)
+"""First ComfyUI version with ``POST /api/jobs/{id}/cancel``."""
 
 _CALLS_OK = BACKEND_CALLS_TOTAL.labels(backend="comfyui", outcome="ok")
 _CALLS_ERROR = BACKEND_CALLS_TOTAL.labels(backend="comfyui", outcome="error")
@@ -154,6 +161,7 @@ class ComfyUIClient:
         self._positions_stale = False
         self.queue_remaining: int | None = None
         self.reconnects = 0
+        self._job_cancel: bool | None = None
 
     def __repr__(self) -> str:
         return f"ComfyUIClient({self.url!r})"
@@ -612,6 +620,23 @@ class ComfyUIClient:
     async def interrupt(self, prompt_id: str) -> None:
         """``POST /interrupt {"prompt_id": id}``: stops it if it is the one running."""
         await self._call("POST", "/interrupt", json={"prompt_id": prompt_id})
+
+    async def has_job_cancel(self) -> bool:
+        """Whether the server cancels single jobs (``POST /api/jobs/{id}/cancel``, ComfyUI
+        0.26 and later), from the version ``/system_stats`` reports; read once."""
+        if self._job_cancel is None:
+            version = str((await self.system_stats()).get("system", {}).get("comfyui_version"))
+            parts = tuple(int(p) if p.isdigit() else 0 for p in version.split(".")[:3])
+            self._job_cancel = parts >= _JOB_CANCEL_SINCE
+        return self._job_cancel
+
+    async def stop(self, prompt_id: str) -> None:
+        """Stops ``prompt_id`` if it runs (or waits): the atomic per-job cancel where the
+        server has it, else a targeted ``/interrupt`` (ComfyUI checks that it runs)."""
+        if await self.has_job_cancel():
+            await self._call("POST", f"/api/jobs/{prompt_id}/cancel")
+        else:
+            await self.interrupt(prompt_id)
 
     async def history(self, prompt_id: str) -> dict[str, Any] | None:
         """``GET /history/{id}``: the finished prompt's entry, ``None`` while unknown/running."""

@@ -7,10 +7,11 @@ is given is watched until it is gone::
 
     pending  → deleted from the queue (again on every sweep: a delete may cross the
                worker taking it)
-    running  → interrupted once, if it is ours (the running prompt is read first: on
-               0.3.64 an interrupt stops whatever runs); interrupted again only when it
-               still runs after a node boundary (it was seen at a new node on two sweeps),
-               or — when this socket does not hear its nodes — after ``reinterrupt_s``
+    running  → stopped once, if it is ours (the running prompt is read first; newer
+               servers cancel the job itself, 0.3.64 gets a targeted ``/interrupt``);
+               stopped again only when it still runs after a node boundary (it was seen
+               at a new node on two sweeps), or — when this socket does not hear its
+               nodes — after ``reinterrupt_s``
     gone     → its history entry (an interrupted prompt leaves one) is deleted
 
 Only a prompt still held after ``bound_s`` is an error; it is then given up.
@@ -175,7 +176,7 @@ class WithdrawalReaper:
         if not due or prompt_id not in snapshot.running:
             return
         watched.interrupted_node, watched.interrupted_at = node, now
-        await self.client.interrupt(prompt_id)
+        await self.client.stop(prompt_id)
 
     def _give_up_overdue(self) -> None:
         now = time.monotonic()
