@@ -149,7 +149,8 @@ class FakeComfyUI:
         self._outbox: asyncio.Queue[tuple[str, Any, Any, str | None]] = asyncio.Queue()
 
     def set_model_files(self, **lists: list[str]) -> None:
-        """Change the model files it "has" at runtime, by settings field (``loras=[...]``)."""
+        """Change the model files it "has" (``loras=[...]``) or the node types it lacks
+        (``unavailable_nodes=[...]``) at runtime, by settings field."""
         self.settings = self.settings.model_copy(update=lists)
         self.catalog = NodeCatalog(self.settings, self.files)
         self.validator.catalog = self.catalog
