@@ -95,9 +95,13 @@ def add_job_routes(routes: web.RouteTableDef, fake: FakeComfyUI) -> None:
 
     @routes.get("/api/jobs/{job_id}")
     async def job(request: web.Request) -> web.Response:
-        found = _job(fake, request.match_info["job_id"])
+        job_id = request.match_info["job_id"]
+        found = _job(fake, job_id)
         if found is None:
             return web.json_response({"error": "Job not found"}, status=404)
+        entry = fake.history.get(job_id)
+        if entry is not None:  # the detail of a finished job
+            found |= {"outputs": entry["outputs"], "execution_status": entry["status"]}
         return web.json_response(found)
 
     @routes.post("/api/jobs/{job_id}/cancel")

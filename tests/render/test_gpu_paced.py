@@ -244,3 +244,22 @@ async def test_pending_variants_are_exported(version: str) -> None:
     assert len(of_kind(rest, "result")) == 3
     assert during == before + 3
     assert after == before
+
+
+async def test_a_render_whose_socket_drops_is_settled_by_the_servers_own_status_route(
+    version: str,
+) -> None:
+    comfy = gpu_paced(version)
+    comfy.faults.ws_drop_after_step = 2
+    async with render_stack(comfy=comfy) as stack:
+        events = await collect(stack.stub, img2img_request(seed=1))
+        fake = stack.comfy.fake
+        [prompt_id] = [s.prompt_id for s in fake.submitted]
+        paths = {path for _, path, _ in fake.request_log}
+        assert fake.counters.ws_drops >= 1
+        assert prompt_id not in fake.history
+    assert len(of_kind(events, "result")) == 1
+    jobs, history = f"/api/jobs/{prompt_id}", f"/history/{prompt_id}"
+    assert (jobs in paths, history in paths) == (
+        (False, True) if version == "0.3.64" else (True, False)
+    )

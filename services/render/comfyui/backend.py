@@ -268,8 +268,11 @@ class ComfyUIBackend:
                     step = steps.popleft()
                     if isinstance(step, ReadQueue):
                         steps.extend(tracker.on_queue(await self._queue()))
+                    elif isinstance(step, ReadHistory) and await self._has_jobs():
+                        steps.extend(tracker.on_job(await self._status(prompt_id, jobs=True)))
                     elif isinstance(step, ReadHistory):
-                        steps.extend(tracker.on_history(await self._history(prompt_id)))
+                        entry = await self._status(prompt_id, jobs=False)
+                        steps.extend(tracker.on_history(entry))
                     elif isinstance(step, PromptFinished):
                         await self._forget(prompt_id)
                         yield dataclasses.replace(step, recipe=built.graph)
@@ -301,8 +304,17 @@ class ComfyUIBackend:
         except ComfyUIError:
             return None
 
-    async def _history(self, prompt_id: str) -> dict[str, Any] | None:
+    async def _has_jobs(self) -> bool:
         try:
+            return await self.client.has_jobs_api()
+        except ComfyUIError:
+            return False  # /history answers on every version
+
+    async def _status(self, prompt_id: str, *, jobs: bool) -> dict[str, Any] | None:
+        """The prompt's job (newer servers) or its history entry."""
+        try:
+            if jobs:
+                return await self.client.job(prompt_id)
             return await self.client.history(prompt_id)
         except ComfyUIError as e:
             raise ComfyUIUnavailableError(

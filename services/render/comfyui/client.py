@@ -12,10 +12,10 @@ Behaviours of ComfyUI 0.3.64 this module absorbs:
   outputs run): treated as a refusal, like the 400.
 * ``POST /queue`` and ``POST /interrupt`` never say whether they did anything; callers
   check ``/queue`` afterwards.
-* Newer servers (0.26+) cancel one job atomically (``/api/jobs/{id}/cancel``); it is
-  used where ``/system_stats`` shows such a version. Prompt ids are minted here as
-  lowercase UUIDs (0.25+ refuses anything else) and node ids are kept as strings
-  (subgraph nodes are ``"54:73"``).
+* Newer servers (0.26+) report and cancel one job (``/api/jobs/{id}``, atomic
+  ``/api/jobs/{id}/cancel``); both are used where ``/system_stats`` shows such a
+  version. Prompt ids are minted here as lowercase UUIDs (0.25+ refuses anything else)
+  and node ids are kept as strings (subgraph nodes are ``"54:73"``).
 * The socket has no replay: after a reconnect the subscriptions are told
   (:class:`SocketState`) so their prompts' outcomes are recovered from ``/history``.
 * ``status`` messages (the queue length changed) go to every socket and name no prompt:
@@ -65,7 +65,7 @@ T = TypeVar("T")
 
 _log = get_logger(__name__)
 
-_JOB_CANCEL_SINCE = (0, 26, 0)
+_JOBS_API_SINCE = (0, 26, 0)
 """First ComfyUI version with ``POST /api/jobs/{id}/cancel``."""
 
 _CALLS_OK = BACKEND_CALLS_TOTAL.labels(backend="comfyui", outcome="ok")
@@ -161,7 +161,7 @@ class ComfyUIClient:
         self._positions_stale = False
         self.queue_remaining: int | None = None
         self.reconnects = 0
-        self._job_cancel: bool | None = None
+        self._jobs_api: bool | None = None
 
     def __repr__(self) -> str:
         return f"ComfyUIClient({self.url!r})"
@@ -621,19 +621,33 @@ class ComfyUIClient:
         """``POST /interrupt {"prompt_id": id}``: stops it if it is the one running."""
         await self._call("POST", "/interrupt", json={"prompt_id": prompt_id})
 
-    async def has_job_cancel(self) -> bool:
-        """Whether the server cancels single jobs (``POST /api/jobs/{id}/cancel``, ComfyUI
-        0.26 and later), from the version ``/system_stats`` reports; read once."""
-        if self._job_cancel is None:
+    async def has_jobs_api(self) -> bool:
+        """Whether the server has the jobs API with per-job cancel (``/api/jobs/{id}``,
+        ``POST /api/jobs/{id}/cancel``: ComfyUI 0.26 and later), from the version
+        ``/system_stats`` reports; read once."""
+        if self._jobs_api is None:
             version = str((await self.system_stats()).get("system", {}).get("comfyui_version"))
             parts = tuple(int(p) if p.isdigit() else 0 for p in version.split(".")[:3])
-            self._job_cancel = parts >= _JOB_CANCEL_SINCE
-        return self._job_cancel
+            self._jobs_api = parts >= _JOBS_API_SINCE
+        return self._jobs_api
+
+    async def job(self, prompt_id: str) -> dict[str, Any] | None:
+        """``GET /api/jobs/{id}`` (ComfyUI 0.26 and later): the job's status — with
+        ``outputs`` and ``execution_status`` once finished — or ``None`` when unknown."""
+        response = await self._call("GET", f"/api/jobs/{prompt_id}")
+        if response.status_code == 404:
+            return None
+        body = self._json(response, "/api/jobs/{id}")
+        if response.status_code != 200 or not isinstance(body, dict):
+            raise ComfyUIResponseError(
+                f"/api/jobs/{{id}} answered {response.status_code}", backend=self.url
+            )
+        return body
 
     async def stop(self, prompt_id: str) -> None:
         """Stops ``prompt_id`` if it runs (or waits): the atomic per-job cancel where the
         server has it, else a targeted ``/interrupt`` (ComfyUI checks that it runs)."""
-        if await self.has_job_cancel():
+        if await self.has_jobs_api():
             await self._call("POST", f"/api/jobs/{prompt_id}/cancel")
         else:
             await self.interrupt(prompt_id)

@@ -141,8 +141,18 @@ class WithdrawalReaper:
         for prompt_id in prompt_ids:
             if prompt_id in snapshot.running and prompt_id in self._watched:
                 await self._interrupt_if_due(prompt_id, snapshot)
+        if gone:  # their history entries go first: a prompt counts as withdrawn after
+            try:
+                await self.client.forget(gone)
+            except ComfyUIError as e:
+                _log.warning(
+                    "could not delete history entries",
+                    extra={"backend": self.client.url, "error": str(e)},
+                )
         for prompt_id in gone:
-            watched = self._watched.pop(prompt_id)
+            watched = self._watched.pop(prompt_id, None)
+            if watched is None:
+                continue  # a concurrent sweep got there first
             _log.info(
                 "prompt withdrawn",
                 extra={
@@ -152,14 +162,6 @@ class WithdrawalReaper:
                 },
             )
         self._gauge.set(len(self._watched))
-        if gone:
-            try:
-                await self.client.forget(gone)
-            except ComfyUIError as e:
-                _log.warning(
-                    "could not delete history entries",
-                    extra={"backend": self.client.url, "error": str(e)},
-                )
 
     async def _interrupt_if_due(self, prompt_id: str, snapshot: QueueSnapshot) -> None:
         watched = self._watched[prompt_id]

@@ -13,7 +13,8 @@ What ComfyUI 0.3.64 sends about one prompt, to the socket of its ``client_id``::
     → executing node=null  (the history entry is written before this last message)
 
 The socket has no replay: when it was down, or the prompt ended unheard, the tracker
-asks for ``/history`` and then ``/queue``; a prompt in neither is lost.
+asks for ``/history`` and then ``/queue`` (a newer server's ``/api/jobs/{id}`` answers
+both at once, :meth:`PromptTracker.on_job`); a prompt in neither is lost.
 """
 
 from __future__ import annotations
@@ -203,6 +204,26 @@ class PromptTracker:
             )
         self._settling = _Settling.QUEUE
         return [ReadQueue()]
+
+    def on_job(self, job: Mapping[str, Any] | None) -> list[TrackerStep]:
+        """The prompt's ``/api/jobs/{id}`` answer (newer servers), ``None`` for a 404: one
+        read settles what ``/history`` and ``/queue`` answer together on 0.3.64.
+
+        Raises:
+            PromptFailedError: The job failed, was cancelled or saved no image.
+            PromptLostError: The server does not know the job.
+        """
+        self._settling = _Settling.NO
+        if job is None:
+            self._settling = _Settling.LAST
+            return self.on_history(None)
+        status = job.get("status")
+        if status == "pending":
+            return []
+        if status == "in_progress":
+            return self._start()
+        entry = {"status": job.get("execution_status") or {}, "outputs": job.get("outputs") or {}}
+        return self.on_history(entry)
 
     def on_queue(self, snapshot: QueueSnapshot | None) -> list[TrackerStep]:
         """The backend's queue (``None`` when it could not be read).

@@ -339,3 +339,28 @@ def test_a_prompt_that_ended_between_the_two_looks_is_found_in_the_history() -> 
     with pytest.raises(PromptFailedError) as failed:
         tracker.on_history(entry)
     assert failed.value.reason == "COMFYUI_EXECUTION_ERROR"
+
+
+def test_a_newer_servers_job_status_settles_a_quiet_prompt_in_one_read() -> None:
+    tracker = PromptTracker("p", backend=BACKEND, progress_node="8", output_node="9")
+    assert tracker.on_job({"id": "p", "status": "pending"}) == []
+    assert tracker.on_job({"id": "p", "status": "in_progress"}) == [
+        PromptQueued(0),
+        PromptStarted(),
+    ]
+    image = {"filename": "r_00001_.png", "subfolder": "imagegen", "type": "output"}
+    done = {
+        "id": "p",
+        "status": "completed",
+        "execution_status": {"status_str": "success", "messages": []},
+        "outputs": {"9": {"images": [image]}},
+    }
+    assert tracker.on_job(done) == [
+        PromptFinished(StoredResult("r_00001_.png", "imagegen", "output"))
+    ]
+
+
+def test_a_job_the_newer_server_does_not_know_is_lost() -> None:
+    tracker = PromptTracker("p", backend=BACKEND, progress_node="8", output_node="9")
+    with pytest.raises(PromptLostError):
+        tracker.on_job(None)
