@@ -186,11 +186,16 @@ class BackendOffer:
 
 @dataclass(frozen=True)
 class StoredResult:
-    """Where a finished prompt's image waits to be fetched (opaque to the renderer)."""
+    """Where a finished prompt's image waits to be fetched (opaque to the renderer).
+
+    Attributes:
+        image: The image itself when the backend already delivered it (nothing to fetch).
+    """
 
     name: str
     folder: str
     kind: str
+    image: bytes | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -215,7 +220,7 @@ class PromptProgress:
 
 @dataclass(frozen=True)
 class PromptPreview:
-    """A preview image of the sampling, labelled with the last step reported."""
+    """A preview image of the sampling, labelled with the step it shows (1…total)."""
 
     step: int
     image: bytes = field(repr=False)
@@ -406,13 +411,14 @@ class RenderBackend(Protocol):
         ...
 
     async def withdraw(self, prompt_ids: Sequence[str]) -> tuple[str, ...]:
-        """Removes the prompts if waiting and stops them if running; one attempt.
+        """Removes the prompts if waiting and stops them if running, and keeps at it in
+        the background until the backend no longer holds them (bounded).
 
         Returns:
-            The ids the backend still holds afterwards (an interrupt takes effect at the
-            next node or step boundary).
+            The ids the backend still holds after the first attempt (an interrupt takes
+            effect at the next node or step boundary; they stay watched).
 
         Raises:
-            BackendError: The backend could not be asked.
+            BackendError: The first attempt could not reach the backend (they stay watched).
         """
         ...
