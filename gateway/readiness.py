@@ -90,8 +90,8 @@ class DownstreamReadiness:
     async def refuse_unless_serving(self, name: str) -> None:
         """Refuses work that needs ``name`` while it is not SERVING.
 
-        The latest check decides when it found the service SERVING (or has not run
-        yet). Otherwise every service is asked again at once, since the view may be up
+        The latest check decides when it found the service SERVING, or only timed out (or
+        has not run yet). Otherwise every service is asked again at once, since the view may be up
         to a poll interval old (a service just started, or just back), and the work is
         refused only if ``name`` is still not SERVING.
 
@@ -101,7 +101,7 @@ class DownstreamReadiness:
         Raises:
             BackendUnavailableError: UNAVAILABLE naming the service and its status.
         """
-        if self.last.get(name, "SERVING") == "SERVING":
+        if self.last.get(name, "SERVING") in _NOT_A_REFUSAL:
             return
         # Behind a multi-address target each check reaches the next replica (round_robin),
         # and one draining replica answers NOT_SERVING while the others serve: ask as many
@@ -109,7 +109,7 @@ class DownstreamReadiness:
         status = "UNKNOWN"
         for _ in range(_replica_count(self._downstream.addresses[name])):
             status = await self._downstream.check(name, timeout_s=self._timeout_s)
-            if status == "SERVING":
+            if status in _NOT_A_REFUSAL:
                 self.last[name] = status
                 return
         self.last[name] = status
@@ -119,6 +119,11 @@ class DownstreamReadiness:
             backend=name,
         )
 
+
+_NOT_A_REFUSAL = frozenset({"SERVING", "DEADLINE_EXCEEDED"})
+"""Health answers that let work through: SERVING, and a check that only ran out of time (a
+busy service answers late; refusing then would turn load into outages). NOT_SERVING or an
+unreachable service refuses."""
 
 _FALLBACK_SERVICES = frozenset({"vision", "planner"})
 """Services that answer with a fallback while NOT_SERVING (their model backend is down)."""
