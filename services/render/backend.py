@@ -95,6 +95,7 @@ class VariantValues:
 
     Attributes:
         image: Name of the uploaded source; ``None`` for text-to-image.
+        mask: Name of the uploaded inpainting mask (white = change), if any.
     """
 
     positive: str
@@ -110,6 +111,7 @@ class VariantValues:
     height: int
     image: str | None = None
     filename_prefix: str = "imagegen/render"
+    mask: str | None = None
 
 
 @dataclass(frozen=True)

@@ -47,9 +47,11 @@ from services.render.dimensions import SizePolicy
 __all__ = [
     "DEFAULT_SIZE_POLICIES",
     "DEFAULT_WORKFLOWS",
+    "EDIT_WORKFLOWS",
     "LINK_BINDINGS",
     "MODEL_FILE_INPUTS",
     "VALUE_BINDINGS",
+    "EditKind",
     "InputRef",
     "Mode",
     "OutputSizeRule",
@@ -66,6 +68,24 @@ class Mode(StrEnum):
     TXT2IMG = "txt2img"
 
 
+class EditKind(StrEnum):
+    """How an image-to-image template changes the source (the bindings file's ``edit``)."""
+
+    IMG2IMG = "img2img"
+    """The whole frame is re-drawn at the request's denoise."""
+    KONTEXT = "kontext"
+    """An instruction-editing model draws a new image with the source as its reference."""
+    INPAINT = "inpaint"
+    """Only the mask's white area is re-drawn; the render keeps the source outside it."""
+
+
+EDIT_WORKFLOWS: Mapping[EditKind, str] = {
+    EditKind.IMG2IMG: "flux-img2img",
+    EditKind.KONTEXT: "flux-kontext-edit",
+    EditKind.INPAINT: "flux-inpaint",
+}
+"""The shipped template of each edit kind."""
+
 DEFAULT_WORKFLOWS: Mapping[Mode, str] = {
     Mode.IMG2IMG: "flux-img2img",
     Mode.TXT2IMG: "flux-txt2img",
@@ -75,6 +95,7 @@ DEFAULT_WORKFLOWS: Mapping[Mode, str] = {
 VALUE_BINDINGS = frozenset(
     {
         "image",
+        "mask",
         "positive",
         "negative",
         "seed",
@@ -96,14 +117,15 @@ LINK_BINDINGS = frozenset(
 )
 """Bindings whose inputs receive a link that the render splices into or reads."""
 
-_REQUIRED: Mapping[Mode, frozenset[str]] = {
-    Mode.IMG2IMG: frozenset(
-        {"output", "image", "positive", "seed", "steps", "cfg", "sampler", "scheduler"}
-        | {"denoise", "width", "height"}
-    ),
-    Mode.TXT2IMG: frozenset(
-        {"output", "positive", "seed", "steps", "cfg", "sampler", "scheduler", "width", "height"}
-    ),
+_SAMPLING = frozenset(
+    {"output", "positive", "seed", "steps", "cfg", "sampler", "scheduler", "width", "height"}
+)
+_REQUIRED: Mapping[Mode | EditKind, frozenset[str]] = {
+    Mode.TXT2IMG: _SAMPLING,
+    EditKind.IMG2IMG: _SAMPLING | {"image", "denoise"},
+    # Kontext draws a fresh latent (denoise 1.0): the planned denoise has nothing to bind to.
+    EditKind.KONTEXT: _SAMPLING | {"image"},
+    EditKind.INPAINT: _SAMPLING | {"image", "mask", "denoise"},
 }
 
 MODEL_FILE_INPUTS = frozenset(
@@ -165,6 +187,8 @@ class Workflow:
     Attributes:
         name: The template's name (its file stem).
         mode: Image-to-image or text-to-image.
+        edit: How an image-to-image template changes the source (``None`` for
+            text-to-image).
         description: One line for people.
         graph: The API-format graph; never modified (the graph builder copies it).
         bindings: Parameter name → the inputs that receive it.
@@ -181,6 +205,7 @@ class Workflow:
     output_node: str
     required_models: tuple[tuple[str, str, str], ...] = field(default=())
     output_size: OutputSizeRule = field(default=OutputSizeRule(SizePolicy.SOURCE))
+    edit: EditKind | None = EditKind.IMG2IMG
 
     def has(self, binding: str) -> bool:
         """True when the template binds ``binding``."""
@@ -213,6 +238,7 @@ class _BindingsFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     mode: Literal["img2img", "txt2img"]
+    edit: Literal["img2img", "kontext", "inpaint"] | None = None
     description: str = ""
     output_size: _OutputSize | None = None
     bindings: dict[str, _Target | list[_Target]]
@@ -317,6 +343,9 @@ def _load(name: str, graph_path: Path, bindings_path: Path) -> Workflow:
             raise _invalid(name, f"node {node_id} has no inputs object")
 
     mode = Mode(spec.mode)
+    if mode is Mode.TXT2IMG and spec.edit is not None:
+        raise _invalid(name, "'edit' belongs to img2img templates only")
+    edit = None if mode is Mode.TXT2IMG else EditKind(spec.edit or EditKind.IMG2IMG)
     bindings: dict[str, tuple[InputRef, ...]] = {}
     output_node = ""
     for binding, raw in spec.bindings.items():
@@ -348,9 +377,12 @@ def _load(name: str, graph_path: Path, bindings_path: Path) -> Workflow:
             if len(sources) != 1:
                 raise _invalid(name, f"binding {binding!r}: its inputs are fed by different links")
         bindings[binding] = targets
-    missing = sorted(_REQUIRED[mode] - bindings.keys())
+    kind = edit or mode
+    missing = sorted(_REQUIRED[kind] - bindings.keys())
     if missing:
-        raise _invalid(name, f"{mode.value} templates must bind {', '.join(missing)}")
+        raise _invalid(name, f"{kind.value} templates must bind {', '.join(missing)}")
+    if edit is not EditKind.INPAINT and "mask" in bindings:
+        raise _invalid(name, "only 'edit': 'inpaint' templates bind 'mask'")
 
     output_size = _output_size_rule(name, mode, spec.output_size)
     required_models = tuple(
@@ -368,6 +400,7 @@ def _load(name: str, graph_path: Path, bindings_path: Path) -> Workflow:
         output_node=output_node,
         required_models=required_models,
         output_size=output_size,
+        edit=edit,
     )
 
 

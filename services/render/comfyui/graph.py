@@ -151,6 +151,9 @@ def build_graph(
     if params.image is not None:
         b.set_value("image", params.image, "source_image")
         b.image_inputs.extend(workflow.targets("image"))
+    if params.mask is not None:
+        b.set_value("mask", params.mask, "mask")
+        b.image_inputs.extend(workflow.targets("mask"))
 
     if loras:
         if not workflow.has("model"):
