@@ -82,6 +82,7 @@ async def create_server(settings: GatewaySettings) -> GrpcServer:
             ),
             default_deadline_s=settings.default_deadline_s,
             single_gpu=settings.single_gpu,
+            kontext_recheck_s=settings.kontext_recheck_s,
         ),
         scheduler=scheduler,
         reuse=PlanReuseCache(
