@@ -17,6 +17,11 @@ the results (:class:`~services.render.dimensions.SizePolicy`): ``{"policy": "sou
 its only choice) or ``{"policy": "scale", "min_scale": 1.5, "max_scale": 4,
 "default_scale": 2}`` (the source enlarged by the request's ``scale``).
 
+The optional ``edit`` entry (image-to-image only) says how a template changes the source
+(:class:`EditKind`): ``img2img`` (the default), ``kontext`` (a fresh latent with the
+source as reference, so no ``denoise`` binding) or ``inpaint`` (binds ``mask``, the
+uploaded one-channel mask; only inpaint templates may).
+
 Value bindings receive a literal (the prompt text, the seed, the size …). Link bindings
 name an input that receives a link; the render splices nodes in front of it: LoRA loaders
 in front of ``model``, the ControlNet in front of ``positive_conditioning`` and

@@ -78,6 +78,14 @@ async def test_auto_with_the_kontext_model_edits_with_kontext_from_the_instructi
     assert "KONTEXT_UNAVAILABLE" not in run["warnings"]
 
 
+async def test_the_callers_own_prompt_wins_over_the_kontext_instruction() -> None:
+    async with AsyncExitStack() as stack:
+        system = await _system(stack, kontext=True)
+        run = await _run(system, _edit(prompt="Paint the cup emerald. Keep the rest."))
+    assert run["record"]["workflow"] == "flux-kontext-edit"
+    assert run["record"]["positive_prompt"] == "Paint the cup emerald. Keep the rest."
+
+
 async def test_auto_without_kontext_falls_back_to_img2img_with_a_warning() -> None:
     async with AsyncExitStack() as stack:
         system = await _system(stack, kontext=False)
