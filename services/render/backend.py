@@ -211,10 +211,12 @@ class PromptFinished:
     Attributes:
         result: Where the image waits.
         recipe: What the backend ran, in its own terms (embedded in the result's PNG).
+        models: The model files it loaded (the checkpoint it chose among alternatives …).
     """
 
     result: StoredResult
     recipe: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    models: tuple[str, ...] = ()
 
 
 PromptEvent = PromptQueued | PromptStarted | PromptProgress | PromptPreview | PromptFinished

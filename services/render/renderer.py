@@ -773,7 +773,7 @@ class _Run:
                 raise BackendUnavailableError(
                     f"fetching the result failed: {e}", backend=e.backend
                 ) from e
-            record = self._record(index, backend, prompt_id)
+            record = self._record(index, backend, prompt_id, timings.models)
             keep = await asyncio.to_thread(_kept_source, checked)
             finished = await asyncio.to_thread(
                 finish_result,
@@ -871,7 +871,13 @@ class _Run:
                         STAGE_SECONDS.labels(service="render", stage="sampling").observe(
                             end - begin
                         )
-                        return _Followed(event.result, event.recipe, begin - queued_at, end - begin)
+                        return _Followed(
+                            event.result,
+                            event.recipe,
+                            begin - queued_at,
+                            end - begin,
+                            event.models,
+                        )
         except PromptRefusedError as e:
             raise _backend_refusal(e) from e
         except PromptFailedError as e:
@@ -888,7 +894,9 @@ class _Run:
             f"prompt {prompt_id} ended without an outcome", backend=backend.name
         )
 
-    def _record(self, index: int, backend: RenderBackend, prompt_id: str) -> RenderRecord:
+    def _record(
+        self, index: int, backend: RenderBackend, prompt_id: str, models: tuple[str, ...] = ()
+    ) -> RenderRecord:
         checked = self.checked
         cn = checked.controlnet
         controlnet = None
@@ -914,7 +922,9 @@ class _Run:
             seed=checked.seeds[index],
             variant=index,
             workflow=self.workflow.name,
-            models=[value for _, _, value in self.workflow.required_models],
+            # What the backend loaded (it chose among a template's alternatives), else
+            # what the template names.
+            models=list(models) or [value for _, _, value in self.workflow.required_models],
             loras=[(lora.name, lora.strength) for lora in checked.loras],
             controlnet=controlnet,
             source_size=source_size,
@@ -945,6 +955,7 @@ class _Followed:
     recipe: Mapping[str, Any]
     queue_wait_s: float
     sampling_s: float
+    models: tuple[str, ...] = ()
 
 
 def _backend_refusal(error: PromptRefusedError) -> ImagegenError:

@@ -59,6 +59,7 @@ __all__ = [
     "EditKind",
     "InputRef",
     "Mode",
+    "ModelChoice",
     "OutputSizeRule",
     "Workflow",
     "WorkflowLibrary",
@@ -161,6 +162,19 @@ class InputRef:
         return f"node {self.node} input {self.input}"
 
 
+@dataclass(frozen=True)
+class ModelChoice:
+    """A loader input that takes the first of several files the server has.
+
+    Attributes:
+        target: The loader input (e.g. ``CheckpointLoaderSimple.ckpt_name``).
+        files: In order of preference; the last is the fallback every server must have.
+    """
+
+    target: InputRef
+    files: tuple[str, ...]
+
+
 DEFAULT_SIZE_POLICIES: Mapping[Mode, SizePolicy] = {
     Mode.IMG2IMG: SizePolicy.SOURCE,
     Mode.TXT2IMG: SizePolicy.REQUESTED,
@@ -194,6 +208,7 @@ class Workflow:
         mode: Image-to-image or text-to-image.
         edit: How an image-to-image template changes the source (``None`` for
             text-to-image).
+        model_choice: A loader input filled with the first listed file the server has.
         description: One line for people.
         graph: The API-format graph; never modified (the graph builder copies it).
         bindings: Parameter name → the inputs that receive it.
@@ -211,6 +226,7 @@ class Workflow:
     required_models: tuple[tuple[str, str, str], ...] = field(default=())
     output_size: OutputSizeRule = field(default=OutputSizeRule(SizePolicy.SOURCE))
     edit: EditKind | None = EditKind.IMG2IMG
+    model_choice: ModelChoice | None = None
 
     def has(self, binding: str) -> bool:
         """True when the template binds ``binding``."""
@@ -237,6 +253,14 @@ class _OutputSize(BaseModel):
     default_scale: float | None = Field(default=None, ge=1.0, le=8.0)
 
 
+class _ModelChoice(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    node: str = Field(min_length=1)
+    input: str = Field(min_length=1)
+    files: list[str] = Field(min_length=1)
+
+
 class _BindingsFile(BaseModel):
     """The ``*.bindings.json`` file as written by a person."""
 
@@ -246,6 +270,7 @@ class _BindingsFile(BaseModel):
     edit: Literal["img2img", "kontext", "inpaint"] | None = None
     description: str = ""
     output_size: _OutputSize | None = None
+    model_choice: _ModelChoice | None = None
     bindings: dict[str, _Target | list[_Target]]
 
 
@@ -390,9 +415,17 @@ def _load(name: str, graph_path: Path, bindings_path: Path) -> Workflow:
         raise _invalid(name, "only 'edit': 'inpaint' templates bind 'mask'")
 
     output_size = _output_size_rule(name, mode, spec.output_size)
+    choice = _model_choice(name, graph, spec.model_choice)
+    # A choice needs only its fallback (its last file) on every server.
     required_models = tuple(
-        (node["class_type"], input_name, value)
-        for node in graph.values()
+        (
+            node["class_type"],
+            input_name,
+            choice.files[-1]
+            if choice is not None and choice.target == InputRef(node_id, input_name)
+            else value,
+        )
+        for node_id, node in graph.items()
         for input_name, value in node.get("inputs", {}).items()
         if input_name in MODEL_FILE_INPUTS and isinstance(value, str)
     )
@@ -406,7 +439,24 @@ def _load(name: str, graph_path: Path, bindings_path: Path) -> Workflow:
         required_models=required_models,
         output_size=output_size,
         edit=edit,
+        model_choice=choice,
     )
+
+
+def _model_choice(
+    name: str, graph: Mapping[str, Any], declared: _ModelChoice | None
+) -> ModelChoice | None:
+    if declared is None:
+        return None
+    target = InputRef(declared.node, declared.input)
+    node = graph.get(target.node)
+    if (
+        node is None
+        or target.input not in MODEL_FILE_INPUTS
+        or not isinstance(node.get("inputs", {}).get(target.input), str)
+    ):
+        raise _invalid(name, f"model_choice: {target} is not a loader's model file input")
+    return ModelChoice(target, tuple(declared.files))
 
 
 def _output_size_rule(name: str, mode: Mode, declared: _OutputSize | None) -> OutputSizeRule:

@@ -165,3 +165,22 @@ async def test_a_mask_on_kontext_keeps_the_source_outside_it_too() -> None:
         (result,) = of_kind(await collect(stack.stub, request), "result")
     diff = ImageChops.difference(_decoded(_photo()), _decoded(result.image.data))
     assert _largest(diff.crop((0, 0, WIDTH, BOX[1]))) <= 2
+
+
+@pytest.mark.parametrize(
+    ("checkpoints", "used"),
+    [
+        (["flux1-dev-fp8.safetensors", "flux1-fill-dev-fp8.safetensors"], "flux1-fill-dev-fp8"),
+        (["flux1-dev-fp8.safetensors"], "flux1-dev-fp8"),
+    ],
+)
+async def test_inpainting_uses_flux_fill_where_the_server_has_it_and_flux_dev_elsewhere(
+    checkpoints: list[str], used: str
+) -> None:
+    async with render_stack(comfy=fake_settings(checkpoints=checkpoints)) as stack:
+        (result,) = of_kind(await collect(stack.stub, _inpaint()), "result")
+        graph = graph_of(stack.comfy, result.prompt_id)
+    (loader,) = nodes_of(graph, "CheckpointLoaderSimple")
+    assert loader["inputs"]["ckpt_name"] == f"{used}.safetensors"
+    record = json.loads(read_metadata(result.image.data)[PROVENANCE_KEY])
+    assert record["models"] == [f"{used}.safetensors"]

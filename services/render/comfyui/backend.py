@@ -28,6 +28,7 @@ from services.render.comfyui.errors import (
 from services.render.comfyui.graph import build_variant, naming_fields
 from services.render.comfyui.messages import PreviewFrame, QueueSnapshot, SocketState
 from services.render.comfyui.tracker import PromptTracker, ReadHistory, ReadQueue, TrackerStep
+from services.render.workflows import MODEL_FILE_INPUTS
 
 __all__ = ["ComfyUIBackend"]
 
@@ -87,11 +88,13 @@ class ComfyUIBackend:
     async def problems(self, spec: VariantSpec) -> list[GraphProblem]:
         """Checks the variant's graph against ``/object_info``, re-read when something is
         missing (model files and custom nodes appear without a restart)."""
-        built = build_variant(spec)
+        catalog = NodeCatalog(await self.client.object_info())
+        built = build_variant(spec, catalog)
         skip = built.image_inputs
-        problems = check_graph(built.graph, NodeCatalog(await self.client.object_info()), skip=skip)
+        problems = check_graph(built.graph, catalog, skip=skip)
         if any(p.is_missing_model or p.kind == "unknown_node" for p in problems):
             catalog = NodeCatalog(await self.client.object_info(refresh=True))
+            built = build_variant(spec, catalog)
             problems = check_graph(built.graph, catalog, skip=skip)
         return naming_fields(problems, built.origins)
 
@@ -112,7 +115,12 @@ class ComfyUIBackend:
     ) -> AsyncGenerator[PromptEvent, None]:
         """Builds the variant's graph, queues it and drives a :class:`PromptTracker`
         until the prompt ends."""
-        built = build_variant(spec)
+        catalog = (
+            NodeCatalog(await self.client.object_info())
+            if spec.workflow.model_choice is not None
+            else None
+        )
+        built = build_variant(spec, catalog)
         # Without the socket the prompt's messages would be missed; wait a little for
         # it, then rely on polling if it stays down.
         left = _SOCKET_WAIT_S if deadline is None else deadline - time.monotonic()
@@ -145,7 +153,9 @@ class ComfyUIBackend:
                     elif isinstance(step, ReadHistory):
                         steps.extend(tracker.on_history(await self._history(prompt_id)))
                     elif isinstance(step, PromptFinished):
-                        yield dataclasses.replace(step, recipe=built.graph)
+                        yield dataclasses.replace(
+                            step, recipe=built.graph, models=_model_files(built.graph)
+                        )
                         return
                     else:
                         yield step
@@ -194,3 +204,13 @@ class ComfyUIBackend:
             await self.client.interrupt(prompt_id)
         snapshot = await self.client.queue_snapshot(since=time.monotonic())
         return tuple(p for p in prompt_ids if snapshot.contains(p))
+
+
+def _model_files(graph: Mapping[str, Any]) -> tuple[str, ...]:
+    """The model files a graph loads, in node order."""
+    return tuple(
+        value
+        for node in graph.values()
+        for name, value in node.get("inputs", {}).items()
+        if name in MODEL_FILE_INPUTS and isinstance(value, str)
+    )

@@ -36,10 +36,18 @@ from services.render.backend import (
     VariantSpec,
     VariantValues,
 )
+from services.render.comfyui.catalog import NodeCatalog
 from services.render.jobs import ControlKind
 from services.render.workflows import InputRef, Workflow
 
-__all__ = ["FLUX_UNION_TYPES", "BuiltGraph", "build_graph", "build_variant", "naming_fields"]
+__all__ = [
+    "FLUX_UNION_TYPES",
+    "BuiltGraph",
+    "build_graph",
+    "build_variant",
+    "choose_model",
+    "naming_fields",
+]
 
 FLUX_UNION_TYPES: Mapping[ControlKind, str] = {
     ControlKind.CANNY: "openpose",
@@ -99,9 +107,31 @@ class _Builder:
         return node_id
 
 
-def build_variant(spec: VariantSpec) -> BuiltGraph:
-    """The graph of a variant spec (see :func:`build_graph`)."""
-    return build_graph(spec.workflow, spec.values, spec.loras, spec.controlnet)
+def build_variant(spec: VariantSpec, catalog: NodeCatalog | None = None) -> BuiltGraph:
+    """The graph of a variant spec (see :func:`build_graph`), its model choice made from
+    what ``catalog`` lists (the fallback file without one)."""
+    graph = build_graph(spec.workflow, spec.values, spec.loras, spec.controlnet)
+    choice = spec.workflow.model_choice
+    if choice is not None:
+        target = choice.target
+        graph.graph[target.node]["inputs"][target.input] = choose_model(spec.workflow, catalog)
+    return graph
+
+
+def choose_model(workflow: Workflow, catalog: NodeCatalog | None) -> str:
+    """The first file of the template's model choice that the server lists, else its last.
+
+    E.g. ``flux-inpaint`` takes the Flux Fill checkpoint where the server has it and
+    Flux dev elsewhere; the last file is the fallback, refused by name when missing.
+    """
+    choice = workflow.model_choice
+    if choice is None:
+        raise ValueError(f"workflow {workflow.name!r} has no model_choice")
+    if catalog is None:
+        return choice.files[-1]
+    class_type = str(workflow.graph[choice.target.node]["class_type"])
+    listed = set(catalog.options(class_type, choice.target.input) or ())
+    return next((f for f in choice.files if f in listed), choice.files[-1])
 
 
 def naming_fields(

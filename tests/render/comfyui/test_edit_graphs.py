@@ -12,7 +12,7 @@ import pytest
 from services.common.errors import FailedPreconditionError
 from services.render.backend import VariantValues
 from services.render.comfyui.catalog import NodeCatalog, check_graph
-from services.render.comfyui.graph import build_graph
+from services.render.comfyui.graph import build_graph, choose_model
 from services.render.settings import DEFAULT_WORKFLOWS_DIR
 from services.render.workflows import (
     EDIT_WORKFLOWS,
@@ -128,3 +128,29 @@ def test_a_mask_binding_outside_an_inpaint_template_is_broken(tmp_path: Path) ->
     with pytest.raises(FailedPreconditionError) as refused:
         WorkflowLibrary(tmp_path).get("t")
     assert "only 'edit': 'inpaint' templates bind 'mask'" in refused.value.message
+
+
+def test_the_inpaint_model_choice_takes_the_first_file_the_server_lists() -> None:
+    workflow = LIBRARY.get(EDIT_WORKFLOWS[EditKind.INPAINT])
+    with_fill = NodeCatalog(
+        real_object_info(
+            checkpoints=["flux1-dev-fp8.safetensors", "flux1-fill-dev-fp8.safetensors"]
+        )
+    )
+    assert choose_model(workflow, with_fill) == "flux1-fill-dev-fp8.safetensors"
+    assert choose_model(workflow, RECORDED) == "flux1-dev-fp8.safetensors"
+    assert choose_model(workflow, None) == "flux1-dev-fp8.safetensors"
+    # Readiness asks every server for the fallback only.
+    assert ("CheckpointLoaderSimple", "ckpt_name", "flux1-dev-fp8.safetensors") in (
+        workflow.required_models
+    )
+
+
+def test_a_model_choice_on_an_input_that_loads_no_model_is_broken(tmp_path: Path) -> None:
+    spec = json.loads((DEFAULT_WORKFLOWS_DIR / "flux-inpaint.bindings.json").read_text())
+    spec["model_choice"]["input"] = "channel"
+    spec["model_choice"]["node"] = "4"
+    _write(tmp_path, "flux-inpaint", spec)
+    with pytest.raises(FailedPreconditionError) as refused:
+        WorkflowLibrary(tmp_path).get("t")
+    assert "model_choice" in refused.value.message
