@@ -47,9 +47,13 @@ fmt: $(STAMP)
 	$(VENV)/bin/ruff format $(PYTHON_PATHS)
 	$(VENV)/bin/ruff check --fix $(PYTHON_PATHS)
 
-## protos: regenerate the committed Python code beside each .proto
+## protos: regenerate the committed Python code beside each .proto, and the descriptor set
+## with the comments that reflection serves (grpcurl describe)
+# third_party/googleapis only resolves imports (google.longrunning); its Python comes from
+# the googleapis-common-protos package.
 protos: $(STAMP)
-	$(PY) -m grpc_tools.protoc -Iprotos --python_out=protos --grpc_python_out=protos --pyi_out=protos $(PROTOS)
+	$(PY) -m grpc_tools.protoc -Iprotos -Ithird_party/googleapis --python_out=protos --grpc_python_out=protos --pyi_out=protos \
+		--include_source_info --descriptor_set_out=protos/imagegen/descriptor_set.binpb $(PROTOS)
 
 ## bench: benchmarks with ratios; results printed and written to tests/bench/results/
 bench: $(STAMP)

@@ -1,7 +1,8 @@
 """The ``generate`` command: one ``Generate`` call shown as it happens, variants written.
 
 Shows the analysis and the plan, a live progress bar per variant, writes each variant to
-``DIR/<seed>.png`` as it arrives and prints the stage timings.
+``DIR/<seed>.<png|jpg|webp>`` as it arrives (previews into a folder of their own when
+asked), and prints the stage timings. ``plan`` writes a plan that ``generate --plan`` reads.
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ from pathlib import Path
 from typing import TextIO
 
 import grpc
+from google.protobuf import json_format
 
 from imagegen.common.v1 import common_pb2
 from imagegen.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 
-__all__ = ["GenerateOutcome", "ProgressBoard", "run_generate"]
+__all__ = ["GenerateOutcome", "ProgressBoard", "run_generate", "run_plan"]
 
 _BAR_WIDTH = 30
 
@@ -109,6 +111,8 @@ class GenerateOutcome:
         warnings: Every warning event.
         timings: Stage → milliseconds, from the ``completed`` event.
         completed: Whether the ``completed`` event arrived.
+        request_id: The request id, from the ``accepted`` event.
+        previews: The preview files written.
     """
 
     written: list[Path] = field(default_factory=list)
@@ -118,6 +122,8 @@ class GenerateOutcome:
     warnings: list[common_pb2.Warning] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     completed: bool = False
+    request_id: str = ""
+    previews: list[Path] = field(default_factory=list)
 
 
 def run_generate(
@@ -129,17 +135,19 @@ def run_generate(
     timeout: float | None = None,
     live: bool = False,
     metadata: Sequence[tuple[str, str]] = (),
+    previews_dir: Path | None = None,
 ) -> GenerateOutcome:
     """Calls ``Generate``, shows its events and writes each variant as it arrives.
 
     Args:
         channel: A channel to the gateway.
         request: The request.
-        out_dir: Where ``<seed>.png`` files go (created if missing).
+        out_dir: Where ``<seed>.<png|jpg|webp>`` files go (created if missing).
         stream: Where to print.
         timeout: Deadline of the call in seconds; None leaves it to the server.
         live: Redraw progress bars in place (a terminal).
         metadata: Call metadata, e.g. the caller's token.
+        previews_dir: Where ``<variant>-<step>.jpg`` previews go; None writes none.
 
     Returns:
         What was produced.
@@ -151,9 +159,24 @@ def run_generate(
     board = ProgressBoard(stream, max(request.variants, 1), live=live)
     outcome = GenerateOutcome()
     out_dir.mkdir(parents=True, exist_ok=True)
+    if previews_dir is not None:
+        previews_dir.mkdir(parents=True, exist_ok=True)
     for event in stub.Generate(request, timeout=timeout, metadata=tuple(metadata) or None):
         kind = event.WhichOneof("event")
-        if kind == "analysis":
+        if kind == "accepted":
+            accepted = event.accepted
+            outcome.request_id = accepted.request_id
+            print(
+                f"accepted: request {accepted.request_id}, seed {accepted.seed}, "
+                f"{accepted.variants} variant(s), workflow {accepted.workflow or 'default'}",
+                file=stream,
+                flush=True,
+            )
+        elif kind == "stage":
+            stage = event.stage
+            model = f" ({stage.model}{', cached' if stage.cached else ''})" if stage.model else ""
+            print(f"{stage.stage}{model} …", file=stream, flush=True)
+        elif kind == "analysis":
             outcome.analysis = event.analysis.analysis
             _print_analysis(stream, event.analysis)
         elif kind == "plan":
@@ -165,7 +188,8 @@ def run_generate(
             board.progress(event.progress.variant, event.progress.step, event.progress.total_steps)
         elif kind == "result":
             result = event.result
-            path = out_dir / f"{result.seed}.png"
+            extension = _EXTENSIONS.get(result.image.mime_type, "png")
+            path = out_dir / f"{result.seed}.{extension}"
             path.write_bytes(result.image.data)
             outcome.written.append(path)
             outcome.seeds.append(result.seed)
@@ -173,6 +197,11 @@ def run_generate(
                 result.index,
                 f"seed {result.seed} {result.image.width}x{result.image.height} → {path}",
             )
+        elif kind == "preview" and previews_dir is not None:
+            preview = event.preview
+            path = previews_dir / f"{preview.variant}-{preview.step:03d}.jpg"
+            path.write_bytes(preview.image.data)
+            outcome.previews.append(path)
         elif kind == "warning":
             outcome.warnings.append(event.warning)
             print(f"warning {event.warning.code}: {event.warning.message}", file=stream, flush=True)
@@ -181,6 +210,48 @@ def run_generate(
             outcome.timings = {t.stage: t.millis for t in event.completed.timings}
             _print_completed(stream, event.completed, outcome.written)
     return outcome
+
+
+def run_plan(
+    channel: grpc.Channel,
+    request: gateway_pb2.PlanRequest,
+    *,
+    out_file: Path,
+    stream: TextIO,
+    timeout: float | None = None,
+    metadata: Sequence[tuple[str, str]] = (),
+) -> gateway_pb2.PlanResponse:
+    """Calls ``Plan``, shows the analysis, the plan and the warnings, and writes the plan
+    as JSON (the form ``generate --plan`` reads back).
+
+    Args:
+        channel: A channel to the gateway.
+        request: The request.
+        out_file: Where the plan's JSON goes.
+        stream: Where to print.
+        timeout: Deadline of the call in seconds; None leaves it to the server.
+        metadata: Call metadata, e.g. the caller's token.
+
+    Returns:
+        The response.
+
+    Raises:
+        grpc.RpcError: The call failed.
+    """
+    stub = gateway_pb2_grpc.GatewayServiceStub(channel)  # type: ignore[no-untyped-call]
+    response: gateway_pb2.PlanResponse = stub.Plan(
+        request, timeout=timeout, metadata=tuple(metadata) or None
+    )
+    if response.HasField("analysis"):
+        _print_analysis(stream, gateway_pb2.AnalysisReady(analysis=response.analysis))
+    _print_plan(stream, gateway_pb2.PlanReady(plan=response.plan, reused=response.reused))
+    for notice in response.warnings:
+        print(f"warning {notice.code}: {notice.message}", file=stream)
+    text = json_format.MessageToJson(response.plan, preserving_proto_field_name=True)
+    out_file.write_text(text + "\n", encoding="utf-8")
+    print(f"wrote {out_file}; edit it, then: imagegen generate --plan {out_file} …", file=stream)
+    stream.flush()
+    return response
 
 
 def _print_analysis(stream: TextIO, ready: gateway_pb2.AnalysisReady) -> None:
@@ -223,6 +294,10 @@ def _print_plan(stream: TextIO, ready: gateway_pb2.PlanReady) -> None:
         file=stream,
         flush=True,
     )
+
+
+_EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
+"""Result MIME type → file extension."""
 
 
 def _print_completed(stream: TextIO, completed: gateway_pb2.Completed, written: list[Path]) -> None:

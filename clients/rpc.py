@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -15,7 +16,7 @@ import grpc
 from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
 
-__all__ = ["call_metadata", "open_channel", "print_rpc_error", "status_details"]
+__all__ = ["ChannelTLS", "call_metadata", "open_channel", "print_rpc_error", "status_details"]
 
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 """The servers' default message limit; ``IMAGEGEN_MAX_MESSAGE_BYTES`` changes both."""
@@ -31,27 +32,61 @@ _DETAIL_TYPES: tuple[type[Message], ...] = (
 )
 
 
-def open_channel(target: str, tls_ca: Path | None = None) -> grpc.Channel:
+@dataclass(frozen=True)
+class ChannelTLS:
+    """TLS towards the gateway: its CA, and optionally a client certificate (mutual TLS).
+
+    Attributes:
+        ca: PEM of the CA the gateway's certificate chains to.
+        cert: PEM of the client certificate; None without one.
+        key: PEM of its key.
+    """
+
+    ca: bytes
+    cert: bytes | None = None
+    key: bytes | None = None
+
+    @classmethod
+    def of(cls, ca: Path | None, cert: Path | None, key: Path | None) -> ChannelTLS | None:
+        """Reads the files; None when no CA is given (plaintext).
+
+        Raises:
+            OSError: A file cannot be read.
+            ValueError: A certificate without its key or the reverse, or either without a CA.
+        """
+        if (cert is None) != (key is None):
+            raise ValueError("--tls-cert and --tls-key go together")
+        if ca is None:
+            if cert is not None:
+                raise ValueError("a client certificate needs --tls-ca as well")
+            return None
+        return cls(
+            ca.read_bytes(),
+            cert.read_bytes() if cert is not None else None,
+            key.read_bytes() if key is not None else None,
+        )
+
+
+def open_channel(target: str, tls: ChannelTLS | None = None) -> grpc.Channel:
     """A channel to a server, with the same message limit the servers use.
 
     Args:
         target: ``host:port`` of the server.
-        tls_ca: CA bundle of the server's certificate; None for plaintext.
+        tls: The CA (and client certificate) for TLS; None for plaintext.
 
     Returns:
         A synchronous channel; close it when done.
-
-    Raises:
-        OSError: The CA file cannot be read.
     """
     limit = int(os.environ.get("IMAGEGEN_MAX_MESSAGE_BYTES", DEFAULT_MAX_MESSAGE_BYTES))
     options: list[tuple[str, Any]] = [
         ("grpc.max_send_message_length", limit),
         ("grpc.max_receive_message_length", limit),
     ]
-    if tls_ca is None:
+    if tls is None:
         return grpc.insecure_channel(target, options=options)
-    credentials = grpc.ssl_channel_credentials(root_certificates=tls_ca.read_bytes())
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=tls.ca, private_key=tls.key, certificate_chain=tls.cert
+    )
     return grpc.secure_channel(target, credentials, options=options)
 
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from gateway.auth import auth_interceptors
+from gateway.capabilities import Capabilities
 from gateway.deadlines import StageBudgets
 from gateway.downstream import Downstream
+from gateway.operations.app import install_jobs
+from gateway.operations.servicer import OPERATIONS_SERVICE
 from gateway.orchestrator import Orchestrator, OrchestratorConfig
 from gateway.readiness import DownstreamReadiness
 from gateway.reuse import PlanReuseCache
@@ -60,7 +63,9 @@ async def create_server(settings: GatewaySettings) -> GrpcServer:
     # Callers' tokens, rights and limits are checked before a request reaches the
     # servicer; with no token file configured there is no interceptor.
     host = GrpcServer(
-        settings, service_names=[SERVICE_NAME], interceptors=auth_interceptors(settings)
+        settings,
+        service_names=[SERVICE_NAME, OPERATIONS_SERVICE],
+        interceptors=auth_interceptors(settings),
     )
     host.on_stop(downstream.close)
 
@@ -73,27 +78,42 @@ async def create_server(settings: GatewaySettings) -> GrpcServer:
         exclusive={"render"} if settings.single_gpu else (),
         entry_hooks=hooks,
     )
+    limits = request_limits(settings)
+    capabilities = Capabilities(
+        downstream,
+        limits,
+        ttl_s=settings.capabilities_ttl_s,
+        timeout_s=settings.capabilities_timeout_s,
+    )
     orchestrator = Orchestrator(
         downstream,
         config=OrchestratorConfig(
-            limits=request_limits(settings),
+            limits=limits,
             budgets=StageBudgets(
                 analyze=settings.analyze_budget_fraction, plan=settings.plan_budget_fraction
             ),
             default_deadline_s=settings.default_deadline_s,
             single_gpu=settings.single_gpu,
             kontext_recheck_s=settings.kontext_recheck_s,
+            heartbeat_interval_s=settings.heartbeat_interval_s,
         ),
         scheduler=scheduler,
         reuse=PlanReuseCache(
             window_s=settings.plan_reuse_window_s, max_entries=settings.plan_reuse_max_entries
         ),
+        capabilities=capabilities,
     )
     readiness = DownstreamReadiness(
         downstream, host.health, timeout_s=settings.health_check_timeout_s
     )
     gateway_pb2_grpc.add_GatewayServiceServicer_to_server(  # type: ignore[no-untyped-call]
-        GatewayServicer(orchestrator, readiness=readiness), host.server
+        GatewayServicer(
+            orchestrator,
+            readiness=readiness,
+            jobs=install_jobs(host, settings, orchestrator, limits),
+            capabilities=capabilities,
+        ),
+        host.server,
     )
     host.watch_readiness(readiness.check, settings.health_poll_interval_s)
     return host

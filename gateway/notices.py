@@ -35,9 +35,17 @@ def analysis_warnings(analysis: common_pb2.ImageAnalysis) -> list[common_pb2.War
     notes = list(analysis.warnings)
     fallback = analysis.source == common_pb2.ANALYSIS_SOURCE_METADATA_FALLBACK
     if fallback:
-        reason = "; ".join(notes) or "the vision model did not answer"
         found.append(
-            warning("ANALYSIS_FALLBACK", f"the image was described from its metadata: {reason}")
+            warning(
+                "ANALYSIS_FALLBACK",
+                _fallback_message(
+                    "the image was described from its size, colours and metadata, "
+                    "not by the vision model",
+                    "not by the vision model",
+                    notes,
+                    "the vision model did not answer",
+                ),
+            )
         )
         notes = []
     if analysis.missing_fields:
@@ -58,6 +66,24 @@ def plan_warnings(plan: common_pb2.PromptPlan) -> list[common_pb2.Warning]:
     """The warnings a plan gives rise to, fallback first."""
     notes = list(plan.warnings)
     if plan.source == common_pb2.PLAN_SOURCE_RULES:
-        reason = "; ".join(notes) or "the planner model did not answer"
-        return [warning("PLAN_FALLBACK", f"the prompt was planned by keyword rules: {reason}")]
+        message = _fallback_message(
+            "the prompt was planned by keyword rules",
+            "planned by keyword rules",
+            notes,
+            "the planner model did not answer",
+        )
+        return [warning("PLAN_FALLBACK", message)]
     return [warning("PLAN_ADJUSTED", note) for note in notes]
+
+
+def _fallback_message(headline: str, marker: str, notes: list[str], default: str) -> str:
+    """What a fallback warning says: the service's own notes when they already name the
+    fallback (``marker``), else ``headline`` followed by the notes (or ``default``).
+
+    The fallback is named once: a service that says "planned by keyword rules: …" is
+    not prefixed with the same words again.
+    """
+    text = "; ".join(notes)
+    if marker in text:
+        return text
+    return f"{headline}: {text or default}"

@@ -3,12 +3,21 @@
 ``Generate`` is an async generator of ``GenerateResponse`` events, yielded the moment
 each thing happens::
 
-    validate ─► admit ─► analysis (img2img; skipped with a description) ─► plan ─► render
-                 │ AnalysisReady + warnings     │ PlanReady + warnings   │ queued / progress /
-                 │                              │                        │ preview / result /
-                 │                              │                        │ warning per variant
-                 └──────────────────────────────┴────────────────────────┴─► Completed (timings)
+    validate ─► admit ─► analysis ──────► plan ─────────► render ─────────────► done
+                  │         │                 │               │
+               Accepted   StageStarted      StageStarted    StageStarted        Completed
+                          Heartbeat …       Heartbeat …     queued / progress /  (timings)
+                          AnalysisReady     PlanReady       preview / result /
+                          + warnings        + warnings      warning per variant
 
+The analysis runs for image-to-image only (a caller's description replaces the model).
+
+- ``accepted`` goes out as soon as the request is valid and admitted (request id, seed,
+  variants, mode, workflow), before any downstream call; ``stage`` marks the start of the
+  analysis, the plan and the render (with the model and whether a cache serves it), and
+  ``heartbeat`` repeats every ``heartbeat_interval_s`` while a model call runs.
+- Every name the request gives (workflow, LoRA, ControlNet, sampler, scheduler) is
+  checked against the capabilities (:mod:`gateway.capabilities`) before any model runs.
 - The caller's limits are charged (:func:`gateway.limits.admit`) only once the request
   is valid, and before any model is asked.
 - One analysis and one plan serve every variant; variant i renders seed + i, the seed
@@ -30,7 +39,7 @@ import asyncio
 import contextlib
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -39,6 +48,7 @@ import grpc.aio
 from google.rpc import error_details_pb2
 
 from gateway.caller_prompts import CallerPrompts
+from gateway.capabilities import Capabilities
 from gateway.deadlines import Deadline, Stage, StageBudgets
 from gateway.downstream import Downstream, relay_error
 from gateway.edit_modes import (
@@ -74,6 +84,7 @@ RANDOM_SEED_BOUND = 2**32
 
 _SERVICE = "gateway"
 _Response = TypeVar("_Response")
+_Result = TypeVar("_Result")
 _log = get_logger(__name__)
 
 
@@ -86,6 +97,7 @@ class OrchestratorConfig:
         budgets: Shares of the deadline for analysis and planning.
         default_deadline_s: Deadline of a call whose caller set none.
         single_gpu: Renders run in an exclusive ``render`` phase of the scheduler.
+        heartbeat_interval_s: A ``heartbeat`` event is sent this often while a model call runs.
         kontext_recheck_s: How long a render's refusal of the missing Kontext model is
             trusted before AUTO tries Kontext again.
     """
@@ -94,6 +106,7 @@ class OrchestratorConfig:
     budgets: StageBudgets = field(default_factory=StageBudgets)
     default_deadline_s: float = 900.0
     single_gpu: bool = False
+    heartbeat_interval_s: float = 2.0
     kontext_recheck_s: float = 300.0
 
 
@@ -165,6 +178,7 @@ class Orchestrator:
         config: Limits, budgets and mode.
         scheduler: Groups model calls of concurrent requests into phases.
         reuse: Recent analyses and plans.
+        capabilities: What the system has; a request's names are checked against it.
     """
 
     def __init__(
@@ -174,18 +188,20 @@ class Orchestrator:
         config: OrchestratorConfig,
         scheduler: PhaseScheduler,
         reuse: PlanReuseCache,
+        capabilities: Capabilities,
     ) -> None:
         self._downstream = downstream
         self._config = config
         self._scheduler = scheduler
         self._reuse = reuse
+        self._capabilities = capabilities
         self._kontext = KontextAvailability(config.kontext_recheck_s)
 
     # ------------------------------------------------------------------ the RPCs
 
     async def generate(
         self, request: gateway_pb2.GenerateRequest, *, time_remaining: float | None
-    ) -> AsyncIterator[gateway_pb2.GenerateResponse]:
+    ) -> AsyncGenerator[gateway_pb2.GenerateResponse, None]:
         """Runs one ``Generate`` call.
 
         Args:
@@ -219,12 +235,23 @@ class Orchestrator:
                 "approved_plan": job.approved_plan is not None,
             },
         )
-        if inputs.mode is Mode.TEXT_TO_IMAGE and inputs.description is not None:
-            yield _event(
-                warning=warning(
-                    "DESCRIPTION_IGNORED", "a description only applies to image-to-image"
-                )
+        if self._capabilities.last is None:
+            # Only the first request after a start waits for the catalog before
+            # `accepted`: it names the default workflow.
+            await self._capabilities.get()
+        yield _event(
+            accepted=gateway_pb2.Accepted(
+                request_id=request_id,
+                seed=seed,
+                variants=job.variants,
+                mode=inputs.mode.value,
+                workflow=job.workflow or self._capabilities.default_workflow(inputs.mode.value),
             )
+        )
+        # Unknown names are refused before any model spends its time on the request.
+        await self._capabilities.check(job)
+        if inputs.mode is Mode.TEXT_TO_IMAGE and inputs.description is not None:
+            yield _event(warning=_DESCRIPTION_IGNORED)
         for notice in job.caller_prompts.warnings:
             yield _event(warning=notice)
 
@@ -239,6 +266,7 @@ class Orchestrator:
                 yield event
         assert prepared.plan is not None
 
+        yield _stage("render")
         results = 0
         async for event in self._render_edit(job, seed, prepared, request_id, deadline, timer):
             results += event.HasField("result")
@@ -281,9 +309,7 @@ class Orchestrator:
         admit(1)  # a plan runs both models, as a one-variant generation does
         response = gateway_pb2.PlanResponse()
         if inputs.mode is Mode.TEXT_TO_IMAGE and inputs.description is not None:
-            response.warnings.append(
-                warning("DESCRIPTION_IGNORED", "a description only applies to image-to-image")
-            )
+            response.warnings.append(_DESCRIPTION_IGNORED)
         prepared = _Prepared()
         async for event in self._prepare(inputs, deadline, timer, prepared):
             if event.HasField("warning"):
@@ -324,14 +350,17 @@ class Orchestrator:
             earlier = self._reuse.get(reuse_key(inputs))
             if earlier is not None and earlier.analysis is not None:
                 prepared.analysis = earlier.analysis
+                yield _stage("analysis", earlier.analysis.model, cached=True)
                 yield _event(
                     analysis=gateway_pb2.AnalysisReady(analysis=earlier.analysis, reused=True)
                 )
             elif inputs.description is not None:
                 prepared.analysis = _user_analysis(inputs)
+                yield _stage("analysis")
                 yield _event(analysis=gateway_pb2.AnalysisReady(analysis=prepared.analysis))
         prepared.plan = plan
         _log.info("approved plan", extra=_plan_log(plan))
+        yield _stage("plan")
         yield _event(plan=gateway_pb2.PlanReady(plan=plan))
 
     async def _prepare(
@@ -356,32 +385,72 @@ class Orchestrator:
             prepared.plan = caller.apply(earlier.plan)
             if earlier.analysis is not None:
                 earlier.analysis.cached = True
+                yield _stage("analysis", earlier.analysis.model, cached=True)
                 yield _event(
                     analysis=gateway_pb2.AnalysisReady(analysis=earlier.analysis, reused=True)
                 )
+            yield _stage("plan", earlier.plan.model, cached=True)
             yield _event(plan=gateway_pb2.PlanReady(plan=prepared.plan, reused=True))
             _log.info("reused analysis and plan", extra=_plan_log(earlier.plan))
             return
 
         if inputs.mode is Mode.IMAGE_TO_IMAGE:
+            analyses: list[common_pb2.ImageAnalysis] = []
             with timer.measure(Stage.ANALYZE):
-                analysis = await self._analyze(inputs, deadline)
+                if inputs.description is not None:
+                    yield _stage("analysis")
+                    analyses.append(_user_analysis(inputs))
+                else:
+                    yield _stage("analysis", self._capabilities.model("vision"))
+                    async for beat in self._beating(
+                        "analysis", self._analyze(inputs, deadline), analyses
+                    ):
+                        yield beat
+            analysis = analyses[0]
             prepared.analysis = analysis
             yield _event(analysis=gateway_pb2.AnalysisReady(analysis=analysis))
             for notice in analysis_warnings(analysis):
                 yield _event(warning=notice)
 
+        plans: list[common_pb2.PromptPlan] = []
         with timer.measure(Stage.PLAN):
-            plan = await self._plan(inputs, prepared.analysis, deadline)
+            yield _stage("plan", self._capabilities.model("planner"))
+            async for beat in self._beating(
+                "plan", self._plan(inputs, prepared.analysis, deadline), plans
+            ):
+                yield beat
+        plan = plans[0]
         prepared.plan = caller.apply(plan)
         yield _event(plan=gateway_pb2.PlanReady(plan=prepared.plan))
         for notice in plan_warnings(plan):
             yield _event(warning=notice)
         self._reuse.put(key, ReusedPlan(analysis=prepared.analysis, plan=plan))
 
+    async def _beating(
+        self, stage: str, call: Coroutine[object, object, _Result], out: list[_Result]
+    ) -> AsyncIterator[gateway_pb2.GenerateResponse]:
+        """Runs ``call``, yielding a ``heartbeat`` each interval it is still running.
+
+        Its result is appended to ``out``; its exception is raised. Closing the
+        generator (the caller went away) cancels the call.
+        """
+        started = time.monotonic()
+        task = asyncio.ensure_future(call)
+        try:
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=self._config.heartbeat_interval_s)
+                if done:
+                    break
+                elapsed = (time.monotonic() - started) * 1000.0
+                yield _event(heartbeat=gateway_pb2.Heartbeat(stage=stage, elapsed_millis=elapsed))
+            out.append(task.result())
+        finally:
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
     async def _analyze(self, inputs: PlanInputs, deadline: Deadline) -> common_pb2.ImageAnalysis:
-        if inputs.description is not None:
-            return _user_analysis(inputs)
         assert inputs.image is not None
         request = vision_pb2.AnalyzeImageRequest(
             image=common_pb2.Image(data=inputs.image.data, mime_type=inputs.image.mime_type)
@@ -609,6 +678,17 @@ class Orchestrator:
                 timer.add(Stage.RENDER_WAIT, finished - started)
             else:
                 timer.add(Stage.RENDER, finished - first_work)
+
+
+_DESCRIPTION_IGNORED = warning(
+    "DESCRIPTION_IGNORED",
+    "the description was not used: it describes a source image, and this request has none "
+    "(text-to-image)",
+)
+
+
+def _stage(name: str, model: str = "", *, cached: bool = False) -> gateway_pb2.GenerateResponse:
+    return _event(stage=gateway_pb2.StageStarted(stage=name, model=model, cached=cached))
 
 
 def _kontext_missing(error: DownstreamError) -> bool:

@@ -1,9 +1,22 @@
 """The gateway's health, drawn from its downstream services' health.
 
-The gateway can do nothing useful without the vision, planner and render services, so
-it reports NOT_SERVING while any of them does not answer SERVING. Beside its own status
-it publishes its view of each downstream service under that service's name, so one
-health call to the gateway (``imagegen health``) shows which one is down.
+The gateway reports SERVING while it can still produce images:
+
+| service | its status | the gateway |
+|---|---|---|
+| render | SERVING | can render |
+| render | anything else | NOT_SERVING: nothing renders |
+| vision, planner | SERVING | analyses and plans with the models |
+| vision, planner | NOT_SERVING | SERVING: the service answers with its fallback |
+| vision, planner | no answer | NOT_SERVING: nobody answers |
+
+A vision or planner service is NOT_SERVING while its model backend is down, and then
+still answers: from the image's metadata, or by keyword rules. No answer at all
+(UNAVAILABLE, DEADLINE_EXCEEDED …) leaves nothing to fall back on.
+
+Beside its own status it publishes each downstream service's own answer under that
+service's name, so one health call to the gateway (``imagegen health``) shows which one
+is down or degraded.
 
 The same view refuses work up front: a ``Generate`` while render is not SERVING would
 run both model stages and only then fail, so it is answered UNAVAILABLE at once
@@ -22,7 +35,8 @@ __all__ = ["DownstreamNotReadyError", "DownstreamReadiness"]
 
 
 class DownstreamNotReadyError(Exception):
-    """Some downstream service is not SERVING; the message names each one and its status."""
+    """A downstream service stops the gateway from producing images; the message names
+    each one and its status."""
 
 
 class DownstreamReadiness:
@@ -48,11 +62,11 @@ class DownstreamReadiness:
         """Asks every downstream service and publishes what it answered.
 
         Returns:
-            True when all of them are SERVING.
+            True when the gateway can produce images (see the module's table).
 
         Raises:
-            DownstreamNotReadyError: Naming each service that is not, with its address and
-                status (the server logs it as the reason for NOT_SERVING).
+            DownstreamNotReadyError: Naming each service that stops it, with its address
+                and status (the server logs it as the reason for NOT_SERVING).
         """
         statuses = await self._downstream.health(timeout_s=self._timeout_s)
         self.last = statuses
@@ -67,7 +81,7 @@ class DownstreamReadiness:
         failing = [
             f"{name} ({self._downstream.addresses[name]}): {status}"
             for name, status in statuses.items()
-            if status != "SERVING"
+            if not _can_serve(name, status)
         ]
         if failing:
             raise DownstreamNotReadyError("; ".join(failing))
@@ -104,6 +118,17 @@ class DownstreamReadiness:
             "no generation is accepted until it is SERVING again",
             backend=name,
         )
+
+
+_FALLBACK_SERVICES = frozenset({"vision", "planner"})
+"""Services that answer with a fallback while NOT_SERVING (their model backend is down)."""
+
+
+def _can_serve(name: str, status: str) -> bool:
+    """Whether a downstream service in ``status`` still lets the gateway produce images."""
+    if status == "SERVING":
+        return True
+    return name in _FALLBACK_SERVICES and status == "NOT_SERVING"
 
 
 def _replica_count(target: str) -> int:

@@ -17,13 +17,14 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from gateway.downstream import grpc_target
+from gateway.operations.settings import JobsSettings
 from services.common.channels import ClientTLS
 from services.common.settings import RequestLimitSettings, env_name, prompt_token_budget_field
 
 __all__ = ["GatewaySettings"]
 
 
-class GatewaySettings(RequestLimitSettings):
+class GatewaySettings(JobsSettings, RequestLimitSettings):
     """Configuration of the gateway (the orchestrator the callers talk to).
 
     Downstream addresses accept a comma-separated list of ``host:port`` or a
@@ -139,6 +140,31 @@ class GatewaySettings(RequestLimitSettings):
         default=1.0,
         gt=0.0,
         description="Deadline of one downstream health check, in seconds.",
+    )
+
+    heartbeat_interval_s: float = Field(
+        default=2.0,
+        gt=0.0,
+        description=(
+            "Seconds between two `heartbeat` events of a Generate stream while a model call runs."
+        ),
+    )
+    capabilities_ttl_s: float = Field(
+        default=30.0,
+        ge=0.0,
+        description=(
+            "Seconds a GetCapabilities answer (render catalog, language models) is reused, "
+            "also for checking the names a request gives (a name it lacks is looked up "
+            "again in a fresh answer)."
+        ),
+    )
+    capabilities_timeout_s: float = Field(
+        default=10.0,
+        gt=0.0,
+        description=(
+            "Deadline of the calls that gather the capabilities (render's catalog reads "
+            "every backend's node list)."
+        ),
     )
 
     auth_tokens_file: Path | None = Field(

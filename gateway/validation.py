@@ -88,7 +88,7 @@ def validate_generate(request: gateway_pb2.GenerateRequest, limits: RequestLimit
     violations: list[FieldViolation] = []
     image = _check_image(request, "source_image", limits, violations)
     mode = Mode.IMAGE_TO_IMAGE if request.HasField("source_image") else Mode.TEXT_TO_IMAGE
-    _check_text(request.instruction, "instruction", limits, violations, required=True)
+    _check_text(request.instruction, "instruction", limits, violations, if_blank=_REQUIRED)
     description = _check_description(request, limits, violations)
     # Planned overrides are clamped by the planner; over an approved plan they reach the
     # render service as they are, so they must be within what it accepts.
@@ -125,7 +125,7 @@ def validate_generate(request: gateway_pb2.GenerateRequest, limits: RequestLimit
     _check_approved_plan(request, violations)
     for name in ("prompt", "negative_prompt"):
         if request.HasField(name):
-            _check_text(getattr(request, name), name, limits, violations, required=False)
+            _check_text(getattr(request, name), name, limits, violations, if_blank=None)
     caller_prompts, approved_plan = check_caller_prompts(
         request, budget=limits.prompt_token_budget, violations=violations
     )
@@ -178,7 +178,7 @@ def validate_plan(request: gateway_pb2.PlanRequest, limits: RequestLimits) -> Pl
     """
     violations: list[FieldViolation] = []
     image = _check_image(request, "source_image", limits, violations)
-    _check_text(request.instruction, "instruction", limits, violations, required=True)
+    _check_text(request.instruction, "instruction", limits, violations, if_blank=_REQUIRED)
     description = _check_description(request, limits, violations)
     check_overrides(overrides_from_proto(request.sampler), "sampler", violations, bounded=False)
     raise_if_any(violations, "request")
@@ -226,16 +226,25 @@ def _image_or_violation(
         return None
 
 
+_REQUIRED = "is required and must not be blank"
+_BLANK_DESCRIPTION = (
+    "is set but blank; describe the image, or leave the field unset to have the vision "
+    "model describe it"
+)
+
+
 def _check_text(
     text: str,
     field: str,
     limits: RequestLimits,
     violations: list[FieldViolation],
     *,
-    required: bool,
+    if_blank: str | None,
 ) -> None:
-    if required and not text.strip():
-        violations.append(FieldViolation(field, "is required and must not be blank"))
+    """Checks a text's length; ``if_blank`` is the complaint about a blank one (None:
+    blank is fine)."""
+    if if_blank is not None and not text.strip():
+        violations.append(FieldViolation(field, if_blank))
     elif len(text) > limits.max_instruction_chars:
         violations.append(
             FieldViolation(
@@ -253,7 +262,7 @@ def _check_description(
     if not request.HasField("description"):
         return None
     # A present but blank description would silently replace the analysis with nothing.
-    _check_text(request.description, "description", limits, violations, required=True)
+    _check_text(request.description, "description", limits, violations, if_blank=_BLANK_DESCRIPTION)
     return request.description
 
 

@@ -1,4 +1,5 @@
-"""The committed generated code must be exactly what protoc generates from the .proto files."""
+"""The committed generated code, and the descriptor set with the comments that reflection
+serves, must be exactly what protoc generates from the .proto files."""
 
 from __future__ import annotations
 
@@ -6,8 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+from services.common.reflection import DESCRIPTOR_SET
+
 ROOT = Path(__file__).resolve().parent.parent
 PROTOS = ROOT / "protos"
+# Imported protos (google.longrunning) that no Python is generated from.
+IMPORTS_ONLY = ROOT / "third_party" / "googleapis"
 
 
 def test_generated_code_matches_protos(tmp_path: Path) -> None:
@@ -19,16 +24,19 @@ def test_generated_code_matches_protos(tmp_path: Path) -> None:
             "-m",
             "grpc_tools.protoc",
             f"-I{PROTOS}",
+            f"-I{IMPORTS_ONLY}",
             f"--python_out={tmp_path}",
             f"--grpc_python_out={tmp_path}",
             f"--pyi_out={tmp_path}",
+            "--include_source_info",
+            f"--descriptor_set_out={tmp_path / 'imagegen' / DESCRIPTOR_SET}",
             *sources,
         ],
         check=True,
         cwd=PROTOS,
     )
     generated = sorted(p for p in tmp_path.rglob("*") if p.is_file())
-    assert generated
+    assert tmp_path / "imagegen" / DESCRIPTOR_SET in generated
     stale = [
         str(p.relative_to(tmp_path))
         for p in generated

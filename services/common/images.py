@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import io
 import numbers
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from dataclasses import field as dataclass_field
 from typing import Literal
 
@@ -32,9 +32,14 @@ from services.common.errors import FieldViolation, InvalidArgumentError
 
 __all__ = [
     "MIN_SOURCE_SIDE",
+    "DecodedImage",
     "ImageFormat",
+    "ImageHeader",
     "ValidatedImage",
     "ValidatedMask",
+    "decode_image",
+    "decoded_header",
+    "read_header",
     "validate_image",
     "validate_mask",
 ]
@@ -58,6 +63,8 @@ _PLUGINS: dict[ImageFormat, type[ImageFile.ImageFile]] = {
     "JPEG": JpegImagePlugin.JpegImageFile,
     "WEBP": WebPImagePlugin.WebPImageFile,
 }
+# Pillow keeps RGB (and RGBA, CMYK) pixels in 4 bytes each.
+_BYTES_PER_PIXEL = 4
 # EXIF orientations 5–8 rotate by a quarter turn, so the displayed image is transposed.
 _TRANSPOSING_ORIENTATIONS = frozenset({5, 6, 7, 8})
 _CAMERA_TAGS: dict[int, str] = {
@@ -74,6 +81,36 @@ _EXIF_IFD_TAGS: dict[int, str] = {
     ExifTags.Base.FocalLength: "FocalLength",
     ExifTags.Base.LensModel: "LensModel",
 }
+
+
+@dataclass(frozen=True)
+class ImageHeader:
+    """What an image's header says, read before any pixel is decoded.
+
+    Attributes:
+        format: The container format found in the content.
+        width: Width in pixels as stored (before EXIF orientation).
+        height: Height in pixels as stored.
+        decoded_width: Width the decoder will produce (smaller than ``width`` for a JPEG
+            decoded at a reduced scale, see ``fit``).
+        decoded_height: Height the decoder will produce.
+        needs_copy: Whether making it upright RGB takes a second copy of the pixels (a mode
+            other than RGB, or an EXIF orientation to apply).
+    """
+
+    format: ImageFormat
+    width: int
+    height: int
+    decoded_width: int
+    decoded_height: int
+    needs_copy: bool
+
+    @property
+    def decoded_bytes(self) -> int:
+        """Most memory decoding to upright RGB holds at once, at Pillow's 4 bytes per
+        pixel: one copy of the pixels, two while converting or turning them."""
+        copies = 2 if self.needs_copy else 1
+        return copies * _BYTES_PER_PIXEL * self.decoded_width * self.decoded_height
 
 
 @dataclass(frozen=True)
@@ -95,9 +132,6 @@ class ValidatedImage:
     width: int
     height: int
     sha256: str
-    # The upright RGB pixels, kept by validate_image(keep_pixels=True) so a caller that
-    # needs them does not decode the file a second time.
-    _pixels: Image.Image | None = dataclass_field(default=None, repr=False, compare=False)
 
     def open(self) -> Image.Image:
         """Decodes the image, upright (EXIF orientation applied) and in RGB.
@@ -105,11 +139,7 @@ class ValidatedImage:
         Returns:
             A fully loaded RGB image of ``width`` × ``height`` pixels, the caller's own.
         """
-        if self._pixels is not None:
-            return self._pixels.copy()
-        with _open_plugin(self.format, self.data) as raw:
-            upright = ImageOps.exif_transpose(raw)
-            return upright.convert("RGB")
+        return _upright_rgb(_open_plugin(self.format, self.data))
 
     def exif(self) -> dict[str, str]:
         """Camera fields from the EXIF data, as text.
@@ -131,16 +161,74 @@ class ValidatedImage:
         }
 
 
+@dataclass(frozen=True)
+class DecodedImage:
+    """A validated image and its upright RGB pixels, which the caller closes.
+
+    Use it as a context manager so the pixels are freed as soon as they are no longer
+    needed (``with decode_image(...) as decoded: ...``).
+
+    Attributes:
+        image: The validated image (its sizes are the full, upright ones).
+        pixels: The upright RGB pixels; for a JPEG decoded with ``fit``, at a reduced
+            scale no smaller than ``fit`` on the shorter side the decoder allows.
+    """
+
+    image: ValidatedImage
+    pixels: Image.Image
+
+    def __enter__(self) -> DecodedImage:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.pixels.close()
+
+
+def read_header(
+    data: bytes, *, field: str, max_bytes: int, max_side: int, min_side: int = 1
+) -> ImageHeader:
+    """The cheap half of validation: size, format and dimensions, no pixel decoded.
+
+    Args:
+        data: The encoded image as received.
+        field: Path of the request field holding it; named in the error.
+        max_bytes: Largest accepted size of ``data``.
+        max_side: Largest accepted width or height (and ``max_side²`` pixels).
+        min_side: Smallest accepted width and height.
+
+    Returns:
+        The header; ``decoded_bytes`` is what a full decode will cost.
+
+    Raises:
+        InvalidArgumentError: Empty, too large, not PNG/JPEG/WEBP by content, a side above
+            ``max_side``, a decompression bomb, or a header that cannot be read.
+    """
+    fmt = _check_bytes(data, field=field, max_bytes=max_bytes)
+    try:
+        with _open_plugin(fmt, data) as image:
+            width, height = _check_size(image, field=field, max_side=max_side, min_side=min_side)
+            orientation = image.getexif().get(ExifTags.Base.Orientation, 1)
+            return ImageHeader(
+                fmt,
+                width,
+                height,
+                decoded_width=width,
+                decoded_height=height,
+                needs_copy=image.mode != "RGB" or orientation != 1,
+            )
+    except InvalidArgumentError:
+        raise
+    except Exception as e:
+        raise _broken(field, fmt, e) from e
+
+
 def validate_image(
-    data: bytes,
-    *,
-    field: str,
-    max_bytes: int,
-    max_side: int,
-    min_side: int = 1,
-    keep_pixels: bool = False,
+    data: bytes, *, field: str, max_bytes: int, max_side: int, min_side: int = 1
 ) -> ValidatedImage:
     """Checks untrusted image bytes and describes the image.
+
+    Every pixel is decoded (a truncated or corrupt file must fail here, not in the middle
+    of a render), then freed.
 
     Args:
         data: The encoded image as received.
@@ -151,8 +239,6 @@ def validate_image(
             by ``max_side²``.
         min_side: Smallest accepted width and height (:data:`MIN_SOURCE_SIDE` for a
             source image).
-        keep_pixels: Keep the decoded upright RGB pixels (validation decodes every pixel
-            anyway), so :meth:`ValidatedImage.open` costs a copy instead of a decode.
 
     Returns:
         The validated image with its format, upright size and hash.
@@ -162,63 +248,167 @@ def validate_image(
             above ``max_side`` or below ``min_side``, a decompression bomb, or
             truncated/corrupt data. The ``BadRequest`` violation names ``field``.
     """
+    with decode_image(
+        data, field=field, max_bytes=max_bytes, max_side=max_side, min_side=min_side
+    ) as decoded:
+        return decoded.image
 
-    def refuse(description: str) -> InvalidArgumentError:
-        return InvalidArgumentError(
-            f"{field}: {description}", [FieldViolation(field=field, description=description)]
-        )
 
-    if not data:
-        raise refuse("is empty; send the encoded PNG, JPEG or WEBP bytes")
-    if len(data) > max_bytes:
-        raise refuse(f"is {len(data)} bytes; the limit is {max_bytes} bytes")
-    fmt = _sniff_format(data)
-    if fmt is None:
-        found = "a GIF image" if data.startswith((b"GIF87a", b"GIF89a")) else "not an image"
-        raise refuse(f"is {found}; only PNG, JPEG and WEBP are accepted (judged by content)")
+def decode_image(
+    data: bytes,
+    *,
+    field: str,
+    max_bytes: int,
+    max_side: int,
+    min_side: int = 1,
+    fit: int | None = None,
+) -> DecodedImage:
+    """Validates like :func:`validate_image` and keeps the upright RGB pixels.
 
+    Args:
+        data: The encoded image as received.
+        field: Path of the request field holding it; named in the error.
+        max_bytes: Largest accepted size of ``data``.
+        max_side: Largest accepted width or height.
+        min_side: Smallest accepted width and height.
+        fit: When set, a JPEG is decoded at the smallest scale (1/2, 1/4, 1/8) that keeps
+            both sides at least ``fit`` pixels: every pixel is still read, at a fraction of
+            the memory. Other formats decode at full size.
+
+    Returns:
+        The validated image and its pixels; close it (or use it in a ``with``) as soon as
+        the pixels are no longer needed.
+
+    Raises:
+        InvalidArgumentError: As :func:`validate_image`.
+    """
+    fmt = _check_bytes(data, field=field, max_bytes=max_bytes)
     try:
-        with _open_plugin(fmt, data) as image:
-            width, height = image.size
-            if width > max_side or height > max_side or width * height > max_side * max_side:
-                if width * height > 4 * max_side * max_side:
-                    raise refuse(
-                        f"claims {width}×{height} pixels, far above the {max_side}×{max_side} "
-                        "limit; refused as a possible decompression bomb"
-                    )
-                raise refuse(f"is {width}×{height} pixels; the limit is {max_side} per side")
-            if width < 1 or height < 1:
-                raise refuse(f"has no pixels ({width}×{height})")
-            if width < min_side or height < min_side:
-                raise refuse(
-                    f"is {width}×{height} pixels; it must be at least {min_side} pixels on "
-                    "each side to render from"
-                )
-            # Decode every pixel now: a truncated or corrupt file must fail here, not in
-            # the middle of a render. LOAD_TRUNCATED_IMAGES stays False for that reason.
-            image.load()
-            orientation = image.getexif().get(ExifTags.Base.Orientation, 1)
-            pixels = ImageOps.exif_transpose(image).convert("RGB") if keep_pixels else None
+        raw = _open_plugin(fmt, data)
+        try:
+            width, height = _check_size(raw, field=field, max_side=max_side, min_side=min_side)
+            orientation = raw.getexif().get(ExifTags.Base.Orientation, 1)
+            if fit is not None and fmt == "JPEG":
+                raw.draft("RGB", (fit, fit))
+        except BaseException:
+            raw.close()
+            raise
+        # Every pixel is decoded now: a truncated or corrupt file must fail here, not in
+        # the middle of a render. LOAD_TRUNCATED_IMAGES stays False for that reason.
+        pixels = _upright_rgb(raw)
     except InvalidArgumentError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise refuse(f"refused as a possible decompression bomb ({e})") from e
+        raise _refusal(field, f"refused as a possible decompression bomb ({e})") from e
     except Exception as e:
-        # Pillow reports broken data as OSError, SyntaxError, ValueError, EOFError,
-        # struct.error or zlib.error depending on where the file breaks.
-        raise refuse(f"is truncated or corrupt {fmt} data ({type(e).__name__}: {e})") from e
+        raise _broken(field, fmt, e) from e
 
     if orientation in _TRANSPOSING_ORIENTATIONS:
         width, height = height, width
-    return ValidatedImage(
+    image = ValidatedImage(
         data=data,
         format=fmt,
         mime_type=_MIME_TYPES[fmt],
         width=width,
         height=height,
         sha256=hashlib.sha256(data).hexdigest(),
-        _pixels=pixels,
     )
+    return DecodedImage(image, pixels)
+
+
+def decoded_header(header: ImageHeader, *, fit: int | None) -> ImageHeader:
+    """The header with the size :func:`decode_image` will decode to for ``fit``.
+
+    Args:
+        header: What :func:`read_header` read.
+        fit: The ``fit`` that will be passed to :func:`decode_image`.
+
+    Returns:
+        The header whose ``decoded_bytes`` is the cost of that decode.
+    """
+    if fit is None or header.format != "JPEG":
+        return header
+    scale = _jpeg_scale(header.width, header.height, fit)
+    return replace(
+        header,
+        decoded_width=-(-header.width // scale),
+        decoded_height=-(-header.height // scale),
+    )
+
+
+def _upright_rgb(raw: ImageFile.ImageFile) -> Image.Image:
+    """Takes over ``raw``: loads it, turns it upright and converts it to RGB.
+
+    Returns ``raw`` itself when it is already RGB (the common case: one copy of the
+    pixels), else the converted copy with ``raw`` closed; two copies exist only while
+    turning or converting. ``raw`` is closed when this fails.
+    """
+    try:
+        raw.load()
+        ImageOps.exif_transpose(raw, in_place=True)
+        if raw.mode == "RGB":
+            return raw
+        rgb = raw.convert("RGB")
+    except BaseException:
+        raw.close()
+        raise
+    raw.close()
+    return rgb
+
+
+def _refusal(field: str, description: str) -> InvalidArgumentError:
+    return InvalidArgumentError(
+        f"{field}: {description}", [FieldViolation(field=field, description=description)]
+    )
+
+
+def _broken(field: str, fmt: ImageFormat, e: Exception) -> InvalidArgumentError:
+    # Pillow reports broken data as OSError, SyntaxError, ValueError, EOFError,
+    # struct.error or zlib.error depending on where the file breaks.
+    return _refusal(field, f"is truncated or corrupt {fmt} data ({type(e).__name__}: {e})")
+
+
+def _check_bytes(data: bytes, *, field: str, max_bytes: int) -> ImageFormat:
+    if not data:
+        raise _refusal(field, "is empty; send the encoded PNG, JPEG or WEBP bytes")
+    if len(data) > max_bytes:
+        raise _refusal(field, f"is {len(data)} bytes; the limit is {max_bytes} bytes")
+    fmt = _sniff_format(data)
+    if fmt is None:
+        found = "a GIF image" if data.startswith((b"GIF87a", b"GIF89a")) else "not an image"
+        raise _refusal(
+            field, f"is {found}; only PNG, JPEG and WEBP are accepted (judged by content)"
+        )
+    return fmt
+
+
+def _check_size(image: Image.Image, *, field: str, max_side: int, min_side: int) -> tuple[int, int]:
+    width, height = image.size
+    if width > max_side or height > max_side or width * height > max_side * max_side:
+        if width * height > 4 * max_side * max_side:
+            raise _refusal(
+                field,
+                f"claims {width}×{height} pixels, far above the {max_side}×{max_side} "
+                "limit; refused as a possible decompression bomb",
+            )
+        raise _refusal(field, f"is {width}×{height} pixels; the limit is {max_side} per side")
+    if width < 1 or height < 1:
+        raise _refusal(field, f"has no pixels ({width}×{height})")
+    if width < min_side or height < min_side:
+        raise _refusal(
+            field,
+            f"is {width}×{height} pixels; it must be at least {min_side} pixels on each side "
+            "to render from",
+        )
+    return width, height
+
+
+def _jpeg_scale(width: int, height: int, fit: int) -> int:
+    """The largest libjpeg reduction (1, 2, 4 or 8) keeping both sides at least ``fit``."""
+    scale = 8
+    while scale > 1 and min(width, height) < fit * scale:
+        scale //= 2
+    return scale
 
 
 @dataclass(frozen=True)

@@ -82,10 +82,10 @@ BACKEND_CALLS_TOTAL = Counter(
 )
 
 RENDER_VARIANTS_PENDING_METRIC = "imagegen_render_variants_pending"
-"""Name reserved for the gauge of variants one render replica has accepted and not yet
-finished (waiting or sampling), the signal render autoscales on. The render service does
-not export it yet; until it does, the scaler's query falls back to
-``imagegen_comfyui_queue_depth``, which counts the same variants as its ComfyUI sees them."""
+"""Name of the gauge of variants one render replica has accepted and not yet finished
+(waiting or sampling), the signal render autoscales on; exported by the render service
+(``services/render/metrics.py``). The scaler's query falls back to
+``imagegen_comfyui_queue_depth`` for replicas that do not export it."""
 
 
 def start_metrics_server(port: int, *, addr: str = "0.0.0.0") -> None:

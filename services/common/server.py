@@ -37,6 +37,7 @@ from grpc_reflection.v1alpha import reflection
 from services.common.interceptors import ServerInterceptor
 from services.common.logs import get_logger
 from services.common.metrics import start_metrics_server
+from services.common.reflection import enable_documented_reflection
 from services.common.settings import ServerSettings
 
 __all__ = ["HEALTH_SERVICE_NAME", "LIVENESS_SERVICE_NAME", "GrpcServer", "server_options"]
@@ -117,7 +118,8 @@ class GrpcServer:
         )
         self.health = health_aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        reflection.enable_server_reflection(
+        # Reflection answers with the contract's comments (``grpcurl describe`` shows them).
+        enable_documented_reflection(
             (*self.service_names, HEALTH_SERVICE_NAME, reflection.SERVICE_NAME), self.server
         )
         self.port: int | None = None

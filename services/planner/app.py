@@ -31,7 +31,7 @@ async def create_server(settings: PlannerSettings) -> GrpcServer:
     planner = Planner(settings, client, probe)
     host = GrpcServer(settings, service_names=[SERVICE_NAME])
     planner_pb2_grpc.add_PlannerServiceServicer_to_server(  # type: ignore[no-untyped-call]
-        PlannerServicer(planner), host.server
+        PlannerServicer(planner, probe=probe, backend=client.backend), host.server
     )
     host.on_stop(client.aclose)
     host.watch_readiness(probe.check, settings.readiness_interval_s)

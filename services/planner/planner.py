@@ -293,7 +293,7 @@ class Planner:
         # Never False: gpt-oss with think=false and a schema answers nothing.
         think = settings.think if self._probe.has_capability("thinking") is not False else None
 
-        answer = await self._ask(messages, deadline, think=think, phase="plan")
+        answer = await self._ask(messages, deadline, think=think, phase="plan", warnings=warnings)
         foreign = answer.non_latin_words()
         if foreign:
             # Flux reads English only: ask once more, naming the words, then give up.
@@ -302,7 +302,9 @@ class Planner:
                 ChatMessage("assistant", answer.content),
                 ChatMessage("user", english_reask(foreign)),
             ]
-            answer = await self._ask(follow_up, deadline, think=think, phase="english re-ask")
+            answer = await self._ask(
+                follow_up, deadline, think=think, phase="english re-ask", warnings=warnings
+            )
             still = answer.non_latin_words()
             if still:
                 raise UnusableAnswerError(
@@ -342,8 +344,12 @@ class Planner:
         *,
         think: ThinkLevel | None,
         phase: str,
+        warnings: list[str],
     ) -> _ModelAnswer:
         """One question to the text model, retried; its answer parsed and validated.
+
+        What had to be cut from the messages to fit the model's context is added to
+        ``warnings`` (once, however often it is asked).
 
         Raises:
             FailedPreconditionError: The server does not have the model.
@@ -356,13 +362,15 @@ class Planner:
             positive, negative = self._validate_model_prompts(parsed)
             return _ModelAnswer(reply.content, parsed, positive, negative)
 
+        chat = settings.chat_request(
+            messages, json_schema=PLAN_SCHEMA, schema_name="prompt_plan", think=think
+        )
+        warnings += [note for note in chat.cut if note not in warnings]
         # A fixed seed makes plans reproducible (the helper moves it on after a bad answer,
         # which the same seed would give again).
         return await call_model_with_retries(
             self._client,
-            settings.chat_request(
-                messages, json_schema=PLAN_SCHEMA, schema_name="prompt_plan", think=think
-            ),
+            chat,
             parse,
             policy=self._retry,
             # The rules must still be able to answer before the caller's deadline.
@@ -372,6 +380,7 @@ class Planner:
             label="planner model",
             log_fields={"prompt_version": PROMPT_VERSION, "phase": phase},
             request_log=_request_log,
+            probe=self._probe,
         )
 
     def _validate_model_prompts(

@@ -13,7 +13,7 @@ import grpc.aio
 from imagegen.common.v1 import common_pb2
 from imagegen.planner.v1 import planner_pb2, planner_pb2_grpc
 from services.common.errors import FieldViolation
-from services.common.llm import Release
+from services.common.llm import ModelProbe, ModelState, Release
 from services.common.request_rules import check_enum, raise_if_any
 from services.common.retry import deadline_from_context
 from services.common.sampler import overrides_from_proto, settings_to_proto
@@ -58,10 +58,14 @@ class PlannerServicer(planner_pb2_grpc.PlannerServiceServicer):
 
     Args:
         planner: The planner shared by all calls.
+        probe: The readiness probe of the text model.
+        backend: The kind of model server (``ollama``, ``openai``).
     """
 
-    def __init__(self, planner: Planner) -> None:
+    def __init__(self, planner: Planner, *, probe: ModelProbe, backend: str) -> None:
         self._planner = planner
+        self._probe = probe
+        self._backend = backend
 
     async def PlanPrompt(
         self,
@@ -82,6 +86,20 @@ class PlannerServicer(planner_pb2_grpc.PlannerServiceServicer):
         """Frees the GPU memory of the text model (see the proto)."""
         release = await self._planner.release_model(deadline=deadline_from_context(context))
         return release_to_proto(release)
+
+    async def GetModelInfo(
+        self,
+        request: planner_pb2.GetModelInfoRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> planner_pb2.GetModelInfoResponse:
+        """Names the text model and what its latest probe found; never calls the model."""
+        probe = self._probe
+        return planner_pb2.GetModelInfoResponse(
+            model=probe.model,
+            backend=self._backend,
+            state=probe.state.value,
+            reason="" if probe.state is ModelState.READY else probe.reason,
+        )
 
 
 def request_from_proto(request: planner_pb2.PlanPromptRequest) -> PlanRequest:

@@ -10,7 +10,9 @@ from services.common.retry import RetryPolicy
 from services.common.server import GrpcServer
 from services.render.backends import BackendPool
 from services.render.comfyui import ComfyUIBackend, ComfyUIClient
+from services.render.comfyui.reaper import WithdrawalReaper
 from services.render.dimensions import Txt2ImgBounds
+from services.render.instance import RenderInstance
 from services.render.jobs import ControlKind, JobLimits
 from services.render.renderer import Renderer, RendererConfig
 from services.render.service import SERVICE_NAME, RenderServicer
@@ -71,6 +73,30 @@ def _retry_policy(settings: RenderSettings) -> RetryPolicy:
     )
 
 
+def _comfyui_backend(
+    url: str, client_id: str, instance: RenderInstance, settings: RenderSettings
+) -> ComfyUIBackend:
+    client = ComfyUIClient(
+        url,
+        client_id=client_id,
+        request_timeout_s=settings.request_timeout_s,
+        connect_timeout_s=settings.connect_timeout_s,
+        retry=_retry_policy(settings),
+        reconnect_max_s=settings.reconnect_max_s,
+        catalog_max_age_s=settings.catalog_refresh_s,
+    )
+    reaper = WithdrawalReaper(
+        client, bound_s=settings.withdrawal_bound_s, poll_s=settings.queue_poll_interval_s
+    )
+    return ComfyUIBackend(
+        client,
+        reaper=reaper,
+        drain_s=settings.cancel_timeout_s,
+        instance=instance,
+        orphan_sweep_s=settings.orphan_sweep_interval_s,
+    )
+
+
 async def create_server(settings: RenderSettings) -> GrpcServer:
     """Builds the render server; the caller starts it (``await host.start()``).
 
@@ -97,18 +123,9 @@ async def create_server(settings: RenderSettings) -> GrpcServer:
         }
     )
     client_id = settings.client_id or f"imagegen-render-{uuid.uuid4().hex}"
+    instance = RenderInstance.for_port(settings.instance_name, settings.port)
     backends = [
-        ComfyUIBackend(
-            ComfyUIClient(
-                url,
-                client_id=client_id,
-                request_timeout_s=settings.request_timeout_s,
-                connect_timeout_s=settings.connect_timeout_s,
-                retry=_retry_policy(settings),
-                reconnect_max_s=settings.reconnect_max_s,
-            )
-        )
-        for url in settings.backend_urls
+        _comfyui_backend(url, client_id, instance, settings) for url in settings.backend_urls
     ]
     pool = BackendPool(backends)
     pool.start()
@@ -129,6 +146,8 @@ async def create_server(settings: RenderSettings) -> GrpcServer:
         extra={
             "backends": settings.backend_urls,
             "client_id": client_id,
+            "instance": instance.name,
+            "instance_start": instance.start_id,
             "workflows_dir": str(library.directory),
             "workflows": library.names(),
             "required_models": [m[2] for m in required_models],

@@ -28,6 +28,7 @@ from services.render.workflows import Workflow
 
 __all__ = [
     "BackendError",
+    "BackendOffer",
     "ControlNetWiring",
     "FollowPacing",
     "GraphProblem",
@@ -167,12 +168,36 @@ class VariantSpec:
 
 
 @dataclass(frozen=True)
+class BackendOffer:
+    """What a backend lists right now: the names a request may use on it.
+
+    Attributes:
+        loras: LoRA files.
+        controlnets: ControlNet files.
+        samplers: Sampler names.
+        schedulers: Scheduler names.
+        edit_modes: Edit modes it can render (``"img2img"``, ``"kontext"``, ``"inpaint"``).
+    """
+
+    loras: tuple[str, ...]
+    controlnets: tuple[str, ...]
+    samplers: tuple[str, ...]
+    schedulers: tuple[str, ...]
+    edit_modes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class StoredResult:
-    """Where a finished prompt's image waits to be fetched (opaque to the renderer)."""
+    """Where a finished prompt's image waits to be fetched (opaque to the renderer).
+
+    Attributes:
+        image: The image itself when the backend already delivered it (nothing to fetch).
+    """
 
     name: str
     folder: str
     kind: str
+    image: bytes | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -197,7 +222,7 @@ class PromptProgress:
 
 @dataclass(frozen=True)
 class PromptPreview:
-    """A preview image of the sampling, labelled with the last step reported."""
+    """A preview image of the sampling, labelled with the step it shows (1…total)."""
 
     step: int
     image: bytes = field(repr=False)
@@ -324,6 +349,14 @@ class RenderBackend(Protocol):
         """Whether the backend answers and lists each ``(node class, input, file)``."""
         ...
 
+    async def offer(self) -> BackendOffer:
+        """The LoRAs, ControlNets, samplers, schedulers and edit modes it lists now.
+
+        Raises:
+            BackendError: It cannot say (unreachable).
+        """
+        ...
+
     async def problems(self, spec: VariantSpec) -> list[GraphProblem]:
         """What the backend would refuse in ``spec``, from what it offers right now.
 
@@ -382,13 +415,14 @@ class RenderBackend(Protocol):
         ...
 
     async def withdraw(self, prompt_ids: Sequence[str]) -> tuple[str, ...]:
-        """Removes the prompts if waiting and stops them if running; one attempt.
+        """Removes the prompts if waiting and stops them if running, and keeps at it in
+        the background until the backend no longer holds them (bounded).
 
         Returns:
-            The ids the backend still holds afterwards (an interrupt takes effect at the
-            next node or step boundary).
+            The ids the backend still holds after the first attempt (an interrupt takes
+            effect at the next node or step boundary; they stay watched).
 
         Raises:
-            BackendError: The backend could not be asked.
+            BackendError: The first attempt could not reach the backend (they stay watched).
         """
         ...

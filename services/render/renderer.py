@@ -66,6 +66,7 @@ from services.render.backend import (
     VariantValues,
 )
 from services.render.backends import BackendLoad, BackendPool, assign_least_loaded
+from services.render.catalog import RenderCatalog, read_catalog
 from services.render.dimensions import Size
 from services.render.jobs import (
     CheckedJob,
@@ -75,6 +76,7 @@ from services.render.jobs import (
     RenderWarning,
     check_job,
 )
+from services.render.metrics import VARIANTS_PENDING
 from services.render.result_images import (
     RESIZE_FILTER,
     FinishedImage,
@@ -226,6 +228,15 @@ class Renderer:
         if self._unsettled:
             await asyncio.wait(set(self._unsettled), timeout=self._config.cancel_timeout_s + 1)
         await self._pool.aclose()
+
+    async def catalog(self) -> RenderCatalog:
+        """The templates, and what each backend lists now (see :mod:`services.render.catalog`)."""
+        return await read_catalog(
+            self._library,
+            self._pool.backends,
+            controlnet_defaults=self._config.controlnet_models,
+            max_megapixels=self._config.limits.cap_mp,
+        )
 
     async def render(self, job: RenderJob, *, deadline: float | None) -> AsyncIterator[RenderEvent]:
         """Renders every variant of ``job``, yielding events as they happen.
@@ -458,11 +469,11 @@ _MISSING_FILES = {
 """Kind of missing file → how a refusal names it, and its ``ErrorInfo.reason``."""
 
 
-def _refusal(problems: list[GraphProblem], workflow: Workflow) -> ImagegenError:
+def _refusal(problems: list[GraphProblem], workflow: Workflow | None = None) -> ImagegenError:
     """The status for a variant a backend would refuse, naming request fields where it can."""
     missing = [p for p in problems if p.is_missing_model]
     kontext = [p for p in missing if p.missing_file == "model"]
-    if workflow.edit is EditKind.KONTEXT and kontext:
+    if workflow is not None and workflow.edit is EditKind.KONTEXT and kontext:
         # Its own reason: a caller (the gateway in AUTO) falls back to another edit mode.
         files = ", ".join(sorted({p.value for p in kontext}))
         return FailedPreconditionError(
@@ -588,6 +599,7 @@ class _Run:
         self.submitting: set[str] = set()
         self.unreleased = set(range(len(backends)))
         self.request_id = request_id_var.get()
+        self.previews_warned = False
         self.upload_ms = 0.0
         self.settled = renderer.open_run()
         self.pacing = FollowPacing(
@@ -606,6 +618,7 @@ class _Run:
             names = await self._upload()
             for index, backend in enumerate(self.backends):
                 task = asyncio.create_task(self._variant(index, backend, names[backend.name]))
+                VARIANTS_PENDING.inc()
                 task.add_done_callback(self._on_variant_done)
                 tasks.append(task)
             finished = 0
@@ -635,6 +648,7 @@ class _Run:
             self.settled.set_result(None)
 
     def _on_variant_done(self, task: asyncio.Task[None]) -> None:
+        VARIANTS_PENDING.dec()
         if task.cancelled():
             return
         error = task.exception()
@@ -828,6 +842,7 @@ class _Run:
         queued_at = time.monotonic()
         started_at: float | None = None
         last_preview = float("-inf")
+        sampled = previewed = False
         self.outstanding[prompt_id] = backend
         self.submitting.add(prompt_id)
         events = backend.follow(
@@ -846,8 +861,10 @@ class _Run:
                     elif isinstance(event, PromptStarted):
                         started_at = time.monotonic()
                     elif isinstance(event, PromptProgress):
+                        sampled = True
                         self.outbox.put(VariantProgress(index, event.step, event.total))
                     elif isinstance(event, PromptPreview):
+                        previewed = True
                         now = time.monotonic()
                         if not self.checked.previews or now - last_preview < (
                             self.config.preview_interval_s
@@ -863,6 +880,8 @@ class _Run:
                         self.outbox.put(VariantPreview(index, event.step, image))
                     elif isinstance(event, PromptFinished):
                         self.outstanding.pop(prompt_id, None)
+                        if sampled and not previewed:
+                            self._previews_missing(backend)
                         end = time.monotonic()
                         begin = started_at if started_at is not None else end
                         STAGE_SECONDS.labels(service="render", stage="queue_wait").observe(
@@ -892,6 +911,19 @@ class _Run:
             self.submitting.discard(prompt_id)
         raise BackendUnavailableError(
             f"prompt {prompt_id} ended without an outcome", backend=backend.name
+        )
+
+    def _previews_missing(self, backend: RenderBackend) -> None:
+        """A variant sampled without a single preview: say so once per request."""
+        if not self.checked.previews or self.previews_warned:
+            return
+        self.previews_warned = True
+        self.outbox.put(
+            RenderWarning(
+                "PREVIEWS_UNAVAILABLE",
+                f"previews were requested but {backend.name} sends none (ComfyUI started "
+                "without --preview-method, or with it set to none)",
+            )
         )
 
     def _record(
@@ -959,7 +991,10 @@ class _Followed:
 
 
 def _backend_refusal(error: PromptRefusedError) -> ImagegenError:
-    """A variant the backend refused despite the pre-check (its own validation differs)."""
+    """A variant the backend refused despite the pre-check (its own validation differs,
+    or a model file went away since the backend's lists were read)."""
+    if any(p.is_missing_model for p in error.problems):
+        return _refusal(list(error.problems))
     violations = [FieldViolation(p.field, p.message) for p in error.problems if p.field]
     if violations:
         return InvalidArgumentError(str(error), violations)
@@ -969,27 +1004,17 @@ def _backend_refusal(error: PromptRefusedError) -> ImagegenError:
 
 
 async def _withdraw(backend: RenderBackend, prompt_ids: list[str]) -> None:
-    """Withdraws the prompts from ``backend`` and checks; a few tries while any remain.
-
-    An interrupt takes effect at the next node or sampling step, so a running prompt
-    may still show on the first check.
-    """
-    remaining = list(prompt_ids)
-    for attempt in range(5):
-        try:
-            remaining = list(await backend.withdraw(remaining))
-        except Exception as e:
-            # Includes a backend closed by a stopping server: keep trying until the bound.
-            _log.warning(
-                "withdrawing prompts failed", extra={"backend": backend.name, "error": repr(e)}
-            )
-            await asyncio.sleep(0.05 * 2**attempt)
-            continue
-        if not remaining:
-            _log.info("prompts withdrawn", extra={"backend": backend.name, "prompts": prompt_ids})
-            return
-        await asyncio.sleep(0.05 * 2**attempt)
-    with contextlib.suppress(Exception):
-        _log.error(
-            "prompts still on the backend", extra={"backend": backend.name, "prompts": remaining}
+    """Withdraws the prompts from ``backend``; the backend keeps watching those it still
+    holds (an interrupt takes effect only when the running node ends)."""
+    try:
+        remaining = await backend.withdraw(prompt_ids)
+    except Exception as e:
+        # Includes a backend closed by a stopping server.
+        _log.warning(
+            "withdrawing prompts failed", extra={"backend": backend.name, "error": repr(e)}
         )
+        return
+    _log.info(
+        "prompts withdrawn" if not remaining else "prompts being withdrawn",
+        extra={"backend": backend.name, "prompts": prompt_ids, "still_held": list(remaining)},
+    )

@@ -19,6 +19,7 @@ from services.common.errors import FieldViolation
 from services.common.request_rules import check_enum, check_output_format, raise_if_any
 from services.common.retry import deadline_from_context
 from services.common.sampler import from_float32, overrides_from_proto, settings_to_proto
+from services.render.catalog import RenderCatalog
 from services.render.jobs import (
     ControlKind,
     ControlNetRequest,
@@ -35,10 +36,27 @@ from services.render.renderer import (
     VariantQueued,
 )
 from services.render.result_images import OutputFormat
+from services.render.workflows import Mode
 
-__all__ = ["SERVICE_NAME", "RenderServicer", "event_to_proto", "job_from_proto"]
+__all__ = [
+    "SERVICE_NAME",
+    "RenderServicer",
+    "catalog_to_proto",
+    "event_to_proto",
+    "job_from_proto",
+]
 
 SERVICE_NAME: str = render_pb2.DESCRIPTOR.services_by_name["RenderService"].full_name
+
+_EDIT_MODES = {
+    "img2img": common_pb2.EDIT_MODE_IMG2IMG,
+    "kontext": common_pb2.EDIT_MODE_KONTEXT,
+    "inpaint": common_pb2.EDIT_MODE_INPAINT,
+}
+_MODES = {
+    Mode.IMG2IMG: common_pb2.GENERATION_MODE_IMAGE_TO_IMAGE,
+    Mode.TXT2IMG: common_pb2.GENERATION_MODE_TEXT_TO_IMAGE,
+}
 
 _CONTROL_KINDS = {
     common_pb2.CONTROL_TYPE_CANNY: ControlKind.CANNY,
@@ -64,6 +82,14 @@ class RenderServicer(render_pb2_grpc.RenderServiceServicer):
     def __init__(self, renderer: Renderer) -> None:
         self._renderer = renderer
 
+    async def GetCatalog(
+        self,
+        request: render_pb2.GetCatalogRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> render_pb2.GetCatalogResponse:
+        """The templates and what each backend lists (see the proto)."""
+        return catalog_to_proto(await self._renderer.catalog())
+
     async def Render(
         self,
         request: render_pb2.RenderRequest,
@@ -73,6 +99,37 @@ class RenderServicer(render_pb2_grpc.RenderServiceServicer):
         job = job_from_proto(request)
         async for event in self._renderer.render(job, deadline=deadline_from_context(context)):
             yield event_to_proto(event)
+
+
+def catalog_to_proto(catalog: RenderCatalog) -> render_pb2.GetCatalogResponse:
+    """The wire form of the render catalog."""
+    response = render_pb2.GetCatalogResponse(max_megapixels=catalog.max_megapixels)
+    for entry in catalog.workflows:
+        workflow = entry.workflow
+        response.workflows.add(
+            name=workflow.name,
+            mode=_MODES[workflow.mode],
+            description=workflow.description,
+            parameters=sorted(workflow.bindings),
+            output_size=entry.output_size,
+            is_default=entry.is_default,
+            models=[file for _, _, file in workflow.required_models],
+        )
+    for backend in catalog.backends:
+        item = response.backends.add(
+            name=backend.name, reachable=backend.offer is not None, error=backend.error
+        )
+        if backend.offer is not None:
+            offer = backend.offer
+            item.loras.extend(offer.loras)
+            item.controlnets.extend(offer.controlnets)
+            item.samplers.extend(offer.samplers)
+            item.schedulers.extend(offer.schedulers)
+            item.edit_modes.extend(_EDIT_MODES[m] for m in offer.edit_modes if m in _EDIT_MODES)
+    kinds = {kind: type_ for type_, kind in _CONTROL_KINDS.items()}
+    for kind, model in catalog.controlnet_defaults.items():
+        response.controlnet_defaults.add(type=kinds[kind], model=model)
+    return response
 
 
 def _optional_float(message: Any, name: str) -> float | None:

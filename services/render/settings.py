@@ -50,6 +50,23 @@ class RenderSettings(RequestLimitSettings):
         description="ComfyUI client id of this instance; empty = a fresh random id at start.",
     )
 
+    instance_name: str = Field(
+        default="",
+        description=(
+            "Name of this render instance, stable across its restarts (its prompts are "
+            "tagged with it; prompts of its earlier lives are withdrawn); empty = "
+            "<hostname>:<port>."
+        ),
+    )
+    orphan_sweep_interval_s: float = Field(
+        default=30.0,
+        gt=0.0,
+        description=(
+            "How often ComfyUI's queue is searched for prompts an earlier life of this "
+            "instance left behind (also once at start)."
+        ),
+    )
+
     max_megapixels: float = Field(
         default=2.0,
         gt=0.0,
@@ -134,6 +151,15 @@ class RenderSettings(RequestLimitSettings):
         gt=0.0,
         description="Longest time spent deleting/interrupting prompts after a cancel.",
     )
+    withdrawal_bound_s: float = Field(
+        default=600.0,
+        gt=0.0,
+        description=(
+            "How long a withdrawn prompt (cancel, deadline, failure, a gone instance) is "
+            "watched until ComfyUI no longer holds it; only exceeding it logs an error. "
+            "ComfyUI stops a prompt only when its running node ends, which can take minutes."
+        ),
+    )
     request_timeout_s: float = Field(
         default=30.0, gt=0.0, description="Timeout of one HTTP request to ComfyUI."
     )
@@ -158,6 +184,14 @@ class RenderSettings(RequestLimitSettings):
         description=(
             "Seconds between readiness probes (/system_stats and the default workflows' "
             "checkpoint on at least one backend)."
+        ),
+    )
+    catalog_refresh_s: float = Field(
+        default=60.0,
+        gt=0.0,
+        description=(
+            "Longest age of a backend's node and model lists (/object_info) before the next "
+            "request reads them again; a refusal naming a model re-reads them at once."
         ),
     )
     upload_subfolder: str = Field(

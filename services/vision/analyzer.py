@@ -5,7 +5,10 @@
     bytes ──sha256──► cache hit? ──yes──► cached analysis (no validation, no model)
                           │ no
                           ▼  (one flight per image; concurrent requests share it)
-                     validate ──► probe (first time) says down / no vision? ──► fallback
+                     decode (within the decode budget, else RESOURCE_EXHAUSTED)
+                          │    └─► the model's JPEG and a small preview; the pixels are freed
+                          ▼
+                     probe (first time) says down / no vision? ──► fallback (from the preview)
                           │
                           ▼
                      ask the model (retries: connect, timeout, 5xx, garbage)
@@ -30,7 +33,7 @@ from services.common.errors import (
     FieldViolation,
     InvalidArgumentError,
 )
-from services.common.images import ValidatedImage, validate_image
+from services.common.images import ValidatedImage, decode_image, decoded_header, read_header
 from services.common.llm import (
     ChatImage,
     ChatMessage,
@@ -43,6 +46,7 @@ from services.common.llm import (
     release_model,
 )
 from services.common.logs import get_logger
+from services.common.memory import MemoryBudget, return_freed_memory
 from services.common.metrics import FALLBACKS_TOTAL, STAGE_SECONDS
 from services.common.retry import remaining
 from services.vision.analysis import (
@@ -60,7 +64,7 @@ from services.vision.analysis import (
 )
 from services.vision.cache import ByteBoundedLRU, SingleFlight
 from services.vision.fallback import fallback_analysis, measure
-from services.vision.model_image import ModelImage, encode_for_model
+from services.vision.model_image import ModelImage, downscaled, encode_for_model
 from services.vision.settings import AnalysisPolicy, VisionSettings
 
 __all__ = ["IMAGE_FIELD", "Analyzer"]
@@ -74,7 +78,8 @@ _log = get_logger(__name__)
 _INLINE_HASH_BYTES = 1024 * 1024
 # Time kept back from the model calls so the fallback can still answer within the deadline.
 _FALLBACK_RESERVE_S = 0.25
-# Pixels kept for the fallback's measurements while the model is asked.
+# Pixels kept for the fallback's measurements while the model is asked (the measurements
+# work on 128 px).
 _PREVIEW_SIDE = 256
 _CACHE_NAME = "vision_analysis"
 _MODEL_SECONDS = STAGE_SECONDS.labels(service="vision", stage="model")
@@ -84,6 +89,9 @@ _FALLBACKS = FALLBACKS_TOTAL.labels(service="vision", kind="metadata")
 
 @dataclass(frozen=True)
 class _Prepared:
+    """What is kept of a decoded image: never the full pixels."""
+
+    image: ValidatedImage
     model_image: ModelImage
     preview: Image.Image
 
@@ -106,6 +114,11 @@ class Analyzer:
             settings.cache_bytes, Analysis.size_bytes, name=_CACHE_NAME
         )
         self._flights: SingleFlight[str, Analysis] = SingleFlight(name=_CACHE_NAME)
+        self._decode_budget = MemoryBudget(
+            settings.decode_budget_bytes,
+            wait_s=settings.decode_wait_s,
+            name="vision decode budget",
+        )
 
     async def analyze(
         self, data: bytes, *, description: str | None = None, deadline: float | None = None
@@ -150,7 +163,7 @@ class Analyzer:
                     )
                 ],
             )
-        image = await self._validate(data)
+        image = (await self._decode(data, deadline=None)).image
         return Analysis(
             description=text,
             source=AnalysisSource.USER,
@@ -159,26 +172,48 @@ class Analyzer:
             image_sha256=image.sha256,
         )
 
-    async def _validate(self, data: bytes) -> ValidatedImage:
+    async def _decode(self, data: bytes, *, deadline: float | None) -> _Prepared:
+        """Validates and decodes within the decode budget; keeps only small copies.
+
+        Raises:
+            InvalidArgumentError: The image was refused.
+            ResourceExhaustedError: The decode budget stayed full for ``decode_wait_s``.
+        """
         settings = self._settings
-        return await asyncio.to_thread(
-            validate_image,
-            data,
-            field=IMAGE_FIELD,
-            max_bytes=settings.max_image_bytes,
-            max_side=settings.max_image_side,
-            keep_pixels=True,
+        max_bytes, max_side, fit = (
+            settings.max_image_bytes,
+            settings.max_image_side,
+            settings.model_image_side,
         )
+        # The header is a few hundred bytes into the file: read in the event loop.
+        header = read_header(data, field=IMAGE_FIELD, max_bytes=max_bytes, max_side=max_side)
+
+        def prepare() -> _Prepared:
+            with decode_image(
+                data, field=IMAGE_FIELD, max_bytes=max_bytes, max_side=max_side, fit=fit
+            ) as decoded:
+                small = downscaled(decoded.pixels, max_side=fit)
+            # The full pixels are gone; hand their pages back before the model call.
+            return_freed_memory()
+            model_image = encode_for_model(small, max_side=fit, quality=settings.jpeg_quality)
+            small.thumbnail((_PREVIEW_SIDE, _PREVIEW_SIDE))
+            return _Prepared(image=decoded.image, model_image=model_image, preview=small)
+
+        scaled = decoded_header(header, fit=fit)
+        # Downscaling first reduces by a whole factor (at least 2 for a large image): that
+        # working copy is at most a quarter of the decoded pixels.
+        cost = scaled.decoded_bytes + scaled.decoded_width * scaled.decoded_height
+        return await self._decode_budget.run_in_thread(cost, prepare, deadline=deadline)
 
     async def _analyze_fresh(self, key: str, data: bytes, deadline: float) -> Analysis:
-        image = await self._validate(data)
+        prepared = await self._decode(data, deadline=deadline)
+        image = prepared.image
         if self._probe.state is ModelState.UNKNOWN:
             # Before the first readiness probe nothing says the model can see: a text-only
             # model would silently drop the image and invent an answer.
             await self._probe.check()
         if self._probe.state in (ModelState.BACKEND_DOWN, ModelState.LACKS_CAPABILITY):
-            return await self._fallback(image, None, self._probe.reason)
-        prepared = await asyncio.to_thread(self._prepare, image)
+            return await self._fallback(image, prepared.preview, self._probe.reason)
         # A missing model raises FailedPreconditionError, which is not a ModelError: the
         # request fails instead of falling back.
         try:
@@ -188,14 +223,6 @@ class Analyzer:
             return await self._fallback(image, prepared.preview, exc.message)
         self._cache.put(key, analysis)
         return analysis
-
-    def _prepare(self, image: ValidatedImage) -> _Prepared:
-        upright = image.open()
-        model_image = encode_for_model(
-            upright, max_side=self._settings.model_image_side, quality=self._settings.jpeg_quality
-        )
-        upright.thumbnail((_PREVIEW_SIDE, _PREVIEW_SIDE))
-        return _Prepared(model_image=model_image, preview=upright)
 
     # ------------------------------------------------------------------ the model
 
@@ -265,6 +292,7 @@ class Analyzer:
             logger=_log,
             label="vision model",
             log_fields={"phase": phase},
+            probe=self._probe,
         )
 
     async def release_model(self, *, deadline: float | None = None) -> Release:
@@ -285,9 +313,7 @@ class Analyzer:
 
     # ------------------------------------------------------------------ the fallback
 
-    async def _fallback(
-        self, image: ValidatedImage, preview: Image.Image | None, reason: str
-    ) -> Analysis:
+    async def _fallback(self, image: ValidatedImage, preview: Image.Image, reason: str) -> Analysis:
         settings = self._settings
         if settings.analysis_policy is AnalysisPolicy.REQUIRE_MODEL:
             raise BackendUnavailableError(
@@ -297,9 +323,9 @@ class Analyzer:
             )
 
         def measured() -> Analysis:
-            pixels = preview if preview is not None else image.open()
+            # Measured on the preview: the full pixels were freed before the model call.
             return fallback_analysis(
-                measurements=measure(pixels),
+                measurements=measure(preview),
                 width=image.width,
                 height=image.height,
                 image_sha256=image.sha256,

@@ -31,7 +31,7 @@ async def create_server(settings: VisionSettings) -> GrpcServer:
     analyzer = Analyzer(settings, client, probe)
     host = GrpcServer(settings, service_names=[SERVICE_NAME])
     vision_pb2_grpc.add_VisionServiceServicer_to_server(  # type: ignore[no-untyped-call]
-        VisionServicer(analyzer), host.server
+        VisionServicer(analyzer, probe=probe, backend=client.backend), host.server
     )
     host.on_stop(client.aclose)
     host.watch_readiness(probe.check, settings.readiness_interval_s)

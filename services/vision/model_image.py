@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-__all__ = ["ModelImage", "encode_for_model"]
+__all__ = ["ModelImage", "downscaled", "encode_for_model"]
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,28 @@ class ModelImage:
     jpeg_bytes: int
 
 
+def downscaled(upright: Image.Image, *, max_side: int) -> Image.Image:
+    """A new image at most ``max_side`` on its longest side (never upscaled).
+
+    Large sources are first reduced by whole factors (``Image.reduce``), which reads each
+    pixel once and allocates only the reduced copy, then resampled with Lanczos, so the
+    work and memory beyond the source are those of the small result.
+
+    Args:
+        upright: The decoded source, EXIF orientation applied, RGB; left untouched (the
+            caller can close it as soon as this returns).
+        max_side: Longest side of the result in pixels.
+
+    Returns:
+        The caller's own copy.
+    """
+    scale = max_side / max(upright.size)
+    if scale >= 1:
+        return upright.copy()
+    size = (max(1, round(upright.width * scale)), max(1, round(upright.height * scale)))
+    return upright.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+
+
 def encode_for_model(upright: Image.Image, *, max_side: int, quality: int) -> ModelImage:
     """Downscale (never upscale) to ``max_side`` and encode as JPEG.
 
@@ -46,8 +68,7 @@ def encode_for_model(upright: Image.Image, *, max_side: int, quality: int) -> Mo
     Returns:
         The encoded copy.
     """
-    copy = upright.copy()
-    copy.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    copy = downscaled(upright, max_side=max_side)
     buffer = io.BytesIO()
     copy.save(buffer, format="JPEG", quality=quality)
     data = buffer.getvalue()

@@ -12,7 +12,7 @@ import grpc.aio
 
 from imagegen.common.v1 import common_pb2
 from imagegen.vision.v1 import vision_pb2, vision_pb2_grpc
-from services.common.llm import Release
+from services.common.llm import ModelProbe, ModelState, Release
 from services.common.retry import deadline_from_context
 from services.vision.analysis import Analysis, AnalysisSource
 from services.vision.analyzer import Analyzer
@@ -33,10 +33,14 @@ class VisionServicer(vision_pb2_grpc.VisionServiceServicer):
 
     Args:
         analyzer: The analyzer shared by all calls.
+        probe: The readiness probe of the vision model.
+        backend: The kind of model server (``ollama``, ``openai``).
     """
 
-    def __init__(self, analyzer: Analyzer) -> None:
+    def __init__(self, analyzer: Analyzer, *, probe: ModelProbe, backend: str) -> None:
         self._analyzer = analyzer
+        self._probe = probe
+        self._backend = backend
 
     async def AnalyzeImage(
         self,
@@ -59,6 +63,20 @@ class VisionServicer(vision_pb2_grpc.VisionServiceServicer):
         """Frees the GPU memory of the vision model (see the proto)."""
         release = await self._analyzer.release_model(deadline=deadline_from_context(context))
         return release_to_proto(release)
+
+    async def GetModelInfo(
+        self,
+        request: vision_pb2.GetModelInfoRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> vision_pb2.GetModelInfoResponse:
+        """Names the vision model and what its latest probe found; never calls the model."""
+        probe = self._probe
+        return vision_pb2.GetModelInfoResponse(
+            model=probe.model,
+            backend=self._backend,
+            state=probe.state.value,
+            reason="" if probe.state is ModelState.READY else probe.reason,
+        )
 
 
 def analysis_to_proto(analysis: Analysis) -> common_pb2.ImageAnalysis:

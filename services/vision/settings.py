@@ -70,6 +70,20 @@ class VisionSettings(ChatModelSettings):
         ge=0,
         description="Memory for cached analyses, in bytes (least recently used go first); 0 = off.",
     )
+    decode_budget_mb: int = Field(
+        default=256,
+        ge=16,
+        description=(
+            "Memory, in MiB, that decoded images may hold at once (a 4096×4096 PNG costs "
+            "128 MiB while it is decoded; a JPEG is decoded at a reduced scale); requests "
+            "beyond it wait `decode_wait_s`, then get RESOURCE_EXHAUSTED with a retry delay."
+        ),
+    )
+    decode_wait_s: float = Field(
+        default=2.0,
+        ge=0.0,
+        description="Longest wait for room in the decode budget before a request is refused.",
+    )
     analysis_policy: AnalysisPolicy = Field(
         default=AnalysisPolicy.FALLBACK,
         description=(
@@ -77,3 +91,8 @@ class VisionSettings(ChatModelSettings):
             "`require_model`: answer UNAVAILABLE instead."
         ),
     )
+
+    @property
+    def decode_budget_bytes(self) -> int:
+        """``decode_budget_mb`` in bytes."""
+        return self.decode_budget_mb * MIB

@@ -128,7 +128,9 @@ class NodeCatalog:
     def __init__(self, settings: FakeComfyUISettings, files: FileResolver) -> None:
         self.files = files
         text = resources.files("standins.comfyui").joinpath("object_info.json").read_text("utf-8")
-        self._info = {name: _real_order(node) for name, node in json.loads(text).items()}
+        absent = set(settings.unavailable_nodes)
+        recorded = json.loads(text).items()
+        self._info = {name: _real_order(node) for name, node in recorded if name not in absent}
         self.model_files: dict[str, list[str]] = {}
         for folder, (field, targets) in MODEL_INPUTS.items():
             names = self.model_files[folder] = sorted(getattr(settings, field))

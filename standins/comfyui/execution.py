@@ -389,8 +389,9 @@ class PromptRun:
         for text in call.texts:  # GetImageSize's TEXT frame goes to every socket
             head = node_id.encode()
             host.send_binary(TEXT, struct.pack(">I", len(head)) + head + text.encode(), None)
+        self._send_images(node_id, call.images)
         ui = None
-        if isinstance(result, dict):
+        if isinstance(result, dict) and result:  # an empty ui: no executed, no history
             meta = {"node_id": node_id, "display_node": node_id, "parent_node": None}
             ui = {"meta": {**meta, "real_node_id": node_id}, "output": result}
             self._executed(node_id, ui)
@@ -398,6 +399,34 @@ class PromptRun:
         host.cache.entries[host.cache.keys[node_id]] = (ui, outputs)
         self._progress_state(node_id, state="finished", value=self.progress[node_id]["max"])
         self.executed.append(node_id)
+
+    def _send_images(self, node_id: str, images: list[bytes]) -> None:
+        """``SaveImageWebsocket``'s frames: per image ``progress_state``, then a type-4 frame
+        and ``progress`` (client with preview metadata) or ``progress`` and a type-1 PNG."""
+        for index, image in enumerate(images, start=1):
+            self._progress_state(node_id, state="running", value=index, max=len(images))
+            self._image_frame(node_id, image, "image/png", before=True)
+            progress = {"value": index, "max": len(images), "prompt_id": self.pid}
+            self.send("progress", progress | {"node": node_id})
+            self._image_frame(node_id, image, "image/png", before=False)
+
+    def _image_frame(self, node_id: str, image: bytes, mime: str, *, before: bool) -> None:
+        """An image frame around a ``progress`` message: type 4 goes before it (sent from
+        inside the progress hook), type 1 after it."""
+        host = self.host
+        with_metadata = host.supports_preview_metadata(host.client_id)
+        if with_metadata is not before:
+            return
+        if with_metadata:
+            meta: dict[str, Any] = {"node_id": node_id, "prompt_id": self.pid}
+            meta |= {"display_node_id": node_id, "parent_node_id": None}
+            meta |= {"real_node_id": node_id, "image_type": mime}
+            head = json.dumps(meta).encode()
+            frame = struct.pack(">I", len(head)) + head + image
+            host.send_binary(PREVIEW_IMAGE_WITH_METADATA, frame, host.client_id)
+        else:
+            kind = 2 if mime == "image/png" else 1
+            host.send_binary(PREVIEW_IMAGE, struct.pack(">I", kind) + image, host.client_id)
 
     def _check_interrupt(self) -> None:
         if self.host.take_interrupt():
@@ -428,18 +457,12 @@ class PromptRun:
                 share, size = step / total, settings.preview_size
                 jpeg = await asyncio.to_thread(preview, latent, share, size)
             self._progress_state(node_id, state="running", value=step, max=total)
-            with_metadata = host.supports_preview_metadata(host.client_id)
-            if jpeg is not None and with_metadata:
-                meta: dict[str, Any] = {"node_id": node_id, "prompt_id": self.pid}
-                meta |= {"display_node_id": node_id, "parent_node_id": None}
-                meta |= {"real_node_id": node_id, "image_type": "image/jpeg"}
-                head = json.dumps(meta).encode()
-                frame = struct.pack(">I", len(head)) + head + jpeg
-                host.send_binary(PREVIEW_IMAGE_WITH_METADATA, frame, host.client_id)
+            if jpeg is not None:
+                self._image_frame(node_id, jpeg, "image/jpeg", before=True)
             progress = {"value": step, "max": total, "prompt_id": self.pid, "node": node_id}
             self.send("progress", progress)
-            if jpeg is not None and not with_metadata:
-                host.send_binary(PREVIEW_IMAGE, struct.pack(">I", 1) + jpeg, host.client_id)
+            if jpeg is not None:
+                self._image_frame(node_id, jpeg, "image/jpeg", before=False)
             drop_at = host.faults.ws_drop_after_step
             if drop_at is not None and step >= drop_at and not self.dropped_ws:
                 self.dropped_ws = True

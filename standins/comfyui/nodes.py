@@ -117,7 +117,8 @@ class Latent:
 
 @dataclass
 class NodeCall:
-    """What an implementation sees besides its inputs; ``texts`` are sent as TEXT frames."""
+    """What an implementation sees besides its inputs; ``texts`` are sent as TEXT frames,
+    ``images`` (PNG bytes) as the image frames of ``SaveImageWebsocket``."""
 
     node_id: str
     class_type: str
@@ -125,6 +126,7 @@ class NodeCall:
     files: FileResolver
     model_files: dict[str, list[str]]
     texts: list[str] = field(default_factory=list)
+    images: list[bytes] = field(default_factory=list)
 
 
 Result = tuple[Any, ...] | dict[str, Any]
@@ -363,6 +365,15 @@ def _save(call: NodeCall, i: dict[str, Any], kind: str, prefix: str, level: int)
     return {"images": results}
 
 
+def _save_websocket(call: NodeCall, i: dict[str, Any]) -> Result:
+    """``SaveImageWebsocket``: PNGs for the socket, nothing on disk, an empty ``ui``."""
+    for img in i["images"].images:
+        out = io.BytesIO()
+        img.save(out, format="PNG", compress_level=1)
+        call.images.append(out.getvalue())
+    return {}
+
+
 def _preview_image(call: NodeCall, i: dict[str, Any]) -> Result:
     # ComfyUI picks five random letters per node object; a node id's own letters here.
     suffix = "".join(chr(97 + int(c, 16)) for c in fingerprint(call.node_id)[:5])
@@ -439,6 +450,7 @@ NODES: dict[str, NodeImpl] = {
     "VAEDecode": NodeImpl(_vae_decode),
     "SaveImage": NodeImpl(lambda c, i: _save(c, i, "output", i["filename_prefix"], 4)),
     "PreviewImage": NodeImpl(_preview_image),
+    "SaveImageWebsocket": NodeImpl(_save_websocket),
     "FluxKontextImageScale": NodeImpl(_kontext_scale),
     "ReferenceLatent": NodeImpl(_reference_latent),
     "LoadImageMask": NodeImpl(_load_image_mask),

@@ -29,6 +29,7 @@ from aiohttp import WSMsgType, web
 from PIL import Image
 
 from standins.comfyui.catalog import MODEL_FOLDERS, FileResolver
+from standins.comfyui.jobs import add_job_routes, is_newer_api
 
 if TYPE_CHECKING:
     from standins.comfyui.server import FakeComfyUI
@@ -351,6 +352,9 @@ def create_app(fake: FakeComfyUI) -> web.Application:
             for prompt_id in body["delete"]:
                 fake.history.pop(prompt_id, None)
         return web.Response()
+
+    if is_newer_api(fake.settings.comfyui_version):
+        add_job_routes(routes, fake)
 
     for route in routes:
         assert isinstance(route, web.RouteDef)

@@ -20,6 +20,7 @@ import os
 import shutil
 import struct
 import tempfile
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -31,6 +32,7 @@ from PIL import Image
 
 from standins.comfyui.catalog import FileResolver, NodeCatalog
 from standins.comfyui.execution import OutputCache, PromptRun, QueueItem
+from standins.comfyui.jobs import INVALID_PROMPT_ID, is_newer_api, valid_job_id
 from standins.comfyui.routes import StoredUpload, create_app
 from standins.comfyui.settings import FakeComfyUISettings, FaultSettings
 from standins.comfyui.validation import NO_PROMPT_ERROR, PromptValidator
@@ -117,6 +119,7 @@ class FakeComfyUI:
         self.submitted: list[SubmittedPrompt] = []
         self.deleted_ids: list[str] = []
         self.interrupt_requests: list[str | None] = []
+        self.cancel_requests: list[str] = []
         self.upload_records: list[StoredUpload] = []
         self.request_log: list[tuple[str, str, int]] = []
         self._history_changed = asyncio.Condition()
@@ -146,7 +149,8 @@ class FakeComfyUI:
         self._outbox: asyncio.Queue[tuple[str, Any, Any, str | None]] = asyncio.Queue()
 
     def set_model_files(self, **lists: list[str]) -> None:
-        """Change the model files it "has" at runtime, by settings field (``loras=[...]``)."""
+        """Change the model files it "has" (``loras=[...]``) or the node types it lacks
+        (``unavailable_nodes=[...]``) at runtime, by settings field."""
         self.settings = self.settings.model_copy(update=lists)
         self.catalog = NodeCatalog(self.settings, self.files)
         self.validator.catalog = self.catalog
@@ -366,13 +370,23 @@ class FakeComfyUI:
             self.submitted.append(SubmittedPrompt(None, 400, number, None, body))
             return 400, {"error": dict(NO_PROMPT_ERROR), "node_errors": {}}
         prompt = body["prompt"]
-        prompt_id = str(body.get("prompt_id", uuid.uuid4()))
+        newer = is_newer_api(self.settings.comfyui_version)
+        if newer and body.get("prompt_id") is not None and not valid_job_id(body["prompt_id"]):
+            self.counters.prompts_rejected += 1
+            self.submitted.append(SubmittedPrompt(None, 400, number, body.get("client_id"), body))
+            return 400, {"error": dict(INVALID_PROMPT_ID), "node_errors": {}}
+        if newer:  # absent or null: minted; 0.3.64 took any value ("None" for null)
+            prompt_id = str(body.get("prompt_id") or uuid.uuid4())
+        else:
+            prompt_id = str(body.get("prompt_id", uuid.uuid4()))
         valid, error, outputs, node_errors = self.validator.validate_prompt(
             prompt, body.get("partial_execution_targets")
         )
         extra_data = body["extra_data"] if "extra_data" in body else {}  # noqa: SIM401
         if "client_id" in body:
             extra_data["client_id"] = body["client_id"]
+        if newer:
+            extra_data["create_time"] = int(time.time() * 1000)
         if not valid:
             log.warning("invalid prompt: %s", error)
             self.counters.prompts_rejected += 1

@@ -117,6 +117,9 @@ class FakeComfyUISettings(BaseSettings):
     """Text encoder files it has (CLIPLoader, DualCLIPLoader)."""
     diffusion_models: NameList = Field(default_factory=list)
     """Diffusion model files it has (UNETLoader)."""
+    unavailable_nodes: NameList = Field(default_factory=list)
+    """Node classes it lacks (e.g. SaveImageWebsocket, shipped as an optional custom node);
+    /object_info omits them and prompts using them are refused."""
     step_delay_s: float = Field(default=0.1, ge=0)
     """Seconds per sampler step (and per upscale tile); a fast GPU's pace."""
     node_delay_s: float = Field(default=0.0, ge=0)
@@ -137,7 +140,8 @@ class FakeComfyUISettings(BaseSettings):
     disable_metadata: bool = False
     """Write PNGs without the prompt/workflow text chunks."""
     comfyui_version: str = "0.3.64"
-    """Version in /system_stats."""
+    """Version in /system_stats; 0.26.0 or later switches on the newer API (strict UUID
+    prompt ids, /api/jobs with per-job status and cancel)."""
     device_name: str = "cuda:0 NVIDIA GeForce RTX 4090 : cudaMallocAsync"
     """Device name in /system_stats."""
     device_type: str = "cuda"

@@ -184,24 +184,61 @@ def test_generate_error_shows_code_message_and_field(
     assert "field instruction: must not be blank" in text
 
 
-def test_health_reports_every_service_and_fails_when_one_is_down(pool: ThreadPoolExecutor) -> None:
-    channel, out = _channel(HEALTH), io.StringIO()
-    future = _submit(pool, lambda: run_health(channel, out, timeout=5.0))
+def _answer_health(channel: Any, statuses: dict[str, int], count: int) -> list[str]:
     check = HEALTH.methods_by_name["Check"]
     asked = []
-    for _ in range(5):
+    for _ in range(count):
         _, request, rpc = channel.take_unary_unary(check)
         asked.append(request.service)
-        status = (
-            health_pb2.HealthCheckResponse.NOT_SERVING
-            if request.service == "imagegen.render.v1.RenderService"
-            else health_pb2.HealthCheckResponse.SERVING
-        )
+        status = statuses.get(request.service, health_pb2.HealthCheckResponse.SERVING)
         rpc.terminate(health_pb2.HealthCheckResponse(status=status), (), grpc.StatusCode.OK, "")
+    return asked
+
+
+def _answer_capabilities(channel: Any, vision_state: str) -> None:
+    _, _, rpc = channel.take_unary_unary(GATEWAY.methods_by_name["GetCapabilities"])
+    caps = gateway_pb2.GetCapabilitiesResponse(
+        language_models=[
+            gateway_pb2.LanguageModel(
+                service="vision", model="llava", backend="ollama", state=vision_state,
+                reason="" if vision_state == "ready" else "connection refused",
+            ),
+            gateway_pb2.LanguageModel(
+                service="planner", model="gpt-oss:20b", backend="ollama", state="ready"
+            ),
+        ]
+    )  # fmt: skip
+    rpc.terminate(caps, (), grpc.StatusCode.OK, "")
+
+
+def test_health_reports_every_service_and_fails_when_one_is_down(pool: ThreadPoolExecutor) -> None:
+    channel, out = _channel(HEALTH, GATEWAY), io.StringIO()
+    future = _submit(pool, lambda: run_health(channel, out, timeout=5.0))
+    not_serving = health_pb2.HealthCheckResponse.NOT_SERVING
+    asked = _answer_health(channel, {"imagegen.render.v1.RenderService": not_serving}, 5)
+    _answer_capabilities(channel, "ready")
     assert future.result(timeout=10) is False
     assert asked[0] == "" and "imagegen.vision.v1.VisionService" in asked
     lines = out.getvalue().splitlines()
     assert any(line.startswith("render (seen") and line.endswith("NOT_SERVING") for line in lines)
+
+
+def test_health_passes_while_vision_answers_with_its_fallback(pool: ThreadPoolExecutor) -> None:
+    channel, out = _channel(HEALTH, GATEWAY), io.StringIO()
+    future = _submit(pool, lambda: run_health(channel, out, timeout=5.0))
+    not_serving = health_pb2.HealthCheckResponse.NOT_SERVING
+    _answer_health(channel, {"imagegen.vision.v1.VisionService": not_serving}, 5)
+    _answer_capabilities(channel, "backend_down")
+    assert future.result(timeout=10) is True
+    lines = out.getvalue().splitlines()
+    assert any(
+        line.startswith("vision (seen") and "requests get the fallback" in line for line in lines
+    )
+    assert any(
+        line.startswith("vision model")
+        and line.endswith("llava on ollama: backend_down (connection refused)")
+        for line in lines
+    )
 
 
 def test_lora_argument_takes_name_and_strength() -> None:

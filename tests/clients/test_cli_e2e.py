@@ -35,6 +35,20 @@ async def test_generate_command_writes_each_variant_as_seed_png(
     assert _pngs(tmp_path) == {"40.png": (600, 400), "41.png": (600, 400)}
     text = out.getvalue()
     assert "analysis (model" in text and "plan (model" in text and "timings:" in text
+    assert text.startswith("accepted: request ") and "seed 40, 2 variant(s)" in text
+
+
+async def test_models_command_prints_the_capabilities(system: System) -> None:
+    out = io.StringIO()
+    argv = ["models", "--target", system.gateway.address]
+    code = await asyncio.to_thread(cli.main, argv, stdout=out)
+    text = out.getvalue()
+    assert code == cli.EXIT_OK, text
+    assert "flux-img2img (image_to_image, default; size: source)" in text
+    assert "flux-realism-lora.safetensors" in text
+    assert "canny: " in text and "euler" in text
+    assert "vision: llava on ollama" in text and "planner: gpt-oss:20b on ollama" in text
+    assert "≤ 8 variants" in text
 
 
 async def test_generate_command_error_prints_status_and_field(

@@ -30,7 +30,7 @@ def _top_level_modules_after(*modules: str) -> set[str]:
 
 def test_the_client_imports_no_server_module() -> None:
     loaded = _top_level_modules_after(
-        "clients.cli", "clients.generate", "clients.health", "clients.rpc"
+        "clients.cli", "clients.generate", "clients.health", "clients.models", "clients.rpc"
     )
     assert "grpc" in loaded and "imagegen" in loaded
     assert not loaded & {"services", "gateway", "standins", "tools"}

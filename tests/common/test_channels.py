@@ -39,10 +39,12 @@ def test_unknown_load_balancing_policy_is_refused() -> None:
 
 def test_service_config_retries_only_unavailable_on_unary_methods() -> None:
     (method_config,) = service_config([VISION_SERVICE, RENDER_SERVICE])["methodConfig"]
-    # AnalyzeImage and ReleaseModels are unary; Render streams, so it is left to the caller.
+    # Every unary method is retried; Render streams, so it is left to the caller.
     assert method_config["name"] == [
         {"service": VISION_SERVICE, "method": "AnalyzeImage"},
         {"service": VISION_SERVICE, "method": "ReleaseModels"},
+        {"service": VISION_SERVICE, "method": "GetModelInfo"},
+        {"service": RENDER_SERVICE, "method": "GetCatalog"},
     ]
     assert method_config["retryPolicy"]["retryableStatusCodes"] == ["UNAVAILABLE"]
 

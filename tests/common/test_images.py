@@ -19,7 +19,7 @@ from PIL import Image, ImageFile
 from imagegen.common.v1 import common_pb2
 from imagegen.vision.v1 import vision_pb2
 from services.common.errors import InvalidArgumentError, status_details
-from services.common.images import validate_image
+from services.common.images import decode_image, decoded_header, read_header, validate_image
 from tests.common.conftest import ProbeVision, ServeFactory, encode, open_channel, vision_stub
 
 
@@ -121,15 +121,45 @@ def test_open_returns_the_upright_rgb_image() -> None:
     assert (opened.mode, opened.size) == ("RGB", (30, 80))
 
 
-def test_kept_pixels_are_the_decoded_upright_image_and_each_open_is_a_copy() -> None:
+def test_decoded_pixels_are_the_upright_image_and_closed_with_the_block() -> None:
     data = jpeg_with_orientation((80, 30), 6)
-    kept = validate_image(data, field="image.data", keep_pixels=True, **LIMITS)
-    decoded = validate_image(data, field="image.data", **LIMITS).open()
-    first = kept.open()
-    assert first.size == (30, 80)
-    assert first.tobytes() == decoded.tobytes()
-    first.thumbnail((4, 4))
-    assert kept.open().size == (30, 80)
+    opened = validate_image(data, field="image.data", **LIMITS).open()
+    with decode_image(data, field="image.data", **LIMITS) as decoded:
+        pixels = decoded.pixels
+        assert (decoded.image.width, decoded.image.height) == (30, 80)
+        assert (pixels.mode, pixels.size) == ("RGB", (30, 80))
+        assert pixels.tobytes() == opened.tobytes()
+    with pytest.raises(ValueError, match="closed image"):
+        pixels.load()
+
+
+def test_a_jpeg_decoded_to_fit_is_read_at_a_reduced_scale_with_its_full_size_reported() -> None:
+    buffer = io.BytesIO()
+    Image.new("RGB", (2000, 1000), "teal").save(buffer, format="JPEG")
+    data = buffer.getvalue()
+    header = read_header(data, field="image.data", **LIMITS)
+    assert (header.width, header.height, header.needs_copy) == (2000, 1000, False)
+    assert header.decoded_bytes == 4 * 2000 * 1000
+    scaled = decoded_header(header, fit=200)
+    assert (scaled.decoded_width, scaled.decoded_height) == (500, 250)
+    with decode_image(data, field="image.data", fit=200, **LIMITS) as decoded:
+        assert (decoded.image.width, decoded.image.height) == (2000, 1000)
+        assert decoded.pixels.size == (500, 250)
+
+
+def test_a_header_that_needs_turning_or_converting_counts_two_copies() -> None:
+    header = read_header(jpeg_with_orientation((80, 30), 6), field="image.data", **LIMITS)
+    assert header.needs_copy
+    assert header.decoded_bytes == 2 * 4 * 80 * 30
+
+
+def test_a_truncated_jpeg_is_refused_even_when_decoded_at_a_reduced_scale() -> None:
+    buffer = io.BytesIO()
+    Image.effect_noise((800, 800), 60).convert("RGB").save(buffer, format="JPEG")
+    data = buffer.getvalue()[: len(buffer.getvalue()) // 2]
+    read_header(data, field="image.data", **LIMITS)
+    with pytest.raises(InvalidArgumentError, match="truncated or corrupt JPEG"):
+        decode_image(data, field="image.data", fit=100, **LIMITS)
 
 
 def test_exif_reports_camera_fields() -> None:

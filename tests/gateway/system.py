@@ -7,11 +7,15 @@ Used by the gateway tests (through ``conftest.py``) and by the benchmarks.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import shutil
+import tempfile
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
 import grpc.aio
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from gateway.app import create_server as create_gateway
 from gateway.settings import GatewaySettings
@@ -143,7 +147,21 @@ async def start_system(
         stack.push_async_callback(stop_host, host)
     system = System(fake_ollama, fake_comfyui, addresses, gateway=None, hosts=hosts)  # type: ignore[arg-type]
     system.gateway = await start_gateway_in(stack, system, **gateway_settings)
+    await _until_serving(system.gateway.address)
     return system
+
+
+async def _until_serving(address: str, *, within_s: float = 10.0) -> None:
+    """Waits (bounded) until the gateway reports SERVING, as a deployment's readiness
+    probe would before sending traffic; a system that never gets there is returned as it
+    is, for the tests that look at exactly that."""
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        with contextlib.suppress(TimeoutError, grpc.aio.AioRpcError):
+            async with asyncio.timeout(within_s):
+                async for answer in stub.Watch(health_pb2.HealthCheckRequest()):
+                    if answer.status == health_pb2.HealthCheckResponse.SERVING:
+                        return
 
 
 async def start_gateway_in(
@@ -157,6 +175,11 @@ async def start_gateway_in(
         "render_address": system.addresses["render"],
         "health_poll_interval_s": 0.2,
     }
+    if "jobs_dir" not in settings:
+        # A job store of its own: gateways of parallel tests never share one file.
+        jobs_dir = tempfile.mkdtemp(prefix="imagegen-jobs-")
+        stack.callback(shutil.rmtree, jobs_dir, True)
+        values["jobs_dir"] = jobs_dir
     host = await create_gateway(GatewaySettings(**(values | settings)))
     port = await host.start()
     stack.push_async_callback(stop_host, host)

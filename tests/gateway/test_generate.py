@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 from contextlib import AsyncExitStack
+from typing import Any
 
 import grpc
 import grpc.aio
@@ -20,6 +21,7 @@ from imagegen.gateway.v1 import gateway_pb2
 from services.common.errors import status_details
 from services.render.result_metadata import PROVENANCE_KEY, read_text_chunks
 from standins.comfyui.settings import FakeComfyUISettings
+from standins.ollama.settings import FakeOllamaSettings
 from tests.gateway.images import jpeg_bytes, png_bytes
 from tests.gateway.system import System, start_system, stop_host
 
@@ -40,6 +42,12 @@ def _results(events: list[gateway_pb2.GenerateResponse]) -> list[common_pb2.Vari
     return [e.result for e in events if e.HasField("result")]
 
 
+def _only(events: list[gateway_pb2.GenerateResponse], kind: str) -> Any:
+    """The payload of the one event of ``kind``."""
+    (payload,) = [getattr(e, kind) for e in events if e.WhichOneof("event") == kind]
+    return payload
+
+
 def _as_dict(message: Message) -> dict[str, object]:
     return json_format.MessageToDict(message, preserving_proto_field_name=True)
 
@@ -52,14 +60,56 @@ def _img2img(variants: int = 1, **fields: object) -> gateway_pb2.GenerateRequest
     )
 
 
-async def test_img2img_streams_analysis_then_plan_then_renders_then_completed(
+async def test_img2img_streams_accepted_stages_analysis_plan_renders_then_completed(
     system: System,
 ) -> None:
-    kinds = [k for k in _kinds(await _collect(system, _img2img(3, seed=1000))) if k != "warning"]
-    assert kinds[:2] == ["analysis", "plan"]
-    assert set(kinds[2:-1]) <= {"queued", "progress", "result"}
+    events = await _collect(system, _img2img(3, seed=1000))
+    kinds = [k for k in _kinds(events) if k not in ("warning", "heartbeat")]
+    assert kinds[:6] == ["accepted", "stage", "analysis", "stage", "plan", "stage"]
+    assert set(kinds[6:-1]) <= {"queued", "progress", "result"}
     assert kinds.count("result") == 3
     assert kinds[-1] == "completed"
+    stages = [(e.stage.stage, e.stage.model, e.stage.cached) for e in events if e.HasField("stage")]
+    assert stages == [
+        ("analysis", "llava", False),
+        ("plan", "gpt-oss:20b", False),
+        ("render", "", False),
+    ]
+
+
+async def test_accepted_is_first_and_matches_completed(system: System) -> None:
+    call = system.stub.Generate(_img2img(2, seed=9), timeout=30)
+    initial = dict(await call.initial_metadata())
+    events = [event async for event in call]
+    accepted, completed = events[0].accepted, events[-1].completed
+    assert events[0].HasField("accepted")
+    assert accepted.request_id == completed.request_id == initial["x-request-id"]
+    assert (accepted.seed, accepted.variants) == (9, 2)
+    assert accepted.mode == common_pb2.GENERATION_MODE_IMAGE_TO_IMAGE
+    assert accepted.workflow == "flux-img2img"
+
+
+async def test_reused_analysis_and_plan_are_cached_stages(system: System) -> None:
+    await _collect(system, _img2img(seed=1))
+    events = await _collect(system, _img2img(seed=1))
+    stages = [(e.stage.stage, e.stage.cached) for e in events if e.HasField("stage")]
+    assert stages == [("analysis", True), ("plan", True), ("render", False)]
+
+
+async def test_heartbeats_repeat_while_a_model_call_runs(exit_stack: AsyncExitStack) -> None:
+    system = await start_system(
+        exit_stack,
+        ollama=FakeOllamaSettings(load_delay_s=0.5),
+        heartbeat_interval_s=0.1,
+    )
+    events = await _collect(system, _img2img(seed=3))
+    beats = [e.heartbeat for e in events if e.HasField("heartbeat")]
+    assert {b.stage for b in beats} == {"analysis", "plan"}
+    analysis_beats = [b.elapsed_millis for b in beats if b.stage == "analysis"]
+    assert analysis_beats == sorted(analysis_beats) and analysis_beats[0] >= 100.0
+    kinds = _kinds(events)
+    assert kinds.index("heartbeat") > kinds.index("stage")
+    assert max(i for i, k in enumerate(kinds) if k == "heartbeat") < kinds.index("result")
 
 
 async def test_img2img_variants_use_consecutive_seeds(system: System) -> None:
@@ -120,7 +170,7 @@ async def test_txt2img_renders_the_requested_size_without_analysis(system: Syste
 
 async def test_description_skips_the_vision_model(system: System) -> None:
     events = await _collect(system, _img2img(description="a white cup on a saucer"))
-    analysis = events[0].analysis.analysis
+    analysis = _only(events, "analysis").analysis
     assert analysis.source == common_pb2.ANALYSIS_SOURCE_USER
     assert analysis.description == "a white cup on a saucer"
     assert system.ollama_chats("llava") == 0
@@ -138,9 +188,9 @@ async def test_result_png_carries_the_whole_provenance(system: System) -> None:
     assert record["resize"]["output"] == {"width": 120, "height": 80}
     assert provenance["source_sha256"] == hashlib.sha256(source).hexdigest()
     assert provenance["instruction"] == INSTRUCTION
-    assert provenance["analysis"] == _as_dict(events[0].analysis.analysis)
+    assert provenance["analysis"] == _as_dict(_only(events, "analysis").analysis)
     assert provenance["analysis"]["source"] == "ANALYSIS_SOURCE_MODEL"
-    assert provenance["plan"] == _as_dict(events[1].plan.plan)
+    assert provenance["plan"] == _as_dict(_only(events, "plan").plan)
     assert provenance["plan"]["model"] and provenance["plan"]["intent"]
     assert provenance["request_id"] == events[-1].completed.request_id
 
@@ -151,7 +201,7 @@ async def test_identical_request_reuses_analysis_and_plan_without_model_calls(
     await _collect(system, _img2img(seed=1))
     chats = len(system.ollama.fake.requests_to("/api/chat"))
     events = await _collect(system, _img2img(2, seed=2))
-    assert events[0].analysis.reused and events[1].plan.reused
+    assert _only(events, "analysis").reused and _only(events, "plan").reused
     assert len(system.ollama.fake.requests_to("/api/chat")) == chats
     assert len(_results(events)) == 2
 
@@ -179,15 +229,22 @@ async def test_invalid_request_names_the_field_and_touches_no_backend(system: Sy
     assert system.comfyui.fake.submitted == []
 
 
-async def test_unknown_lora_fails_with_the_render_services_status(system: System) -> None:
+async def test_unknown_lora_is_refused_before_any_model_as_the_render_service_would(
+    system: System,
+) -> None:
     request = _img2img(loras=[common_pb2.LoraSpec(name="missing.safetensors")])
     with pytest.raises(grpc.aio.AioRpcError) as raised:
         await _collect(system, request)
     assert raised.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-    assert (raised.value.details() or "").startswith("render service:")
-    assert any(
-        isinstance(d, error_details_pb2.PreconditionFailure) for d in status_details(raised.value)
-    )
+    details = status_details(raised.value)
+    (info,) = [d for d in details if isinstance(d, error_details_pb2.ErrorInfo)]
+    assert info.reason == "LORA_NOT_FOUND"
+    (failure,) = [d for d in details if isinstance(d, error_details_pb2.PreconditionFailure)]
+    (violation,) = failure.violations
+    assert (violation.type, violation.subject) == ("LORA", "missing.safetensors")
+    assert "flux-realism-lora.safetensors" in violation.description
+    assert system.ollama.fake.requests_to("/api/chat") == []
+    assert system.comfyui.fake.submitted == []
 
 
 async def test_render_service_down_is_unavailable_naming_it(

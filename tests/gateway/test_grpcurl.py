@@ -88,6 +88,8 @@ def _json_stream(text: str) -> list[dict[str, Any]]:
 
 def _check_generate(body: dict[str, Any], out: str) -> None:
     events = _json_stream(out)
+    assert next(iter(events[0])) == "accepted", events[0]
+    events = [e for e in events if next(iter(e)) not in ("accepted", "stage", "heartbeat")]
     kinds = [next(iter(event)) for event in events]
     img2img = "source_image" in body or "sourceImage" in body
     assert kinds[: 2 if img2img else 1] == (["analysis", "plan"] if img2img else ["plan"])
@@ -174,3 +176,24 @@ def test_readme_keeps_the_recipes_callers_need_most() -> None:
     assert any(c.target.endswith("GatewayService/Plan") for c, _ in calls)
     assert any(note.startswith("refused: INVALID_ARGUMENT") for _, note in calls)
     assert {c.verb for c, _ in calls} >= {"list", "describe", "call"}
+
+
+async def test_grpcurl_describe_shows_the_contract_comments(system: System) -> None:
+    grpcurl = f"{Path(sys.executable).parent}/grpcurl"
+    address = system.gateway.address
+    code, out, err = await _run(
+        f"{grpcurl} -plaintext {address} describe imagegen.gateway.v1.GatewayService"
+    )
+    assert code == 0, err
+    assert "// What the system can do right now" in out
+    assert "rpc GetCapabilities ( .imagegen.gateway.v1.GetCapabilitiesRequest )" in out
+    code, out, err = await _run(
+        f"{grpcurl} -plaintext {address} describe imagegen.gateway.v1.Accepted"
+    )
+    assert code == 0, err
+    assert "// First event of a generation: what the gateway accepted." in out
+    # Imported files come with their comments too.
+    code, out, err = await _run(
+        f"{grpcurl} -plaintext {address} describe imagegen.common.v1.RenderQueued"
+    )
+    assert code == 0 and "//" in out, (out, err)

@@ -57,3 +57,35 @@ def test_each_adjustment_of_a_model_plan_is_a_warning() -> None:
         source=common_pb2.PLAN_SOURCE_MODEL, warnings=["denoise clamped", "prompt truncated"]
     )
     assert [n.message for n in plan_warnings(plan)] == ["denoise clamped", "prompt truncated"]
+
+
+def test_plan_fallback_names_keyword_rules_once() -> None:
+    from_planner = common_pb2.PromptPlan(
+        source=common_pb2.PLAN_SOURCE_RULES,
+        warnings=[
+            "planned by keyword rules: the text model gave no plan (timeout)",
+            "denoise 0.85",
+        ],
+    )
+    silent = common_pb2.PromptPlan(source=common_pb2.PLAN_SOURCE_RULES)
+    for plan in (from_planner, silent):
+        (notice,) = plan_warnings(plan)
+        assert notice.message.count("planned by keyword rules") == 1, notice.message
+    (notice,) = plan_warnings(silent)
+    assert (
+        notice.message
+        == "the prompt was planned by keyword rules: the planner model did not answer"
+    )
+
+
+def test_a_fallback_analysis_with_empty_fields_does_not_blame_the_model() -> None:
+    analysis = common_pb2.ImageAnalysis(
+        source=common_pb2.ANALYSIS_SOURCE_METADATA_FALLBACK,
+        warnings=["analysis measured from the image itself, not by the vision model: down"],
+        missing_fields=["subjects"],
+    )
+    fallback, incomplete = analysis_warnings(analysis)
+    assert fallback.message.count("not by the vision model") == 1
+    assert incomplete.code == "ANALYSIS_INCOMPLETE"
+    assert not incomplete.message.startswith("the vision model")
+    assert "subjects" in incomplete.message

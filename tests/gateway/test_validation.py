@@ -145,6 +145,14 @@ def test_blank_description_is_refused() -> None:
     assert _bad_fields(_img2img(description=" ")) == ["description"]
 
 
+def test_blank_description_message_says_the_field_is_optional() -> None:
+    with pytest.raises(InvalidArgumentError) as raised:
+        validate_generate(_img2img(description=""), LIMITS)
+    (violation,) = raised.value.violations
+    assert "required" not in violation.description
+    assert "leave the field unset" in violation.description
+
+
 def test_approved_plan_needs_a_prompt() -> None:
     plan = common_pb2.PromptPlan(positive_prompt="")
     assert _bad_fields(_img2img(plan=plan)) == ["plan.positive_prompt"]

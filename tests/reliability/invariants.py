@@ -18,9 +18,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client import REGISTRY
 
 from standins.comfyui.server import RunningFakeComfyUI
+from tests.gateway.system import System
 
 __all__ = [
     "SERVICES",
@@ -174,3 +176,20 @@ def assert_clear_failure(code: grpc.StatusCode, message: str) -> None:
     assert code not in (grpc.StatusCode.OK, grpc.StatusCode.UNKNOWN), code
     assert code is not grpc.StatusCode.INTERNAL, f"INTERNAL: {message}"
     assert message.strip(), f"{code.name} without a message"
+
+
+async def wait_for_gateway_view(system: System, service: str, status: int) -> None:
+    """Waits until the gateway publishes ``status`` for a downstream ``service``."""
+    async with grpc.aio.insecure_channel(system.gateway.address) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        async with asyncio.timeout(15):
+            while True:
+                try:
+                    answer = await health.Check(
+                        health_pb2.HealthCheckRequest(service=service), timeout=2
+                    )
+                    if answer.status == status:
+                        return
+                except grpc.aio.AioRpcError:
+                    pass
+                await asyncio.sleep(0.05)

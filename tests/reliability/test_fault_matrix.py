@@ -71,6 +71,17 @@ def _comfyui(**faults: object) -> Callable[[System], None]:
     return inject
 
 
+def _saving_comfyui(**faults: object) -> Callable[[System], None]:
+    """Faults on a ComfyUI without ``SaveImageWebsocket``: results are saved and fetched
+    with ``/view``."""
+
+    def inject(system: System) -> None:
+        system.comfyui.fake.set_model_files(unavailable_nodes=["SaveImageWebsocket"])
+        _comfyui(**faults)(system)
+
+    return inject
+
+
 async def _refuse_ollama(system: System) -> None:
     await system.ollama.refuse_connections()
 
@@ -189,7 +200,7 @@ COMFYUI_CELLS = [
     ),
     Cell(
         "comfyui-500-on-view-once",
-        _comfyui(http_500_routes=["/view"], http_500_count=1),
+        _saving_comfyui(http_500_routes=["/view"], http_500_count=1),
         RECOVERED,
         check=lambda s: s.comfyui.fake.counters.http_500_injected == 1,
     ),

@@ -18,7 +18,7 @@ import grpc
 import grpc.aio
 import pytest
 from google.rpc import error_details_pb2
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2
 
 from gateway.auth import hash_token
 from gateway.limits import REASON_CONCURRENCY, REASON_VARIANT_RATE
@@ -29,6 +29,7 @@ from services.common.errors import MAX_TEXT_BYTES, status_details
 from standins.ollama.settings import FakeOllamaSettings
 from tests.gateway.system import System, start_system
 from tests.reliability.inputs import INSTRUCTION
+from tests.reliability.invariants import wait_for_gateway_view
 from tests.reliability.outcomes import Outcome, collect
 from tests.reliability.tuning import PLANNER_MODEL
 
@@ -151,23 +152,6 @@ async def test_concurrent_plans_beyond_the_callers_limit_are_refused_with_retry_
         assert reason(details) == REASON_CONCURRENCY
         assert retry_delay(details) is not None
     assert system.ollama_chats(PLANNER_MODEL.split(":")[0]) == 2
-
-
-async def wait_for_gateway_view(system: System, service: str, status: int) -> None:
-    """Waits until the gateway publishes ``status`` for a downstream ``service``."""
-    async with grpc.aio.insecure_channel(system.gateway.address) as channel:
-        health = health_pb2_grpc.HealthStub(channel)
-        async with asyncio.timeout(15):
-            while True:
-                try:
-                    answer = await health.Check(
-                        health_pb2.HealthCheckRequest(service=service), timeout=2
-                    )
-                    if answer.status == status:
-                        return
-                except grpc.aio.AioRpcError:
-                    pass
-                await asyncio.sleep(0.05)
 
 
 async def test_generate_is_refused_at_once_while_render_is_not_serving(

@@ -48,6 +48,13 @@ def two_colour_png(
     return buffer.getvalue()
 
 
+def solid_png(side: int, colour: tuple[int, int, int] = (30, 140, 90)) -> bytes:
+    """A ``side``×``side`` PNG of one colour: a few KB that decode to ``4·side²`` bytes."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (side, side), colour).save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     parametrize_backends(metafunc)
 

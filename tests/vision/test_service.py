@@ -21,7 +21,13 @@ from services.common.errors import status_details
 from services.vision.app import create_server
 from services.vision.service import SERVICE_NAME
 from standins.ollama.server import RunningFakeOllama
-from tests.vision.conftest import chat_requests, fixture_image, two_colour_png, vision_settings
+from tests.vision.conftest import (
+    chat_requests,
+    fixture_image,
+    solid_png,
+    two_colour_png,
+    vision_settings,
+)
 
 
 @asynccontextmanager
@@ -216,3 +222,25 @@ async def test_the_callers_deadline_bounds_the_model_and_leaves_time_for_the_fal
             _request(fixture_image("coffee.jpg")), timeout=2.0
         )
     assert response.analysis.source == common_pb2.ANALYSIS_SOURCE_METADATA_FALLBACK
+
+
+async def test_an_image_beyond_the_decode_budget_is_resource_exhausted_with_retry_info(
+    ollama: RunningFakeOllama,
+) -> None:
+    # 2048² RGB: 20 MiB with the downscale's working copy, more than the smallest budget.
+    first, second = (solid_png(2048, colour) for colour in ((1, 2, 3), (4, 5, 6)))
+    async with vision_server(ollama, decode_budget_mb=16, decode_wait_s=0.0) as channel:
+        stub = _stub(channel)
+        answers = await asyncio.gather(
+            stub.AnalyzeImage(_request(first), timeout=10),
+            stub.AnalyzeImage(_request(second), timeout=10),
+            return_exceptions=True,
+        )
+    refused = [a for a in answers if isinstance(a, grpc.aio.AioRpcError)]
+    assert len(refused) == 1, answers
+    assert refused[0].code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+    details = status_details(refused[0])
+    retry = [d for d in details if isinstance(d, error_details_pb2.RetryInfo)]
+    assert retry and retry[0].retry_delay.ToTimedelta().total_seconds() > 0
+    reasons = [d.reason for d in details if isinstance(d, error_details_pb2.ErrorInfo)]
+    assert reasons == ["MEMORY_BUDGET"]

@@ -15,6 +15,7 @@ request as FAILED_PRECONDITION at once::
         call_timeout_s=settings.call_timeout_s,
         logger=_log,
         label="planner model",
+        probe=probe,  # a call in flight when the probe finds the server hung ends at once
     )
 """
 
@@ -37,6 +38,7 @@ from services.common.llm.errors import (
     UnusableAnswerError,
     is_retryable,
 )
+from services.common.llm.probe import ModelProbe
 from services.common.retry import RetryPolicy, remaining, retry_async
 
 __all__ = ["RequestLog", "call_model_with_retries", "model_not_found", "release_model"]
@@ -63,6 +65,7 @@ async def call_model_with_retries(
     label: str,
     log_fields: Mapping[str, Any] | None = None,
     request_log: RequestLog = _whole_request,
+    probe: ModelProbe | None = None,
 ) -> T:
     """Asks the model until ``parse`` accepts an answer, the attempts run out or time does.
 
@@ -84,6 +87,8 @@ async def call_model_with_retries(
             attempt number and the model are always there.
         request_log: The fields that describe an attempt's request; the whole request
             (images as sizes) by default.
+        probe: The model's readiness probe: when it finds the server hung, the attempt in
+            flight is abandoned and no other is made.
 
     Returns:
         What ``parse`` made of the first usable reply.
@@ -91,7 +96,8 @@ async def call_model_with_retries(
     Raises:
         FailedPreconditionError: The server does not have the model (no retry).
         ModelError: The last attempt's error, when it is not retryable, the attempts
-            are used up, or the next pause would pass the deadline.
+            are used up, or the next pause would pass the deadline;
+            :class:`ModelServerHungError` as soon as the probe finds the server hung.
     """
     attempt = 0
     unusable = 0
@@ -112,7 +118,10 @@ async def call_model_with_retries(
         )
         started = time.perf_counter()
         try:
-            reply = await client.chat(chat, timeout_s=timeout_s)
+            if probe is None:
+                reply = await client.chat(chat, timeout_s=timeout_s)
+            else:
+                reply = await probe.unless_hung(lambda: client.chat(chat, timeout_s=timeout_s))
             logger.info(
                 "%s reply",
                 label,

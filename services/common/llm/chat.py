@@ -100,6 +100,9 @@ class ChatRequest:
         keep_alive: How long the server keeps the model loaded after the call, where it
             takes that per request (Ollama: ``"10m"``, ``0``, ``-1``).
         think: Thinking level for a reasoning model; None leaves the choice to the server.
+        cut: What was cut from the messages to fit the context window, one note per
+            message (see :mod:`services.common.llm.context`); callers pass them on as
+            warnings.
     """
 
     model: str
@@ -112,6 +115,7 @@ class ChatRequest:
     context_tokens: int | None = None
     keep_alive: str | int | None = None
     think: ThinkLevel | None = None
+    cut: tuple[str, ...] = ()
 
     def with_seed(self, seed: int) -> ChatRequest:
         """The same request with another seed."""

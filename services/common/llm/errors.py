@@ -4,6 +4,9 @@
 
     ModelError                  base: .message, .status_code
      ├─ ModelUnavailableError   connect error, timeout, 5xx/408/429, cut stream (retryable)
+     │   ├─ ModelTimeoutError     no answer within the budget (retryable)
+     │   └─ ModelServerHungError  the readiness probe found the server not answering while
+     │                            the call waited: abandoned at once, not retried
      ├─ ModelNotFoundError      the server does not have the model; .model, .backend, .remedy
      ├─ ModelRequestError       the server refused the request (400, 401, another 4xx)
      └─ UnusableAnswerError     a 200 whose answer cannot be used: an error inside the
@@ -21,6 +24,8 @@ __all__ = [
     "ModelError",
     "ModelNotFoundError",
     "ModelRequestError",
+    "ModelServerHungError",
+    "ModelTimeoutError",
     "ModelUnavailableError",
     "UnusableAnswerError",
     "is_retryable",
@@ -43,6 +48,20 @@ class ModelError(Exception):
 
 class ModelUnavailableError(ModelError):
     """The server could not be reached or did not finish. Always worth a retry."""
+
+
+class ModelTimeoutError(ModelUnavailableError):
+    """The server did not answer within the call's budget. Worth a retry."""
+
+
+class ModelServerHungError(ModelUnavailableError):
+    """The readiness probe found the server not answering while a call waited for it.
+
+    A hung server holds each call for its whole timeout; once the probe has timed out on
+    it too, waiting longer (or retrying) only delays the fallback. Not retryable. (A server
+    that refuses connections is not hung: calls on it fail at once and are retried, so a
+    restart costs no fallback.)
+    """
 
 
 class ModelNotFoundError(ModelError):
@@ -101,10 +120,12 @@ def is_retryable(exc: BaseException) -> bool:
         exc: Any exception raised around a model call.
 
     Returns:
-        True for :class:`ModelUnavailableError` and a retryable
-        :class:`UnusableAnswerError`; false for everything else, including a missing
-        model, a refused request and cancellation.
+        True for :class:`ModelUnavailableError` (unless the probe saw the server down)
+        and a retryable :class:`UnusableAnswerError`; false for everything else,
+        including a missing model, a refused request and cancellation.
     """
+    if isinstance(exc, ModelServerHungError):
+        return False
     if isinstance(exc, ModelUnavailableError):
         return True
     if isinstance(exc, UnusableAnswerError):

@@ -15,20 +15,36 @@ A model without a capability the service relies on is not refused by every serve
 silently drops an image sent to a text model), so such a model is reported as not ready.
 A server that does not report capabilities (the OpenAI-compatible API) is taken at its
 word: its model is ready when it is listed, and the reason says the capability is unverified.
+
+Calls already waiting on a server when the probe finds it hung (the probe itself timed out)
+are abandoned at once (:meth:`ModelProbe.unless_hung`), so a hung server costs them one
+probe interval, not their whole timeout. A server that refuses connections is down but not
+hung: calls on it fail at once by themselves and are retried, so a restart of the server
+costs no fallback.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from enum import StrEnum
+from typing import TypeVar
 
 from services.common.llm.chat import ChatModel, ModelInfo
-from services.common.llm.errors import ModelError, ModelNotFoundError
+from services.common.llm.errors import (
+    ModelError,
+    ModelNotFoundError,
+    ModelServerHungError,
+    ModelTimeoutError,
+)
 from services.common.logs import get_logger
 
 __all__ = ["PROBE_TIMEOUT_S", "ModelProbe", "ModelState"]
 
 _log = get_logger(__name__)
+
+T = TypeVar("T")
 
 PROBE_TIMEOUT_S = 5.0
 """Budget of each call of a probe: a live server answers at once."""
@@ -61,6 +77,7 @@ class ModelProbe:
             line about a change of state.
         consequence: What using the model without the required capability would do,
             appended to :attr:`reason` (which reaches callers in fallback warnings).
+        timeout_s: Budget of each call of a probe.
 
     Attributes:
         model: The model's name.
@@ -78,8 +95,12 @@ class ModelProbe:
         *,
         label: str = "model",
         consequence: str = "",
+        timeout_s: float = PROBE_TIMEOUT_S,
     ) -> None:
         self._client = client
+        self._timeout_s = timeout_s
+        # Set while the last probe timed out: what in-flight calls watch.
+        self._hung = asyncio.Event()
         self._required = required_capability
         self._label = label
         self._consequence = consequence
@@ -106,12 +127,14 @@ class ModelProbe:
     async def check(self) -> bool:
         """Probes once; True when the model is usable. Logs each change of state."""
         try:
-            info = await self._client.inspect(self.model, timeout_s=PROBE_TIMEOUT_S)
+            info = await self._client.inspect(self.model, timeout_s=self._timeout_s)
         except ModelNotFoundError as exc:
             self._set(ModelState.MODEL_MISSING, exc.message)
         except ModelError as exc:
             self._set(
-                ModelState.BACKEND_DOWN, f"{self._client.name} does not answer: {exc.message}"
+                ModelState.BACKEND_DOWN,
+                f"{self._client.name} does not answer: {exc.message}",
+                hung=isinstance(exc, ModelTimeoutError),
             )
         else:
             self._info = info
@@ -135,6 +158,36 @@ class ModelProbe:
                 self._set(ModelState.READY, reason)
         return self.state is ModelState.READY
 
+    async def unless_hung(self, call: Callable[[], Awaitable[T]]) -> T:
+        """Makes ``call()`` and awaits it unless a probe finds the server hung first.
+
+        Args:
+            call: Starts a call to the model's server (a chat); not made while the last
+                probe timed out, cancelled when a probe times out before it ends.
+
+        Returns:
+            What ``call`` returned.
+
+        Raises:
+            ModelServerHungError: The server was, or was found, hung before ``call``
+                finished.
+        """
+        if self._hung.is_set():
+            raise ModelServerHungError(f"not asked: {self.reason}")
+        attempt = asyncio.ensure_future(call())
+        hung = asyncio.ensure_future(self._hung.wait())
+        try:
+            await asyncio.wait({attempt, hung}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            hung.cancel()
+            if not attempt.done():
+                attempt.cancel()
+        if attempt.done() and not attempt.cancelled():
+            return attempt.result()
+        # Abandoned: let the cancelled call finish unwinding (closing its connection).
+        await asyncio.wait({attempt})
+        raise ModelServerHungError(f"abandoned: {self.reason}")
+
     def _listed(self) -> str:
         capabilities = None if self._info is None else self._info.capabilities
         if capabilities is None:
@@ -143,7 +196,7 @@ class ModelProbe:
 
     async def _log_version(self) -> None:
         try:
-            self.server_version = await self._client.server_version(timeout_s=PROBE_TIMEOUT_S)
+            self.server_version = await self._client.server_version(timeout_s=self._timeout_s)
         except ModelError:
             return
         self._version_read = True
@@ -156,7 +209,7 @@ class ModelProbe:
             },
         )
 
-    def _set(self, state: ModelState, reason: str) -> None:
+    def _set(self, state: ModelState, reason: str, *, hung: bool = False) -> None:
         if state is not self.state:
             capabilities = (
                 None
@@ -171,3 +224,7 @@ class ModelProbe:
                 extra={"model": self.model, "reason": reason, "capabilities": capabilities},
             )
         self.state, self.reason = state, reason
+        if hung:
+            self._hung.set()
+        else:
+            self._hung.clear()

@@ -34,6 +34,7 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import Field, SecretStr, model_validator
 
 from services.common.llm.chat import ChatMessage, ChatRequest, ThinkLevel
+from services.common.llm.context import fit_messages, input_budget
 from services.common.retry import RetryPolicy
 from services.common.settings import ServerSettings, env_name
 
@@ -205,7 +206,9 @@ class ChatModelSettings(ServerSettings):
         """A question to the configured model with the pinned options and ``keep_alive``.
 
         Every call carries the same context window, token limit, temperature and seed, so
-        Ollama never reloads the model for a changed option.
+        Ollama never reloads the model for a changed option. The messages' texts are cut to
+        what fits the context window with the answer (``num_ctx`` less ``num_predict``);
+        the request's ``cut`` says what was cut.
 
         Args:
             messages: The chat so far, the question last.
@@ -217,9 +220,10 @@ class ChatModelSettings(ServerSettings):
         Returns:
             The request, its ``seed`` the configured seed.
         """
+        fitted, cut = fit_messages(tuple(messages), input_budget(self.num_ctx, self.num_predict))
         return ChatRequest(
             model=self.model,
-            messages=tuple(messages),
+            messages=fitted,
             json_schema=json_schema,
             schema_name=schema_name,
             temperature=self.temperature,
@@ -228,6 +232,7 @@ class ChatModelSettings(ServerSettings):
             context_tokens=self.num_ctx,
             keep_alive=self.keep_alive,
             think=think,
+            cut=cut,
         )
 
     def request_deadline(self, deadline: float | None) -> float:

@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 
 import httpx
 
-from services.common.llm.errors import ModelError, ModelUnavailableError
+from services.common.llm.errors import ModelError, ModelTimeoutError, ModelUnavailableError
 from services.common.metrics import BACKEND_CALLS_TOTAL
 
 __all__ = ["HttpBackend", "timeouts"]
@@ -117,10 +117,10 @@ class HttpBackend:
                 yield
         except TimeoutError as exc:
             self._timeout.inc()
-            raise ModelUnavailableError(f"{where} timed out after {budget:.1f} s") from exc
+            raise ModelTimeoutError(f"{where} timed out after {budget:.1f} s") from exc
         except httpx.TimeoutException as exc:
             self._timeout.inc()
-            raise ModelUnavailableError(f"{where} timed out ({type(exc).__name__})") from exc
+            raise ModelTimeoutError(f"{where} timed out ({type(exc).__name__})") from exc
         except httpx.ConnectError as exc:
             self._error.inc()
             raise ModelUnavailableError(

@@ -21,10 +21,10 @@ import math
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from services.render.backend import GraphProblem
+from services.render.backend import BackendOffer, GraphProblem
 from services.render.workflows import MODEL_FILE_INPUTS, InputRef
 
-__all__ = ["NodeCatalog", "check_graph"]
+__all__ = ["NodeCatalog", "check_graph", "offer_of"]
 
 _MODEL_FILE_KINDS = {"lora_name": "lora", "control_net_name": "controlnet"}
 """Loader inputs whose missing file is not a ``"model"`` (checkpoint, UNet, VAE, CLIP)."""
@@ -79,6 +79,35 @@ class NodeCatalog:
         """Output types of a node class, in slot order."""
         node = self._info.get(class_type, {})
         return [str(t) for t in node.get("output", [])]
+
+
+_LISTS = {
+    "loras": ("LoraLoaderModelOnly", "lora_name"),
+    "controlnets": ("ControlNetLoader", "control_net_name"),
+    "samplers": ("KSampler", "sampler_name"),
+    "schedulers": ("KSampler", "scheduler"),
+}
+"""Where each list of :class:`~services.render.backend.BackendOffer` is read: the combo
+input of the node class the graph builder uses for it."""
+
+
+def offer_of(catalog: NodeCatalog) -> BackendOffer:
+    """The names a request may use on this server, read from its node schemas.
+
+    Image-to-image is the only edit mode offered: the Kontext and inpainting graphs are
+    not built by this render service yet, whatever nodes the server has.
+    """
+    lists = {
+        name: tuple(catalog.options(class_type, input_name) or ())
+        for name, (class_type, input_name) in _LISTS.items()
+    }
+    return BackendOffer(
+        loras=lists["loras"],
+        controlnets=lists["controlnets"],
+        samplers=lists["samplers"],
+        schedulers=lists["schedulers"],
+        edit_modes=("img2img",),
+    )
 
 
 def _combo_options(spec: list[Any]) -> list[str] | None:

@@ -12,6 +12,10 @@ Behaviours of ComfyUI 0.3.64 this module absorbs:
   outputs run): treated as a refusal, like the 400.
 * ``POST /queue`` and ``POST /interrupt`` never say whether they did anything; callers
   check ``/queue`` afterwards.
+* Newer servers (0.26+) report and cancel one job (``/api/jobs/{id}``, atomic
+  ``/api/jobs/{id}/cancel``); both are used where ``/system_stats`` shows such a
+  version. Prompt ids are minted here as lowercase UUIDs (0.25+ refuses anything else)
+  and node ids are kept as strings (subgraph nodes are ``"54:73"``).
 * The socket has no replay: after a reconnect the subscriptions are told
   (:class:`SocketState`) so their prompts' outcomes are recovered from ``/history``.
 * ``status`` messages (the queue length changed) go to every socket and name no prompt:
@@ -61,6 +65,9 @@ T = TypeVar("T")
 
 _log = get_logger(__name__)
 
+_JOBS_API_SINCE = (0, 26, 0)
+"""First ComfyUI version with ``POST /api/jobs/{id}/cancel``."""
+
 _CALLS_OK = BACKEND_CALLS_TOTAL.labels(backend="comfyui", outcome="ok")
 _CALLS_ERROR = BACKEND_CALLS_TOTAL.labels(backend="comfyui", outcome="error")
 _CALLS_TIMEOUT = BACKEND_CALLS_TOTAL.labels(backend="comfyui", outcome="timeout")
@@ -105,6 +112,7 @@ class ComfyUIClient:
         connect_timeout_s: Timeout of opening a connection (HTTP or websocket).
         retry: Retry policy of HTTP calls that fail to reach the backend.
         reconnect_max_s: Longest pause between websocket reconnection attempts.
+        catalog_max_age_s: ``/object_info`` older than this is read again when asked for.
         transport: An httpx transport, for tests.
     """
 
@@ -117,6 +125,7 @@ class ComfyUIClient:
         connect_timeout_s: float = 5.0,
         retry: RetryPolicy | None = None,
         reconnect_max_s: float = 5.0,
+        catalog_max_age_s: float = 60.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.url = url.rstrip("/")
@@ -141,14 +150,18 @@ class ComfyUIClient:
         self._closing = False
         self._connected = asyncio.Event()
         self._executing: str | None = None
+        self._executing_node: str | None = None
         self._queue_fetch: asyncio.Task[QueueSnapshot] | None = None
         self._queue_fetch_at = 0.0
         self._object_info: dict[str, Any] | None = None
+        self._object_info_at = 0.0
+        self._catalog_max_age_s = catalog_max_age_s
         self._object_info_fetch: asyncio.Task[dict[str, Any]] | None = None
         self._positions_task: asyncio.Task[None] | None = None
         self._positions_stale = False
         self.queue_remaining: int | None = None
         self.reconnects = 0
+        self._jobs_api: bool | None = None
 
     def __repr__(self) -> str:
         return f"ComfyUIClient({self.url!r})"
@@ -201,6 +214,11 @@ class ComfyUIClient:
         except TimeoutError:
             return False
         return True
+
+    def executing_node(self, prompt_id: str) -> str | None:
+        """The node ``prompt_id`` runs, as this socket last heard; ``None`` when unknown
+        (another client's prompt, or the socket was down)."""
+        return self._executing_node if self._executing == prompt_id else None
 
     # -- websocket -------------------------------------------------------------------
 
@@ -269,7 +287,7 @@ class ComfyUIClient:
             _log.info("comfyui websocket open", extra={"backend": self.url})
         else:
             self._connected.clear()
-            self._executing = None
+            self._executing = self._executing_node = None
         for subscription in list(self._subscriptions.values()):
             subscription.events.put_nowait(SocketState(connected))
 
@@ -299,7 +317,9 @@ class ComfyUIClient:
             return
         prompt_id = data.get("prompt_id")
         if kind == "executing" and prompt_id is not None:
-            self._executing = prompt_id if data.get("node") is not None else None
+            node = data.get("node")
+            self._executing = prompt_id if node is not None else None
+            self._executing_node = str(node) if node is not None else None
         target = self._subscriptions.get(str(prompt_id)) if prompt_id else None
         if target is not None:
             target.events.put_nowait(WsMessage(kind, data))
@@ -339,7 +359,9 @@ class ComfyUIClient:
         prompt_id = preview.prompt_id if preview.prompt_id is not None else self._executing
         subscription = self._subscriptions.get(prompt_id) if prompt_id else None
         if subscription is not None:
-            subscription.events.put_nowait(PreviewFrame(preview.image, preview.mime_type))
+            subscription.events.put_nowait(
+                PreviewFrame(preview.image, preview.mime_type, preview.node_id, preview.ahead)
+            )
 
     # -- HTTP ------------------------------------------------------------------------
 
@@ -429,16 +451,19 @@ class ComfyUIClient:
         return body
 
     async def object_info(self, *, refresh: bool = False) -> dict[str, Any]:
-        """``GET /object_info``, fetched once and kept; ``refresh`` fetches it again.
+        """``GET /object_info``, kept for ``catalog_max_age_s``; ``refresh`` fetches it again.
 
-        Concurrent callers share one fetch.
+        Model files come and go without a restart of ComfyUI, so the lists are re-read
+        periodically. Concurrent callers share one fetch.
         """
-        if self._object_info is not None and not refresh:
+        fresh = time.monotonic() - self._object_info_at < self._catalog_max_age_s
+        if self._object_info is not None and fresh and not refresh:
             return self._object_info
         if self._object_info_fetch is None or self._object_info_fetch.done():
             self._object_info_fetch = asyncio.create_task(self._fetch_object_info())
         info = await asyncio.shield(self._object_info_fetch)
         self._object_info = info
+        self._object_info_at = time.monotonic()
         return info
 
     async def _fetch_object_info(self) -> dict[str, Any]:
@@ -595,6 +620,37 @@ class ComfyUIClient:
     async def interrupt(self, prompt_id: str) -> None:
         """``POST /interrupt {"prompt_id": id}``: stops it if it is the one running."""
         await self._call("POST", "/interrupt", json={"prompt_id": prompt_id})
+
+    async def has_jobs_api(self) -> bool:
+        """Whether the server has the jobs API with per-job cancel (``/api/jobs/{id}``,
+        ``POST /api/jobs/{id}/cancel``: ComfyUI 0.26 and later), from the version
+        ``/system_stats`` reports; read once."""
+        if self._jobs_api is None:
+            version = str((await self.system_stats()).get("system", {}).get("comfyui_version"))
+            parts = tuple(int(p) if p.isdigit() else 0 for p in version.split(".")[:3])
+            self._jobs_api = parts >= _JOBS_API_SINCE
+        return self._jobs_api
+
+    async def job(self, prompt_id: str) -> dict[str, Any] | None:
+        """``GET /api/jobs/{id}`` (ComfyUI 0.26 and later): the job's status — with
+        ``outputs`` and ``execution_status`` once finished — or ``None`` when unknown."""
+        response = await self._call("GET", f"/api/jobs/{prompt_id}")
+        if response.status_code == 404:
+            return None
+        body = self._json(response, "/api/jobs/{id}")
+        if response.status_code != 200 or not isinstance(body, dict):
+            raise ComfyUIResponseError(
+                f"/api/jobs/{{id}} answered {response.status_code}", backend=self.url
+            )
+        return body
+
+    async def stop(self, prompt_id: str) -> None:
+        """Stops ``prompt_id`` if it runs (or waits): the atomic per-job cancel where the
+        server has it, else a targeted ``/interrupt`` (ComfyUI checks that it runs)."""
+        if await self.has_jobs_api():
+            await self._call("POST", f"/api/jobs/{prompt_id}/cancel")
+        else:
+            await self.interrupt(prompt_id)
 
     async def history(self, prompt_id: str) -> dict[str, Any] | None:
         """``GET /history/{id}``: the finished prompt's entry, ``None`` while unknown/running."""

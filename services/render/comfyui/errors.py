@@ -88,14 +88,17 @@ def _problems(node_errors: Mapping[str, Any]) -> list[GraphProblem]:
             continue
         class_type = str(info.get("class_type", "?"))
         for err in info.get("errors", []):
-            input_name = (err.get("extra_info") or {}).get("input_name")
+            extra = err.get("extra_info") or {}
+            input_name = extra.get("input_name")
+            not_in_list = err.get("type") == "value_not_in_list"
             problems.append(
                 GraphProblem(
                     str(node_id),
                     class_type,
                     str(input_name) if input_name is not None else None,
-                    "refused",
+                    "not_in_list" if not_in_list else "refused",
                     str(err.get("details") or err.get("message")),
+                    value=str(extra.get("received_value", "")) if not_in_list else "",
                 )
             )
     return problems

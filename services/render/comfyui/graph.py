@@ -42,6 +42,7 @@ from services.render.workflows import InputRef, Workflow
 
 __all__ = [
     "FLUX_UNION_TYPES",
+    "WEBSOCKET_OUTPUT",
     "BuiltGraph",
     "build_graph",
     "build_variant",
@@ -56,6 +57,10 @@ FLUX_UNION_TYPES: Mapping[ControlKind, str] = {
     ControlKind.POSE: "normal",
 }
 """``SetUnionControlNetType.type`` value that selects each mode of a Flux Union ControlNet."""
+
+
+WEBSOCKET_OUTPUT = "SaveImageWebsocket"
+"""The output node that sends its images over the websocket instead of saving them."""
 
 
 @dataclass(frozen=True)
@@ -107,15 +112,23 @@ class _Builder:
         return node_id
 
 
-def build_variant(spec: VariantSpec, catalog: NodeCatalog | None = None) -> BuiltGraph:
+def build_variant(
+    spec: VariantSpec, catalog: NodeCatalog | None = None, *, websocket_output: bool = False
+) -> BuiltGraph:
     """The graph of a variant spec (see :func:`build_graph`), its model choice made from
     what ``catalog`` lists (the fallback file without one)."""
-    graph = build_graph(spec.workflow, spec.values, spec.loras, spec.controlnet)
+    built = build_graph(
+        spec.workflow,
+        spec.values,
+        spec.loras,
+        spec.controlnet,
+        websocket_output=websocket_output,
+    )
     choice = spec.workflow.model_choice
     if choice is not None:
         target = choice.target
-        graph.graph[target.node]["inputs"][target.input] = choose_model(spec.workflow, catalog)
-    return graph
+        built.graph[target.node]["inputs"][target.input] = choose_model(spec.workflow, catalog)
+    return built
 
 
 def choose_model(workflow: Workflow, catalog: NodeCatalog | None) -> str:
@@ -148,6 +161,8 @@ def build_graph(
     params: VariantValues,
     loras: tuple[LoraLink, ...] = (),
     controlnet: ControlNetWiring | None = None,
+    *,
+    websocket_output: bool = False,
 ) -> BuiltGraph:
     """The graph of one variant.
 
@@ -156,6 +171,9 @@ def build_graph(
         params: The literal values.
         loras: LoRAs in chain order (the first is applied to the checkpoint's model).
         controlnet: The ControlNet to splice in, if any.
+        websocket_output: Replace the template's ``SaveImage`` output by
+            ``SaveImageWebsocket`` (the server has it): the result comes over the socket
+            and no file is written.
 
     Returns:
         The graph, with the node ids needed to follow its progress and fetch its result.
@@ -202,6 +220,13 @@ def build_graph(
 
     if controlnet is not None:
         _splice_controlnet(b, workflow, controlnet, params)
+
+    output = b.graph[workflow.output_node]
+    if websocket_output and output["class_type"] == "SaveImage":
+        b.graph[workflow.output_node] = {
+            "class_type": WEBSOCKET_OUTPUT,
+            "inputs": {"images": output["inputs"]["images"]},
+        }
 
     sampler_node = workflow.targets("seed")[0].node
     return BuiltGraph(

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
+    "LABELS_KEY",
     "ComfyEvent",
     "DecodedPreview",
     "PreviewFrame",
@@ -24,6 +25,9 @@ __all__ = [
     "decode_preview_frame",
     "parse_queue",
 ]
+
+LABELS_KEY = "imagegen"
+"""The ``extra_data`` key under which this service stores its labels of a prompt."""
 
 _PREVIEW_IMAGE = 1
 _PREVIEW_IMAGE_WITH_METADATA = 4
@@ -37,10 +41,13 @@ class QueueSnapshot:
     Attributes:
         running: Prompt ids being executed (ComfyUI runs one at a time).
         pending: Prompt ids waiting, in the order they will run.
+        labels: What this service stored with its prompts (``extra_data.imagegen``), by
+            prompt id; other clients' prompts have none.
     """
 
     running: tuple[str, ...] = ()
     pending: tuple[str, ...] = ()
+    labels: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def position(self, prompt_id: str) -> int | None:
         """How many prompts run before ``prompt_id``; ``None`` when it is not pending."""
@@ -61,12 +68,18 @@ def parse_queue(body: Any) -> QueueSnapshot:
         ValueError: Not that shape.
     """
     try:
-        running = tuple(str(item[1]) for item in body.get("queue_running", []))
+        running_items = list(body.get("queue_running", []))
         pending_items = sorted(body.get("queue_pending", []), key=lambda item: item[0])
+        running = tuple(str(item[1]) for item in running_items)
         pending = tuple(str(item[1]) for item in pending_items)
     except (AttributeError, IndexError, TypeError) as e:
         raise ValueError("/queue: unexpected shape") from e
-    return QueueSnapshot(running, pending)
+    labels = {}
+    for item in running_items + pending_items:
+        extra = item[3] if len(item) > 3 and isinstance(item[3], dict) else {}
+        if isinstance(extra.get(LABELS_KEY), dict):
+            labels[str(item[1])] = extra[LABELS_KEY]
+    return QueueSnapshot(running, pending, labels)
 
 
 @dataclass(frozen=True)
@@ -79,10 +92,13 @@ class WsMessage:
 
 @dataclass(frozen=True)
 class PreviewFrame:
-    """A sampler preview image of a prompt."""
+    """An image a prompt's node sent over the socket: a sampler preview, or the result of
+    a ``SaveImageWebsocket`` node (see :class:`DecodedPreview` for the attributes)."""
 
     image: bytes = field(repr=False)
     mime_type: str
+    node_id: str | None = None
+    ahead: bool = False
 
 
 @dataclass(frozen=True)
@@ -106,11 +122,17 @@ class DecodedPreview:
             show whatever is executing.
         image: The encoded image.
         mime_type: Its type.
+        node_id: The node that sent it (type-4 frames): a sampler, or a
+            ``SaveImageWebsocket`` delivering a result.
+        ahead: It precedes the ``progress`` message of its step (type 4 is sent from
+            inside the progress hook, before ``progress``; type 1 after it).
     """
 
     prompt_id: str | None
     image: bytes
     mime_type: str
+    node_id: str | None = None
+    ahead: bool = False
 
 
 def decode_preview_frame(frame: bytes) -> DecodedPreview | None:
@@ -138,10 +160,12 @@ def decode_preview_frame(frame: bytes) -> DecodedPreview | None:
         meta = json.loads(frame[8 : 8 + word])
         if not isinstance(meta, dict):
             raise ValueError("preview metadata is not an object")
-        prompt_id = meta.get("prompt_id")
+        prompt_id, node_id = meta.get("prompt_id"), meta.get("node_id")
         return DecodedPreview(
             str(prompt_id) if prompt_id is not None else None,
             frame[8 + word :],
             str(meta.get("image_type", "image/jpeg")),
+            node_id=str(node_id) if node_id is not None else None,
+            ahead=True,
         )
     return None

@@ -13,7 +13,8 @@ What ComfyUI 0.3.64 sends about one prompt, to the socket of its ``client_id``::
     → executing node=null  (the history entry is written before this last message)
 
 The socket has no replay: when it was down, or the prompt ended unheard, the tracker
-asks for ``/history`` and then ``/queue``; a prompt in neither is lost.
+asks for ``/history`` and then ``/queue`` (a newer server's ``/api/jobs/{id}`` answers
+both at once, :meth:`PromptTracker.on_job`); a prompt in neither is lost.
 """
 
 from __future__ import annotations
@@ -42,7 +43,13 @@ from services.render.comfyui.errors import (
 )
 from services.render.comfyui.messages import QueueSnapshot
 
-__all__ = ["PromptTracker", "ReadHistory", "ReadQueue", "TrackerStep"]
+__all__ = ["PromptTracker", "ReadHistory", "ReadQueue", "ResultMissedError", "TrackerStep"]
+
+
+class ResultMissedError(Exception):
+    """The prompt succeeded but its socket-delivered result was sent while the socket was
+    down: ComfyUI keeps no copy, so the output must be produced again (its inputs are in
+    ComfyUI's cache, so only the output node runs)."""
 
 
 @dataclass(frozen=True)
@@ -76,12 +83,21 @@ class PromptTracker:
         backend: The backend's URL, for errors.
         progress_node: The node whose ``progress`` messages are sampling steps.
         output_node: The node whose saved image is the result.
+        websocket_output: The output node sends its image over the socket
+            (``SaveImageWebsocket``); history then lists no output.
     """
 
     def __init__(
-        self, prompt_id: str, *, backend: str, progress_node: str, output_node: str
+        self,
+        prompt_id: str,
+        *,
+        backend: str,
+        progress_node: str,
+        output_node: str,
+        websocket_output: bool = False,
     ) -> None:
         self.prompt_id = prompt_id
+        self.websocket_output = websocket_output
         self.backend = backend
         self.progress_node = progress_node
         self.output_node = output_node
@@ -93,6 +109,8 @@ class PromptTracker:
         self._succeeded = False
         self._result: StoredResult | None = None
         self._interruption: Mapping[str, Any] | None = None
+        # A type-4 preview arrives before the ``progress`` of the step it shows.
+        self._held: tuple[bytes, str] | None = None
 
     def begin(self) -> list[TrackerStep]:
         """What to do right after the prompt was queued: learn its position."""
@@ -114,7 +132,11 @@ class PromptTracker:
             return self._start()
         if kind == "progress" and str(data.get("node")) == self.progress_node:
             self.step = int(data.get("value", 0))
-            return [PromptProgress(self.step, int(data.get("max", 0)))]
+            steps: list[TrackerStep] = [PromptProgress(self.step, int(data.get("max", 0)))]
+            if self._held is not None:
+                steps.append(PromptPreview(self.step, *self._held))
+                self._held = None
+            return steps
         if kind == "executed" and str(data.get("node")) == self.output_node:
             self._result = saved_image(data.get("output"))
         elif kind == "execution_success":
@@ -128,8 +150,25 @@ class PromptTracker:
             return self._ended()
         return []
 
-    def on_preview(self, image: bytes, mime_type: str) -> list[TrackerStep]:
-        """A preview frame of this prompt."""
+    def on_preview(
+        self, image: bytes, mime_type: str, *, node: str | None = None, ahead: bool = False
+    ) -> list[TrackerStep]:
+        """An image frame of this prompt.
+
+        Args:
+            image: The encoded image.
+            mime_type: Its type.
+            node: The node that sent it, when the frame says (type 4).
+            ahead: The frame precedes the ``progress`` message of its step (type 4): it is
+                held until that message, so it carries the step it shows.
+        """
+        if node is not None and node == self.output_node:
+            # SaveImageWebsocket: the result itself, never written to the server's disk.
+            self._result = StoredResult("", "", "websocket", image)
+            return []
+        if ahead:
+            self._held = (image, mime_type)
+            return []
         return [PromptPreview(self.step, image, mime_type)]
 
     def on_socket(self, connected: bool) -> list[TrackerStep]:
@@ -151,6 +190,11 @@ class PromptTracker:
             PromptLostError: No entry, and the prompt is not queued either.
         """
         if entry is not None:
+            if self.websocket_output and self._result is not None:
+                return self._finish(self._result)
+            if self.websocket_output and (entry.get("status") or {}).get("status_str") == "success":
+                self.finished = True
+                raise ResultMissedError(self.prompt_id)
             return self._finish(history_outcome(entry, self.backend, self.output_node))
         if self._settling is _Settling.LAST:
             self.finished = True
@@ -160,6 +204,26 @@ class PromptTracker:
             )
         self._settling = _Settling.QUEUE
         return [ReadQueue()]
+
+    def on_job(self, job: Mapping[str, Any] | None) -> list[TrackerStep]:
+        """The prompt's ``/api/jobs/{id}`` answer (newer servers), ``None`` for a 404: one
+        read settles what ``/history`` and ``/queue`` answer together on 0.3.64.
+
+        Raises:
+            PromptFailedError: The job failed, was cancelled or saved no image.
+            PromptLostError: The server does not know the job.
+        """
+        self._settling = _Settling.NO
+        if job is None:
+            self._settling = _Settling.LAST
+            return self.on_history(None)
+        status = job.get("status")
+        if status == "pending":
+            return []
+        if status == "in_progress":
+            return self._start()
+        entry = {"status": job.get("execution_status") or {}, "outputs": job.get("outputs") or {}}
+        return self.on_history(entry)
 
     def on_queue(self, snapshot: QueueSnapshot | None) -> list[TrackerStep]:
         """The backend's queue (``None`` when it could not be read).
@@ -177,9 +241,6 @@ class PromptTracker:
                 self.position = position
                 steps.append(PromptQueued(position))
         elif self.prompt_id in snapshot.running:
-            if self.position is None:
-                self.position = 0
-                steps.append(PromptQueued(0))
             steps += self._start()
         elif settling is _Settling.QUEUE:
             self._settling = _Settling.LAST
@@ -189,9 +250,14 @@ class PromptTracker:
     # -- outcomes --------------------------------------------------------------------
 
     def _start(self) -> list[TrackerStep]:
+        """The prompt runs; one that ran at once is reported queued at position 0 first,
+        so every prompt has a ``PromptQueued``."""
         if self.started:
             return []
         self.started = True
+        if self.position is None:
+            self.position = 0
+            return [PromptQueued(0), PromptStarted()]
         return [PromptStarted()]
 
     def _ended(self) -> list[TrackerStep]:
@@ -201,6 +267,9 @@ class PromptTracker:
             raise interrupted(self._interruption, self.backend)
         if self._succeeded and self._result is not None:
             return self._finish(self._result)
+        if self._succeeded and self.websocket_output:
+            self.finished = True
+            raise ResultMissedError(self.prompt_id)
         self._settling = _Settling.HISTORY
         return [ReadHistory()]
 

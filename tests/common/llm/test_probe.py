@@ -6,14 +6,25 @@ covered with the OpenAI-compatible adapter in ``test_openai.py``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
-from services.common.llm import ModelProbe, ModelState
+from services.common.llm import (
+    ChatMessage,
+    ChatRequest,
+    ModelProbe,
+    ModelServerHungError,
+    ModelState,
+    call_model_with_retries,
+)
 from services.common.llm.ollama import OllamaClient
+from services.common.retry import RetryPolicy
+from standins.ollama import FaultKind
 from standins.ollama.server import RunningFakeOllama, run_fake_ollama
 from standins.ollama.settings import FakeOllamaSettings
 
@@ -133,3 +144,72 @@ async def test_only_changes_of_state_are_logged_under_the_label(
     assert changes[0].__dict__["model"] == "gpt-oss:20b"
     assert changes[0].__dict__["capabilities"] == ["completion", "tools", "thinking"]
     assert changes[1].__dict__["reason"] == probe.reason
+
+
+async def ask_with_retries(
+    client: OllamaClient, probe: ModelProbe, *, timeout_s: float, pause_s: float = 0.0
+) -> str:
+    """One question to llava through the retrying call (five attempts ``pause_s`` apart),
+    watched by ``probe``."""
+    return await call_model_with_retries(
+        client,
+        ChatRequest(model="llava", messages=(ChatMessage("user", "hello"),)),
+        lambda reply: reply.content,
+        policy=RetryPolicy(max_attempts=5, initial_backoff_s=pause_s, max_backoff_s=pause_s),
+        deadline=time.monotonic() + timeout_s,
+        call_timeout_s=timeout_s,
+        logger=logging.getLogger(__name__),
+        label="test model",
+        probe=probe,
+    )
+
+
+async def test_a_call_in_flight_is_abandoned_as_soon_as_the_probe_finds_the_server_hung(
+    running: RunningFakeOllama, client: OllamaClient
+) -> None:
+    probe = ModelProbe(client, "llava", timeout_s=0.3)
+    assert await probe.check()
+    # The server hangs: every route holds its answer for a minute.
+    running.fake.faults.add(
+        kind=FaultKind.DELAY, delay_s=60.0, routes=("chat", "show", "tags", "version")
+    )
+    call = asyncio.create_task(ask_with_retries(client, probe, timeout_s=120.0))
+    await asyncio.sleep(0.1)
+    started = time.monotonic()
+    assert not await probe.check()
+    assert probe.state is ModelState.BACKEND_DOWN
+    with pytest.raises(ModelServerHungError, match=r"abandoned: .*does not answer"):
+        await call
+    # The probe's own timeout, then at once: no retry, no call timeout.
+    assert time.monotonic() - started < 0.3 + 0.5
+    assert len(running.fake.requests_to("/api/chat")) == 1
+
+
+async def test_a_call_is_not_started_while_the_last_probe_found_the_server_hung(
+    running: RunningFakeOllama, client: OllamaClient
+) -> None:
+    probe = ModelProbe(client, "llava", timeout_s=0.3)
+    running.fake.faults.add(kind=FaultKind.DELAY, delay_s=60.0, routes=("show",))
+    assert not await probe.check()
+    with pytest.raises(ModelServerHungError, match="not asked"):
+        await probe.unless_hung(lambda: asyncio.sleep(10))
+    with pytest.raises(ModelServerHungError, match="not asked"):
+        await ask_with_retries(client, probe, timeout_s=10.0)
+    assert running.fake.requests_to("/api/chat") == []
+
+
+async def test_a_server_refusing_connections_is_down_but_still_asked_so_a_restart_costs_nothing(
+    running: RunningFakeOllama, client: OllamaClient
+) -> None:
+    probe = ModelProbe(client, "llava", timeout_s=0.3)
+    await running.refuse_connections(duration_s=0.3)
+    assert not await probe.check()
+    assert probe.state is ModelState.BACKEND_DOWN
+    # Refused calls fail at once and are retried; the server is back for a later attempt.
+    answer = await ask_with_retries(client, probe, timeout_s=10.0, pause_s=0.2)
+    assert answer
+
+
+async def test_a_call_that_finishes_first_is_not_abandoned(client: OllamaClient) -> None:
+    probe = ModelProbe(client, "llava", timeout_s=0.3)
+    assert await probe.unless_hung(lambda: asyncio.sleep(0, result="answer")) == "answer"

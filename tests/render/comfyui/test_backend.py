@@ -81,7 +81,7 @@ async def test_a_variant_is_followed_to_its_result_and_fetched() -> None:
     assert [e.step for e in events if isinstance(e, PromptProgress)] == [1, 2, 3, 4]
     assert image_size(image) == (256, 192)
     assert finished.recipe == submitted["prompt"]
-    assert submitted["extra_data"]["imagegen"] == {"variant": 0}
+    assert submitted["extra_data"]["imagegen"] == {"variant": 0, **backend.instance.tags()}
 
 
 async def test_a_refusal_names_the_request_field() -> None:

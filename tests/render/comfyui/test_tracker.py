@@ -28,7 +28,13 @@ from services.render.backend import (
     StoredResult,
 )
 from services.render.comfyui.messages import QueueSnapshot, decode_preview_frame
-from services.render.comfyui.tracker import PromptTracker, ReadHistory, ReadQueue, TrackerStep
+from services.render.comfyui.tracker import (
+    PromptTracker,
+    ReadHistory,
+    ReadQueue,
+    ResultMissedError,
+    TrackerStep,
+)
 
 TRANSCRIPTS = Path(__file__).parents[2] / "fixtures" / "comfyui"
 BACKEND = "http://comfyui.test:8188"
@@ -243,10 +249,39 @@ def test_a_prompt_caught_running_gets_position_zero() -> None:
     assert tracker.on_queue(QueueSnapshot(running=("p",))) == [PromptQueued(0), PromptStarted()]
 
 
-def test_a_preview_is_labelled_with_the_last_step() -> None:
+def test_a_type1_preview_after_its_progress_is_labelled_with_that_step() -> None:
     tracker = PromptTracker("p", backend=BACKEND, progress_node="8", output_node="9")
     tracker.on_message("progress", {"prompt_id": "p", "node": "8", "value": 3, "max": 4})
     assert tracker.on_preview(b"jpeg", "image/jpeg") == [PromptPreview(3, b"jpeg", "image/jpeg")]
+
+
+def test_a_type4_preview_waits_for_the_progress_of_its_step() -> None:
+    # Subgraph node ids are strings such as "54:73".
+    tracker = PromptTracker("p", backend=BACKEND, progress_node="54:73", output_node="54:80")
+    assert tracker.on_preview(b"jpeg", "image/jpeg", node="54:73", ahead=True) == []
+    steps = tracker.on_message(
+        "progress", {"prompt_id": "p", "node": "54:73", "value": 1, "max": 2}
+    )
+    assert steps == [PromptProgress(1, 2), PromptPreview(1, b"jpeg", "image/jpeg")]
+
+
+def test_a_save_image_websocket_frame_is_the_result() -> None:
+    tracker = PromptTracker(
+        "p", backend=BACKEND, progress_node="8", output_node="9", websocket_output=True
+    )
+    tracker.on_message("execution_start", {"prompt_id": "p"})
+    assert tracker.on_preview(b"png", "image/png", node="9", ahead=True) == []
+    tracker.on_message("execution_success", {"prompt_id": "p"})
+    [finished] = tracker.on_message("executing", {"prompt_id": "p", "node": None})
+    assert finished == PromptFinished(StoredResult("", "", "websocket", b"png"))
+
+
+def test_a_websocket_result_sent_while_the_socket_was_down_is_missed_not_failed() -> None:
+    tracker = PromptTracker(
+        "p", backend=BACKEND, progress_node="8", output_node="9", websocket_output=True
+    )
+    with pytest.raises(ResultMissedError):
+        tracker.on_history({"status": {"status_str": "success", "messages": []}, "outputs": {}})
 
 
 def test_quiet_polls_come_from_the_queue_interval_until_the_prompt_runs() -> None:
@@ -304,3 +339,28 @@ def test_a_prompt_that_ended_between_the_two_looks_is_found_in_the_history() -> 
     with pytest.raises(PromptFailedError) as failed:
         tracker.on_history(entry)
     assert failed.value.reason == "COMFYUI_EXECUTION_ERROR"
+
+
+def test_a_newer_servers_job_status_settles_a_quiet_prompt_in_one_read() -> None:
+    tracker = PromptTracker("p", backend=BACKEND, progress_node="8", output_node="9")
+    assert tracker.on_job({"id": "p", "status": "pending"}) == []
+    assert tracker.on_job({"id": "p", "status": "in_progress"}) == [
+        PromptQueued(0),
+        PromptStarted(),
+    ]
+    image = {"filename": "r_00001_.png", "subfolder": "imagegen", "type": "output"}
+    done = {
+        "id": "p",
+        "status": "completed",
+        "execution_status": {"status_str": "success", "messages": []},
+        "outputs": {"9": {"images": [image]}},
+    }
+    assert tracker.on_job(done) == [
+        PromptFinished(StoredResult("r_00001_.png", "imagegen", "output"))
+    ]
+
+
+def test_a_job_the_newer_server_does_not_know_is_lost() -> None:
+    tracker = PromptTracker("p", backend=BACKEND, progress_node="8", output_node="9")
+    with pytest.raises(PromptLostError):
+        tracker.on_job(None)

@@ -22,38 +22,70 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.longrunning import operations_pb2 as google_dot_longrunning_dot_operations__pb2
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from imagegen.common.v1 import common_pb2 as imagegen_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!imagegen/gateway/v1/gateway.proto\x12\x13imagegen.gateway.v1\x1a\x1fimagegen/common/v1/common.proto\"\xd6\x05\n\x0fGenerateRequest\x12/\n\x0csource_image\x18\x01 \x01(\x0b\x32\x19.imagegen.common.v1.Image\x12\x13\n\x0binstruction\x18\x02 \x01(\t\x12\x11\n\x04seed\x18\x03 \x01(\x04H\x00\x88\x01\x01\x12\x10\n\x08variants\x18\x04 \x01(\r\x12\r\n\x05width\x18\x05 \x01(\r\x12\x0e\n\x06height\x18\x06 \x01(\r\x12\x34\n\x07sampler\x18\x07 \x01(\x0b\x32#.imagegen.common.v1.SamplerSettings\x12+\n\x05loras\x18\x08 \x03(\x0b\x32\x1c.imagegen.common.v1.LoraSpec\x12\x36\n\ncontrolnet\x18\t \x01(\x0b\x32\".imagegen.common.v1.ControlNetSpec\x12\x18\n\x0b\x64\x65scription\x18\n \x01(\tH\x01\x88\x01\x01\x12\x10\n\x08workflow\x18\x0b \x01(\t\x12,\n\x04plan\x18\x0c \x01(\x0b\x32\x1e.imagegen.common.v1.PromptPlan\x12\x10\n\x08previews\x18\r \x01(\x08\x12\x37\n\routput_format\x18\x0e \x01(\x0e\x32 .imagegen.common.v1.OutputFormat\x12\x16\n\x0eoutput_quality\x18\x0f \x01(\r\x12\'\n\x04mask\x18\x10 \x01(\x0b\x32\x19.imagegen.common.v1.Image\x12/\n\tedit_mode\x18\x11 \x01(\x0e\x32\x1c.imagegen.common.v1.EditMode\x12\x13\n\x06prompt\x18\x12 \x01(\tH\x02\x88\x01\x01\x12\x1c\n\x0fnegative_prompt\x18\x13 \x01(\tH\x03\x88\x01\x01\x12\x12\n\x05scale\x18\x14 \x01(\x02H\x04\x88\x01\x01\x42\x07\n\x05_seedB\x0e\n\x0c_descriptionB\t\n\x07_promptB\x12\n\x10_negative_promptB\x08\n\x06_scale\"T\n\rAnalysisReady\x12\x33\n\x08\x61nalysis\x18\x01 \x01(\x0b\x32!.imagegen.common.v1.ImageAnalysis\x12\x0e\n\x06reused\x18\x02 \x01(\x08\"I\n\tPlanReady\x12,\n\x04plan\x18\x01 \x01(\x0b\x32\x1e.imagegen.common.v1.PromptPlan\x12\x0e\n\x06reused\x18\x02 \x01(\x08\",\n\x0bStageTiming\x12\r\n\x05stage\x18\x01 \x01(\t\x12\x0e\n\x06millis\x18\x02 \x01(\x01\"r\n\tCompleted\x12\x31\n\x07timings\x18\x01 \x03(\x0b\x32 .imagegen.gateway.v1.StageTiming\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\x0c\n\x04seed\x18\x03 \x01(\x04\x12\x10\n\x08variants\x18\x04 \x01(\r\"\xd5\x04\n\x10GenerateResponse\x12\x36\n\x08\x61nalysis\x18\x01 \x01(\x0b\x32\".imagegen.gateway.v1.AnalysisReadyH\x00\x12.\n\x04plan\x18\x02 \x01(\x0b\x32\x1e.imagegen.gateway.v1.PlanReadyH\x00\x12\x32\n\x06queued\x18\x03 \x01(\x0b\x32 .imagegen.common.v1.RenderQueuedH\x00\x12\x36\n\x08progress\x18\x04 \x01(\x0b\x32\".imagegen.common.v1.RenderProgressH\x00\x12\x33\n\x06result\x18\x05 \x01(\x0b\x32!.imagegen.common.v1.VariantResultH\x00\x12.\n\x07preview\x18\x06 \x01(\x0b\x32\x1b.imagegen.common.v1.PreviewH\x00\x12.\n\x07warning\x18\x07 \x01(\x0b\x32\x1b.imagegen.common.v1.WarningH\x00\x12\x33\n\tcompleted\x18\x08 \x01(\x0b\x32\x1e.imagegen.gateway.v1.CompletedH\x00\x12\x31\n\x08\x61\x63\x63\x65pted\x18\t \x01(\x0b\x32\x1d.imagegen.gateway.v1.AcceptedH\x00\x12\x32\n\x05stage\x18\n \x01(\x0b\x32!.imagegen.gateway.v1.StageStartedH\x00\x12\x33\n\theartbeat\x18\x0b \x01(\x0b\x32\x1e.imagegen.gateway.v1.HeartbeatH\x00\x42\x07\n\x05\x65vent\"\x82\x01\n\x08\x41\x63\x63\x65pted\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0c\n\x04seed\x18\x02 \x01(\x04\x12\x10\n\x08variants\x18\x03 \x01(\r\x12\x30\n\x04mode\x18\x04 \x01(\x0e\x32\".imagegen.common.v1.GenerationMode\x12\x10\n\x08workflow\x18\x05 \x01(\t\"<\n\x0cStageStarted\x12\r\n\x05stage\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x0e\n\x06\x63\x61\x63hed\x18\x03 \x01(\x08\"2\n\tHeartbeat\x12\r\n\x05stage\x18\x01 \x01(\t\x12\x16\n\x0e\x65lapsed_millis\x18\x02 \x01(\x01\"\xb3\x01\n\x0bPlanRequest\x12/\n\x0csource_image\x18\x01 \x01(\x0b\x32\x19.imagegen.common.v1.Image\x12\x13\n\x0binstruction\x18\x02 \x01(\t\x12\x18\n\x0b\x64\x65scription\x18\x03 \x01(\tH\x00\x88\x01\x01\x12\x34\n\x07sampler\x18\x04 \x01(\x0b\x32#.imagegen.common.v1.SamplerSettingsB\x0e\n\x0c_description\"\xb0\x01\n\x0cPlanResponse\x12\x33\n\x08\x61nalysis\x18\x01 \x01(\x0b\x32!.imagegen.common.v1.ImageAnalysis\x12,\n\x04plan\x18\x02 \x01(\x0b\x32\x1e.imagegen.common.v1.PromptPlan\x12-\n\x08warnings\x18\x03 \x03(\x0b\x32\x1b.imagegen.common.v1.Warning\x12\x0e\n\x06reused\x18\x04 \x01(\x08\x32\xb8\x01\n\x0eGatewayService\x12Y\n\x08Generate\x12$.imagegen.gateway.v1.GenerateRequest\x1a%.imagegen.gateway.v1.GenerateResponse0\x01\x12K\n\x04Plan\x12 .imagegen.gateway.v1.PlanRequest\x1a!.imagegen.gateway.v1.PlanResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!imagegen/gateway/v1/gateway.proto\x12\x13imagegen.gateway.v1\x1a#google/longrunning/operations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1fimagegen/common/v1/common.proto\"\xd6\x05\n\x0fGenerateRequest\x12/\n\x0csource_image\x18\x01 \x01(\x0b\x32\x19.imagegen.common.v1.Image\x12\x13\n\x0binstruction\x18\x02 \x01(\t\x12\x11\n\x04seed\x18\x03 \x01(\x04H\x00\x88\x01\x01\x12\x10\n\x08variants\x18\x04 \x01(\r\x12\r\n\x05width\x18\x05 \x01(\r\x12\x0e\n\x06height\x18\x06 \x01(\r\x12\x34\n\x07sampler\x18\x07 \x01(\x0b\x32#.imagegen.common.v1.SamplerSettings\x12+\n\x05loras\x18\x08 \x03(\x0b\x32\x1c.imagegen.common.v1.LoraSpec\x12\x36\n\ncontrolnet\x18\t \x01(\x0b\x32\".imagegen.common.v1.ControlNetSpec\x12\x18\n\x0b\x64\x65scription\x18\n \x01(\tH\x01\x88\x01\x01\x12\x10\n\x08workflow\x18\x0b \x01(\t\x12,\n\x04plan\x18\x0c \x01(\x0b\x32\x1e.imagegen.common.v1.PromptPlan\x12\x10\n\x08previews\x18\r \x01(\x08\x12\x37\n\routput_format\x18\x0e \x01(\x0e\x32 .imagegen.common.v1.OutputFormat\x12\x16\n\x0eoutput_quality\x18\x0f \x01(\r\x12\'\n\x04mask\x18\x10 \x01(\x0b\x32\x19.imagegen.common.v1.Image\x12/\n\tedit_mode\x18\x11 \x01(\x0e\x32\x1c.imagegen.common.v1.EditMode\x12\x13\n\x06prompt\x18\x12 \x01(\tH\x02\x88\x01\x01\x12\x1c\n\x0fnegative_prompt\x18\x13 \x01(\tH\x03\x88\x01\x01\x12\x12\n\x05scale\x18\x14 \x01(\x02H\x04\x88\x01\x01\x42\x07\n\x05_seedB\x0e\n\x0c_descriptionB\t\n\x07_promptB\x12\n\x10_negative_promptB\x08\n\x06_scale\"T\n\rAnalysisReady\x12\x33\n\x08\x61nalysis\x18\x01 \x01(\x0b\x32!.imagegen.common.v1.ImageAnalysis\x12\x0e\n\x06reused\x18\x02 \x01(\x08\"I\n\tPlanReady\x12,\n\x04plan\x18\x01 \x01(\x0b\x32\x1e.imagegen.common.v1.PromptPlan\x12\x0e\n\x06reused\x18\x02 \x01(\x08\",\n\x0bStageTiming\x12\r\n\x05stage\x18\x01 \x01(\t\x12\x0e\n\x06millis\x18\x02 \x01(\x01\"r\n\tCompleted\x12\x31\n\x07timings\x18\x01 \x03(\x0b\x32 .imagegen.gateway.v1.StageTiming\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\x0c\n\x04seed\x18\x03 \x01(\x04\x12\x10\n\x08variants\x18\x04 \x01(\r\"\xd5\x04\n\x10GenerateResponse\x12\x36\n\x08\x61nalysis\x18\x01 \x01(\x0b\x32\".imagegen.gateway.v1.AnalysisReadyH\x00\x12.\n\x04plan\x18\x02 \x01(\x0b\x32\x1e.imagegen.gateway.v1.PlanReadyH\x00\x12\x32\n\x06queued\x18\x03 \x01(\x0b\x32 .imagegen.common.v1.RenderQueuedH\x00\x12\x36\n\x08progress\x18\x04 \x01(\x0b\x32\".imagegen.common.v1.RenderProgressH\x00\x12\x33\n\x06result\x18\x05 \x01(\x0b\x32!.imagegen.common.v1.VariantResultH\x00\x12.\n\x07preview\x18\x06 \x01(\x0b\x32\x1b.imagegen.common.v1.PreviewH\x00\x12.\n\x07warning\x18\x07 \x01(\x0b\x32\x1b.imagegen.common.v1.WarningH\x00\x12\x33\n\tcompleted\x18\x08 \x01(\x0b\x32\x1e.imagegen.gateway.v1.CompletedH\x00\x12\x31\n\x08\x61\x63\x63\x65pted\x18\t \x01(\x0b\x32\x1d.imagegen.gateway.v1.AcceptedH\x00\x12\x32\n\x05stage\x18\n \x01(\x0b\x32!.imagegen.gateway.v1.StageStartedH\x00\x12\x33\n\theartbeat\x18\x0b \x01(\x0b\x32\x1e.imagegen.gateway.v1.HeartbeatH\x00\x42\x07\n\x05\x65vent\"\x82\x01\n\x08\x41\x63\x63\x65pted\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0c\n\x04seed\x18\x02 \x01(\x04\x12\x10\n\x08variants\x18\x03 \x01(\r\x12\x30\n\x04mode\x18\x04 \x01(\x0e\x32\".imagegen.common.v1.GenerationMode\x12\x10\n\x08workflow\x18\x05 \x01(\t\"<\n\x0cStageStarted\x12\r\n\x05stage\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x0e\n\x06\x63\x61\x63hed\x18\x03 \x01(\x08\"2\n\tHeartbeat\x12\r\n\x05stage\x18\x01 \x01(\t\x12\x16\n\x0e\x65lapsed_millis\x18\x02 \x01(\x01\"\xb3\x01\n\x0bPlanRequest\x12/\n\x0csource_image\x18\x01 \x01(\x0b\x32\x19.imagegen.common.v1.Image\x12\x13\n\x0binstruction\x18\x02 \x01(\t\x12\x18\n\x0b\x64\x65scription\x18\x03 \x01(\tH\x00\x88\x01\x01\x12\x34\n\x07sampler\x18\x04 \x01(\x0b\x32#.imagegen.common.v1.SamplerSettingsB\x0e\n\x0c_description\"\xb0\x01\n\x0cPlanResponse\x12\x33\n\x08\x61nalysis\x18\x01 \x01(\x0b\x32!.imagegen.common.v1.ImageAnalysis\x12,\n\x04plan\x18\x02 \x01(\x0b\x32\x1e.imagegen.common.v1.PromptPlan\x12-\n\x08warnings\x18\x03 \x03(\x0b\x32\x1b.imagegen.common.v1.Warning\x12\x0e\n\x06reused\x18\x04 \x01(\x08\"\x92\x01\n\x15SubmitGenerateRequest\x12\x36\n\x08generate\x18\x01 \x01(\x0b\x32$.imagegen.gateway.v1.GenerateRequest\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12-\n\x07webhook\x18\x03 \x01(\x0b\x32\x1c.imagegen.gateway.v1.Webhook\"&\n\x07Webhook\x12\x0b\n\x03url\x18\x01 \x01(\t\x12\x0e\n\x06\x65vents\x18\x02 \x03(\t\"k\n\x0fVariantProgress\x12\x0f\n\x07variant\x18\x01 \x01(\r\x12\x16\n\x0equeue_position\x18\x02 \x01(\r\x12\x0c\n\x04step\x18\x03 \x01(\r\x12\x13\n\x0btotal_steps\x18\x04 \x01(\r\x12\x0c\n\x04\x64one\x18\x05 \x01(\x08\"\x90\x03\n\x16SubmitGenerateMetadata\x12,\n\x05state\x18\x01 \x01(\x0e\x32\x1d.imagegen.gateway.v1.JobState\x12\r\n\x05stage\x18\x02 \x01(\t\x12\x36\n\x08variants\x18\x03 \x03(\x0b\x32$.imagegen.gateway.v1.VariantProgress\x12-\n\x08warnings\x18\x04 \x03(\x0b\x32\x1b.imagegen.common.v1.Warning\x12\x0e\n\x06\x65vents\x18\x05 \x01(\r\x12\x0c\n\x04seed\x18\x06 \x01(\x04\x12\x12\n\nrequest_id\x18\x07 \x01(\t\x12\x10\n\x08\x61ttempts\x18\x08 \x01(\r\x12/\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0bupdate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x91\x02\n\x16SubmitGenerateResponse\x12\x32\n\x07results\x18\x01 \x03(\x0b\x32!.imagegen.common.v1.VariantResult\x12\x33\n\x08\x61nalysis\x18\x02 \x01(\x0b\x32!.imagegen.common.v1.ImageAnalysis\x12,\n\x04plan\x18\x03 \x01(\x0b\x32\x1e.imagegen.common.v1.PromptPlan\x12-\n\x08warnings\x18\x04 \x03(\x0b\x32\x1b.imagegen.common.v1.Warning\x12\x31\n\tcompleted\x18\x05 \x01(\x0b\x32\x1e.imagegen.gateway.v1.Completed\":\n\x15WatchOperationRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x61\x66ter_event\x18\x02 \x01(\r\")\n\x16GetCapabilitiesRequest\x12\x0f\n\x07refresh\x18\x01 \x01(\x08\"\x9d\x03\n\x17GetCapabilitiesResponse\x12:\n\tworkflows\x18\x01 \x03(\x0b\x32\'.imagegen.gateway.v1.WorkflowCapability\x12\r\n\x05loras\x18\x02 \x03(\t\x12>\n\x0b\x63ontrolnets\x18\x03 \x03(\x0b\x32).imagegen.gateway.v1.ControlNetCapability\x12\x19\n\x11\x63ontrolnet_models\x18\x04 \x03(\t\x12\x10\n\x08samplers\x18\x05 \x03(\t\x12\x12\n\nschedulers\x18\x06 \x03(\t\x12\x45\n\x0frender_backends\x18\x07 \x03(\x0b\x32,.imagegen.gateway.v1.RenderBackendCapability\x12\x32\n\x06limits\x18\x08 \x01(\x0b\x32\".imagegen.gateway.v1.RequestLimits\x12;\n\x0flanguage_models\x18\t \x03(\x0b\x32\".imagegen.gateway.v1.LanguageModel\"\xa6\x01\n\x12WorkflowCapability\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x30\n\x04mode\x18\x02 \x01(\x0e\x32\".imagegen.common.v1.GenerationMode\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x12\n\nparameters\x18\x04 \x03(\t\x12\x13\n\x0boutput_size\x18\x05 \x01(\t\x12\x12\n\nis_default\x18\x06 \x01(\x08\"o\n\x14\x43ontrolNetCapability\x12-\n\x04type\x18\x01 \x01(\x0e\x32\x1f.imagegen.common.v1.ControlType\x12\x15\n\rdefault_model\x18\x02 \x01(\t\x12\x11\n\tavailable\x18\x03 \x01(\x08\"{\n\x17RenderBackendCapability\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\treachable\x18\x02 \x01(\x08\x12\r\n\x05\x65rror\x18\x03 \x01(\t\x12\x30\n\nedit_modes\x18\x04 \x03(\x0e\x32\x1c.imagegen.common.v1.EditMode\"\xd4\x01\n\rRequestLimits\x12\x16\n\x0emax_image_side\x18\x01 \x01(\r\x12\x17\n\x0fmax_image_bytes\x18\x02 \x01(\x04\x12\x16\n\x0emax_megapixels\x18\x03 \x01(\x01\x12\x18\n\x10txt2img_min_side\x18\x04 \x01(\r\x12\x18\n\x10txt2img_max_side\x18\x05 \x01(\r\x12\x14\n\x0cmax_variants\x18\x06 \x01(\r\x12\x11\n\tmax_loras\x18\x07 \x01(\r\x12\x1d\n\x15max_instruction_chars\x18\x08 \x01(\r\"_\n\rLanguageModel\x12\x0f\n\x07service\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x03 \x01(\t\x12\r\n\x05state\x18\x04 \x01(\t\x12\x0e\n\x06reason\x18\x05 \x01(\t*\x9a\x01\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10JOB_STATE_QUEUED\x10\x01\x12\x15\n\x11JOB_STATE_RUNNING\x10\x02\x12\x17\n\x13JOB_STATE_SUCCEEDED\x10\x03\x12\x14\n\x10JOB_STATE_FAILED\x10\x04\x12\x17\n\x13JOB_STATE_CANCELLED\x10\x05\x32\xa0\x04\n\x0eGatewayService\x12Y\n\x08Generate\x12$.imagegen.gateway.v1.GenerateRequest\x1a%.imagegen.gateway.v1.GenerateResponse0\x01\x12K\n\x04Plan\x12 .imagegen.gateway.v1.PlanRequest\x1a!.imagegen.gateway.v1.PlanResponse\x12\x90\x01\n\x0eSubmitGenerate\x12*.imagegen.gateway.v1.SubmitGenerateRequest\x1a\x1d.google.longrunning.Operation\"3\xca\x41\x30\n\x16SubmitGenerateResponse\x12\x16SubmitGenerateMetadata\x12\x65\n\x0eWatchOperation\x12*.imagegen.gateway.v1.WatchOperationRequest\x1a%.imagegen.gateway.v1.GenerateResponse0\x01\x12l\n\x0fGetCapabilities\x12+.imagegen.gateway.v1.GetCapabilitiesRequest\x1a,.imagegen.gateway.v1.GetCapabilitiesResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'imagegen.gateway.v1.gateway_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_GENERATEREQUEST']._serialized_start=92
-  _globals['_GENERATEREQUEST']._serialized_end=818
-  _globals['_ANALYSISREADY']._serialized_start=820
-  _globals['_ANALYSISREADY']._serialized_end=904
-  _globals['_PLANREADY']._serialized_start=906
-  _globals['_PLANREADY']._serialized_end=979
-  _globals['_STAGETIMING']._serialized_start=981
-  _globals['_STAGETIMING']._serialized_end=1025
-  _globals['_COMPLETED']._serialized_start=1027
-  _globals['_COMPLETED']._serialized_end=1141
-  _globals['_GENERATERESPONSE']._serialized_start=1144
-  _globals['_GENERATERESPONSE']._serialized_end=1741
-  _globals['_ACCEPTED']._serialized_start=1744
-  _globals['_ACCEPTED']._serialized_end=1874
-  _globals['_STAGESTARTED']._serialized_start=1876
-  _globals['_STAGESTARTED']._serialized_end=1936
-  _globals['_HEARTBEAT']._serialized_start=1938
-  _globals['_HEARTBEAT']._serialized_end=1988
-  _globals['_PLANREQUEST']._serialized_start=1991
-  _globals['_PLANREQUEST']._serialized_end=2170
-  _globals['_PLANRESPONSE']._serialized_start=2173
-  _globals['_PLANRESPONSE']._serialized_end=2349
-  _globals['_GATEWAYSERVICE']._serialized_start=2352
-  _globals['_GATEWAYSERVICE']._serialized_end=2536
+  _globals['_GATEWAYSERVICE'].methods_by_name['SubmitGenerate']._loaded_options = None
+  _globals['_GATEWAYSERVICE'].methods_by_name['SubmitGenerate']._serialized_options = b'\312A0\n\026SubmitGenerateResponse\022\026SubmitGenerateMetadata'
+  _globals['_JOBSTATE']._serialized_start=4637
+  _globals['_JOBSTATE']._serialized_end=4791
+  _globals['_GENERATEREQUEST']._serialized_start=162
+  _globals['_GENERATEREQUEST']._serialized_end=888
+  _globals['_ANALYSISREADY']._serialized_start=890
+  _globals['_ANALYSISREADY']._serialized_end=974
+  _globals['_PLANREADY']._serialized_start=976
+  _globals['_PLANREADY']._serialized_end=1049
+  _globals['_STAGETIMING']._serialized_start=1051
+  _globals['_STAGETIMING']._serialized_end=1095
+  _globals['_COMPLETED']._serialized_start=1097
+  _globals['_COMPLETED']._serialized_end=1211
+  _globals['_GENERATERESPONSE']._serialized_start=1214
+  _globals['_GENERATERESPONSE']._serialized_end=1811
+  _globals['_ACCEPTED']._serialized_start=1814
+  _globals['_ACCEPTED']._serialized_end=1944
+  _globals['_STAGESTARTED']._serialized_start=1946
+  _globals['_STAGESTARTED']._serialized_end=2006
+  _globals['_HEARTBEAT']._serialized_start=2008
+  _globals['_HEARTBEAT']._serialized_end=2058
+  _globals['_PLANREQUEST']._serialized_start=2061
+  _globals['_PLANREQUEST']._serialized_end=2240
+  _globals['_PLANRESPONSE']._serialized_start=2243
+  _globals['_PLANRESPONSE']._serialized_end=2419
+  _globals['_SUBMITGENERATEREQUEST']._serialized_start=2422
+  _globals['_SUBMITGENERATEREQUEST']._serialized_end=2568
+  _globals['_WEBHOOK']._serialized_start=2570
+  _globals['_WEBHOOK']._serialized_end=2608
+  _globals['_VARIANTPROGRESS']._serialized_start=2610
+  _globals['_VARIANTPROGRESS']._serialized_end=2717
+  _globals['_SUBMITGENERATEMETADATA']._serialized_start=2720
+  _globals['_SUBMITGENERATEMETADATA']._serialized_end=3120
+  _globals['_SUBMITGENERATERESPONSE']._serialized_start=3123
+  _globals['_SUBMITGENERATERESPONSE']._serialized_end=3396
+  _globals['_WATCHOPERATIONREQUEST']._serialized_start=3398
+  _globals['_WATCHOPERATIONREQUEST']._serialized_end=3456
+  _globals['_GETCAPABILITIESREQUEST']._serialized_start=3458
+  _globals['_GETCAPABILITIESREQUEST']._serialized_end=3499
+  _globals['_GETCAPABILITIESRESPONSE']._serialized_start=3502
+  _globals['_GETCAPABILITIESRESPONSE']._serialized_end=3915
+  _globals['_WORKFLOWCAPABILITY']._serialized_start=3918
+  _globals['_WORKFLOWCAPABILITY']._serialized_end=4084
+  _globals['_CONTROLNETCAPABILITY']._serialized_start=4086
+  _globals['_CONTROLNETCAPABILITY']._serialized_end=4197
+  _globals['_RENDERBACKENDCAPABILITY']._serialized_start=4199
+  _globals['_RENDERBACKENDCAPABILITY']._serialized_end=4322
+  _globals['_REQUESTLIMITS']._serialized_start=4325
+  _globals['_REQUESTLIMITS']._serialized_end=4537
+  _globals['_LANGUAGEMODEL']._serialized_start=4539
+  _globals['_LANGUAGEMODEL']._serialized_end=4634
+  _globals['_GATEWAYSERVICE']._serialized_start=4794
+  _globals['_GATEWAYSERVICE']._serialized_end=5338
 # @@protoc_insertion_point(module_scope)

@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from google.longrunning import operations_pb2 as google_dot_longrunning_dot_operations__pb2
 from imagegen.gateway.v1 import gateway_pb2 as imagegen_dot_gateway_dot_v1_dot_gateway__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -45,6 +46,21 @@ class GatewayServiceStub:
                 request_serializer=imagegen_dot_gateway_dot_v1_dot_gateway__pb2.PlanRequest.SerializeToString,
                 response_deserializer=imagegen_dot_gateway_dot_v1_dot_gateway__pb2.PlanResponse.FromString,
                 _registered_method=True)
+        self.SubmitGenerate = channel.unary_unary(
+                '/imagegen.gateway.v1.GatewayService/SubmitGenerate',
+                request_serializer=imagegen_dot_gateway_dot_v1_dot_gateway__pb2.SubmitGenerateRequest.SerializeToString,
+                response_deserializer=google_dot_longrunning_dot_operations__pb2.Operation.FromString,
+                _registered_method=True)
+        self.WatchOperation = channel.unary_stream(
+                '/imagegen.gateway.v1.GatewayService/WatchOperation',
+                request_serializer=imagegen_dot_gateway_dot_v1_dot_gateway__pb2.WatchOperationRequest.SerializeToString,
+                response_deserializer=imagegen_dot_gateway_dot_v1_dot_gateway__pb2.GenerateResponse.FromString,
+                _registered_method=True)
+        self.GetCapabilities = channel.unary_unary(
+                '/imagegen.gateway.v1.GatewayService/GetCapabilities',
+                request_serializer=imagegen_dot_gateway_dot_v1_dot_gateway__pb2.GetCapabilitiesRequest.SerializeToString,
+                response_deserializer=imagegen_dot_gateway_dot_v1_dot_gateway__pb2.GetCapabilitiesResponse.FromString,
+                _registered_method=True)
 
 
 class GatewayServiceServicer:
@@ -52,9 +68,13 @@ class GatewayServiceServicer:
     """
 
     def Generate(self, request, context):
-        """Analyses, plans and renders, streaming in order: `analysis` (image-to-image
-        only), `plan`, then `queued`/`progress`/`preview`/`result` per variant as
-        they happen, `warning` from any stage, and `completed` last.
+        """Analyses, plans and renders, streaming in order: `accepted` at once, then
+        per stage a `stage` event (with `heartbeat`s while a model call runs),
+        `analysis` (image-to-image only), `plan`, then
+        `queued`/`progress`/`preview`/`result` per variant as they happen, `warning`
+        from any stage, and `completed` last. The request id is in the initial
+        metadata (x-request-id) too.
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -63,6 +83,39 @@ class GatewayServiceServicer:
     def Plan(self, request, context):
         """Analyses and plans without rendering, for a caller that reviews or edits the
         plan and sends it back in GenerateRequest.plan.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SubmitGenerate(self, request, context):
+        """Starts a generation as a job and returns its operation (`operations/{id}`) at
+        once. The job runs whether or not anyone watches; follow it with
+        WatchOperation, or poll, cancel and delete it through google.longrunning.Operations.
+        The same request_id from the same caller returns the existing operation.
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchOperation(self, request, context):
+        """Streams a job's events, the same as Generate streams them, starting after
+        event number `after_event`; a finished job replays its events and ends.
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCapabilities(self, request, context):
+        """What the system can do right now: workflows, LoRAs, ControlNets, samplers,
+        schedulers and edit modes over all render backends, the request limits, and
+        the language models in use. Every name a GenerateRequest gives is checked
+        against this before any model runs: an unknown sampler or scheduler is
+        INVALID_ARGUMENT naming the field, an unknown workflow, LoRA or ControlNet
+        FAILED_PRECONDITION; both list what exists.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -80,6 +133,21 @@ def add_GatewayServiceServicer_to_server(servicer, server):
                     servicer.Plan,
                     request_deserializer=imagegen_dot_gateway_dot_v1_dot_gateway__pb2.PlanRequest.FromString,
                     response_serializer=imagegen_dot_gateway_dot_v1_dot_gateway__pb2.PlanResponse.SerializeToString,
+            ),
+            'SubmitGenerate': grpc.unary_unary_rpc_method_handler(
+                    servicer.SubmitGenerate,
+                    request_deserializer=imagegen_dot_gateway_dot_v1_dot_gateway__pb2.SubmitGenerateRequest.FromString,
+                    response_serializer=google_dot_longrunning_dot_operations__pb2.Operation.SerializeToString,
+            ),
+            'WatchOperation': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchOperation,
+                    request_deserializer=imagegen_dot_gateway_dot_v1_dot_gateway__pb2.WatchOperationRequest.FromString,
+                    response_serializer=imagegen_dot_gateway_dot_v1_dot_gateway__pb2.GenerateResponse.SerializeToString,
+            ),
+            'GetCapabilities': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCapabilities,
+                    request_deserializer=imagegen_dot_gateway_dot_v1_dot_gateway__pb2.GetCapabilitiesRequest.FromString,
+                    response_serializer=imagegen_dot_gateway_dot_v1_dot_gateway__pb2.GetCapabilitiesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -137,6 +205,87 @@ class GatewayService:
             '/imagegen.gateway.v1.GatewayService/Plan',
             imagegen_dot_gateway_dot_v1_dot_gateway__pb2.PlanRequest.SerializeToString,
             imagegen_dot_gateway_dot_v1_dot_gateway__pb2.PlanResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubmitGenerate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/imagegen.gateway.v1.GatewayService/SubmitGenerate',
+            imagegen_dot_gateway_dot_v1_dot_gateway__pb2.SubmitGenerateRequest.SerializeToString,
+            google_dot_longrunning_dot_operations__pb2.Operation.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchOperation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/imagegen.gateway.v1.GatewayService/WatchOperation',
+            imagegen_dot_gateway_dot_v1_dot_gateway__pb2.WatchOperationRequest.SerializeToString,
+            imagegen_dot_gateway_dot_v1_dot_gateway__pb2.GenerateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCapabilities(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/imagegen.gateway.v1.GatewayService/GetCapabilities',
+            imagegen_dot_gateway_dot_v1_dot_gateway__pb2.GetCapabilitiesRequest.SerializeToString,
+            imagegen_dot_gateway_dot_v1_dot_gateway__pb2.GetCapabilitiesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from imagegen.common.v1 import common_pb2 as imagegen_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!imagegen/planner/v1/planner.proto\x12\x13imagegen.planner.v1\x1a\x1fimagegen/common/v1/common.proto\"\xc7\x01\n\x11PlanPromptRequest\x12\x13\n\x0binstruction\x18\x01 \x01(\t\x12\x33\n\x08\x61nalysis\x18\x02 \x01(\x0b\x32!.imagegen.common.v1.ImageAnalysis\x12\x30\n\x04mode\x18\x03 \x01(\x0e\x32\".imagegen.common.v1.GenerationMode\x12\x36\n\toverrides\x18\x04 \x01(\x0b\x32#.imagegen.common.v1.SamplerSettings\"B\n\x12PlanPromptResponse\x12,\n\x04plan\x18\x01 \x01(\x0b\x32\x1e.imagegen.common.v1.PromptPlan\"\x16\n\x14ReleaseModelsRequest\"a\n\x15ReleaseModelsResponse\x12\x17\n\x0freleased_models\x18\x01 \x03(\t\x12\x13\n\x0bheld_models\x18\x02 \x03(\t\x12\x1a\n\x12unsupported_reason\x18\x03 \x01(\t2\xd7\x01\n\x0ePlannerService\x12]\n\nPlanPrompt\x12&.imagegen.planner.v1.PlanPromptRequest\x1a\'.imagegen.planner.v1.PlanPromptResponse\x12\x66\n\rReleaseModels\x12).imagegen.planner.v1.ReleaseModelsRequest\x1a*.imagegen.planner.v1.ReleaseModelsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!imagegen/planner/v1/planner.proto\x12\x13imagegen.planner.v1\x1a\x1fimagegen/common/v1/common.proto\"\xc7\x01\n\x11PlanPromptRequest\x12\x13\n\x0binstruction\x18\x01 \x01(\t\x12\x33\n\x08\x61nalysis\x18\x02 \x01(\x0b\x32!.imagegen.common.v1.ImageAnalysis\x12\x30\n\x04mode\x18\x03 \x01(\x0e\x32\".imagegen.common.v1.GenerationMode\x12\x36\n\toverrides\x18\x04 \x01(\x0b\x32#.imagegen.common.v1.SamplerSettings\"B\n\x12PlanPromptResponse\x12,\n\x04plan\x18\x01 \x01(\x0b\x32\x1e.imagegen.common.v1.PromptPlan\"\x16\n\x14ReleaseModelsRequest\"a\n\x15ReleaseModelsResponse\x12\x17\n\x0freleased_models\x18\x01 \x03(\t\x12\x13\n\x0bheld_models\x18\x02 \x03(\t\x12\x1a\n\x12unsupported_reason\x18\x03 \x01(\t\"\x15\n\x13GetModelInfoRequest\"U\n\x14GetModelInfoResponse\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x02 \x01(\t\x12\r\n\x05state\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t2\xbc\x02\n\x0ePlannerService\x12]\n\nPlanPrompt\x12&.imagegen.planner.v1.PlanPromptRequest\x1a\'.imagegen.planner.v1.PlanPromptResponse\x12\x66\n\rReleaseModels\x12).imagegen.planner.v1.ReleaseModelsRequest\x1a*.imagegen.planner.v1.ReleaseModelsResponse\x12\x63\n\x0cGetModelInfo\x12(.imagegen.planner.v1.GetModelInfoRequest\x1a).imagegen.planner.v1.GetModelInfoResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,6 +40,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RELEASEMODELSREQUEST']._serialized_end=383
   _globals['_RELEASEMODELSRESPONSE']._serialized_start=385
   _globals['_RELEASEMODELSRESPONSE']._serialized_end=482
-  _globals['_PLANNERSERVICE']._serialized_start=485
-  _globals['_PLANNERSERVICE']._serialized_end=700
+  _globals['_GETMODELINFOREQUEST']._serialized_start=484
+  _globals['_GETMODELINFOREQUEST']._serialized_end=505
+  _globals['_GETMODELINFORESPONSE']._serialized_start=507
+  _globals['_GETMODELINFORESPONSE']._serialized_end=592
+  _globals['_PLANNERSERVICE']._serialized_start=595
+  _globals['_PLANNERSERVICE']._serialized_end=911
 # @@protoc_insertion_point(module_scope)

@@ -45,6 +45,11 @@ class PlannerServiceStub:
                 request_serializer=imagegen_dot_planner_dot_v1_dot_planner__pb2.ReleaseModelsRequest.SerializeToString,
                 response_deserializer=imagegen_dot_planner_dot_v1_dot_planner__pb2.ReleaseModelsResponse.FromString,
                 _registered_method=True)
+        self.GetModelInfo = channel.unary_unary(
+                '/imagegen.planner.v1.PlannerService/GetModelInfo',
+                request_serializer=imagegen_dot_planner_dot_v1_dot_planner__pb2.GetModelInfoRequest.SerializeToString,
+                response_deserializer=imagegen_dot_planner_dot_v1_dot_planner__pb2.GetModelInfoResponse.FromString,
+                _registered_method=True)
 
 
 class PlannerServiceServicer:
@@ -67,6 +72,14 @@ class PlannerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetModelInfo(self, request, context):
+        """Names the text model this service asks, the kind of server it runs on, and
+        what the latest readiness probe found. Never calls the model.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PlannerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -79,6 +92,11 @@ def add_PlannerServiceServicer_to_server(servicer, server):
                     servicer.ReleaseModels,
                     request_deserializer=imagegen_dot_planner_dot_v1_dot_planner__pb2.ReleaseModelsRequest.FromString,
                     response_serializer=imagegen_dot_planner_dot_v1_dot_planner__pb2.ReleaseModelsResponse.SerializeToString,
+            ),
+            'GetModelInfo': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetModelInfo,
+                    request_deserializer=imagegen_dot_planner_dot_v1_dot_planner__pb2.GetModelInfoRequest.FromString,
+                    response_serializer=imagegen_dot_planner_dot_v1_dot_planner__pb2.GetModelInfoResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -136,6 +154,33 @@ class PlannerService:
             '/imagegen.planner.v1.PlannerService/ReleaseModels',
             imagegen_dot_planner_dot_v1_dot_planner__pb2.ReleaseModelsRequest.SerializeToString,
             imagegen_dot_planner_dot_v1_dot_planner__pb2.ReleaseModelsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetModelInfo(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/imagegen.planner.v1.PlannerService/GetModelInfo',
+            imagegen_dot_planner_dot_v1_dot_planner__pb2.GetModelInfoRequest.SerializeToString,
+            imagegen_dot_planner_dot_v1_dot_planner__pb2.GetModelInfoResponse.FromString,
             options,
             channel_credentials,
             insecure,

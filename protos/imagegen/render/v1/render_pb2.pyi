@@ -58,3 +58,65 @@ class RenderResponse(_message.Message):
     result: _common_pb2.VariantResult
     warning: _common_pb2.Warning
     def __init__(self, queued: _Optional[_Union[_common_pb2.RenderQueued, _Mapping]] = ..., progress: _Optional[_Union[_common_pb2.RenderProgress, _Mapping]] = ..., preview: _Optional[_Union[_common_pb2.Preview, _Mapping]] = ..., result: _Optional[_Union[_common_pb2.VariantResult, _Mapping]] = ..., warning: _Optional[_Union[_common_pb2.Warning, _Mapping]] = ...) -> None: ...
+
+class GetCatalogRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetCatalogResponse(_message.Message):
+    __slots__ = ("workflows", "backends", "controlnet_defaults", "max_megapixels")
+    WORKFLOWS_FIELD_NUMBER: _ClassVar[int]
+    BACKENDS_FIELD_NUMBER: _ClassVar[int]
+    CONTROLNET_DEFAULTS_FIELD_NUMBER: _ClassVar[int]
+    MAX_MEGAPIXELS_FIELD_NUMBER: _ClassVar[int]
+    workflows: _containers.RepeatedCompositeFieldContainer[CatalogWorkflow]
+    backends: _containers.RepeatedCompositeFieldContainer[BackendCatalog]
+    controlnet_defaults: _containers.RepeatedCompositeFieldContainer[ControlNetDefault]
+    max_megapixels: float
+    def __init__(self, workflows: _Optional[_Iterable[_Union[CatalogWorkflow, _Mapping]]] = ..., backends: _Optional[_Iterable[_Union[BackendCatalog, _Mapping]]] = ..., controlnet_defaults: _Optional[_Iterable[_Union[ControlNetDefault, _Mapping]]] = ..., max_megapixels: _Optional[float] = ...) -> None: ...
+
+class CatalogWorkflow(_message.Message):
+    __slots__ = ("name", "mode", "description", "parameters", "output_size", "is_default", "models")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    PARAMETERS_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_SIZE_FIELD_NUMBER: _ClassVar[int]
+    IS_DEFAULT_FIELD_NUMBER: _ClassVar[int]
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    mode: _common_pb2.GenerationMode
+    description: str
+    parameters: _containers.RepeatedScalarFieldContainer[str]
+    output_size: str
+    is_default: bool
+    models: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., mode: _Optional[_Union[_common_pb2.GenerationMode, str]] = ..., description: _Optional[str] = ..., parameters: _Optional[_Iterable[str]] = ..., output_size: _Optional[str] = ..., is_default: _Optional[bool] = ..., models: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class BackendCatalog(_message.Message):
+    __slots__ = ("name", "reachable", "error", "loras", "controlnets", "samplers", "schedulers", "edit_modes")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    REACHABLE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    LORAS_FIELD_NUMBER: _ClassVar[int]
+    CONTROLNETS_FIELD_NUMBER: _ClassVar[int]
+    SAMPLERS_FIELD_NUMBER: _ClassVar[int]
+    SCHEDULERS_FIELD_NUMBER: _ClassVar[int]
+    EDIT_MODES_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    reachable: bool
+    error: str
+    loras: _containers.RepeatedScalarFieldContainer[str]
+    controlnets: _containers.RepeatedScalarFieldContainer[str]
+    samplers: _containers.RepeatedScalarFieldContainer[str]
+    schedulers: _containers.RepeatedScalarFieldContainer[str]
+    edit_modes: _containers.RepeatedScalarFieldContainer[_common_pb2.EditMode]
+    def __init__(self, name: _Optional[str] = ..., reachable: _Optional[bool] = ..., error: _Optional[str] = ..., loras: _Optional[_Iterable[str]] = ..., controlnets: _Optional[_Iterable[str]] = ..., samplers: _Optional[_Iterable[str]] = ..., schedulers: _Optional[_Iterable[str]] = ..., edit_modes: _Optional[_Iterable[_Union[_common_pb2.EditMode, str]]] = ...) -> None: ...
+
+class ControlNetDefault(_message.Message):
+    __slots__ = ("type", "model")
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    type: _common_pb2.ControlType
+    model: str
+    def __init__(self, type: _Optional[_Union[_common_pb2.ControlType, str]] = ..., model: _Optional[str] = ...) -> None: ...

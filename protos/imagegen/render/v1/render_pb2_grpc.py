@@ -40,6 +40,11 @@ class RenderServiceStub:
                 request_serializer=imagegen_dot_render_dot_v1_dot_render__pb2.RenderRequest.SerializeToString,
                 response_deserializer=imagegen_dot_render_dot_v1_dot_render__pb2.RenderResponse.FromString,
                 _registered_method=True)
+        self.GetCatalog = channel.unary_unary(
+                '/imagegen.render.v1.RenderService/GetCatalog',
+                request_serializer=imagegen_dot_render_dot_v1_dot_render__pb2.GetCatalogRequest.SerializeToString,
+                response_deserializer=imagegen_dot_render_dot_v1_dot_render__pb2.GetCatalogResponse.FromString,
+                _registered_method=True)
 
 
 class RenderServiceServicer:
@@ -56,6 +61,15 @@ class RenderServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetCatalog(self, request, context):
+        """What this service can render: its workflow templates, and per backend the
+        LoRAs, ControlNets, samplers and schedulers the backend lists. Answers even
+        when a backend is down (that backend is marked unreachable).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RenderServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -63,6 +77,11 @@ def add_RenderServiceServicer_to_server(servicer, server):
                     servicer.Render,
                     request_deserializer=imagegen_dot_render_dot_v1_dot_render__pb2.RenderRequest.FromString,
                     response_serializer=imagegen_dot_render_dot_v1_dot_render__pb2.RenderResponse.SerializeToString,
+            ),
+            'GetCatalog': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCatalog,
+                    request_deserializer=imagegen_dot_render_dot_v1_dot_render__pb2.GetCatalogRequest.FromString,
+                    response_serializer=imagegen_dot_render_dot_v1_dot_render__pb2.GetCatalogResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -93,6 +112,33 @@ class RenderService:
             '/imagegen.render.v1.RenderService/Render',
             imagegen_dot_render_dot_v1_dot_render__pb2.RenderRequest.SerializeToString,
             imagegen_dot_render_dot_v1_dot_render__pb2.RenderResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCatalog(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/imagegen.render.v1.RenderService/GetCatalog',
+            imagegen_dot_render_dot_v1_dot_render__pb2.GetCatalogRequest.SerializeToString,
+            imagegen_dot_render_dot_v1_dot_render__pb2.GetCatalogResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from imagegen.common.v1 import common_pb2 as imagegen_dot_common_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fimagegen/vision/v1/vision.proto\x12\x12imagegen.vision.v1\x1a\x1fimagegen/common/v1/common.proto\"i\n\x13\x41nalyzeImageRequest\x12(\n\x05image\x18\x01 \x01(\x0b\x32\x19.imagegen.common.v1.Image\x12\x18\n\x0b\x64\x65scription\x18\x02 \x01(\tH\x00\x88\x01\x01\x42\x0e\n\x0c_description\"K\n\x14\x41nalyzeImageResponse\x12\x33\n\x08\x61nalysis\x18\x01 \x01(\x0b\x32!.imagegen.common.v1.ImageAnalysis\"\x16\n\x14ReleaseModelsRequest\"a\n\x15ReleaseModelsResponse\x12\x17\n\x0freleased_models\x18\x01 \x03(\t\x12\x13\n\x0bheld_models\x18\x02 \x03(\t\x12\x1a\n\x12unsupported_reason\x18\x03 \x01(\t2\xd8\x01\n\rVisionService\x12\x61\n\x0c\x41nalyzeImage\x12\'.imagegen.vision.v1.AnalyzeImageRequest\x1a(.imagegen.vision.v1.AnalyzeImageResponse\x12\x64\n\rReleaseModels\x12(.imagegen.vision.v1.ReleaseModelsRequest\x1a).imagegen.vision.v1.ReleaseModelsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fimagegen/vision/v1/vision.proto\x12\x12imagegen.vision.v1\x1a\x1fimagegen/common/v1/common.proto\"i\n\x13\x41nalyzeImageRequest\x12(\n\x05image\x18\x01 \x01(\x0b\x32\x19.imagegen.common.v1.Image\x12\x18\n\x0b\x64\x65scription\x18\x02 \x01(\tH\x00\x88\x01\x01\x42\x0e\n\x0c_description\"K\n\x14\x41nalyzeImageResponse\x12\x33\n\x08\x61nalysis\x18\x01 \x01(\x0b\x32!.imagegen.common.v1.ImageAnalysis\"\x16\n\x14ReleaseModelsRequest\"a\n\x15ReleaseModelsResponse\x12\x17\n\x0freleased_models\x18\x01 \x03(\t\x12\x13\n\x0bheld_models\x18\x02 \x03(\t\x12\x1a\n\x12unsupported_reason\x18\x03 \x01(\t\"\x15\n\x13GetModelInfoRequest\"U\n\x14GetModelInfoResponse\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x02 \x01(\t\x12\r\n\x05state\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t2\xbb\x02\n\rVisionService\x12\x61\n\x0c\x41nalyzeImage\x12\'.imagegen.vision.v1.AnalyzeImageRequest\x1a(.imagegen.vision.v1.AnalyzeImageResponse\x12\x64\n\rReleaseModels\x12(.imagegen.vision.v1.ReleaseModelsRequest\x1a).imagegen.vision.v1.ReleaseModelsResponse\x12\x61\n\x0cGetModelInfo\x12\'.imagegen.vision.v1.GetModelInfoRequest\x1a(.imagegen.vision.v1.GetModelInfoResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,6 +40,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RELEASEMODELSREQUEST']._serialized_end=294
   _globals['_RELEASEMODELSRESPONSE']._serialized_start=296
   _globals['_RELEASEMODELSRESPONSE']._serialized_end=393
-  _globals['_VISIONSERVICE']._serialized_start=396
-  _globals['_VISIONSERVICE']._serialized_end=612
+  _globals['_GETMODELINFOREQUEST']._serialized_start=395
+  _globals['_GETMODELINFOREQUEST']._serialized_end=416
+  _globals['_GETMODELINFORESPONSE']._serialized_start=418
+  _globals['_GETMODELINFORESPONSE']._serialized_end=503
+  _globals['_VISIONSERVICE']._serialized_start=506
+  _globals['_VISIONSERVICE']._serialized_end=821
 # @@protoc_insertion_point(module_scope)

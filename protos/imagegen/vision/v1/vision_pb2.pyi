@@ -34,3 +34,19 @@ class ReleaseModelsResponse(_message.Message):
     held_models: _containers.RepeatedScalarFieldContainer[str]
     unsupported_reason: str
     def __init__(self, released_models: _Optional[_Iterable[str]] = ..., held_models: _Optional[_Iterable[str]] = ..., unsupported_reason: _Optional[str] = ...) -> None: ...
+
+class GetModelInfoRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetModelInfoResponse(_message.Message):
+    __slots__ = ("model", "backend", "state", "reason")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    BACKEND_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    backend: str
+    state: str
+    reason: str
+    def __init__(self, model: _Optional[str] = ..., backend: _Optional[str] = ..., state: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...

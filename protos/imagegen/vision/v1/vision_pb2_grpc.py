@@ -45,6 +45,11 @@ class VisionServiceStub:
                 request_serializer=imagegen_dot_vision_dot_v1_dot_vision__pb2.ReleaseModelsRequest.SerializeToString,
                 response_deserializer=imagegen_dot_vision_dot_v1_dot_vision__pb2.ReleaseModelsResponse.FromString,
                 _registered_method=True)
+        self.GetModelInfo = channel.unary_unary(
+                '/imagegen.vision.v1.VisionService/GetModelInfo',
+                request_serializer=imagegen_dot_vision_dot_v1_dot_vision__pb2.GetModelInfoRequest.SerializeToString,
+                response_deserializer=imagegen_dot_vision_dot_v1_dot_vision__pb2.GetModelInfoResponse.FromString,
+                _registered_method=True)
 
 
 class VisionServiceServicer:
@@ -69,6 +74,14 @@ class VisionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetModelInfo(self, request, context):
+        """Names the vision model this service asks, the kind of server it runs on, and
+        what the latest readiness probe found. Never calls the model.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_VisionServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -81,6 +94,11 @@ def add_VisionServiceServicer_to_server(servicer, server):
                     servicer.ReleaseModels,
                     request_deserializer=imagegen_dot_vision_dot_v1_dot_vision__pb2.ReleaseModelsRequest.FromString,
                     response_serializer=imagegen_dot_vision_dot_v1_dot_vision__pb2.ReleaseModelsResponse.SerializeToString,
+            ),
+            'GetModelInfo': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetModelInfo,
+                    request_deserializer=imagegen_dot_vision_dot_v1_dot_vision__pb2.GetModelInfoRequest.FromString,
+                    response_serializer=imagegen_dot_vision_dot_v1_dot_vision__pb2.GetModelInfoResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -138,6 +156,33 @@ class VisionService:
             '/imagegen.vision.v1.VisionService/ReleaseModels',
             imagegen_dot_vision_dot_v1_dot_vision__pb2.ReleaseModelsRequest.SerializeToString,
             imagegen_dot_vision_dot_v1_dot_vision__pb2.ReleaseModelsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetModelInfo(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/imagegen.vision.v1.VisionService/GetModelInfo',
+            imagegen_dot_vision_dot_v1_dot_vision__pb2.GetModelInfoRequest.SerializeToString,
+            imagegen_dot_vision_dot_v1_dot_vision__pb2.GetModelInfoResponse.FromString,
             options,
             channel_credentials,
             insecure,
