@@ -25,9 +25,10 @@ Explicit modes are honoured: KONTEXT without the model fails (FAILED_PRECONDITIO
 the render, naming the file), INPAINT without a mask is refused (INVALID_ARGUMENT naming
 ``mask``). A request that names its ``workflow`` skips the decision.
 
-Whether the backends have the Kontext model is learnt from the render itself: a render
-refused with ``KONTEXT_MODEL_MISSING`` is retried in the fallback mode, and
-:class:`KontextAvailability` remembers the refusal for a while so the next requests go
+Whether the backends have the Kontext model comes from the discovery catalog (each render
+backend's ``edit_modes``, :func:`kontext_listed`) and, where that is stale, from the render
+itself: a render refused with ``KONTEXT_MODEL_MISSING`` is retried in the fallback mode,
+and :class:`KontextAvailability` remembers the refusal for a while so the next requests go
 straight to the fallback.
 """
 
@@ -39,6 +40,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from imagegen.common.v1 import common_pb2
+from imagegen.gateway.v1 import gateway_pb2
 
 __all__ = [
     "EDIT_WORKFLOWS",
@@ -48,6 +50,7 @@ __all__ = [
     "EditMode",
     "KontextAvailability",
     "choose_edit_mode",
+    "kontext_listed",
 ]
 
 KONTEXT_MISSING_REASON = "KONTEXT_MODEL_MISSING"
@@ -139,6 +142,23 @@ def choose_edit_mode(
     if intent in GLOBAL_INTENTS and not has_controlnet:
         return EditChoice(EditMode.IMG2IMG)
     return EditChoice(EditMode.INPAINT if has_mask else EditMode.IMG2IMG)
+
+
+def kontext_listed(capabilities: gateway_pb2.GetCapabilitiesResponse | None) -> bool:
+    """Whether a reachable render backend lists Kontext among its edit modes.
+
+    Args:
+        capabilities: The last discovery answer; ``None`` = not read yet.
+
+    Returns:
+        True when one does, or when nothing is known yet (the render then decides).
+    """
+    if capabilities is None:
+        return True
+    return any(
+        backend.reachable and common_pb2.EDIT_MODE_KONTEXT in backend.edit_modes
+        for backend in capabilities.render_backends
+    )
 
 
 class KontextAvailability:

@@ -57,6 +57,7 @@ from gateway.edit_modes import (
     EditMode,
     KontextAvailability,
     choose_edit_mode,
+    kontext_listed,
 )
 from gateway.jobs import GenerateJob, Mode, PlanInputs
 from gateway.limits import admit
@@ -527,7 +528,9 @@ class Orchestrator:
             plan.intent,
             has_mask=job.mask is not None,
             has_controlnet=job.controlnet is not None,
-            kontext_available=self._kontext.available(),
+            kontext_available=(
+                self._kontext.available() and kontext_listed(self._capabilities.last)
+            ),
         )
 
     async def _render_edit(

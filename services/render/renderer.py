@@ -898,7 +898,7 @@ class _Run:
                             event.models,
                         )
         except PromptRefusedError as e:
-            raise _backend_refusal(e) from e
+            raise _backend_refusal(e, self.workflow) from e
         except PromptFailedError as e:
             self.outstanding.pop(prompt_id, None)
             raise _failure(e) from e
@@ -990,11 +990,11 @@ class _Followed:
     models: tuple[str, ...] = ()
 
 
-def _backend_refusal(error: PromptRefusedError) -> ImagegenError:
+def _backend_refusal(error: PromptRefusedError, workflow: Workflow) -> ImagegenError:
     """A variant the backend refused despite the pre-check (its own validation differs,
     or a model file went away since the backend's lists were read)."""
     if any(p.is_missing_model for p in error.problems):
-        return _refusal(list(error.problems))
+        return _refusal(list(error.problems), workflow)
     violations = [FieldViolation(p.field, p.message) for p in error.problems if p.field]
     if violations:
         return InvalidArgumentError(str(error), violations)

@@ -86,17 +86,29 @@ async def test_the_callers_own_prompt_wins_over_the_kontext_instruction() -> Non
     assert run["record"]["positive_prompt"] == "Paint the cup emerald. Keep the rest."
 
 
-async def test_auto_without_kontext_falls_back_to_img2img_with_a_warning() -> None:
+async def test_auto_without_kontext_goes_to_img2img_with_a_warning() -> None:
     async with AsyncExitStack() as stack:
         system = await _system(stack, kontext=False)
+        run = await _run(system, _edit())
+    # The discovery catalog says no backend has Kontext: nothing is tried in vain.
+    assert run["submitted"] == 1
+    assert run["warnings"].count("KONTEXT_UNAVAILABLE") == 1
+    assert run["record"]["workflow"] == "flux-img2img"
+    assert run["record"]["positive_prompt"] == PLAN_ANSWER["positive_prompt"]
+    assert run["record"]["settings"]["denoise"] == PLAN_ANSWER["denoise"]
+
+
+async def test_a_kontext_model_gone_since_discovery_falls_back_once_and_is_remembered() -> None:
+    async with AsyncExitStack() as stack:
+        system = await _system(stack, kontext=True)
+        await _run(system, _edit())  # the catalog is read: Kontext listed
+        system.comfyui.fake.set_model_files(diffusion_models=[])
         first = await _run(system, _edit())
         second = await _run(system, _edit())
     for run in (first, second):
         assert run["warnings"].count("KONTEXT_UNAVAILABLE") == 1
         assert run["record"]["workflow"] == "flux-img2img"
-        assert run["record"]["positive_prompt"] == PLAN_ANSWER["positive_prompt"]
-        assert run["record"]["settings"]["denoise"] == PLAN_ANSWER["denoise"]
-    # The refusal was remembered: the second request went straight to img2img.
+    # The refusal came before anything was queued, and was remembered for the next one.
     assert second["submitted"] - first["submitted"] == 1
 
 
