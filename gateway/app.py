@@ -94,6 +94,7 @@ async def create_server(settings: GatewaySettings) -> GrpcServer:
             ),
             default_deadline_s=settings.default_deadline_s,
             single_gpu=settings.single_gpu,
+            kontext_recheck_s=settings.kontext_recheck_s,
             heartbeat_interval_s=settings.heartbeat_interval_s,
         ),
         scheduler=scheduler,

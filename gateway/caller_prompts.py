@@ -68,6 +68,8 @@ class CallerPrompts:
         replaced.CopyFrom(plan)
         if self.positive is not None:
             replaced.positive_prompt = self.positive
+            # The caller's own words win in every edit mode, Kontext's instruction included.
+            replaced.edit_instruction = self.positive
         if self.negative is not None:
             replaced.negative_prompt = self.negative
         return replaced

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from gateway.caller_prompts import CallerPrompts
 from imagegen.common.v1 import common_pb2
-from services.common.images import ValidatedImage
+from services.common.images import ValidatedImage, ValidatedMask
 
 __all__ = ["GenerateJob", "Mode", "PlanInputs"]
 
@@ -68,6 +68,8 @@ class GenerateJob:
         output_format: Encoding of the results (unspecified = PNG).
         output_quality: JPEG/WEBP quality; 0 = the render's default.
         scale: Upscale factor for a ``scale`` size policy workflow; None = its default.
+        edit_mode: The caller's ``EditMode`` (UNSPECIFIED = AUTO).
+        mask: The validated inpainting mask, or None.
     """
 
     inputs: PlanInputs
@@ -84,3 +86,5 @@ class GenerateJob:
     output_format: common_pb2.OutputFormat = common_pb2.OUTPUT_FORMAT_UNSPECIFIED
     output_quality: int = 0
     scale: float | None = None
+    edit_mode: common_pb2.EditMode = common_pb2.EDIT_MODE_UNSPECIFIED
+    mask: ValidatedMask | None = None

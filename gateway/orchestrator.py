@@ -45,11 +45,20 @@ from typing import TypeVar
 
 import grpc
 import grpc.aio
+from google.rpc import error_details_pb2
 
 from gateway.caller_prompts import CallerPrompts
 from gateway.capabilities import Capabilities
 from gateway.deadlines import Deadline, Stage, StageBudgets
 from gateway.downstream import Downstream, relay_error
+from gateway.edit_modes import (
+    KONTEXT_MISSING_REASON,
+    EditChoice,
+    EditMode,
+    KontextAvailability,
+    choose_edit_mode,
+    kontext_listed,
+)
 from gateway.jobs import GenerateJob, Mode, PlanInputs
 from gateway.limits import admit
 from gateway.notices import analysis_warnings, plan_warnings, warning
@@ -63,7 +72,7 @@ from imagegen.gateway.v1 import gateway_pb2
 from imagegen.planner.v1 import planner_pb2
 from imagegen.render.v1 import render_pb2
 from imagegen.vision.v1 import vision_pb2
-from services.common.errors import BackendFailedError, DeadlineExceededError
+from services.common.errors import BackendFailedError, DeadlineExceededError, DownstreamError
 from services.common.logs import get_logger, request_id_var
 from services.common.metrics import FALLBACKS_TOTAL, STAGE_SECONDS
 from services.common.request_rules import enum_name
@@ -90,6 +99,8 @@ class OrchestratorConfig:
         default_deadline_s: Deadline of a call whose caller set none.
         single_gpu: Renders run in an exclusive ``render`` phase of the scheduler.
         heartbeat_interval_s: A ``heartbeat`` event is sent this often while a model call runs.
+        kontext_recheck_s: How long a render's refusal of the missing Kontext model is
+            trusted before AUTO tries Kontext again.
     """
 
     limits: RequestLimits = field(default_factory=RequestLimits)
@@ -97,6 +108,7 @@ class OrchestratorConfig:
     default_deadline_s: float = 900.0
     single_gpu: bool = False
     heartbeat_interval_s: float = 2.0
+    kontext_recheck_s: float = 300.0
 
 
 class StageTimer:
@@ -184,6 +196,7 @@ class Orchestrator:
         self._scheduler = scheduler
         self._reuse = reuse
         self._capabilities = capabilities
+        self._kontext = KontextAvailability(config.kontext_recheck_s)
 
     # ------------------------------------------------------------------ the RPCs
 
@@ -254,10 +267,9 @@ class Orchestrator:
                 yield event
         assert prepared.plan is not None
 
-        render_request = self._render_request(job, seed, prepared, request_id)
         yield _stage("render")
         results = 0
-        async for event in self._render(render_request, deadline, timer):
+        async for event in self._render_edit(job, seed, prepared, request_id, deadline, timer):
             results += event.HasField("result")
             yield event
         if results < job.variants:
@@ -507,14 +519,93 @@ class Orchestrator:
                 metadata={"service": service},
             ) from e
 
+    def _edit_choice(self, job: GenerateJob, plan: common_pb2.PromptPlan) -> EditChoice | None:
+        """How the edit is rendered; None for text-to-image or a caller-named workflow."""
+        if job.inputs.mode is not Mode.IMAGE_TO_IMAGE or job.workflow:
+            return None
+        return choose_edit_mode(
+            job.edit_mode,
+            plan.intent,
+            has_mask=job.mask is not None,
+            has_controlnet=job.controlnet is not None,
+            kontext_available=(
+                self._kontext.available() and kontext_listed(self._capabilities.last)
+            ),
+        )
+
+    async def _render_edit(
+        self,
+        job: GenerateJob,
+        seed: int,
+        prepared: _Prepared,
+        request_id: str,
+        deadline: Deadline,
+        timer: StageTimer,
+    ) -> AsyncIterator[gateway_pb2.GenerateResponse]:
+        """Renders in the chosen edit mode; AUTO falls back when Kontext is refused.
+
+        The Kontext attempt holds its warnings back until it is under way, so a refused
+        attempt leaves no trace but the ``KONTEXT_UNAVAILABLE`` warning.
+        """
+        assert prepared.plan is not None
+        choice = self._edit_choice(job, prepared.plan)
+        if choice is not None and choice.kontext_unavailable:
+            yield _event(warning=_kontext_unavailable(choice))
+        request = self._render_request(job, seed, prepared, request_id, choice)
+        auto = job.edit_mode in (common_pb2.EDIT_MODE_UNSPECIFIED, common_pb2.EDIT_MODE_AUTO)
+        if choice is None or choice.mode is not EditMode.KONTEXT or not auto:
+            async for event in self._render(request, deadline, timer):
+                yield event
+            return
+        held: list[gateway_pb2.GenerateResponse] | None = []
+        try:
+            async for event in self._render(request, deadline, timer):
+                if held is not None and event.HasField("warning"):
+                    held.append(event)
+                    continue
+                for early in held or ():
+                    yield early
+                held = None
+                yield event
+            for early in held or ():
+                yield early
+            return
+        except DownstreamError as e:
+            if held is None or not _kontext_missing(e):
+                raise
+        self._kontext.mark_missing()
+        _log.warning("render backends lack the Kontext model; falling back")
+        fallback = choose_edit_mode(
+            job.edit_mode,
+            prepared.plan.intent,
+            has_mask=job.mask is not None,
+            has_controlnet=job.controlnet is not None,
+            kontext_available=False,
+        )
+        yield _event(warning=_kontext_unavailable(fallback))
+        request = self._render_request(job, seed, prepared, request_id, fallback)
+        async for event in self._render(request, deadline, timer):
+            yield event
+
     def _render_request(
-        self, job: GenerateJob, seed: int, prepared: _Prepared, request_id: str
+        self,
+        job: GenerateJob,
+        seed: int,
+        prepared: _Prepared,
+        request_id: str,
+        choice: EditChoice | None,
     ) -> render_pb2.RenderRequest:
         inputs = job.inputs
         assert prepared.plan is not None
         plan = prepared.plan
+        kontext = choice is not None and choice.mode is EditMode.KONTEXT
+        mask_sha256 = job.mask.sha256 if job.mask is not None else ""
         request = render_pb2.RenderRequest(
-            positive_prompt=plan.positive_prompt,
+            # Kontext follows an instruction; img2img and inpainting a description of the
+            # finished image.
+            positive_prompt=(
+                plan.edit_instruction if kontext and plan.edit_instruction else plan.positive_prompt
+            ),
             negative_prompt=plan.negative_prompt,
             settings=plan.settings,
             seed=seed,
@@ -522,9 +613,18 @@ class Orchestrator:
             width=job.width,
             height=job.height,
             loras=job.loras,
-            workflow=job.workflow,
+            workflow=job.workflow or (choice.workflow if choice is not None else ""),
             previews=job.previews,
-            provenance=build_provenance(inputs, prepared.analysis, plan, request_id),
+            provenance=build_provenance(
+                inputs,
+                prepared.analysis,
+                plan,
+                request_id,
+                edit_mode=(
+                    choice.mode.value if choice is not None else common_pb2.EDIT_MODE_UNSPECIFIED
+                ),
+                mask_sha256=mask_sha256,
+            ),
             output_format=job.output_format,
             output_quality=job.output_quality,
             scale=job.scale,
@@ -535,6 +635,9 @@ class Orchestrator:
             )
         if job.controlnet is not None:
             request.controlnet.CopyFrom(job.controlnet)
+        if job.mask is not None:
+            mask = job.mask.image
+            request.mask.CopyFrom(common_pb2.Image(data=mask.data, mime_type=mask.mime_type))
         return request
 
     async def _render(
@@ -589,6 +692,21 @@ _DESCRIPTION_IGNORED = warning(
 
 def _stage(name: str, model: str = "", *, cached: bool = False) -> gateway_pb2.GenerateResponse:
     return _event(stage=gateway_pb2.StageStarted(stage=name, model=model, cached=cached))
+
+
+def _kontext_missing(error: DownstreamError) -> bool:
+    return any(
+        isinstance(d, error_details_pb2.ErrorInfo) and d.reason == KONTEXT_MISSING_REASON
+        for d in error.details()
+    )
+
+
+def _kontext_unavailable(fallback: EditChoice) -> common_pb2.Warning:
+    return warning(
+        "KONTEXT_UNAVAILABLE",
+        "no render backend has the FLUX.1 Kontext model; this local edit is rendered with "
+        f"{fallback.mode.name.lower()} ({fallback.workflow}) instead",
+    )
 
 
 def _plan_log(plan: common_pb2.PromptPlan) -> dict[str, object]:

@@ -19,6 +19,9 @@ def build_provenance(
     analysis: common_pb2.ImageAnalysis | None,
     plan: common_pb2.PromptPlan,
     request_id: str,
+    *,
+    edit_mode: common_pb2.EditMode = common_pb2.EDIT_MODE_UNSPECIFIED,
+    mask_sha256: str = "",
 ) -> common_pb2.Provenance:
     """The provenance of a render.
 
@@ -28,6 +31,8 @@ def build_provenance(
             approved plan was rendered without one.
         plan: The plan being rendered, exactly as sent to the render service.
         request_id: The id of the request, as in the logs.
+        edit_mode: The mode the edit is rendered with (unset for text-to-image).
+        mask_sha256: Hash of the caller's mask; empty without one.
 
     Returns:
         The message for ``RenderRequest.provenance``.
@@ -37,6 +42,8 @@ def build_provenance(
         instruction=inputs.instruction,
         plan=plan,
         request_id=request_id,
+        edit_mode=edit_mode,
+        mask_sha256=mask_sha256,
     )
     if analysis is not None:
         provenance.analysis.CopyFrom(analysis)

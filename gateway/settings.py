@@ -106,6 +106,15 @@ class GatewaySettings(JobsSettings, RequestLimitSettings):
         ),
     )
 
+    kontext_recheck_s: float = Field(
+        default=300.0,
+        ge=0.0,
+        description=(
+            "After a render refused FLUX.1 Kontext for its missing model, AUTO edits skip "
+            "Kontext (KONTEXT_UNAVAILABLE) for this long before trying it again."
+        ),
+    )
+
     single_gpu: bool = Field(
         default=False,
         description=(

@@ -21,7 +21,13 @@ from gateway.jobs import GenerateJob, Mode, PlanInputs
 from imagegen.common.v1 import common_pb2
 from imagegen.gateway.v1 import gateway_pb2
 from services.common.errors import FieldViolation, InvalidArgumentError
-from services.common.images import MIN_SOURCE_SIDE, ValidatedImage, validate_image
+from services.common.images import (
+    MIN_SOURCE_SIDE,
+    ValidatedImage,
+    ValidatedMask,
+    validate_image,
+    validate_mask,
+)
 from services.common.prompts import DEFAULT_PROMPT_TOKEN_BUDGET
 from services.common.request_rules import (
     ControlNetValues,
@@ -128,6 +134,7 @@ def validate_generate(request: gateway_pb2.GenerateRequest, limits: RequestLimit
     scale = request.scale if request.HasField("scale") else None
     if scale is not None:
         check_scale(scale, violations)
+    mask = _check_edit(request, image, limits, violations)
 
     raise_if_any(violations, "request")
     return GenerateJob(
@@ -151,6 +158,8 @@ def validate_generate(request: gateway_pb2.GenerateRequest, limits: RequestLimit
         output_format=request.output_format,
         output_quality=request.output_quality,
         scale=scale,
+        edit_mode=request.edit_mode,
+        mask=mask,
     )
 
 
@@ -283,6 +292,41 @@ def _check_controlnet(
             spec.control_image.data, "controlnet.control_image.data", limits, violations
         )
     return spec
+
+
+def _check_edit(
+    request: gateway_pb2.GenerateRequest,
+    image: ValidatedImage | None,
+    limits: RequestLimits,
+    violations: list[FieldViolation],
+) -> ValidatedMask | None:
+    """The edit mode and the mask: a mask needs a source of its size, INPAINT a mask."""
+    check_enum(request.edit_mode, common_pb2.EditMode, "edit_mode", violations, unspecified_ok=True)
+    explicit = request.edit_mode not in (
+        common_pb2.EDIT_MODE_UNSPECIFIED,
+        common_pb2.EDIT_MODE_AUTO,
+    )
+    if explicit and not request.HasField("source_image"):
+        violations.append(
+            FieldViolation("edit_mode", "applies to image-to-image only; send a source_image")
+        )
+    if request.edit_mode == common_pb2.EDIT_MODE_INPAINT and not request.HasField("mask"):
+        violations.append(
+            FieldViolation("mask", "is required for EDIT_MODE_INPAINT (white = change)")
+        )
+    if not request.HasField("mask") or (request.HasField("source_image") and image is None):
+        return None  # no mask, or a bad source already reported
+    try:
+        return validate_mask(
+            request.mask.data,
+            field="mask.data",
+            source=image,
+            max_bytes=limits.max_image_bytes,
+            max_side=limits.max_image_side,
+        )
+    except InvalidArgumentError as e:
+        violations.extend(e.violations)
+        return None
 
 
 def _check_approved_plan(

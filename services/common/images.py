@@ -15,6 +15,7 @@ import hashlib
 import io
 import numbers
 from dataclasses import dataclass, replace
+from dataclasses import field as dataclass_field
 from typing import Literal
 
 from PIL import (
@@ -35,10 +36,12 @@ __all__ = [
     "ImageFormat",
     "ImageHeader",
     "ValidatedImage",
+    "ValidatedMask",
     "decode_image",
     "decoded_header",
     "read_header",
     "validate_image",
+    "validate_mask",
 ]
 
 MIN_SOURCE_SIDE = 64
@@ -406,6 +409,89 @@ def _jpeg_scale(width: int, height: int, fit: int) -> int:
     while scale > 1 and min(width, height) < fit * scale:
         scale //= 2
     return scale
+
+
+@dataclass(frozen=True)
+class ValidatedMask:
+    """An inpainting mask that passed validation, as one greyscale channel.
+
+    Attributes:
+        image: The caller's file as validated (its ``sha256`` names the mask in provenance).
+        png: The mask as an 8-bit greyscale PNG, white = change, black = keep.
+    """
+
+    image: ValidatedImage
+    png: bytes = dataclass_field(repr=False)
+
+    @property
+    def sha256(self) -> str:
+        """Hex digest of the caller's mask bytes."""
+        return self.image.sha256
+
+    def open(self) -> Image.Image:
+        """The mask as an ``L`` image (255 = change), the caller's own."""
+        with Image.open(io.BytesIO(self.png)) as mask:
+            return mask.convert("L")
+
+
+def validate_mask(
+    data: bytes,
+    *,
+    field: str,
+    source: ValidatedImage | None,
+    max_bytes: int,
+    max_side: int,
+) -> ValidatedMask:
+    """Checks an inpainting mask: an image like any other, of the source's size.
+
+    A mask is read in one of two ways: a PNG (or WEBP) with transparent pixels marks what
+    to change by its transparency (as ComfyUI and image-editing APIs do); any other
+    image (or one whose alpha is opaque everywhere) is read as greyscale, white = change
+    and black = keep. Grey values are soft edges.
+
+    Args:
+        data: The encoded mask as received.
+        field: Path of the request field, e.g. ``"mask.data"``; named in the error.
+        source: The validated source image; ``None`` when the request has none.
+        max_bytes: Largest accepted size of ``data``.
+        max_side: Largest accepted width or height.
+
+    Returns:
+        The mask, normalised to one greyscale channel.
+
+    Raises:
+        InvalidArgumentError: Not a valid image (see :func:`validate_image`), no source
+            to apply it to, a size other than the source's, or nothing marked to change.
+    """
+
+    def refuse(description: str) -> InvalidArgumentError:
+        return InvalidArgumentError(
+            f"{field}: {description}", [FieldViolation(field=field, description=description)]
+        )
+
+    if source is None:
+        raise refuse("needs a source_image to apply to; text-to-image has nothing to mask")
+    image = validate_image(data, field=field, max_bytes=max_bytes, max_side=max_side)
+    if (image.width, image.height) != (source.width, source.height):
+        raise refuse(
+            f"is {image.width}×{image.height} pixels; it must match the source image's "
+            f"{source.width}×{source.height}"
+        )
+    with _open_plugin(image.format, data) as raw:
+        upright = ImageOps.exif_transpose(raw)
+        if upright.mode == "P" and "transparency" in upright.info:
+            upright = upright.convert("RGBA")
+        alpha = upright.getchannel("A") if "A" in upright.getbands() else None
+        # A fully opaque alpha channel carries no mask: read the grey values instead.
+        if alpha is not None and alpha.getextrema() != (255, 255):
+            mask = ImageOps.invert(alpha)
+        else:
+            mask = upright.convert("L")
+    if mask.getbbox() is None:
+        raise refuse("marks nothing to change (white, or transparent, marks what to change)")
+    out = io.BytesIO()
+    mask.save(out, format="PNG")
+    return ValidatedMask(image=image, png=out.getvalue())
 
 
 def _sniff_format(data: bytes) -> ImageFormat | None:

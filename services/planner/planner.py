@@ -61,6 +61,7 @@ from services.planner.intents import DENOISE_TABLE, UNRECOGNISED_DENOISE, Intent
 from services.planner.plans import Mode, Plan, PlanRequest, PlanSource, SourceAnalysis
 from services.planner.rules import (
     DEFAULT_NEGATIVE_PROMPT,
+    compose_instruction,
     compose_prompt,
     detect_intent,
     latin_prompt,
@@ -137,6 +138,7 @@ class _Drafted:
     source: PlanSource
     warnings: tuple[str, ...]
     model: str = ""
+    edit_instruction: str = ""
 
 
 class Planner:
@@ -204,6 +206,7 @@ class Planner:
             source=drafted.source,
             warnings=(*notes, *drafted.warnings, *override_notes),
             model=drafted.model,
+            edit_instruction=drafted.edit_instruction,
         )
         elapsed = time.perf_counter() - started
         STAGE_SECONDS.labels(service=_SERVICE, stage="plan").observe(elapsed)
@@ -331,6 +334,7 @@ class Planner:
             source=PlanSource.MODEL,
             warnings=tuple(warnings),
             model=settings.model,
+            edit_instruction=self._edit_instruction(request, parsed.edit_instruction, warnings),
         )
 
     async def _ask(
@@ -499,7 +503,34 @@ class Planner:
             intent=intent,
             source=PlanSource.RULES,
             warnings=tuple(warnings),
+            edit_instruction=self._edit_instruction(request, "", warnings),
         )
+
+    def _edit_instruction(self, request: PlanRequest, proposed: str, warnings: list[str]) -> str:
+        """The Kontext-shaped instruction: the model's, else the rules' from the instruction.
+
+        Validated like the prompts (English, control characters, the token budget); a
+        rules instruction only says to keep everything else, as the rules cannot know
+        what exactly the change spares.
+        """
+        if request.mode is Mode.TEXT_TO_IMAGE:
+            return ""
+        if proposed.strip() and not non_latin_words(proposed):
+            text = proposed
+        else:
+            change = latin_prompt(request.instruction, request.instruction).text
+            text = compose_instruction(change)
+        try:
+            checked = validate_prompt(
+                text,
+                budget=self._settings.prompt_token_budget,
+                count=self._tokenizer.count,
+                what="edit instruction",
+            )
+        except EmptyPromptError:
+            return ""
+        warnings += checked.warnings
+        return checked.text
 
 
 def _request_notes(request: PlanRequest) -> list[str]:

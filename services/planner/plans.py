@@ -98,6 +98,8 @@ class Plan:
         source: Who planned it.
         warnings: What was adjusted, for the caller.
         model: The model that planned it; empty for rules plans.
+        edit_instruction: The change as an English imperative for an instruction-editing
+            model (FLUX.1 Kontext), saying what to keep; empty for text-to-image.
     """
 
     positive_prompt: str
@@ -107,3 +109,4 @@ class Plan:
     source: PlanSource
     warnings: tuple[str, ...] = ()
     model: str = ""
+    edit_instruction: str = ""

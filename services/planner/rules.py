@@ -37,6 +37,7 @@ __all__ = [
     "IntentMatch",
     "LatinPrompt",
     "Translation",
+    "compose_instruction",
     "compose_prompt",
     "detect_intent",
     "latin_prompt",
@@ -663,6 +664,23 @@ def compose_prompt(change: str, intent: Intent | None, analysis: SourceAnalysis 
     if analysis.composition and not reimagined:
         parts.append(_sentence(f"Composition: {analysis.composition}"))
     return " ".join(part for part in parts if part)
+
+
+KEEP_THE_REST = "Keep everything else in the picture unchanged."
+"""What the rules' Kontext instruction keeps: they cannot tell which objects the change spares."""
+
+
+def compose_instruction(change: str) -> str:
+    """The rules' instruction for an instruction-editing model: the change, then what stays.
+
+    Args:
+        change: The instruction in English (as far as it could be translated).
+
+    Returns:
+        Imperative sentences (validated by the caller); empty when ``change`` is.
+    """
+    order = _sentence(change)
+    return f"{order} {KEEP_THE_REST}" if order else ""
 
 
 _NAMED = 6  # words named in one warning

@@ -52,6 +52,13 @@ class ModelPlan(BaseModel):
     negative_prompt: str = Field(
         description="Short English list of what must not appear (artifacts, unwanted objects)."
     )
+    edit_instruction: str = Field(
+        default="",
+        description=(
+            "For an instruction-editing model (FLUX.1 Kontext): the change as one English "
+            "imperative sentence, then what must stay unchanged. Empty for text-to-image."
+        ),
+    )
     denoise: float = Field(
         description="Share of the source to redraw, within the intent's range.",
         json_schema_extra={"minimum": 0.0, "maximum": 1.0},
@@ -132,6 +139,10 @@ _EXAMPLE_ANSWER = json.dumps(
             "the sofa centred."
         ),
         "negative_prompt": "grey sofa, blurry, distorted, deformed, low quality",
+        "edit_instruction": (
+            "Make the sofa dark green velvet. Keep the room, the window, the coffee table, "
+            "the rug, the lighting and the camera angle unchanged."
+        ),
         "denoise": 0.85,
         "steps": 28,
         "guidance": 3.5,
@@ -153,6 +164,11 @@ Translate everything into English. At most about 120 words; no weights, brackets
 lists of tags.
 - negative_prompt: a short English list of what must not appear, including what the \
 change replaces (e.g. the old colour).
+- edit_instruction: the same change for an instruction-editing model (FLUX.1 Kontext), \
+which sees the source itself: an English imperative ("Make the sofa dark green velvet.") \
+followed by what must stay ("Keep the room, the window, the lighting and the camera \
+angle unchanged."). It gives orders, it does not describe the picture. Empty in \
+text-to-image mode.
 - denoise: how much of the source to redraw, inside the range of the intent.
 - steps: sampling steps, {MODEL_STEPS_RANGE[0]} to {MODEL_STEPS_RANGE[1]}.
 - guidance: Flux guidance, {MODEL_GUIDANCE_RANGE[0]:g} to {MODEL_GUIDANCE_RANGE[1]:g}; \

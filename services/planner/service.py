@@ -142,6 +142,7 @@ def plan_to_proto(plan: Plan) -> common_pb2.PromptPlan:
         source=_SOURCES[plan.source],
         warnings=plan.warnings,
         model=plan.model,
+        edit_instruction=plan.edit_instruction,
     )
 
 

@@ -96,6 +96,7 @@ class VariantValues:
 
     Attributes:
         image: Name of the uploaded source; ``None`` for text-to-image.
+        mask: Name of the uploaded inpainting mask (white = change), if any.
     """
 
     positive: str
@@ -111,6 +112,7 @@ class VariantValues:
     height: int
     image: str | None = None
     filename_prefix: str = "imagegen/render"
+    mask: str | None = None
 
 
 @dataclass(frozen=True)
@@ -234,10 +236,12 @@ class PromptFinished:
     Attributes:
         result: Where the image waits.
         recipe: What the backend ran, in its own terms (embedded in the result's PNG).
+        models: The model files it loaded (the checkpoint it chose among alternatives …).
     """
 
     result: StoredResult
     recipe: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    models: tuple[str, ...] = ()
 
 
 PromptEvent = PromptQueued | PromptStarted | PromptProgress | PromptPreview | PromptFinished

@@ -10,13 +10,27 @@ still answered, since the other backends (and the templates) are still of use.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from services.common.errors import ImagegenError
-from services.render.backend import BackendError, BackendOffer, RenderBackend
+from services.common.sampler import SamplerOverrides, resolve_settings
+from services.render.backend import (
+    BackendError,
+    BackendOffer,
+    RenderBackend,
+    VariantSpec,
+    VariantValues,
+)
 from services.render.jobs import ControlKind
-from services.render.workflows import DEFAULT_WORKFLOWS, Workflow, WorkflowLibrary
+from services.render.workflows import (
+    DEFAULT_WORKFLOWS,
+    EDIT_WORKFLOWS,
+    EditKind,
+    Workflow,
+    WorkflowLibrary,
+)
 
 __all__ = ["BackendEntry", "RenderCatalog", "WorkflowEntry", "read_catalog"]
 
@@ -96,7 +110,13 @@ async def read_catalog(
         entries.append(
             WorkflowEntry(workflow, workflow.output_size.policy.value, is_default=name in defaults)
         )
-    offers = await asyncio.gather(*(_ask(backend) for backend in backends))
+    edits = {
+        kind: w.workflow
+        for w in entries
+        for kind in EditKind
+        if w.workflow.name == EDIT_WORKFLOWS[kind]
+    }
+    offers = await asyncio.gather(*(_ask(backend, edits) for backend in backends))
     return RenderCatalog(
         workflows=tuple(entries),
         backends=tuple(offers),
@@ -105,8 +125,34 @@ async def read_catalog(
     )
 
 
-async def _ask(backend: RenderBackend) -> BackendEntry:
+async def _ask(backend: RenderBackend, edits: Mapping[EditKind, Workflow]) -> BackendEntry:
     try:
-        return BackendEntry(backend.name, await backend.offer())
+        offer = await backend.offer()
+        fits = await asyncio.gather(*(backend.problems(_probe(w)) for w in edits.values()))
     except BackendError as e:
         return BackendEntry(backend.name, None, error=str(e))
+    # A mode is offered where its shipped template fits the backend as it is: its nodes,
+    # and its model files (the Kontext model) listed.
+    modes = tuple(kind.value for kind, problems in zip(edits, fits, strict=True) if not problems)
+    return BackendEntry(backend.name, dataclasses.replace(offer, edit_modes=modes))
+
+
+def _probe(workflow: Workflow) -> VariantSpec:
+    """A variant of the template with default settings, to check it against a backend."""
+    s = resolve_settings(SamplerOverrides(), text_to_image=False)
+    values = VariantValues(
+        positive="probe",
+        negative="",
+        seed=0,
+        steps=s.steps,
+        cfg=s.cfg,
+        guidance=s.guidance,
+        sampler=s.sampler_name,
+        scheduler=s.scheduler,
+        denoise=s.denoise,
+        width=1024,
+        height=1024,
+        image="probe.png",
+        mask="probe-mask.png" if workflow.has("mask") else None,
+    )
+    return VariantSpec(workflow, values)

@@ -21,7 +21,13 @@ from enum import StrEnum
 from typing import Any
 
 from services.common.errors import FieldViolation, InvalidArgumentError
-from services.common.images import MIN_SOURCE_SIDE, ValidatedImage, validate_image
+from services.common.images import (
+    MIN_SOURCE_SIDE,
+    ValidatedImage,
+    ValidatedMask,
+    validate_image,
+    validate_mask,
+)
 from services.common.request_rules import (
     DEFAULT_CONTROLNET_STRENGTH,
     ControlNetValues,
@@ -126,6 +132,7 @@ class RenderJob:
         output_format: Encoding of the results.
         output_quality: JPEG/WEBP quality; 0 = the default.
         scale: Upscale factor (``scale`` size policy); ``None`` = the workflow's default.
+        mask: Encoded inpainting mask (white = change), the source's size; ``None`` = none.
     """
 
     positive_prompt: str
@@ -144,6 +151,7 @@ class RenderJob:
     output_format: OutputFormat = OutputFormat.PNG
     output_quality: int = 0
     scale: float | None = None
+    mask: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -215,6 +223,8 @@ class CheckedJob:
         previews: Whether to stream previews.
         provenance: The caller's provenance record.
         warnings: Notices to stream before rendering.
+        mask: The validated inpainting mask; the result is kept equal to the source
+            outside it.
     """
 
     mode: Mode
@@ -233,6 +243,7 @@ class CheckedJob:
     previews: bool
     provenance: Mapping[str, Any] | None
     warnings: tuple[RenderWarning, ...]
+    mask: ValidatedMask | None = None
 
 
 def clean_prompt(text: str) -> str:
@@ -385,6 +396,18 @@ def check_job(
     source: ValidatedImage | None = None
     if job.source_image is not None:
         source = _image(v, job.source_image, "source_image.data", limits, MIN_SOURCE_SIDE)
+    mask: ValidatedMask | None = None
+    if job.mask is not None and (source is not None or job.source_image is None):
+        try:
+            mask = validate_mask(
+                job.mask,
+                field="mask.data",
+                source=source,
+                max_bytes=limits.max_image_bytes,
+                max_side=limits.max_image_side,
+            )
+        except InvalidArgumentError as e:
+            v.extend(e.violations)
     quality = check_output_quality(job.output_quality, v)
     if job.scale is not None:
         check_scale(job.scale, v)
@@ -417,6 +440,7 @@ def check_job(
         previews=job.previews,
         provenance=job.provenance,
         warnings=tuple(warnings),
+        mask=mask,
     )
 
 

@@ -29,6 +29,8 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from PIL import Image
+
 from services.common.errors import (
     BackendFailedError,
     BackendUnavailableError,
@@ -89,7 +91,7 @@ from services.render.result_metadata import (
     parameters_text,
     provenance_json,
 )
-from services.render.workflows import Mode, Workflow, WorkflowLibrary
+from services.render.workflows import EditKind, Mode, Workflow, WorkflowLibrary
 
 __all__ = [
     "RenderEvent",
@@ -356,7 +358,7 @@ class Renderer:
                 raise BackendUnavailableError(
                     "no ComfyUI backend could list its nodes (/object_info)", backend=names
                 )
-            raise _refusal(known[0])
+            raise _refusal(known[0], prototype.workflow)
         picks = assign_least_loaded([load.load for load in eligible], len(checked.seeds))
         backends = [eligible[i].backend for i in picks]
         self._pool.reserve(backends)
@@ -397,6 +399,9 @@ def _check_workflow_fits(workflow: Workflow, checked: CheckedJob) -> None:
         raise InvalidArgumentError(
             f"workflow: {description}", [FieldViolation("workflow", description)]
         )
+    if workflow.edit is EditKind.INPAINT and checked.mask is None:
+        description = f"is required: workflow {workflow.name!r} inpaints inside a mask"
+        raise InvalidArgumentError(f"mask: {description}", [FieldViolation("mask", description)])
     missing = []
     if checked.loras and not workflow.has("model"):
         missing.append("model (needed for LoRAs)")
@@ -428,6 +433,7 @@ def _spec(
     control_image: str | None,
     controlnet: ControlNetWiring | None,
     config: RendererConfig,
+    mask: str | None = None,
 ) -> VariantSpec:
     s = checked.settings
     # Before the upload the image names are unknown; backends do not check them.
@@ -446,6 +452,7 @@ def _spec(
         height=checked.render_size.height,
         image=(image or placeholder) if checked.mode is Mode.IMG2IMG else None,
         filename_prefix=config.filename_prefix,
+        mask=(mask or placeholder) if workflow.has("mask") else None,
     )
     wiring = controlnet
     if wiring is not None and checked.controlnet is not None and checked.controlnet.control_image:
@@ -462,9 +469,22 @@ _MISSING_FILES = {
 """Kind of missing file → how a refusal names it, and its ``ErrorInfo.reason``."""
 
 
-def _refusal(problems: list[GraphProblem]) -> ImagegenError:
+def _refusal(problems: list[GraphProblem], workflow: Workflow | None = None) -> ImagegenError:
     """The status for a variant a backend would refuse, naming request fields where it can."""
     missing = [p for p in problems if p.is_missing_model]
+    kontext = [p for p in missing if p.missing_file == "model"]
+    if workflow is not None and workflow.edit is EditKind.KONTEXT and kontext:
+        # Its own reason: a caller (the gateway in AUTO) falls back to another edit mode.
+        files = ", ".join(sorted({p.value for p in kontext}))
+        return FailedPreconditionError(
+            f"no render backend has the FLUX.1 Kontext model {files} that workflow "
+            f"{workflow.name!r} loads; download it or pick another edit mode",
+            reason="KONTEXT_MODEL_MISSING",
+            metadata={"workflow": workflow.name, "models": files},
+            violations=[
+                PreconditionViolation("MODEL", p.value, "no backend has this file") for p in kontext
+            ],
+        )
     if missing:
         violations = []
         texts = []
@@ -688,16 +708,22 @@ class _Run:
         control = checked.controlnet.control_image if checked.controlnet is not None else None
         distinct = {backend.name: backend for backend in self.backends}
 
+        # Named by content: the same source is stored once however often it is sent, and
+        # the caller's file name never reaches the server's disk. The mask goes as the
+        # one-channel PNG it was normalised to (white = change).
+        files = {
+            key: (image.data, f"{image.sha256}.{_FORMAT_EXTENSIONS[image.format]}")
+            for key, image in (("source", checked.source), ("control", control))
+            if image is not None
+        }
+        if checked.mask is not None and self.workflow.has("mask"):
+            files["mask"] = (checked.mask.png, f"{checked.mask.sha256}-mask.png")
+
         async def one(backend: RenderBackend) -> tuple[str, dict[str, str | None]]:
-            names: dict[str, str | None] = {"source": None, "control": None}
-            for key, image in (("source", checked.source), ("control", control)):
-                if image is None:
-                    continue
-                # Named by content: the same source is stored once however often it is
-                # sent, and the caller's file name never reaches the server's disk.
-                filename = f"{image.sha256}.{_FORMAT_EXTENSIONS[image.format]}"
+            names: dict[str, str | None] = {"source": None, "control": None, "mask": None}
+            for key, (data, filename) in files.items():
                 names[key] = await backend.upload(
-                    image.data,
+                    data,
                     filename,
                     folder=self.config.upload_subfolder,
                     deadline=self.until,
@@ -725,6 +751,7 @@ class _Run:
             names["control"],
             self.controlnet,
             self.config,
+            names["mask"],
         )
         prompt_id = str(uuid.uuid4())
         seed = checked.seeds[index]
@@ -760,7 +787,8 @@ class _Run:
                 raise BackendUnavailableError(
                     f"fetching the result failed: {e}", backend=e.backend
                 ) from e
-            record = self._record(index, backend, prompt_id)
+            record = self._record(index, backend, prompt_id, timings.models)
+            keep = await asyncio.to_thread(_kept_source, checked)
             finished = await asyncio.to_thread(
                 finish_result,
                 raw,
@@ -771,6 +799,7 @@ class _Run:
                     PROMPT_KEY: json.dumps(timings.recipe, ensure_ascii=False),
                 },
                 checked.encoding,
+                keep,
             )
             fetch_s = time.monotonic() - fetch_started
             STAGE_SECONDS.labels(service="render", stage="fetch").observe(fetch_s)
@@ -861,9 +890,15 @@ class _Run:
                         STAGE_SECONDS.labels(service="render", stage="sampling").observe(
                             end - begin
                         )
-                        return _Followed(event.result, event.recipe, begin - queued_at, end - begin)
+                        return _Followed(
+                            event.result,
+                            event.recipe,
+                            begin - queued_at,
+                            end - begin,
+                            event.models,
+                        )
         except PromptRefusedError as e:
-            raise _backend_refusal(e) from e
+            raise _backend_refusal(e, self.workflow) from e
         except PromptFailedError as e:
             self.outstanding.pop(prompt_id, None)
             raise _failure(e) from e
@@ -891,7 +926,9 @@ class _Run:
             )
         )
 
-    def _record(self, index: int, backend: RenderBackend, prompt_id: str) -> RenderRecord:
+    def _record(
+        self, index: int, backend: RenderBackend, prompt_id: str, models: tuple[str, ...] = ()
+    ) -> RenderRecord:
         checked = self.checked
         cn = checked.controlnet
         controlnet = None
@@ -917,7 +954,9 @@ class _Run:
             seed=checked.seeds[index],
             variant=index,
             workflow=self.workflow.name,
-            models=[value for _, _, value in self.workflow.required_models],
+            # What the backend loaded (it chose among a template's alternatives), else
+            # what the template names.
+            models=list(models) or [value for _, _, value in self.workflow.required_models],
             loras=[(lora.name, lora.strength) for lora in checked.loras],
             controlnet=controlnet,
             source_size=source_size,
@@ -929,7 +968,17 @@ class _Run:
             backend=backend.name,
             prompt_id=prompt_id,
             provenance=checked.provenance,
+            edit=self.workflow.edit.value if self.workflow.edit is not None else "",
+            mask_sha256=checked.mask.sha256 if checked.mask is not None else "",
+            kept_outside_mask=checked.mask is not None,
         )
+
+
+def _kept_source(checked: CheckedJob) -> tuple[Image.Image, Image.Image] | None:
+    """``(source, mask)`` when the result must keep the source outside the mask."""
+    if checked.mask is None or checked.source is None:
+        return None
+    return checked.source.open(), checked.mask.open()
 
 
 @dataclass(frozen=True)
@@ -938,13 +987,14 @@ class _Followed:
     recipe: Mapping[str, Any]
     queue_wait_s: float
     sampling_s: float
+    models: tuple[str, ...] = ()
 
 
-def _backend_refusal(error: PromptRefusedError) -> ImagegenError:
+def _backend_refusal(error: PromptRefusedError, workflow: Workflow) -> ImagegenError:
     """A variant the backend refused despite the pre-check (its own validation differs,
     or a model file went away since the backend's lists were read)."""
     if any(p.is_missing_model for p in error.problems):
-        return _refusal(list(error.problems))
+        return _refusal(list(error.problems), workflow)
     violations = [FieldViolation(p.field, p.message) for p in error.problems if p.field]
     if violations:
         return InvalidArgumentError(str(error), violations)

@@ -88,6 +88,11 @@ class RenderRecord:
         backend: The ComfyUI that rendered it.
         prompt_id: Its ComfyUI prompt id.
         provenance: The caller's provenance record (analysis, plan, instruction …).
+        edit: How the source was edited (``img2img``, ``kontext``, ``inpaint``);
+            empty for text-to-image.
+        mask_sha256: Hash of the caller's mask; empty without one.
+        kept_outside_mask: The result was composited over the source with the
+            feathered mask.
     """
 
     positive: str
@@ -108,6 +113,9 @@ class RenderRecord:
     backend: str
     prompt_id: str
     provenance: Mapping[str, Any] | None
+    edit: str = ""
+    mask_sha256: str = ""
+    kept_outside_mask: bool = False
 
 
 def _quote(value: str) -> str:
@@ -153,6 +161,10 @@ def parameters_text(record: RenderRecord) -> str:
             )
         )
     fields.append(("Workflow", record.workflow))
+    if record.edit:
+        fields.append(("Edit mode", record.edit))
+    if record.mask_sha256:
+        fields.append(("Mask hash", record.mask_sha256[:10]))
     settings_line = ", ".join(f"{k}: {_quote(v)}" for k, v in fields)
     return f"{record.positive}\nNegative prompt: {record.negative}\n{settings_line}"
 
@@ -193,6 +205,11 @@ def provenance_json(record: RenderRecord) -> str:
             "scaled_down_to_cap": record.scaled_for_cap,
         },
         "source_sha256": record.source_sha256,
+        "edit": {
+            "mode": record.edit,
+            "mask_sha256": record.mask_sha256,
+            "kept_outside_mask": record.kept_outside_mask,
+        },
         "backend": record.backend,
         "prompt_id": record.prompt_id,
         "provenance": dict(record.provenance) if record.provenance is not None else None,

@@ -183,6 +183,7 @@ def job_from_proto(request: render_pb2.RenderRequest) -> RenderJob:
         output_format=_OUTPUT_FORMATS.get(request.output_format, OutputFormat.PNG),
         output_quality=request.output_quality,
         scale=_optional_float(request, "scale"),
+        mask=request.mask.data if request.HasField("mask") else None,
     )
 
 

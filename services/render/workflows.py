@@ -17,6 +17,11 @@ the results (:class:`~services.render.dimensions.SizePolicy`): ``{"policy": "sou
 its only choice) or ``{"policy": "scale", "min_scale": 1.5, "max_scale": 4,
 "default_scale": 2}`` (the source enlarged by the request's ``scale``).
 
+The optional ``edit`` entry (image-to-image only) says how a template changes the source
+(:class:`EditKind`): ``img2img`` (the default), ``kontext`` (a fresh latent with the
+source as reference, so no ``denoise`` binding) or ``inpaint`` (binds ``mask``, the
+uploaded one-channel mask; only inpaint templates may).
+
 Value bindings receive a literal (the prompt text, the seed, the size …). Link bindings
 name an input that receives a link; the render splices nodes in front of it: LoRA loaders
 in front of ``model``, the ControlNet in front of ``positive_conditioning`` and
@@ -47,11 +52,14 @@ from services.render.dimensions import SizePolicy
 __all__ = [
     "DEFAULT_SIZE_POLICIES",
     "DEFAULT_WORKFLOWS",
+    "EDIT_WORKFLOWS",
     "LINK_BINDINGS",
     "MODEL_FILE_INPUTS",
     "VALUE_BINDINGS",
+    "EditKind",
     "InputRef",
     "Mode",
+    "ModelChoice",
     "OutputSizeRule",
     "Workflow",
     "WorkflowLibrary",
@@ -66,6 +74,24 @@ class Mode(StrEnum):
     TXT2IMG = "txt2img"
 
 
+class EditKind(StrEnum):
+    """How an image-to-image template changes the source (the bindings file's ``edit``)."""
+
+    IMG2IMG = "img2img"
+    """The whole frame is re-drawn at the request's denoise."""
+    KONTEXT = "kontext"
+    """An instruction-editing model draws a new image with the source as its reference."""
+    INPAINT = "inpaint"
+    """Only the mask's white area is re-drawn; the render keeps the source outside it."""
+
+
+EDIT_WORKFLOWS: Mapping[EditKind, str] = {
+    EditKind.IMG2IMG: "flux-img2img",
+    EditKind.KONTEXT: "flux-kontext-edit",
+    EditKind.INPAINT: "flux-inpaint",
+}
+"""The shipped template of each edit kind."""
+
 DEFAULT_WORKFLOWS: Mapping[Mode, str] = {
     Mode.IMG2IMG: "flux-img2img",
     Mode.TXT2IMG: "flux-txt2img",
@@ -75,6 +101,7 @@ DEFAULT_WORKFLOWS: Mapping[Mode, str] = {
 VALUE_BINDINGS = frozenset(
     {
         "image",
+        "mask",
         "positive",
         "negative",
         "seed",
@@ -96,14 +123,15 @@ LINK_BINDINGS = frozenset(
 )
 """Bindings whose inputs receive a link that the render splices into or reads."""
 
-_REQUIRED: Mapping[Mode, frozenset[str]] = {
-    Mode.IMG2IMG: frozenset(
-        {"output", "image", "positive", "seed", "steps", "cfg", "sampler", "scheduler"}
-        | {"denoise", "width", "height"}
-    ),
-    Mode.TXT2IMG: frozenset(
-        {"output", "positive", "seed", "steps", "cfg", "sampler", "scheduler", "width", "height"}
-    ),
+_SAMPLING = frozenset(
+    {"output", "positive", "seed", "steps", "cfg", "sampler", "scheduler", "width", "height"}
+)
+_REQUIRED: Mapping[Mode | EditKind, frozenset[str]] = {
+    Mode.TXT2IMG: _SAMPLING,
+    EditKind.IMG2IMG: _SAMPLING | {"image", "denoise"},
+    # Kontext draws a fresh latent (denoise 1.0): the planned denoise has nothing to bind to.
+    EditKind.KONTEXT: _SAMPLING | {"image"},
+    EditKind.INPAINT: _SAMPLING | {"image", "mask", "denoise"},
 }
 
 MODEL_FILE_INPUTS = frozenset(
@@ -132,6 +160,19 @@ class InputRef:
 
     def __str__(self) -> str:
         return f"node {self.node} input {self.input}"
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """A loader input that takes the first of several files the server has.
+
+    Attributes:
+        target: The loader input (e.g. ``CheckpointLoaderSimple.ckpt_name``).
+        files: In order of preference; the last is the fallback every server must have.
+    """
+
+    target: InputRef
+    files: tuple[str, ...]
 
 
 DEFAULT_SIZE_POLICIES: Mapping[Mode, SizePolicy] = {
@@ -165,6 +206,9 @@ class Workflow:
     Attributes:
         name: The template's name (its file stem).
         mode: Image-to-image or text-to-image.
+        edit: How an image-to-image template changes the source (``None`` for
+            text-to-image).
+        model_choice: A loader input filled with the first listed file the server has.
         description: One line for people.
         graph: The API-format graph; never modified (the graph builder copies it).
         bindings: Parameter name → the inputs that receive it.
@@ -181,6 +225,8 @@ class Workflow:
     output_node: str
     required_models: tuple[tuple[str, str, str], ...] = field(default=())
     output_size: OutputSizeRule = field(default=OutputSizeRule(SizePolicy.SOURCE))
+    edit: EditKind | None = EditKind.IMG2IMG
+    model_choice: ModelChoice | None = None
 
     def has(self, binding: str) -> bool:
         """True when the template binds ``binding``."""
@@ -207,14 +253,24 @@ class _OutputSize(BaseModel):
     default_scale: float | None = Field(default=None, ge=1.0, le=8.0)
 
 
+class _ModelChoice(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    node: str = Field(min_length=1)
+    input: str = Field(min_length=1)
+    files: list[str] = Field(min_length=1)
+
+
 class _BindingsFile(BaseModel):
     """The ``*.bindings.json`` file as written by a person."""
 
     model_config = ConfigDict(extra="forbid")
 
     mode: Literal["img2img", "txt2img"]
+    edit: Literal["img2img", "kontext", "inpaint"] | None = None
     description: str = ""
     output_size: _OutputSize | None = None
+    model_choice: _ModelChoice | None = None
     bindings: dict[str, _Target | list[_Target]]
 
 
@@ -317,6 +373,9 @@ def _load(name: str, graph_path: Path, bindings_path: Path) -> Workflow:
             raise _invalid(name, f"node {node_id} has no inputs object")
 
     mode = Mode(spec.mode)
+    if mode is Mode.TXT2IMG and spec.edit is not None:
+        raise _invalid(name, "'edit' belongs to img2img templates only")
+    edit = None if mode is Mode.TXT2IMG else EditKind(spec.edit or EditKind.IMG2IMG)
     bindings: dict[str, tuple[InputRef, ...]] = {}
     output_node = ""
     for binding, raw in spec.bindings.items():
@@ -348,14 +407,25 @@ def _load(name: str, graph_path: Path, bindings_path: Path) -> Workflow:
             if len(sources) != 1:
                 raise _invalid(name, f"binding {binding!r}: its inputs are fed by different links")
         bindings[binding] = targets
-    missing = sorted(_REQUIRED[mode] - bindings.keys())
+    kind = edit or mode
+    missing = sorted(_REQUIRED[kind] - bindings.keys())
     if missing:
-        raise _invalid(name, f"{mode.value} templates must bind {', '.join(missing)}")
+        raise _invalid(name, f"{kind.value} templates must bind {', '.join(missing)}")
+    if edit is not EditKind.INPAINT and "mask" in bindings:
+        raise _invalid(name, "only 'edit': 'inpaint' templates bind 'mask'")
 
     output_size = _output_size_rule(name, mode, spec.output_size)
+    choice = _model_choice(name, graph, spec.model_choice)
+    # A choice needs only its fallback (its last file) on every server.
     required_models = tuple(
-        (node["class_type"], input_name, value)
-        for node in graph.values()
+        (
+            node["class_type"],
+            input_name,
+            choice.files[-1]
+            if choice is not None and choice.target == InputRef(node_id, input_name)
+            else value,
+        )
+        for node_id, node in graph.items()
         for input_name, value in node.get("inputs", {}).items()
         if input_name in MODEL_FILE_INPUTS and isinstance(value, str)
     )
@@ -368,7 +438,25 @@ def _load(name: str, graph_path: Path, bindings_path: Path) -> Workflow:
         output_node=output_node,
         required_models=required_models,
         output_size=output_size,
+        edit=edit,
+        model_choice=choice,
     )
+
+
+def _model_choice(
+    name: str, graph: Mapping[str, Any], declared: _ModelChoice | None
+) -> ModelChoice | None:
+    if declared is None:
+        return None
+    target = InputRef(declared.node, declared.input)
+    node = graph.get(target.node)
+    if (
+        node is None
+        or target.input not in MODEL_FILE_INPUTS
+        or not isinstance(node.get("inputs", {}).get(target.input), str)
+    ):
+        raise _invalid(name, f"model_choice: {target} is not a loader's model file input")
+    return ModelChoice(target, tuple(declared.files))
 
 
 def _output_size_rule(name: str, mode: Mode, declared: _OutputSize | None) -> OutputSizeRule:

@@ -25,7 +25,7 @@ import random
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, cast
 
 from PIL import Image, ImageFilter, ImageOps, ImageSequence, PngImagePlugin
 
@@ -78,14 +78,17 @@ class Images:
 
 @dataclass(frozen=True)
 class Mask:
-    """A MASK (only its size matters here)."""
+    """A MASK: its size, and its values (``L``, 255 = 1.0) where they matter (inpainting)."""
 
     width: int
     height: int
+    pixels: Image.Image | None = field(default=None, compare=False)
 
     @property
     def key(self) -> str:
-        return f"mask {self.width}x{self.height}"
+        if self.pixels is None:
+            return f"mask {self.width}x{self.height}"
+        return f"mask {hashlib.sha256(self.pixels.tobytes()).hexdigest()[:16]}"
 
     def __str__(self) -> str:
         return f"tensor(<1x{self.height}x{self.width} values>)"
@@ -100,10 +103,13 @@ class Latent:
     batch: int
     base: Images | None = None
     passes: tuple[tuple[int, float, str], ...] = ()
+    noise_mask: Mask | None = None
 
     @property
     def key(self) -> str:
-        return fingerprint(self.width, self.height, self.batch, self.base, self.passes)
+        return fingerprint(
+            self.width, self.height, self.batch, self.base, self.passes, self.noise_mask
+        )
 
     def __str__(self) -> str:
         return f"{{'samples': tensor(<{self.batch}x16x{self.height}x{self.width} values>)}}"
@@ -287,7 +293,18 @@ def _render(latent: Latent, index: int, size: tuple[int, int], share: float = 1.
         )
         part = share if n == len(latent.passes) - 1 else 1.0
         img = Image.blend(img, colours.resize(size, Image.Resampling.BICUBIC), denoise * part)
-    return img
+    return _masked(latent, index, img)
+
+
+def _masked(latent: Latent, index: int, img: Image.Image) -> Image.Image:
+    """With a noise mask the sampler keeps the source latent outside it (only the masked
+    area is denoised)."""
+    mask = latent.noise_mask
+    if mask is None or mask.pixels is None or latent.base is None:
+        return img
+    base = latent.base.images[index % len(latent.base.images)]
+    base = base.resize(img.size, Image.Resampling.BILINEAR) if base.size != img.size else base
+    return Image.composite(img, base, mask.pixels.resize(img.size, Image.Resampling.BILINEAR))
 
 
 def preview(latent: Latent, share: float, max_size: int) -> bytes:
@@ -363,6 +380,56 @@ def _preview_image(call: NodeCall, i: dict[str, Any]) -> Result:
     return _save(call, i, "temp", f"ComfyUI_temp_{suffix}", 1)
 
 
+KONTEXT_RESOLUTIONS = (
+    (672, 1568), (688, 1504), (720, 1456), (752, 1392), (800, 1328), (832, 1248),
+    (880, 1184), (944, 1104), (1024, 1024), (1104, 944), (1184, 880), (1248, 832),
+    (1328, 800), (1392, 752), (1456, 720), (1504, 688), (1568, 672),
+)  # fmt: skip
+"""comfy_extras/nodes_flux.py PREFERED_KONTEXT_RESOLUTIONS (width, height)."""
+
+
+def _kontext_scale(call: NodeCall, i: dict[str, Any]) -> Result:
+    """FluxKontextImageScale: to the preferred resolution nearest the aspect, centre crop."""
+    width, height = i["image"].size
+    aspect = width / height
+    _, w, h = min((abs(aspect - w / h), w, h) for w, h in KONTEXT_RESOLUTIONS)
+    return (i["image"].map(lambda img: _resize(img, w, h, "lanczos", "center")),)
+
+
+def _reference_latent(call: NodeCall, i: dict[str, Any]) -> Result:
+    """ReferenceLatent: the conditioning carries the (optional) reference latent."""
+    key = fingerprint("reference", i["conditioning"], i.get("latent"))
+    return (Token("CONDITIONING", key),)
+
+
+def _load_image_mask(call: NodeCall, i: dict[str, Any]) -> Result:
+    """LoadImageMask: one channel of the file as the mask (alpha inverted, like ComfyUI)."""
+    with Image.open(call.files.path(i["image"])) as img:
+        rgba = ImageOps.exif_transpose(img).convert("RGBA")
+    channel = rgba.getchannel(i["channel"][0].upper())
+    if i["channel"] == "alpha":
+        channel = ImageOps.invert(channel)
+    return (Mask(*channel.size, channel),)
+
+
+def _noise_masked(latent: Latent, mask: Mask) -> Latent:
+    return replace(latent, noise_mask=mask)
+
+
+def _inpaint_conditioning(call: NodeCall, i: dict[str, Any]) -> Result:
+    """InpaintModelConditioning: the source latent (cropped to 8), the mask as its noise
+    mask when ``noise_mask``; both conditionings gain the masked source."""
+    latent = cast(tuple[Latent], _vae_encode(call, {"pixels": i["pixels"], "vae": i["vae"]}))[0]
+    mask: Mask = i["mask"]
+    if i["noise_mask"]:
+        latent = _noise_masked(latent, mask)
+    positive, negative = (
+        Token("CONDITIONING", fingerprint("inpaint", i[name], i["pixels"], mask))
+        for name in ("positive", "negative")
+    )
+    return positive, negative, latent
+
+
 NODES: dict[str, NodeImpl] = {
     "UpscaleModelLoader": NodeImpl(_upscale_model),
     "LoadImage": NodeImpl(_load_image),
@@ -384,6 +451,14 @@ NODES: dict[str, NodeImpl] = {
     "SaveImage": NodeImpl(lambda c, i: _save(c, i, "output", i["filename_prefix"], 4)),
     "PreviewImage": NodeImpl(_preview_image),
     "SaveImageWebsocket": NodeImpl(_save_websocket),
+    "FluxKontextImageScale": NodeImpl(_kontext_scale),
+    "ReferenceLatent": NodeImpl(_reference_latent),
+    "LoadImageMask": NodeImpl(_load_image_mask),
+    "InpaintModelConditioning": NodeImpl(_inpaint_conditioning),
+    "SetLatentNoiseMask": NodeImpl(lambda c, i: (_noise_masked(i["samples"], i["mask"]),)),
+    "DifferentialDiffusion": NodeImpl(
+        lambda c, i: (Token("MODEL", fingerprint("differential", i["model"], i.get("strength"))),)
+    ),
 }
 
 _PIXELS = {Images: "IMAGE", Latent: "LATENT", Mask: "MASK"}

@@ -56,7 +56,10 @@ async def test_capabilities_list_workflows_models_limits_and_language_models(
     canny = next(c for c in caps.controlnets if c.type == common_pb2.CONTROL_TYPE_CANNY)
     assert canny.default_model and canny.available
     (backend,) = caps.render_backends
-    assert backend.reachable and list(backend.edit_modes) == [common_pb2.EDIT_MODE_IMG2IMG]
+    assert backend.reachable and list(backend.edit_modes) == [
+        common_pb2.EDIT_MODE_IMG2IMG,
+        common_pb2.EDIT_MODE_INPAINT,
+    ]  # the stand-in has no Kontext model
     assert caps.limits.max_variants == 8 and caps.limits.max_megapixels > 0
     assert caps.limits.max_image_side == 4096 and caps.limits.max_loras == 4
     models = {m.service: m for m in caps.language_models}

@@ -94,7 +94,11 @@ def _check_generate(body: dict[str, Any], out: str) -> None:
     img2img = "source_image" in body or "sourceImage" in body
     assert kinds[: 2 if img2img else 1] == (["analysis", "plan"] if img2img else ["plan"])
     assert kinds[-1] == "completed" and kinds.count("completed") == 1
-    assert "warning" not in kinds, [e for e in events if "warning" in e]
+    # The stand-in of `make run` has no Kontext model: a local edit says it fell back.
+    unexpected = [
+        e for e in events if "warning" in e and e["warning"]["code"] != "KONTEXT_UNAVAILABLE"
+    ]
+    assert unexpected == []
     completed = events[-1]["completed"]
     variants = int(body.get("variants") or 1)
     results = [event["result"] for event in events if "result" in event]

@@ -18,6 +18,7 @@ def test_schema_is_flat_and_requires_every_field() -> None:
         "intent",
         "positive_prompt",
         "negative_prompt",
+        "edit_instruction",
         "denoise",
         "steps",
         "guidance",

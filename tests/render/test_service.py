@@ -202,7 +202,7 @@ async def test_a_lora_added_to_comfyui_after_a_refusal_is_found_without_a_restar
 async def test_unknown_workflow_is_refused_listing_the_available_ones() -> None:
     async with render_stack() as stack:
         try:
-            await collect(stack.stub, img2img_request(workflow="flux-inpaint"))
+            await collect(stack.stub, img2img_request(workflow="flux-outpaint"))
             raise AssertionError("the render should fail")
         except grpc.aio.AioRpcError as e:
             error = e

@@ -41,7 +41,7 @@ def test_names_with_paths_or_odd_characters_are_refused(name: str) -> None:
 
 def test_an_unknown_template_is_refused_listing_the_available_ones() -> None:
     with pytest.raises(FailedPreconditionError) as refused:
-        WorkflowLibrary(DEFAULT_WORKFLOWS_DIR).get("flux-inpaint")
+        WorkflowLibrary(DEFAULT_WORKFLOWS_DIR).get("flux-outpaint")
     assert refused.value.reason == "WORKFLOW_NOT_FOUND"
     assert "flux-img2img" in refused.value.message
 

@@ -49,6 +49,7 @@ from services.render.comfyui.tracker import (
     TrackerStep,
 )
 from services.render.instance import RenderInstance
+from services.render.workflows import MODEL_FILE_INPUTS
 
 __all__ = ["ComfyUIBackend"]
 
@@ -175,11 +176,14 @@ class ComfyUIBackend:
         """Checks the variant's graph against ``/object_info``, re-read when something is
         missing (model files and custom nodes appear without a restart)."""
         info = await self.client.object_info()
-        built = build_variant(spec, websocket_output=WEBSOCKET_OUTPUT in info)
+        catalog = NodeCatalog(info)
+        built = build_variant(spec, catalog, websocket_output=WEBSOCKET_OUTPUT in info)
         skip = built.image_inputs
-        problems = check_graph(built.graph, NodeCatalog(info), skip=skip)
+        problems = check_graph(built.graph, catalog, skip=skip)
         if any(p.is_missing_model or p.kind == "unknown_node" for p in problems):
-            catalog = NodeCatalog(await self.client.object_info(refresh=True))
+            info = await self.client.object_info(refresh=True)
+            catalog = NodeCatalog(info)
+            built = build_variant(spec, catalog, websocket_output=WEBSOCKET_OUTPUT in info)
             problems = check_graph(built.graph, catalog, skip=skip)
         return naming_fields(problems, built.origins)
 
@@ -224,7 +228,8 @@ class ComfyUIBackend:
         same prompt id, by a graph that saves it (ComfyUI's cache makes that one node).
         """
         info = await self.client.object_info()
-        built = build_variant(spec, websocket_output=WEBSOCKET_OUTPUT in info)
+        catalog = NodeCatalog(info)
+        built = build_variant(spec, catalog, websocket_output=WEBSOCKET_OUTPUT in info)
         # Without the socket the prompt's messages would be missed; wait a little for
         # it, then rely on polling if it stays down.
         left = _SOCKET_WAIT_S if deadline is None else deadline - time.monotonic()
@@ -239,7 +244,7 @@ class ComfyUIBackend:
                 extra={"backend": self.name, "prompt_id": prompt_id},
             )
             await self._forget(prompt_id)
-            built = build_variant(spec, websocket_output=False)
+            built = build_variant(spec, catalog, websocket_output=False)
             async for event in self._run(built, prompt_id, extra_data, deadline, pacing):
                 yield event
 
@@ -280,7 +285,9 @@ class ComfyUIBackend:
                         steps.extend(tracker.on_history(entry))
                     elif isinstance(step, PromptFinished):
                         await self._forget(prompt_id)
-                        yield dataclasses.replace(step, recipe=built.graph)
+                        yield dataclasses.replace(
+                            step, recipe=built.graph, models=_model_files(built.graph)
+                        )
                         return
                     else:
                         yield step
@@ -351,3 +358,13 @@ class ComfyUIBackend:
             The ids still held after the first sweep (still watched).
         """
         return await self.reaper.withdraw(prompt_ids)
+
+
+def _model_files(graph: Mapping[str, Any]) -> tuple[str, ...]:
+    """The model files a graph loads, in node order."""
+    return tuple(
+        value
+        for node in graph.values()
+        for name, value in node.get("inputs", {}).items()
+        if name in MODEL_FILE_INPUTS and isinstance(value, str)
+    )

@@ -94,8 +94,8 @@ input of the node class the graph builder uses for it."""
 def offer_of(catalog: NodeCatalog) -> BackendOffer:
     """The names a request may use on this server, read from its node schemas.
 
-    Image-to-image is the only edit mode offered: the Kontext and inpainting graphs are
-    not built by this render service yet, whatever nodes the server has.
+    Edit modes are left empty here: the render catalog fills them in by checking each
+    mode's template against the server (:mod:`services.render.catalog`).
     """
     lists = {
         name: tuple(catalog.options(class_type, input_name) or ())
@@ -106,7 +106,7 @@ def offer_of(catalog: NodeCatalog) -> BackendOffer:
         controlnets=lists["controlnets"],
         samplers=lists["samplers"],
         schedulers=lists["schedulers"],
-        edit_modes=("img2img",),
+        edit_modes=(),
     )
 
 

@@ -36,6 +36,7 @@ from services.render.backend import (
     VariantSpec,
     VariantValues,
 )
+from services.render.comfyui.catalog import NodeCatalog
 from services.render.jobs import ControlKind
 from services.render.workflows import InputRef, Workflow
 
@@ -45,6 +46,7 @@ __all__ = [
     "BuiltGraph",
     "build_graph",
     "build_variant",
+    "choose_model",
     "naming_fields",
 ]
 
@@ -110,15 +112,39 @@ class _Builder:
         return node_id
 
 
-def build_variant(spec: VariantSpec, *, websocket_output: bool = False) -> BuiltGraph:
-    """The graph of a variant spec (see :func:`build_graph`)."""
-    return build_graph(
+def build_variant(
+    spec: VariantSpec, catalog: NodeCatalog | None = None, *, websocket_output: bool = False
+) -> BuiltGraph:
+    """The graph of a variant spec (see :func:`build_graph`), its model choice made from
+    what ``catalog`` lists (the fallback file without one)."""
+    built = build_graph(
         spec.workflow,
         spec.values,
         spec.loras,
         spec.controlnet,
         websocket_output=websocket_output,
     )
+    choice = spec.workflow.model_choice
+    if choice is not None:
+        target = choice.target
+        built.graph[target.node]["inputs"][target.input] = choose_model(spec.workflow, catalog)
+    return built
+
+
+def choose_model(workflow: Workflow, catalog: NodeCatalog | None) -> str:
+    """The first file of the template's model choice that the server lists, else its last.
+
+    E.g. ``flux-inpaint`` takes the Flux Fill checkpoint where the server has it and
+    Flux dev elsewhere; the last file is the fallback, refused by name when missing.
+    """
+    choice = workflow.model_choice
+    if choice is None:
+        raise ValueError(f"workflow {workflow.name!r} has no model_choice")
+    if catalog is None:
+        return choice.files[-1]
+    class_type = str(workflow.graph[choice.target.node]["class_type"])
+    listed = set(catalog.options(class_type, choice.target.input) or ())
+    return next((f for f in choice.files if f in listed), choice.files[-1])
 
 
 def naming_fields(
@@ -173,6 +199,9 @@ def build_graph(
     if params.image is not None:
         b.set_value("image", params.image, "source_image")
         b.image_inputs.extend(workflow.targets("image"))
+    if params.mask is not None:
+        b.set_value("mask", params.mask, "mask")
+        b.image_inputs.extend(workflow.targets("mask"))
 
     if loras:
         if not workflow.has("model"):

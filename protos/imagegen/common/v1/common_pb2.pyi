@@ -185,7 +185,7 @@ class ImageAnalysis(_message.Message):
     def __init__(self, description: _Optional[str] = ..., subjects: _Optional[_Iterable[str]] = ..., colors: _Optional[_Iterable[str]] = ..., materials: _Optional[_Iterable[str]] = ..., style: _Optional[str] = ..., lighting: _Optional[str] = ..., composition: _Optional[str] = ..., source: _Optional[_Union[AnalysisSource, str]] = ..., cached: _Optional[bool] = ..., model: _Optional[str] = ..., missing_fields: _Optional[_Iterable[str]] = ..., warnings: _Optional[_Iterable[str]] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., image_sha256: _Optional[str] = ...) -> None: ...
 
 class PromptPlan(_message.Message):
-    __slots__ = ("positive_prompt", "negative_prompt", "settings", "intent", "source", "warnings", "model")
+    __slots__ = ("positive_prompt", "negative_prompt", "settings", "intent", "source", "warnings", "model", "edit_instruction")
     POSITIVE_PROMPT_FIELD_NUMBER: _ClassVar[int]
     NEGATIVE_PROMPT_FIELD_NUMBER: _ClassVar[int]
     SETTINGS_FIELD_NUMBER: _ClassVar[int]
@@ -193,6 +193,7 @@ class PromptPlan(_message.Message):
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     WARNINGS_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
+    EDIT_INSTRUCTION_FIELD_NUMBER: _ClassVar[int]
     positive_prompt: str
     negative_prompt: str
     settings: SamplerSettings
@@ -200,7 +201,8 @@ class PromptPlan(_message.Message):
     source: PlanSource
     warnings: _containers.RepeatedScalarFieldContainer[str]
     model: str
-    def __init__(self, positive_prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., settings: _Optional[_Union[SamplerSettings, _Mapping]] = ..., intent: _Optional[_Union[EditIntent, str]] = ..., source: _Optional[_Union[PlanSource, str]] = ..., warnings: _Optional[_Iterable[str]] = ..., model: _Optional[str] = ...) -> None: ...
+    edit_instruction: str
+    def __init__(self, positive_prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., settings: _Optional[_Union[SamplerSettings, _Mapping]] = ..., intent: _Optional[_Union[EditIntent, str]] = ..., source: _Optional[_Union[PlanSource, str]] = ..., warnings: _Optional[_Iterable[str]] = ..., model: _Optional[str] = ..., edit_instruction: _Optional[str] = ...) -> None: ...
 
 class Warning(_message.Message):
     __slots__ = ("code", "message")
@@ -265,15 +267,19 @@ class VariantResult(_message.Message):
     def __init__(self, index: _Optional[int] = ..., seed: _Optional[int] = ..., image: _Optional[_Union[Image, _Mapping]] = ..., settings: _Optional[_Union[SamplerSettings, _Mapping]] = ..., positive_prompt: _Optional[str] = ..., negative_prompt: _Optional[str] = ..., render_width: _Optional[int] = ..., render_height: _Optional[int] = ..., workflow: _Optional[str] = ..., prompt_id: _Optional[str] = ..., backend: _Optional[str] = ...) -> None: ...
 
 class Provenance(_message.Message):
-    __slots__ = ("source_sha256", "instruction", "analysis", "plan", "request_id")
+    __slots__ = ("source_sha256", "instruction", "analysis", "plan", "request_id", "edit_mode", "mask_sha256")
     SOURCE_SHA256_FIELD_NUMBER: _ClassVar[int]
     INSTRUCTION_FIELD_NUMBER: _ClassVar[int]
     ANALYSIS_FIELD_NUMBER: _ClassVar[int]
     PLAN_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    EDIT_MODE_FIELD_NUMBER: _ClassVar[int]
+    MASK_SHA256_FIELD_NUMBER: _ClassVar[int]
     source_sha256: str
     instruction: str
     analysis: ImageAnalysis
     plan: PromptPlan
     request_id: str
-    def __init__(self, source_sha256: _Optional[str] = ..., instruction: _Optional[str] = ..., analysis: _Optional[_Union[ImageAnalysis, _Mapping]] = ..., plan: _Optional[_Union[PromptPlan, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
+    edit_mode: EditMode
+    mask_sha256: str
+    def __init__(self, source_sha256: _Optional[str] = ..., instruction: _Optional[str] = ..., analysis: _Optional[_Union[ImageAnalysis, _Mapping]] = ..., plan: _Optional[_Union[PromptPlan, _Mapping]] = ..., request_id: _Optional[str] = ..., edit_mode: _Optional[_Union[EditMode, str]] = ..., mask_sha256: _Optional[str] = ...) -> None: ...
