@@ -208,8 +208,10 @@ class GrpcServer:
     ) -> asyncio.Task[None]:
         """Runs ``check`` now and every ``interval_s`` seconds, setting readiness from it.
 
-        A check that raises or takes longer than ``timeout_s`` counts as not ready.
-        The task is cancelled by :meth:`stop`.
+        A check that raises or answers false counts as not ready at once. One that takes
+        longer than ``timeout_s`` does too, unless the service was ready and the check
+        before answered in time: a single late answer of a busy backend is not an outage,
+        two in a row are. The task is cancelled by :meth:`stop`.
 
         Args:
             check: Probe of the backend, e.g. "does Ollama answer /api/tags".
@@ -223,8 +225,10 @@ class GrpcServer:
         timeout = interval_s if timeout_s is None else timeout_s
 
         async def watch() -> None:
+            late_before = False
             while True:
                 reason = ""
+                late = False
                 try:
                     # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a
                     # cancellation that lands as check() finishes, and stop() would then
@@ -234,9 +238,13 @@ class GrpcServer:
                     if not ready:
                         reason = "readiness check answered false"
                 except TimeoutError:
+                    late = True
                     ready, reason = False, f"readiness check took over {timeout} s"
+                    if self._ready and not late_before:
+                        ready, reason = True, ""
                 except Exception as e:
                     ready, reason = False, f"readiness check failed: {type(e).__name__}: {e}"
+                late_before = late
                 await self.set_ready(ready, reason)
                 await asyncio.sleep(interval_s)
 

@@ -149,6 +149,37 @@ async def test_watch_readiness_follows_the_check(serve: ServeFactory) -> None:
         watch.cancel()
 
 
+async def test_one_late_check_keeps_a_ready_server_ready_and_two_in_a_row_do_not(
+    serve: ServeFactory,
+) -> None:
+    answers = ["ok", "late", "ok", "late", "late"]
+    done = asyncio.Event()
+
+    async def check() -> bool:
+        answer = answers.pop(0) if answers else "late"
+        if answer == "late":
+            await asyncio.sleep(1.0)
+        return True
+
+    async with serve(ProbeVision(), ready=False) as server:
+        seen: list[int] = []
+        original = server.set_ready
+
+        async def recording(ready: bool, reason: str = "") -> None:
+            seen.append(ready)
+            await original(ready, reason)
+            if len(seen) == 5:
+                done.set()
+
+        server.set_ready = recording  # type: ignore[method-assign]
+        server.watch_readiness(check, interval_s=0.01, timeout_s=0.05)
+        async with asyncio.timeout(5):
+            await done.wait()
+        # ok → ready; one late → still ready; ok; late, late → not ready.
+        assert seen[:5] == [True, True, True, True, False]
+        assert await health_of(server, VISION_SERVICE) == NOT_SERVING
+
+
 async def test_reflection_lists_the_services_health_and_reflection(serve: ServeFactory) -> None:
     async with serve(ProbeVision()) as server, open_channel(server) as channel:
         stub = reflection_pb2_grpc.ServerReflectionStub(channel)
