@@ -29,6 +29,7 @@ import httpx
 from standardwebhooks import Webhook
 
 from imagegen.gateway.v1 import gateway_pb2
+from services.common.backend_tls import backend_tls_context
 from services.common.errors import FailedPreconditionError, FieldViolation, InvalidArgumentError
 from services.common.logs import get_logger
 
@@ -185,7 +186,10 @@ class WebhookSender:
         }
         if self._client is None:
             self._client = httpx.AsyncClient(
-                timeout=self._policy.timeout_s, follow_redirects=False, trust_env=False
+                timeout=self._policy.timeout_s,
+                follow_redirects=False,
+                trust_env=False,
+                verify=backend_tls_context(),
             )
         delay = self._policy.backoff_s
         for attempt in range(1, self._policy.attempts + 1):

@@ -9,6 +9,7 @@ real server.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import mimetypes
 import os
@@ -122,15 +123,29 @@ class FileResolver:
         return sorted(f for f in names if (mimetypes.guess_type(f)[0] or "").startswith("image/"))
 
 
+@functools.cache
+def _recorded() -> dict[str, dict[str, Any]]:
+    """The shipped ``object_info.json`` in the real key order, parsed once per process.
+
+    Callers must not change it: :class:`NodeCatalog` copies what it adapts.
+    """
+    text = resources.files("standins.comfyui").joinpath("object_info.json").read_text("utf-8")
+    return {name: _real_order(node) for name, node in json.loads(text).items()}
+
+
 class NodeCatalog:
     """Every node type of the recorded ``object_info``, with the configured model files."""
 
     def __init__(self, settings: FakeComfyUISettings, files: FileResolver) -> None:
         self.files = files
-        text = resources.files("standins.comfyui").joinpath("object_info.json").read_text("utf-8")
         absent = set(settings.unavailable_nodes)
-        recorded = json.loads(text).items()
-        self._info = {name: _real_order(node) for name, node in recorded if name not in absent}
+        # Each catalog owns its node dicts and input groups (the model lists below are
+        # replaced in them); the specs inside are shared with the recording, never changed.
+        self._info = {
+            name: {**node, "input": {group: dict(v) for group, v in node["input"].items()}}
+            for name, node in _recorded().items()
+            if name not in absent
+        }
         self.model_files: dict[str, list[str]] = {}
         for folder, (field, targets) in MODEL_INPUTS.items():
             names = self.model_files[folder] = sorted(getattr(settings, field))

@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 
 import httpx
 
+from services.common.backend_tls import backend_tls_context
 from services.common.llm.errors import ModelError, ModelTimeoutError, ModelUnavailableError
 from services.common.metrics import BACKEND_CALLS_TOTAL
 
@@ -77,6 +78,7 @@ class HttpBackend:
             # The model server sits on the same host or network; a proxy taken from the
             # environment would carry image bytes through it (and break loopback in tests).
             trust_env=False,
+            verify=backend_tls_context(),
         )
         self._ok = BACKEND_CALLS_TOTAL.labels(backend=backend, outcome="ok")
         self._error = BACKEND_CALLS_TOTAL.labels(backend=backend, outcome="error")

@@ -38,6 +38,7 @@ import httpx
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import WebSocketException
 
+from services.common.backend_tls import backend_tls_context
 from services.common.logs import get_logger
 from services.common.metrics import BACKEND_CALLS_TOTAL, COMFYUI_QUEUE_DEPTH
 from services.common.retry import RetryPolicy, retry_async
@@ -141,6 +142,7 @@ class ComfyUIClient:
             limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
             transport=transport,
             trust_env=False,
+            verify=backend_tls_context(),
         )
         scheme = "wss" if self.url.startswith("https") else "ws"
         self._ws_url = f"{scheme}{self.url.removeprefix('https').removeprefix('http')}/ws"

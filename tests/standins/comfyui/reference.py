@@ -7,6 +7,7 @@ value types, order) so the fake can be checked against them.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import re
@@ -51,8 +52,12 @@ def probe_settings(**overrides: Any) -> FakeComfyUISettings:
     return FakeComfyUISettings(**values)
 
 
+@functools.cache
 def probe_image_png(size: tuple[int, int] = (320, 240), color: int = 0) -> bytes:
-    """A gradient PNG standing in for the probe's ``probe_input.png`` (4:3, 320x240)."""
+    """A gradient PNG standing in for the probe's ``probe_input.png`` (4:3, 320x240).
+
+    Built pixel by pixel in Python, so made once per process for each size and colour.
+    """
     img = Image.new("RGB", size)
     w, h = size
     img.putdata(

@@ -8,6 +8,7 @@ import httpx
 import ollama
 import pytest
 
+from services.common.backend_tls import backend_tls_context
 from standins.ollama.server import RunningFakeOllama, run_fake_ollama
 from standins.ollama.settings import FakeOllamaSettings
 
@@ -21,8 +22,11 @@ async def running() -> AsyncIterator[RunningFakeOllama]:
 
 @pytest.fixture
 async def http(running: RunningFakeOllama) -> AsyncIterator[httpx.AsyncClient]:
-    """A raw HTTP client for byte-level checks."""
-    async with httpx.AsyncClient(base_url=running.url, timeout=10.0) as client:
+    """A raw HTTP client for byte-level checks (with the services' shared TLS context:
+    httpx would load the CA bundle again for every client)."""
+    async with httpx.AsyncClient(
+        base_url=running.url, timeout=10.0, verify=backend_tls_context()
+    ) as client:
         yield client
 
 
