@@ -43,10 +43,10 @@ from typing import TYPE_CHECKING, TextIO
 
 from clients.operations import JOB_COMMANDS, add_job_commands
 from imagegen.common.v1 import common_pb2
-from imagegen.gateway.v1 import gateway_pb2
 
 if TYPE_CHECKING:
     from clients.generate import GenerateOutcome
+    from imagegen.gateway.v1 import gateway_pb2
 
 __all__ = [
     "DEFAULT_TARGET",
@@ -251,6 +251,8 @@ def build_request(args: argparse.Namespace) -> gateway_pb2.GenerateRequest:
     """
     from google.protobuf import json_format
 
+    from imagegen.gateway.v1 import gateway_pb2  # loads grpc: only when a command runs
+
     request = gateway_pb2.GenerateRequest(
         instruction=args.instruction,
         variants=args.variants,
@@ -290,6 +292,8 @@ def build_plan_request(args: argparse.Namespace) -> gateway_pb2.PlanRequest:
     Raises:
         OSError: The image file cannot be read.
     """
+    from imagegen.gateway.v1 import gateway_pb2  # loads grpc: only when a command runs
+
     request = gateway_pb2.PlanRequest(instruction=args.instruction, sampler=sampler_overrides(args))
     if args.image is not None:
         request.source_image.data = args.image.read_bytes()

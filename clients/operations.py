@@ -26,10 +26,11 @@ from google.longrunning import operations_proto_pb2 as operations_pb2
 from google.rpc import code_pb2
 
 from imagegen.common.v1 import common_pb2
-from imagegen.gateway.v1 import gateway_pb2
 
 if TYPE_CHECKING:
     import grpc
+
+    from imagegen.gateway.v1 import gateway_pb2
 
 __all__ = ["JOB_COMMANDS", "add_job_commands", "run_job_command"]
 
@@ -113,7 +114,10 @@ def run_job_command(
     """
     from google.longrunning import operations_pb2_grpc
 
-    from imagegen.gateway.v1 import gateway_pb2_grpc
+    from imagegen.gateway.v1 import (
+        gateway_pb2,  # loads grpc: only when a command runs
+        gateway_pb2_grpc,
+    )
 
     gateway = gateway_pb2_grpc.GatewayServiceStub(channel)  # type: ignore[no-untyped-call]
     operations = operations_pb2_grpc.OperationsStub(channel)
@@ -175,6 +179,8 @@ def run_job_command(
 def _watch(
     gateway: Any, args: argparse.Namespace, stream: TextIO, metadata: Metadata | None
 ) -> int:
+    from imagegen.gateway.v1 import gateway_pb2  # loads grpc: only when a command runs
+
     call = gateway.WatchOperation(
         gateway_pb2.WatchOperationRequest(name=args.name, after_event=args.after),
         metadata=metadata,
@@ -212,12 +218,16 @@ def _write(folder: Path, result: common_pb2.VariantResult) -> Path:
 
 
 def _metadata(operation: operations_pb2.Operation) -> gateway_pb2.SubmitGenerateMetadata:
+    from imagegen.gateway.v1 import gateway_pb2  # loads grpc: only when a command runs
+
     metadata = gateway_pb2.SubmitGenerateMetadata()
     operation.metadata.Unpack(metadata)
     return metadata
 
 
 def _state(state: int) -> str:
+    from imagegen.gateway.v1 import gateway_pb2  # loads grpc: only when a command runs
+
     return str(gateway_pb2.JobState.Name(state)).removeprefix("JOB_STATE_")
 
 
