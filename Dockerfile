@@ -53,7 +53,8 @@ COPY services ./services
 COPY gateway ./gateway
 COPY workflows ./workflows
 # Compiled once here: the code is read-only at run time.
-RUN python -m compileall -q /app/protos /app/services /app/gateway
+RUN python -m compileall -q /app/protos /app/services /app/gateway \
+ && install -d -o 10001 -g 10001 /var/lib/imagegen/jobs
 USER 10001:10001
 STOPSIGNAL SIGTERM
 

@@ -16,7 +16,11 @@ service declares itself ready, and again from the moment shutdown begins, so pro
 load balancers move away before calls are refused. One more name,
 :data:`LIVENESS_SERVICE_NAME`, answers SERVING from start to shutdown whatever the
 backend does: a liveness probe asks it, so a pod whose backend is down is taken out of
-rotation (readiness) but not restarted.
+rotation (readiness) but not restarted. A third, :data:`READINESS_SERVICE_NAME`, is
+SERVING while the server is ready *and* takes more work (:meth:`GrpcServer.set_admitting`;
+render stops admitting while its queue is at a cap): a readiness probe asks it, so a
+replica with a full queue leaves rotation while its service names, which its clients
+ask, stay SERVING.
 """
 
 from __future__ import annotations
@@ -40,7 +44,13 @@ from services.common.metrics import start_metrics_server
 from services.common.reflection import enable_documented_reflection
 from services.common.settings import ServerSettings
 
-__all__ = ["HEALTH_SERVICE_NAME", "LIVENESS_SERVICE_NAME", "GrpcServer", "server_options"]
+__all__ = [
+    "HEALTH_SERVICE_NAME",
+    "LIVENESS_SERVICE_NAME",
+    "READINESS_SERVICE_NAME",
+    "GrpcServer",
+    "server_options",
+]
 
 HEALTH_SERVICE_NAME = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
 
@@ -48,10 +58,23 @@ LIVENESS_SERVICE_NAME = "liveness"
 """Health name that is SERVING while the process serves, ready or not (the name the
 Kubernetes documentation suggests for a gRPC liveness probe)."""
 
+READINESS_SERVICE_NAME = "readiness"
+"""Health name that is SERVING while the server is ready and admits more work (the name a
+Kubernetes readiness probe asks)."""
+
 _SERVING = health_pb2.HealthCheckResponse.SERVING
 _NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
 _log = get_logger(__name__)
+
+
+def _log_change(state: bool, what: str, reason: str) -> None:
+    """Logs a health change: ``what`` at INFO when it holds, ``not what`` at WARNING."""
+    _log.log(
+        logging.INFO if state else logging.WARNING,
+        what if state else f"not {what}",
+        extra={"reason": reason} if reason else None,
+    )
 
 
 def server_options(settings: ServerSettings) -> list[tuple[str, Any]]:
@@ -124,6 +147,7 @@ class GrpcServer:
         )
         self.port: int | None = None
         self._ready: bool | None = None
+        self._admitting = True
         self._stopping = False
         self._stop_requested = asyncio.Event()
         self._stopped = asyncio.Event()
@@ -139,7 +163,7 @@ class GrpcServer:
         Raises:
             RuntimeError: The address could not be bound.
         """
-        for name in ("", *self.service_names):
+        for name in ("", READINESS_SERVICE_NAME, *self.service_names):
             await self.health.set(name, _NOT_SERVING)
         address = f"{self.settings.host}:{self.settings.port}"
         credentials = self._server_credentials()
@@ -191,13 +215,31 @@ class GrpcServer:
         status = _SERVING if ready else _NOT_SERVING
         for name in ("", *self.service_names):
             await self.health.set(name, status)
+        await self.health.set(
+            READINESS_SERVICE_NAME, _SERVING if ready and self._admitting else _NOT_SERVING
+        )
         if ready != self._ready:
             self._ready = ready
-            _log.log(
-                logging.INFO if ready else logging.WARNING,
-                "ready" if ready else "not ready",
-                extra={"reason": reason} if reason else None,
-            )
+            _log_change(ready, "ready", reason)
+
+    async def set_admitting(self, admitting: bool, reason: str = "") -> None:
+        """Sets whether the server takes more work, shown by :data:`READINESS_SERVICE_NAME`
+        only (the server-wide and service names keep the backend's readiness).
+
+        Ignored once shutdown has begun.
+
+        Args:
+            admitting: False while the server is saturated (e.g. its queue is at a cap).
+            reason: Why, logged when the state changes.
+        """
+        if self._stopping:
+            return
+        if admitting != self._admitting:
+            self._admitting = admitting
+            _log_change(admitting, "admitting work", reason)
+        await self.health.set(
+            READINESS_SERVICE_NAME, _SERVING if self._ready and admitting else _NOT_SERVING
+        )
 
     def watch_readiness(
         self,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
 
 from imagegen.render.v1 import render_pb2_grpc
@@ -63,6 +65,34 @@ def renderer_config(settings: RenderSettings) -> RendererConfig:
         filename_prefix=settings.output_prefix,
         retry=_retry_policy(settings),
     )
+
+
+def _watch_admission(host: GrpcServer, renderer: Renderer, cap: int) -> None:
+    """Keeps the server admitting work while fewer than ``cap`` variants are pending.
+
+    One task follows the count: each change wakes it and it publishes the latest state,
+    so a burst of changes can never leave an older state published last.
+    """
+    changed = asyncio.Event()
+    renderer.on_pending_change(lambda _: changed.set())
+
+    async def follow() -> None:
+        while True:
+            await changed.wait()
+            changed.clear()
+            pending = renderer.pending_variants
+            await host.set_admitting(
+                pending < cap, reason=f"{pending} variants pending (cap {cap})"
+            )
+
+    task = asyncio.get_running_loop().create_task(follow(), name="render-admission")
+
+    async def stop() -> None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    host.on_stop(stop)
 
 
 def _retry_policy(settings: RenderSettings) -> RetryPolicy:
@@ -141,6 +171,8 @@ async def create_server(settings: RenderSettings) -> GrpcServer:
         return await pool.any_ready(required_models)
 
     host.watch_readiness(ready, settings.readiness_interval_s)
+    if settings.max_pending_variants > 0:
+        _watch_admission(host, renderer, settings.max_pending_variants)
     _log.info(
         "render service assembled",
         extra={

@@ -25,7 +25,7 @@ import dataclasses
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -210,6 +210,23 @@ class Renderer:
         # Requests that have placed prompts and not yet withdrawn them; closing waits
         # for them, so a server stop never cuts a withdrawal off from its backends.
         self._unsettled: set[asyncio.Future[None]] = set()
+        self._pending_variants = 0
+        self._pending_listeners: list[Callable[[int], None]] = []
+
+    @property
+    def pending_variants(self) -> int:
+        """Variants accepted and not finished (waiting on a backend or sampling)."""
+        return self._pending_variants
+
+    def on_pending_change(self, listener: Callable[[int], None]) -> None:
+        """Calls ``listener`` with the new count each time :attr:`pending_variants` changes."""
+        self._pending_listeners.append(listener)
+
+    def _count_pending(self, delta: int) -> None:
+        self._pending_variants += delta
+        VARIANTS_PENDING.inc(delta)
+        for listener in self._pending_listeners:
+            listener(self._pending_variants)
 
     def open_run(self) -> asyncio.Future[None]:
         """A future the caller resolves once its request has nothing left on a backend."""
@@ -618,7 +635,7 @@ class _Run:
             names = await self._upload()
             for index, backend in enumerate(self.backends):
                 task = asyncio.create_task(self._variant(index, backend, names[backend.name]))
-                VARIANTS_PENDING.inc()
+                self.renderer._count_pending(1)
                 task.add_done_callback(self._on_variant_done)
                 tasks.append(task)
             finished = 0
@@ -648,7 +665,7 @@ class _Run:
             self.settled.set_result(None)
 
     def _on_variant_done(self, task: asyncio.Task[None]) -> None:
-        VARIANTS_PENDING.dec()
+        self.renderer._count_pending(-1)
         if task.cancelled():
             return
         error = task.exception()

@@ -186,6 +186,15 @@ class RenderSettings(RequestLimitSettings):
             "checkpoint on at least one backend)."
         ),
     )
+    max_pending_variants: int = Field(
+        default=8,
+        ge=0,
+        description=(
+            "Pending variants (waiting or sampling) at which this replica stops admitting "
+            "work: its 'readiness' health name turns NOT_SERVING, so a Kubernetes readiness "
+            "probe takes it out of rotation, until fewer are pending; 0 = no cap."
+        ),
+    )
     catalog_refresh_s: float = Field(
         default=60.0,
         gt=0.0,

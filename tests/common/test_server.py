@@ -19,7 +19,12 @@ from PIL import Image
 from imagegen.common.v1 import common_pb2
 from imagegen.vision.v1 import vision_pb2
 from services.common.channels import ClientTLS
-from services.common.server import LIVENESS_SERVICE_NAME, GrpcServer, server_options
+from services.common.server import (
+    LIVENESS_SERVICE_NAME,
+    READINESS_SERVICE_NAME,
+    GrpcServer,
+    server_options,
+)
 from services.common.settings import MIB, ServerSettings
 from tests.common.conftest import (
     VISION_SERVICE,
@@ -85,6 +90,28 @@ async def test_liveness_serves_while_not_ready_and_stops_serving_at_shutdown(
         assert await health_of(server, LIVENESS_SERVICE_NAME) == SERVING
         await server.health.enter_graceful_shutdown()
         assert await health_of(server, LIVENESS_SERVICE_NAME) == NOT_SERVING
+
+
+async def test_readiness_name_needs_both_a_ready_backend_and_room_for_work(
+    serve: ServeFactory,
+) -> None:
+    async with serve(ProbeVision(), ready=False) as server:
+        await server.set_admitting(True)
+        not_ready = await health_of(server, READINESS_SERVICE_NAME)
+        await server.set_ready(True)
+        ready = await health_of(server, READINESS_SERVICE_NAME)
+        await server.set_admitting(False, "queue full")
+        saturated = (
+            await health_of(server, READINESS_SERVICE_NAME),
+            await health_of(server, VISION_SERVICE),
+        )
+        await server.set_ready(True)  # the next backend probe keeps it out of rotation
+        still_saturated = await health_of(server, READINESS_SERVICE_NAME)
+        await server.set_admitting(True)
+        admitting = await health_of(server, READINESS_SERVICE_NAME)
+    assert (not_ready, ready) == (NOT_SERVING, SERVING)
+    assert saturated == (NOT_SERVING, SERVING)
+    assert (still_saturated, admitting) == (NOT_SERVING, SERVING)
 
 
 def test_server_options_age_connections_only_when_asked() -> None:

@@ -31,7 +31,7 @@ from services.common.metrics import (
     RENDER_VARIANTS_PENDING_METRIC,
     RPCS_IN_FLIGHT,
 )
-from services.common.server import LIVENESS_SERVICE_NAME
+from services.common.server import LIVENESS_SERVICE_NAME, READINESS_SERVICE_NAME
 from tests.deploy.kubernetes import KUBERNETES, OVERLAYS, PodTemplate, Rendered, kubectl, render
 from tests.deploy.manifests import (
     GRPC_SERVICE_NAMES,
@@ -219,7 +219,8 @@ def test_every_probe_asks_the_servers_real_health_names_on_their_real_port(
         port = int(env[f"{name.upper()}_PORT"] or 0)
         grpc_ports = [p["containerPort"] for p in container["ports"] if p["name"] == "grpc"]
         assert grpc_ports == [port], f"{name}: container port {grpc_ports} vs setting {port}"
-        assert probe_target(container["readinessProbe"]) == (port, GRPC_SERVICE_NAMES[name])
+        # Readiness asks the name that also drops a saturated replica (render at its cap).
+        assert probe_target(container["readinessProbe"]) == (port, READINESS_SERVICE_NAME)
         assert probe_target(container["livenessProbe"]) == (port, LIVENESS_SERVICE_NAME)
 
 

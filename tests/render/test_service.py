@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import Counter
 
@@ -13,6 +14,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from imagegen.common.v1 import common_pb2
 from imagegen.render.v1 import render_pb2
 from services.common.errors import status_details
+from services.common.server import READINESS_SERVICE_NAME
 from services.render.dimensions import MEGAPIXEL
 from services.render.result_metadata import PARAMETERS_KEY, PROVENANCE_KEY, read_text_chunks
 from services.render.service import SERVICE_NAME
@@ -361,6 +363,38 @@ async def test_the_service_is_serving_once_a_backend_has_the_checkpoint() -> Non
                 break
         answer = await health.Check(health_pb2.HealthCheckRequest(service=SERVICE_NAME))
     assert answer.status == health_pb2.HealthCheckResponse.SERVING
+
+
+async def test_a_full_queue_takes_the_replica_out_of_rotation_but_keeps_the_service_serving() -> (
+    None
+):
+    readiness = health_pb2.HealthCheckRequest(service=READINESS_SERVICE_NAME)
+    service = health_pb2.HealthCheckRequest(service=SERVICE_NAME)
+    serving, not_serving = (
+        health_pb2.HealthCheckResponse.SERVING,
+        health_pb2.HealthCheckResponse.NOT_SERVING,
+    )
+    request = img2img_request(variants=3, seed=5)
+    request.settings.steps = 8
+    async with render_stack(
+        comfy=fake_settings(step_delay_s=0.05), max_pending_variants=3
+    ) as stack:
+        health = health_pb2_grpc.HealthStub(stack.channel)
+        watch = health.Watch(readiness, timeout=20)
+        seen = [(await watch.read()).status]
+        while seen[-1] != serving:
+            seen.append((await watch.read()).status)
+        render = asyncio.create_task(collect(stack.stub, request))
+        seen.append((await watch.read()).status)
+        service_while_full = (await health.Check(service)).status
+        seen.append((await watch.read()).status)
+        results = of_kind(await render, "result")
+        watch.cancel()
+    # Three pending variants reach the cap: out of rotation until they finish; the
+    # service's own name (what the gateway asks) stays SERVING throughout.
+    assert seen[-3:] == [serving, not_serving, serving]
+    assert service_while_full == serving
+    assert len(results) == 3
 
 
 async def test_a_backend_restart_that_loses_the_prompt_is_unavailable() -> None:
