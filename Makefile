@@ -29,8 +29,10 @@ run: $(STAMP)
 	$(PY) -m tools.stack --out out
 
 ## test: the whole suite (soak and GPU tests excluded)
+# With bytecode caching on even where PYTHONDONTWRITEBYTECODE is set: pytest then keeps the
+# assertion-rewritten test modules, instead of each worker rewriting the suite on every run.
 test: $(STAMP)
-	$(PY) -m pytest -m "not soak and not gpu" -q -n auto
+	env -u PYTHONDONTWRITEBYTECODE $(PY) -m pytest -m "not soak and not gpu" -q -n auto
 
 ## lint: formatting, lint, types, protobuf lint and breaking-change check
 lint: $(STAMP) $(BUF)
