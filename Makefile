@@ -29,8 +29,15 @@ run: $(STAMP)
 	$(PY) -m tools.stack --out out
 
 ## test: the whole suite (soak and GPU tests excluded)
+# Workers: half again as many as cores. A test spends about half its time waiting (timers,
+# sockets, child processes), so one worker per core would leave the cores idle that long.
+# Work stealing: a worker that runs out takes tests queued for another, so a run of slow
+# tests (e.g. the GPU-paced render tests) is not left to one worker at the end.
+# Bytecode caching stays on even where PYTHONDONTWRITEBYTECODE is set: pytest then keeps the
+# assertion-rewritten test modules, instead of each worker rewriting the suite on every run.
+TEST_WORKERS ?= $(shell echo $$(( ($$(nproc) * 3 + 1) / 2 )))
 test: $(STAMP)
-	$(PY) -m pytest -m "not soak and not gpu" -q -n auto
+	env -u PYTHONDONTWRITEBYTECODE $(PY) -m pytest -m "not soak and not gpu" -q -n $(TEST_WORKERS) --dist worksteal
 
 ## lint: formatting, lint, types, protobuf lint and breaking-change check
 lint: $(STAMP) $(BUF)

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import shutil
 import tempfile
+from collections.abc import Iterable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any
@@ -145,10 +146,25 @@ async def start_system(
     for name, host in hosts.items():
         addresses[name] = f"127.0.0.1:{await host.start()}"
         stack.push_async_callback(stop_host, host)
+    await _until_probed(hosts.values())
     system = System(fake_ollama, fake_comfyui, addresses, gateway=None, hosts=hosts)  # type: ignore[arg-type]
     system.gateway = await start_gateway_in(stack, system, **gateway_settings)
     await _until_serving(system.gateway.address)
     return system
+
+
+async def _until_probed(hosts: Iterable[GrpcServer], *, within_s: float = 10.0) -> None:
+    """Waits (bounded) until each service's first readiness probe has answered, whatever
+    it answered, as a deployment starts the gateway once its services report a state.
+
+    The gateway's own first health check then sees that state, instead of the
+    NOT_SERVING every service starts with, and need not wait a poll interval to see it
+    change.
+    """
+    # The server keeps its readiness as a plain attribute (no event to wait on).
+    async with asyncio.timeout(within_s):
+        while any(host._ready is None for host in hosts):  # noqa: ASYNC110
+            await asyncio.sleep(0.002)
 
 
 async def _until_serving(address: str, *, within_s: float = 10.0) -> None:

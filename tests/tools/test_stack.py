@@ -27,6 +27,9 @@ REAL_BACKENDS = ("OLLAMA_URL", "COMFYUI_URL", "COMFYUI_URLS")
 
 def test_stack_writes_two_pngs_and_exits_zero(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in REAL_BACKENDS}
+    # The stand-in at 10 ms a sampling step: `make run`'s default pace (0.1 s) lets a
+    # person watch the progress; this test reads none of it.
+    env["FAKE_COMFYUI_STEP_DELAY_S"] = "0.01"
     finished = subprocess.run(
         [sys.executable, "-m", "tools.stack", "--out", str(tmp_path)],
         cwd=ROOT,
