@@ -1,13 +1,5 @@
-"""The stand-in's state, its prompt queue and worker, and running it on a port.
-
-``FakeComfyUI`` holds what a ComfyUI process keeps (queue, history, cache, sockets), what tests
-read (counters, logs) and the mutable ``faults``; ``routes.create_app`` serves it and
-``run_fake_comfyui`` runs it on a port::
-
-    async with run_fake_comfyui(FakeComfyUISettings(step_delay_s=0)) as comfy:
-        ...  # talk to comfy.url, read comfy.fake.counters, set comfy.fake.faults.*
-        await comfy.restart()  # down and up again on the same port, memory lost
-"""
+"""The stand-in's state (what a ComfyUI process keeps, what tests read, the mutable
+``faults``), its prompt queue and worker, and :func:`run_fake_comfyui` serving it on a port."""
 
 from __future__ import annotations
 
@@ -30,6 +22,7 @@ from typing import Any
 from aiohttp import web
 from PIL import Image
 
+from standins._server import AppServer
 from standins.comfyui.catalog import FileResolver, NodeCatalog
 from standins.comfyui.execution import OutputCache, PromptRun, QueueItem
 from standins.comfyui.jobs import INVALID_PROMPT_ID, is_newer_api, valid_job_id
@@ -365,16 +358,20 @@ class FakeComfyUI:
         else:
             number = -self.number if "front" in body and body["front"] else self.number  # noqa: RUF019
             self.number += 1
+        client_id = body.get("client_id") if isinstance(body, dict) else None
+
+        def reply(status: int, prompt_id: str | None, answer: dict[str, Any]) -> tuple[int, Any]:
+            if status == 400:
+                self.counters.prompts_rejected += 1
+            self.submitted.append(SubmittedPrompt(prompt_id, status, number, client_id, body))
+            return status, answer
+
         if "prompt" not in body:
-            self.counters.prompts_rejected += 1
-            self.submitted.append(SubmittedPrompt(None, 400, number, None, body))
-            return 400, {"error": dict(NO_PROMPT_ERROR), "node_errors": {}}
+            return reply(400, None, {"error": dict(NO_PROMPT_ERROR), "node_errors": {}})
         prompt = body["prompt"]
         newer = is_newer_api(self.settings.comfyui_version)
         if newer and body.get("prompt_id") is not None and not valid_job_id(body["prompt_id"]):
-            self.counters.prompts_rejected += 1
-            self.submitted.append(SubmittedPrompt(None, 400, number, body.get("client_id"), body))
-            return 400, {"error": dict(INVALID_PROMPT_ID), "node_errors": {}}
+            return reply(400, None, {"error": dict(INVALID_PROMPT_ID), "node_errors": {}})
         if newer:  # absent or null: minted; 0.3.64 took any value ("None" for null)
             prompt_id = str(body.get("prompt_id") or uuid.uuid4())
         else:
@@ -389,19 +386,16 @@ class FakeComfyUI:
             extra_data["create_time"] = int(time.time() * 1000)
         if not valid:
             log.warning("invalid prompt: %s", error)
-            self.counters.prompts_rejected += 1
-            self.submitted.append(
-                SubmittedPrompt(prompt_id, 400, number, body.get("client_id"), body)
-            )
-            return 400, {"error": error, "node_errors": node_errors}
+            return reply(400, prompt_id, {"error": error, "node_errors": node_errors})
         self._seq += 1
         item = QueueItem(number, prompt_id, self._seq, prompt, extra_data, outputs)
         heapq.heappush(self._queue, item)
         self.queue_updated()
         self._wake.set()
         self.counters.prompts_submitted += 1
-        self.submitted.append(SubmittedPrompt(prompt_id, 200, number, body.get("client_id"), body))
-        return 200, {"prompt_id": prompt_id, "number": number, "node_errors": node_errors}
+        return reply(
+            200, prompt_id, {"prompt_id": prompt_id, "number": number, "node_errors": node_errors}
+        )
 
     async def _worker(self) -> None:
         # One prompt at a time, lowest number first (FIFO; `front` uses negative numbers).
@@ -453,28 +447,20 @@ class FakeComfyUI:
             self._history_changed.notify_all()
 
 
-class RunningFakeComfyUI:
+class RunningFakeComfyUI(AppServer):
     """A stand-in listening on a TCP port; ``stop``/``restart`` keep the port.
 
     Attributes:
         fake: the state (counters, history, ``faults``).
-        url: ``http://HOST:PORT``; ``ws_url`` is ``ws://HOST:PORT/ws``.
     """
 
-    def __init__(self, fake: FakeComfyUI, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.fake = fake
-        self.host = host
-        self.port = port
-        self._runner: web.AppRunner | None = None
-        self._site: web.TCPSite | None = None
-        self._listener_lock = asyncio.Lock()
-        self._background: set[asyncio.Task[None]] = set()
-        fake.faults.add_listener(self._fault_changed)
+    shutdown_timeout_s = 0.5
 
-    @property
-    def url(self) -> str:
-        """Base HTTP URL."""
-        return f"http://{self.host}:{self.port}"
+    def __init__(self, fake: FakeComfyUI, host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__(host, port)
+        self.fake = fake
+        self._listener_lock = asyncio.Lock()
+        fake.faults.add_listener(self._fault_changed)
 
     @property
     def ws_url(self) -> str:
@@ -486,32 +472,20 @@ class RunningFakeComfyUI:
         """Whether the server is up (listening unless it refuses connections)."""
         return self._runner is not None
 
+    def make_app(self) -> web.Application:
+        """ComfyUI's routes on ``fake``."""
+        return create_app(self.fake)
+
     async def start(self) -> None:
-        """Listen (port 0 picks a free port, kept for later restarts) and start the worker."""
-        if self._runner is not None:
-            return
+        """Start the worker and listen (unless ``faults.refuse_connections`` is set)."""
         await self.fake.start()
-        runner = web.AppRunner(
-            create_app(self.fake), handle_signals=False, access_log=None, shutdown_timeout=0.5
-        )
-        await runner.setup()
-        site = web.TCPSite(runner, self.host, self.port, reuse_address=True)
-        try:
-            await site.start()
-        except BaseException:
-            await runner.cleanup()
-            await self.fake.shutdown()
-            raise
-        self._runner, self._site = runner, site
-        self.port = int(runner.addresses[0][1])
+        await super().start()
         await self._sync_listener()
 
     async def stop(self) -> None:
         """Go down: stop listening, drop connections and websockets, stop the worker."""
-        runner, self._runner, self._site = self._runner, None, None
-        if runner is not None:
-            await self.fake.shutdown()
-            await runner.cleanup()
+        await self.fake.shutdown()
+        await super().stop()
 
     async def refuse_connections(self, refuse: bool = True) -> None:
         """Set ``faults.refuse_connections`` and wait until the port is closed (or open again).
@@ -523,26 +497,16 @@ class RunningFakeComfyUI:
         await self._sync_listener()
 
     def _fault_changed(self, name: str, value: Any) -> None:
-        if name != "refuse_connections" or self._runner is None:
-            return
-        try:
-            task = asyncio.get_running_loop().create_task(self._sync_listener())
-        except RuntimeError:  # set outside the event loop: applied at the next start()
-            return
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        if name == "refuse_connections" and self._runner is not None:
+            self.spawn(self._sync_listener())
 
     async def _sync_listener(self) -> None:
         async with self._listener_lock:
-            refusing = self.fake.faults.refuse_connections
-            if refusing and self._site is not None:
-                site, self._site = self._site, None
-                await site.stop()
+            if not self.fake.faults.refuse_connections:
+                await self.listen()
+            elif self._site is not None:
+                await self.unlisten()
                 self.fake.abort_websockets()
-            elif not refusing and self._site is None and self._runner is not None:
-                site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
-                await site.start()
-                self._site = site
 
     async def restart(self, *, fresh_state: bool = True, down_for_s: float | None = None) -> None:
         """Stop, stay down a while, and listen again on the same port.
@@ -563,7 +527,7 @@ class RunningFakeComfyUI:
 
     async def close(self) -> None:
         """Stop and remove the temporary data dir."""
-        await self.stop()
+        await super().close()
         self.fake.close()
 
 
