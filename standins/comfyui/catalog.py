@@ -19,7 +19,14 @@ from typing import Any
 
 from standins.comfyui.settings import FakeComfyUISettings
 
-__all__ = ["FILE_VALIDATORS", "MODEL_FOLDERS", "FileResolver", "NodeCatalog", "NodeDef"]
+__all__ = [
+    "FILE_VALIDATORS",
+    "MODEL_FOLDERS",
+    "FileResolver",
+    "NodeCatalog",
+    "NodeDef",
+    "recorded_json",
+]
 
 # Model folder → the settings field with its files and the "Class.input" lists showing them.
 MODEL_INPUTS = {
@@ -123,14 +130,16 @@ class FileResolver:
         return sorted(f for f in names if (mimetypes.guess_type(f)[0] or "").startswith("image/"))
 
 
+def recorded_json(name: str) -> Any:
+    """A recorded real answer shipped beside this module (``object_info.json``, ...)."""
+    return json.loads(resources.files("standins.comfyui").joinpath(name).read_text("utf-8"))
+
+
 @functools.cache
 def _recorded() -> dict[str, dict[str, Any]]:
-    """The shipped ``object_info.json`` in the real key order, parsed once per process.
-
-    Callers must not change it: :class:`NodeCatalog` copies what it adapts.
-    """
-    text = resources.files("standins.comfyui").joinpath("object_info.json").read_text("utf-8")
-    return {name: _real_order(node) for name, node in json.loads(text).items()}
+    """``object_info.json`` in the real key order, parsed once (:class:`NodeCatalog` copies
+    what it adapts)."""
+    return {name: _real_order(node) for name, node in recorded_json("object_info.json").items()}
 
 
 class NodeCatalog:

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from standins.comfyui.catalog import NodeCatalog, NodeDef
 from standins.comfyui.nodes import NODES, Latent, NodeCall, pass_through, preview
-from standins.comfyui.validation import full_type_name
+from standins.comfyui.validation import ERRORS, frames, full_type_name
 
 if TYPE_CHECKING:
     from standins.comfyui.server import FakeComfyUI
@@ -40,57 +40,28 @@ __all__ = ["OutputCache", "PromptRun", "QueueItem"]
 log = logging.getLogger("fake_comfyui")
 
 PREVIEW_IMAGE, TEXT, PREVIEW_IMAGE_WITH_METADATA = 1, 3, 4
-
-OOM_TIPS = (
-    "This error means you ran out of memory on your GPU.\n\nTIPS: If the workflow worked before "
-    "you might have accidentally set the batch_size to a large number."
-)
-CUDA_ERROR = (
-    "CUDA error: an illegal memory access was encountered\nCUDA kernel errors might be "
-    "asynchronously reported at some other API call, so the stacktrace below might be "
-    "incorrect.\nFor debugging consider passing CUDA_LAUNCH_BLOCKING=1\n"
-    "Compile with `TORCH_USE_CUDA_DSA` to enable device-side assertions."
-)
-
-
-def _frames(*frames: str) -> list[str]:
-    """Canned traceback lines in the recorded format, from ``"path:line:function:code"``."""
-    lines = []
-    for frame in frames:
-        path, line, func, code = frame.split(":", 3)
-        lines.append(f'  File "/opt/ComfyUI/{path}", line {line}, in {func}\n    {code}\n')
-    return lines
-
-
-EXECUTE_FRAMES = _frames(
-    "execution.py:496:execute:output_data, output_ui, ... = await get_output_data(...)",
-    "execution.py:277:process_inputs:result = f(**inputs)",
-)
-CHECKPOINT_FRAMES = _frames(
-    "nodes.py:578:load_checkpoint:out = comfy.sd.load_checkpoint_guess_config(ckpt_path, ...)",
-    'comfy/utils.py:59:load_torch_file:with safetensors.safe_open(ckpt, framework="pt") as f:',
-)
-SAMPLER_FRAMES = _frames(
-    "nodes.py:1525:sample:return common_ksampler(model, seed, steps, cfg, sampler_name, ...)",
-    "comfy/ldm/flux/model.py:204:forward:out = self.forward_orig(img, img_ids, context, ...)",
-)
+PREVIEW_SIZE = 512  # --preview-size
 
 
 class NodeError(Exception):
     """A failure with a chosen ``exception_type`` and traceback (the injected faults)."""
 
-    def __init__(self, message: str, exception_type: str, frames: list[str]) -> None:
+    def __init__(self, message: str, exception_type: str, trace: list[str]) -> None:
         super().__init__(message)
         self.exception_type = exception_type
-        self.frames = frames
+        self.trace = trace
 
 
 class Interrupted(Exception):
     """``comfy.model_management.InterruptProcessingException``."""
 
 
+def _oom(trace: list[str]) -> NodeError:
+    return NodeError("Allocation on device ", "torch.OutOfMemoryError", trace)
+
+
 def _node_frame(node: NodeDef) -> list[str]:
-    return _frames(f"{node.python_module.replace('.', '/')}.py:1:execute:...")
+    return frames(f"{node.python_module.replace('.', '/')}.py:1:execute:...")
 
 
 def _shown(x: Any) -> Any:
@@ -312,15 +283,15 @@ class PromptRun:
     def _error(self, node_id: str, ex: Exception) -> dict[str, Any]:
         log.error("!!! Exception during processing !!! %s", ex)
         if isinstance(ex, NodeError):
-            kind, frames = ex.exception_type, ex.frames
+            kind, trace = ex.exception_type, ex.trace
         else:
             node = self.host.catalog[self.item.prompt[node_id]["class_type"]]
-            kind, frames = full_type_name(type(ex)), _node_frame(node)
-        tips = OOM_TIPS if kind == "torch.OutOfMemoryError" else ""
+            kind, trace = full_type_name(type(ex)), _node_frame(node)
+        tips = ERRORS["oom_tips"] if kind == "torch.OutOfMemoryError" else ""
         return {
             "exception_message": f"{ex}\n{tips}",
             "exception_type": kind,
-            "traceback": [*EXECUTE_FRAMES, *frames],
+            "traceback": [*frames("execute", "process_inputs"), *trace],
             "current_inputs": {k: [_shown(v)] for k, v in self.inputs.items()},
             "current_outputs": list(self.item.prompt),
         }
@@ -378,8 +349,8 @@ class PromptRun:
             raise self._injected(node, stepped)
         oom_at = faults.oom_after_step if faults.oom_node in (node_id, class_type) else None
         if oom_at is not None and not stepped:
-            raise NodeError("Allocation on device ", "torch.OutOfMemoryError", _node_frame(node))
-        call = NodeCall(node_id, class_type, host.settings, host.files, host.catalog.model_files)
+            raise _oom(_node_frame(node))
+        call = NodeCall(node_id, class_type, host.files, host.catalog.model_files)
         if impl is None:
             result = pass_through(call, inputs, node)
         else:
@@ -436,12 +407,13 @@ class PromptRun:
         faults = self.host.faults
         if node.name == "CheckpointLoaderSimple":  # what the recorded dummy checkpoints gave
             message = "Error while deserializing header: header too small"
-            kind, frames = "safetensors._safetensors_rust.SafetensorError", CHECKPOINT_FRAMES
+            kind = "safetensors._safetensors_rust.SafetensorError"
+            trace = frames("load_checkpoint", "load_torch_file")
         else:
-            message, kind = CUDA_ERROR, "RuntimeError"
-            frames = SAMPLER_FRAMES if stepped else _node_frame(node)
+            message, kind = ERRORS["cuda_error"], "RuntimeError"
+            trace = frames("sample", "flux_forward") if stepped else _node_frame(node)
         message = faults.execution_error_message or message
-        return NodeError(message, faults.execution_error_type or kind, frames)
+        return NodeError(message, faults.execution_error_type or kind, trace)
 
     async def _steps(self, node_id: str, total: int, result: Any, oom_at: int | None) -> None:
         """A stepped node's progress: per step a delay, interrupt check, progress, preview."""
@@ -451,10 +423,10 @@ class PromptRun:
             await asyncio.sleep(settings.step_delay_s)
             self._check_interrupt()
             if oom_at is not None and step > oom_at:
-                raise NodeError("Allocation on device ", "torch.OutOfMemoryError", SAMPLER_FRAMES)
+                raise _oom(frames("sample", "flux_forward"))
             jpeg = None
             if settings.previews_enabled and latent is not None:
-                share, size = step / total, settings.preview_size
+                share, size = step / total, PREVIEW_SIZE
                 jpeg = await asyncio.to_thread(preview, latent, share, size)
             self._progress_state(node_id, state="running", value=step, max=total)
             if jpeg is not None:

@@ -1,17 +1,10 @@
-"""What the stand-in's nodes compute: deterministic images of the size a real render has.
+"""What the stand-in's nodes compute (``NODES``; any other node type is a :func:`pass_through`):
+deterministic images of the size a real render has, sized by ComfyUI's rules.
 
-No model is loaded. Pixels are :class:`Images`, :class:`Mask` and :class:`Latent`; every other
-value (MODEL, CLIP, VAE, CONDITIONING, CONTROL_NET, ...) is a :class:`Token` whose key
-fingerprints the inputs that made it, so a LoRA, a prompt or a ControlNet hint changes what
-a sampler draws. A sampler records (seed, denoise, key) on the latent and VAEDecode turns that
-into pixels: the source image (img2img) or grey, blended with a colour field derived from
-them in proportion to denoise. Sizes follow ComfyUI's rules (VAEEncode crops to multiples
-of 8, latents are 1/8 of the pixels, the scale nodes round like the real ones).
-
-``NODES`` implements the node types whose pixels, sizes or side effects matter to the
-product's workflows and the conformance tests; any other node type of ``object_info`` runs
-as :func:`pass_through`. Implementations are plain functions run in a thread; the executor
-adds delays, progress, previews and interrupts around the stepped ones.
+Pixels are :class:`Images`, :class:`Mask` and :class:`Latent`; any other value is a
+:class:`Token` fingerprinting the inputs that made it, so a LoRA, prompt or hint changes what a
+sampler draws. A sampler records (seed, denoise, key) on the latent; VAEDecode blends the
+source (or grey) with a colour field derived from them, in proportion to denoise.
 """
 
 from __future__ import annotations
@@ -30,7 +23,6 @@ from typing import Any, cast
 from PIL import Image, ImageFilter, ImageOps, ImageSequence, PngImagePlugin
 
 from standins.comfyui.catalog import FileResolver, NodeDef
-from standins.comfyui.settings import FakeComfyUISettings
 
 __all__ = ["NODES", "Latent", "NodeCall", "NodeImpl", "pass_through", "preview"]
 
@@ -122,7 +114,6 @@ class NodeCall:
 
     node_id: str
     class_type: str
-    settings: FakeComfyUISettings
     files: FileResolver
     model_files: dict[str, list[str]]
     texts: list[str] = field(default_factory=list)
@@ -350,13 +341,11 @@ def _save_path(prefix: str, output_dir: str, width: int, height: int) -> tuple[s
 def _save(call: NodeCall, i: dict[str, Any], kind: str, prefix: str, level: int) -> Result:
     images: Images = i["images"]
     folder, filename, counter, subfolder = _save_path(prefix, call.files.dirs[kind], *images.size)
-    info = None
-    if not call.settings.disable_metadata:
-        info = PngImagePlugin.PngInfo()
-        if i.get("prompt") is not None:
-            info.add_text("prompt", json.dumps(i["prompt"]))
-        for key, value in (i.get("extra_pnginfo") or {}).items():
-            info.add_text(key, json.dumps(value))
+    info = PngImagePlugin.PngInfo()
+    if i.get("prompt") is not None:
+        info.add_text("prompt", json.dumps(i["prompt"]))
+    for key, value in (i.get("extra_pnginfo") or {}).items():
+        info.add_text(key, json.dumps(value))
     results = []
     for index, img in enumerate(images.images):
         file = f"{filename.replace('%batch_num%', str(index))}_{counter + index:05}_.png"
@@ -412,17 +401,13 @@ def _load_image_mask(call: NodeCall, i: dict[str, Any]) -> Result:
     return (Mask(*channel.size, channel),)
 
 
-def _noise_masked(latent: Latent, mask: Mask) -> Latent:
-    return replace(latent, noise_mask=mask)
-
-
 def _inpaint_conditioning(call: NodeCall, i: dict[str, Any]) -> Result:
     """InpaintModelConditioning: the source latent (cropped to 8), the mask as its noise
     mask when ``noise_mask``; both conditionings gain the masked source."""
     latent = cast(tuple[Latent], _vae_encode(call, {"pixels": i["pixels"], "vae": i["vae"]}))[0]
     mask: Mask = i["mask"]
     if i["noise_mask"]:
-        latent = _noise_masked(latent, mask)
+        latent = replace(latent, noise_mask=mask)
     positive, negative = (
         Token("CONDITIONING", fingerprint("inpaint", i[name], i["pixels"], mask))
         for name in ("positive", "negative")
@@ -455,7 +440,7 @@ NODES: dict[str, NodeImpl] = {
     "ReferenceLatent": NodeImpl(_reference_latent),
     "LoadImageMask": NodeImpl(_load_image_mask),
     "InpaintModelConditioning": NodeImpl(_inpaint_conditioning),
-    "SetLatentNoiseMask": NodeImpl(lambda c, i: (_noise_masked(i["samples"], i["mask"]),)),
+    "SetLatentNoiseMask": NodeImpl(lambda c, i: (replace(i["samples"], noise_mask=i["mask"]),)),
     "DifferentialDiffusion": NodeImpl(
         lambda c, i: (Token("MODEL", fingerprint("differential", i["model"], i.get("strength"))),)
     ),

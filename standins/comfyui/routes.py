@@ -205,7 +205,7 @@ def create_app(fake: FakeComfyUI) -> web.Application:
             return web.Response()
         return await handler(request)
 
-    max_upload = int(fake.settings.max_upload_size_mb * 1024 * 1024)
+    max_upload = 100 * 1024 * 1024  # --max-upload-size
     features = {"supports_preview_metadata": True, "max_upload_size": max_upload}
     app = web.Application(client_max_size=max_upload, middlewares=[faults, origin_only])
     routes = web.RouteTableDef()

@@ -23,7 +23,7 @@ from aiohttp import web
 from PIL import Image
 
 from standins._server import AppServer
-from standins.comfyui.catalog import FileResolver, NodeCatalog
+from standins.comfyui.catalog import FileResolver, NodeCatalog, recorded_json
 from standins.comfyui.execution import OutputCache, PromptRun, QueueItem
 from standins.comfyui.jobs import INVALID_PROMPT_ID, is_newer_api, valid_job_id
 from standins.comfyui.routes import StoredUpload, create_app
@@ -210,34 +210,11 @@ class FakeComfyUI:
             await self._history_changed.wait_for(lambda: self.queue_remaining() == 0)
 
     def system_stats(self, host: str | None, port: int | None) -> dict[str, Any]:
-        """The ``GET /system_stats`` body (a GPU machine unless the settings say otherwise)."""
-        s = self.settings
-        return {
-            "system": {
-                "os": "posix",
-                "ram_total": s.ram_total,
-                "ram_free": int(s.ram_total * 0.8),
-                "comfyui_version": s.comfyui_version,
-                "required_frontend_version": "1.27.10",
-                "installed_templates_version": "0.1.95",
-                "required_templates_version": "0.1.95",
-                "python_version": "3.11.7 (main, Dec  8 2023, 18:56:57) [GCC 12.2.0]",
-                "pytorch_version": "2.8.0+cu128",
-                "embedded_python": False,
-                "argv": ["main.py", "--listen", host or "127.0.0.1", "--port", str(port or 8188)],
-            },
-            "devices": [
-                {
-                    "name": s.device_name,
-                    "type": s.device_type,
-                    "index": 0 if s.device_type == "cuda" else None,
-                    "vram_total": s.vram_total,
-                    "vram_free": int(s.vram_total * 0.9),
-                    "torch_vram_total": s.vram_total // 2,
-                    "torch_vram_free": s.vram_total // 4,
-                }
-            ],
-        }
+        """The ``GET /system_stats`` body: the recorded GPU machine, this version and address."""
+        stats: dict[str, Any] = recorded_json("system_stats.json")
+        stats["system"]["comfyui_version"] = self.settings.comfyui_version
+        stats["system"]["argv"][2:] = [host or "127.0.0.1", "--port", str(port or 8188)]
+        return stats
 
     # ------------------------------------------------------------------ websockets
     def send(self, event: str, data: Any, sid: str | None = None) -> None:
