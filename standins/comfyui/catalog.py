@@ -1,10 +1,6 @@
-"""Node schemas from the shipped ``object_info.json`` (a real ComfyUI 0.3.64 answer), and files.
-
-``object_info.json`` is the contract for node inputs: validation and execution read every
-declaration from it. The model lists of the loader nodes are replaced with the files the
-stand-in "has" (from the settings), and LoadImage's list follows the input folder, as on the
-real server.
-"""
+"""Node schemas from ``object_info.json`` (a real ComfyUI 0.3.64 answer, the contract for node
+inputs) with the loaders listing the configured model files and LoadImage the input folder;
+the input/output/temp folders."""
 
 from __future__ import annotations
 

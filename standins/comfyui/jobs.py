@@ -1,7 +1,6 @@
-"""The newer API (ComfyUI ≥ 0.26, switched on by ``comfyui_version``): canonical UUID
-prompt ids and ``/api/jobs`` with per-job status and cancel (``server.py`` and
-``comfy_execution/jobs.py`` at v0.27.0). Routes are registered with the literal ``/api/jobs``
-path (so ``/api/api/jobs`` works too, and ``/jobs`` does not)."""
+"""The newer API (ComfyUI ≥ 0.26, per ``comfyui_version``; v0.27.0's ``server.py`` and
+``comfy_execution/jobs.py``): canonical UUID prompt ids, ``/api/jobs`` status and cancel
+(registered at the literal path: ``/api/api/jobs`` works too, ``/jobs`` does not)."""
 
 from __future__ import annotations
 

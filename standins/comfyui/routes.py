@@ -1,17 +1,11 @@
-"""HTTP routes and the websocket of the stand-in, each also served under ``/api``.
-
-Handlers mirror ComfyUI 0.3.64's ``server.py``: same status codes, bodies and content types
-(a non-JSON ``POST /prompt`` body is an unhandled exception, which aiohttp answers with
-``500`` text/plain). Two middlewares sit in front: the faults (refuse, delay, 500 on chosen
-routes) and ComfyUI's Origin/Host check for loopback servers. Uploads and ``/view`` follow
-its path checks and rename rule: an existing name with identical bytes is reused, different
-bytes get ``stem (1).ext``; a filename with ``..`` or a leading ``/`` is a 400, a subfolder
-escaping the folder a 403.
-"""
+"""HTTP routes and the websocket, each also under ``/api``, as ComfyUI 0.3.64's ``server.py``
+has them (status codes, bodies, content types, path checks, the upload rename rule), behind
+the fault middleware and ComfyUI's Origin/Host check for loopback servers."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import io
 import ipaddress
@@ -136,13 +130,6 @@ def view_file(files: FileResolver, query: Mapping[str, str]) -> web.StreamRespon
     return _image(out, filename, "png")
 
 
-def _is_loopback(host: str) -> bool:
-    try:
-        return host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _route_keys(request: web.Request) -> set[str]:
     """Names a fault may give this request: path or route template, with or without method."""
     resource = request.match_info.route.resource
@@ -160,14 +147,7 @@ def _internal_error() -> web.Response:
 
 
 def create_app(fake: FakeComfyUI) -> web.Application:
-    """Build the aiohttp application serving ``fake``.
-
-    Args:
-        fake: the state the handlers read and change.
-
-    Returns:
-        An application with every ComfyUI route registered twice (plain and ``/api``).
-    """
+    """The application serving ``fake``, every route registered plain and under ``/api``."""
 
     @web.middleware
     async def faults(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -197,8 +177,11 @@ def create_app(fake: FakeComfyUI) -> web.Application:
         # ComfyUI refuses browser requests from other sites to a loopback server.
         host = request.headers.get("Host", "").lower()
         origin = urllib.parse.urlparse(request.headers.get("Origin", "")).netloc.lower()
-        hostname = urllib.parse.urlsplit("//" + host).hostname
-        if host and origin and host != origin and hostname and _is_loopback(hostname):
+        hostname = urllib.parse.urlsplit("//" + host).hostname or ""
+        loopback = hostname == "localhost"
+        with contextlib.suppress(ValueError):
+            loopback = ipaddress.ip_address(hostname).is_loopback
+        if host and origin and host != origin and loopback:
             log.warning("request with non matching host and origin %s != %s, 403", host, origin)
             return web.Response(status=403)
         if request.method == "OPTIONS":
@@ -316,17 +299,20 @@ def create_app(fake: FakeComfyUI) -> web.Application:
         status, body = fake.submit(await request.json())  # not JSON: unhandled, so a 500
         return web.json_response(body, status=status)
 
-    # The `"key" in body and body["key"]` tests below are the real server's: odd bodies
-    # (lists, strings) fail or pass exactly as there.
-    @routes.post("/queue")
-    async def post_queue(request: web.Request) -> web.Response:
-        body = await request.json()
-        if "clear" in body and body["clear"]:  # noqa: RUF019
-            fake.clear_queue()
-        if "delete" in body:
-            for prompt_id in body["delete"]:
-                fake.delete_queue_item(prompt_id)
-        return web.Response()
+    def clear_or_delete(path: str, clear: Callable[[], Any], delete: Callable[[Any], Any]) -> None:
+        async def handler(request: web.Request) -> web.Response:
+            body = await request.json()
+            # The real server's tests: odd bodies (lists, strings) fail or pass as there.
+            if "clear" in body and body["clear"]:  # noqa: RUF019
+                clear()
+            for prompt_id in body["delete"] if "delete" in body else []:  # noqa: SIM401
+                delete(prompt_id)
+            return web.Response()
+
+        routes.post(path)(handler)
+
+    clear_or_delete("/queue", fake.clear_queue, fake.delete_queue_item)
+    clear_or_delete("/history", lambda: fake.history.clear(), lambda i: fake.history.pop(i, None))
 
     @routes.post("/interrupt")
     async def post_interrupt(request: web.Request) -> web.Response:
@@ -341,16 +327,6 @@ def create_app(fake: FakeComfyUI) -> web.Application:
     async def post_free(request: web.Request) -> web.Response:
         if (await request.json()).get("free_memory", False):
             fake.free_memory()
-        return web.Response()
-
-    @routes.post("/history")
-    async def post_history(request: web.Request) -> web.Response:
-        body = await request.json()
-        if "clear" in body and body["clear"]:  # noqa: RUF019
-            fake.history.clear()
-        if "delete" in body:
-            for prompt_id in body["delete"]:
-                fake.history.pop(prompt_id, None)
         return web.Response()
 
     if is_newer_api(fake.settings.comfyui_version):
