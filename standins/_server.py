@@ -23,8 +23,7 @@ class AppServer:
     """An aiohttp application (built by :meth:`make_app`) listening on ``host`` and ``port``;
     port 0 picks a free one, kept for every later start."""
 
-    shutdown_timeout_s = 0.25
-    """How long in-flight requests get to finish when the server stops."""
+    shutdown_timeout_s = 0.25  # for in-flight requests when the server stops
 
     def __init__(self, host: str, port: int) -> None:
         self.host = host
@@ -41,7 +40,7 @@ class AppServer:
 
     def make_app(self) -> web.Application:
         """The application to serve (built at every start)."""
-        raise NotImplementedError
+        raise NotImplementedError  # pragma: no cover
 
     async def start(self) -> None:
         """Serve (again); nothing happens while serving."""
@@ -102,8 +101,7 @@ class AppServer:
 def parse_args(prog: str, port: int, argv: list[str] | None = None) -> argparse.Namespace:
     """Parse ``--host`` (loopback), ``--port`` (``port``; 0: any) and ``--log-level``."""
     parser = argparse.ArgumentParser(
-        prog=f"python -m {prog}",
-        description="Protocol-faithful stand-in for tests and the no-GPU demo (no models).",
+        f"python -m {prog}", description="A protocol-faithful stand-in."
     )
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind")
     parser.add_argument("--port", type=int, default=port, help="port to bind (0: any)")

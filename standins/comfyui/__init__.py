@@ -1,8 +1,4 @@
-"""A protocol-faithful fake of a ComfyUI 0.3.64 server (no models, no GPU).
-
-Public API: ``FakeComfyUISettings``, ``FaultSettings``, ``FakeComfyUI``, ``create_app``,
-``run_fake_comfyui`` and ``RunningFakeComfyUI``. See ``standins/comfyui/README.md``.
-"""
+"""A protocol-faithful stand-in for a ComfyUI 0.3.64 server, no models, no GPU (the README)."""
 
 from standins.comfyui.server import (
     Counters,

@@ -1,7 +1,5 @@
-"""``python -m standins.comfyui --port 8188``: run the ComfyUI stand-in until SIGINT or SIGTERM.
-
-Settings come from ``FAKE_COMFYUI_*`` environment variables (see settings.py).
-"""
+"""``python -m standins.comfyui --port 8188``: run the ComfyUI stand-in until SIGINT or SIGTERM
+(settings from ``FAKE_COMFYUI_*`` environment variables)."""
 
 from __future__ import annotations
 

@@ -9,9 +9,8 @@ history, broadcasts ``status`` and sends ``executing {node: null}``.
 
 Order: a "topological dissolve" from the output nodes; among the ready nodes an output node
 goes first, then a node feeding an output, then one two hops away, else the first ready one
-(this gives the recorded order). Cache keys: class, "is changed" (file hash for LoadImage),
-constant inputs and the ancestors' keys (node ids only for nodes with a UNIQUE_ID input);
-keys the current prompt does not use are dropped when it starts (the classic cache).
+in discovery order. Cache keys: class, "is changed" (file hash for LoadImage), constant
+inputs and the ancestors' keys; the current prompt drops the keys it does not use.
 """
 
 from __future__ import annotations
@@ -158,11 +157,7 @@ def _signatures(prompt: dict[str, Any], catalog: NodeCatalog, is_changed: Any) -
 def execution_order(
     prompt: dict[str, Any], catalog: NodeCatalog, outputs: list[str], cache: OutputCache
 ) -> list[str]:
-    """The nodes to run, in ComfyUI's order: a dissolve from the outputs, cached nodes skipped.
-
-    Among the ready nodes an output goes first, then a node feeding one, then one two hops
-    away, else the first ready one in discovery order (depth first from each output).
-    """
+    """The nodes to run, in ComfyUI's order (the module's docstring), cached nodes skipped."""
     waits: dict[str, set[str]] = {}  # node → the nodes it still waits for
     for output in outputs:
         stack = [output]
@@ -360,7 +355,8 @@ class PromptRun:
         for text in call.texts:  # GetImageSize's TEXT frame goes to every socket
             head = node_id.encode()
             host.send_binary(TEXT, struct.pack(">I", len(head)) + head + text.encode(), None)
-        self._send_images(node_id, call.images)
+        for index, image in enumerate(call.images, start=1):  # SaveImageWebsocket's PNGs
+            self._progress(node_id, index, len(call.images), image, "image/png")
         ui = None
         if isinstance(result, dict) and result:  # an empty ui: no executed, no history
             meta = {"node_id": node_id, "display_node": node_id, "parent_node": None}
@@ -371,31 +367,26 @@ class PromptRun:
         self._progress_state(node_id, state="finished", value=self.progress[node_id]["max"])
         self.executed.append(node_id)
 
-    def _send_images(self, node_id: str, images: list[bytes]) -> None:
-        """``SaveImageWebsocket``'s frames: per image ``progress_state``, then a type-4 frame
-        and ``progress`` (client with preview metadata) or ``progress`` and a type-1 PNG."""
-        for index, image in enumerate(images, start=1):
-            self._progress_state(node_id, state="running", value=index, max=len(images))
-            self._image_frame(node_id, image, "image/png", before=True)
-            progress = {"value": index, "max": len(images), "prompt_id": self.pid}
-            self.send("progress", progress | {"node": node_id})
-            self._image_frame(node_id, image, "image/png", before=False)
-
-    def _image_frame(self, node_id: str, image: bytes, mime: str, *, before: bool) -> None:
-        """An image frame around a ``progress`` message: type 4 goes before it (sent from
-        inside the progress hook), type 1 after it."""
+    def _progress(
+        self, node_id: str, value: int, total: int, image: bytes | None, mime: str
+    ) -> None:
+        """``progress_state`` and ``progress`` of one step, with its image frame: type 4 before
+        ``progress`` (a client with preview metadata; sent from the progress hook), else type 1
+        after it."""
         host = self.host
+        self._progress_state(node_id, state="running", value=value, max=total)
         with_metadata = host.supports_preview_metadata(host.client_id)
-        if with_metadata is not before:
-            return
-        if with_metadata:
+        if image is not None and with_metadata:
             meta: dict[str, Any] = {"node_id": node_id, "prompt_id": self.pid}
             meta |= {"display_node_id": node_id, "parent_node_id": None}
             meta |= {"real_node_id": node_id, "image_type": mime}
             head = json.dumps(meta).encode()
             frame = struct.pack(">I", len(head)) + head + image
             host.send_binary(PREVIEW_IMAGE_WITH_METADATA, frame, host.client_id)
-        else:
+        self.send(
+            "progress", {"value": value, "max": total, "prompt_id": self.pid, "node": node_id}
+        )
+        if image is not None and not with_metadata:
             kind = 2 if mime == "image/png" else 1
             host.send_binary(PREVIEW_IMAGE, struct.pack(">I", kind) + image, host.client_id)
 
@@ -428,13 +419,7 @@ class PromptRun:
             if settings.previews_enabled and latent is not None:
                 share, size = step / total, PREVIEW_SIZE
                 jpeg = await asyncio.to_thread(preview, latent, share, size)
-            self._progress_state(node_id, state="running", value=step, max=total)
-            if jpeg is not None:
-                self._image_frame(node_id, jpeg, "image/jpeg", before=True)
-            progress = {"value": step, "max": total, "prompt_id": self.pid, "node": node_id}
-            self.send("progress", progress)
-            if jpeg is not None:
-                self._image_frame(node_id, jpeg, "image/jpeg", before=False)
+            self._progress(node_id, step, total, jpeg, "image/jpeg")
             drop_at = host.faults.ws_drop_after_step
             if drop_at is not None and step >= drop_at and not self.dropped_ws:
                 self.dropped_ws = True

@@ -451,11 +451,8 @@ _DEFAULTS = {"INT": 0, "FLOAT": 0.0, "BOOLEAN": False, "STRING": ""}
 
 
 def pass_through(call: NodeCall, i: dict[str, Any], node: NodeDef) -> Result:
-    """A node type without an implementation (loaders, LoRA, text encoders, ControlNet...).
-
-    Pixel outputs pass the first input of the same type through (or a 512x512 default);
-    other outputs are tokens keyed by the node's inputs, so they tell renders apart.
-    """
+    """A node type without an implementation: pixel outputs pass the first input of their type
+    through (or a default); other outputs are tokens keyed by the node's inputs."""
     given = {_PIXELS.get(type(v), getattr(v, "kind", None)): v for v in reversed(i.values())}
     pixels = {"IMAGE": Images((Image.new("RGB", (512, 512), "grey"),)), "LATENT": Latent(64, 64, 1)}
     outputs: list[Any] = []

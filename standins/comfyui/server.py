@@ -79,17 +79,9 @@ class SubmittedPrompt:
 
 
 class FakeComfyUI:
-    """State of one stand-in ComfyUI server.
-
-    Args:
-        settings: model files, delays, data dir and the faults in force at start.
-
-    Attributes:
-        faults: mutable at runtime (``fake.faults.http_delay_s = 2``).
-        counters: cumulative counts; ``submitted``, ``deleted_ids``, ``interrupt_requests``,
-            ``upload_records`` and ``request_log`` keep the details.
-        history: the ``GET /history`` entries by prompt id.
-    """
+    """State of one stand-in ComfyUI server: ``faults`` (mutable at runtime), ``counters`` and
+    the logs (``submitted``, ``deleted_ids``, ``interrupt_requests``, ``upload_records``,
+    ``request_log``), ``history`` by prompt id."""
 
     def __init__(self, settings: FakeComfyUISettings | None = None) -> None:
         self.settings = settings or FakeComfyUISettings()
@@ -324,11 +316,8 @@ class FakeComfyUI:
         return {key: self.history[key] for key in ids[:max_items]}
 
     def submit(self, body: Any) -> tuple[int, dict[str, Any]]:
-        """Handle a parsed ``POST /prompt`` body; returns (HTTP status, JSON body).
-
-        The expressions are the real handler's, so odd bodies fail the same way (a number as
-        body raises TypeError, i.e. HTTP 500).
-        """
+        """(HTTP status, JSON body) for a parsed ``POST /prompt`` body; the expressions are
+        the real handler's, so odd bodies fail the same way (a number: TypeError, a 500)."""
         self.counters.prompt_requests += 1
         if "number" in body:
             number: int | float = float(body["number"])
@@ -425,11 +414,7 @@ class FakeComfyUI:
 
 
 class RunningFakeComfyUI(AppServer):
-    """A stand-in listening on a TCP port; ``stop``/``restart`` keep the port.
-
-    Attributes:
-        fake: the state (counters, history, ``faults``).
-    """
+    """A stand-in (``fake``) listening on a TCP port; ``stop``/``restart`` keep the port."""
 
     shutdown_timeout_s = 0.5
 
@@ -465,11 +450,8 @@ class RunningFakeComfyUI(AppServer):
         await super().stop()
 
     async def refuse_connections(self, refuse: bool = True) -> None:
-        """Set ``faults.refuse_connections`` and wait until the port is closed (or open again).
-
-        While refusing, new connections are refused, connections opened before are dropped
-        at their next request and websockets are aborted; queue and history are kept.
-        """
+        """Set ``faults.refuse_connections`` and wait until the port is closed (or open again);
+        open connections are dropped at their next request, websockets at once."""
         self.fake.faults.refuse_connections = refuse
         await self._sync_listener()
 
@@ -486,14 +468,8 @@ class RunningFakeComfyUI(AppServer):
                 self.fake.abort_websockets()
 
     async def restart(self, *, fresh_state: bool = True, down_for_s: float | None = None) -> None:
-        """Stop, stay down a while, and listen again on the same port.
-
-        Args:
-            fresh_state: forget queue, history, cache and sockets like a real restart
-                (files on disk, counters and faults stay).
-            down_for_s: seconds to stay down, refusing connections (default: the
-                ``restart_s`` setting).
-        """
+        """Stop, stay down ``down_for_s`` (default: the ``restart_s`` setting), listen again on
+        the same port; ``fresh_state`` forgets queue, history, cache and sockets."""
         await self.stop()
         await asyncio.sleep(self.fake.settings.restart_s if down_for_s is None else down_for_s)
         if fresh_state:
@@ -512,16 +488,8 @@ class RunningFakeComfyUI(AppServer):
 async def run_fake_comfyui(
     settings: FakeComfyUISettings | None = None, *, host: str = "127.0.0.1", port: int = 0
 ) -> AsyncIterator[RunningFakeComfyUI]:
-    """Run a stand-in ComfyUI for the duration of the block.
-
-    Args:
-        settings: defaults to ``FakeComfyUISettings()`` (reads ``FAKE_COMFYUI_*``).
-        host: interface to bind.
-        port: 0 picks a free port.
-
-    Yields:
-        The running server (``.url``, ``.fake``, ``stop()``, ``restart()``).
-    """
+    """Run a stand-in ComfyUI (``settings`` default to the environment's) on ``host`` and
+    ``port`` (0: a free one) for an ``async with`` block."""
     running = RunningFakeComfyUI(FakeComfyUI(settings), host, port)
     await running.start()
     try:

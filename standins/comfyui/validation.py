@@ -1,11 +1,6 @@
-"""Prompt validation with the behaviour (and the gaps) of ComfyUI 0.3.64's ``validate_prompt``.
-
-Same error bodies, same order of checks, same gaps: no INT ``step`` check, V3 ``COMBO`` lists
-unchecked, partial acceptance, numeric strings coerced in place, and a dangling link reached
-through another node reported on the node *holding* it (``exception_during_inner_validation``).
-Python exceptions come from the same kinds of expressions the real server evaluates, so
-malformed graphs fail the same way (a list as ``class_type`` ends in HTTP 500).
-"""
+"""Prompt validation as ComfyUI 0.3.64's ``validate_prompt``: same error bodies, order of
+checks and gaps (the README's fidelity notes); Python exceptions come from the expressions the
+real server evaluates, so malformed graphs fail the same way."""
 
 from __future__ import annotations
 

@@ -1,7 +1,5 @@
-"""Run the Ollama stand-in until SIGINT or SIGTERM: ``python -m standins.ollama --port 11434``.
-
-Settings come from ``FAKE_OLLAMA_*`` environment variables, host and port from the command line.
-"""
+"""``python -m standins.ollama --port 11434``: run the Ollama stand-in until SIGINT or SIGTERM
+(settings from ``FAKE_OLLAMA_*`` environment variables)."""
 
 from __future__ import annotations
 

@@ -1,9 +1,6 @@
-"""Installed models (:class:`Catalogue`) and their residency on one simulated GPU.
-
-:class:`Residency` copies Ollama's scheduler where our services depend on it: loads wait
-for a free slot (evicting an idle model) and pay the load delay; changed load-time options
-reload; an idle model stays for its ``keep_alive``; ``keep_alive: 0`` unloads asynchronously.
-"""
+"""Installed models (:class:`Catalogue`) and their :class:`Residency` on one simulated GPU, by
+Ollama's scheduling rules: loads wait for a free slot (evicting an idle model), changed
+load-time options reload, an idle model stays for its ``keep_alive``."""
 
 from __future__ import annotations
 

@@ -1,8 +1,5 @@
-"""HTTP handlers of the stand-in: Ollama's routes, framed exactly as Ollama frames them.
-
-Replies and errors are gin's ``c.JSON`` (an error is ``{"error": "<text>"}``); streams are
-NDJSON, ending with a ``done: true`` line, or an ``{"error": …}`` line once one was sent.
-"""
+"""Ollama's routes, framed as gin frames them: ``c.JSON`` replies (an error is ``{"error": …}``),
+NDJSON streams ending with a ``done: true`` line or an ``{"error": …}`` line."""
 
 from __future__ import annotations
 

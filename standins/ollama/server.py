@@ -21,12 +21,7 @@ from standins.ollama.openai_compat import OpenAIRoutes
 from standins.ollama.routes import OllamaRoutes
 from standins.ollama.settings import FakeOllamaSettings
 
-__all__ = [
-    "FakeOllama",
-    "RecordedRequest",
-    "RunningFakeOllama",
-    "run_fake_ollama",
-]
+__all__ = ["FakeOllama", "RecordedRequest", "RunningFakeOllama", "run_fake_ollama"]
 
 
 _COUNTS = ("load_count", "reload_count", "eviction_count", "unload_count")

@@ -135,12 +135,10 @@ _THINK_LEVELS = ("high", "medium", "low", "max")
 _THINK_CHOICES = '"high", "medium", "low", "max", true, or false'
 # Types of Ollama's options, for the 500 it answers when one has the wrong JSON type.
 _OPTION_TYPES = dict.fromkeys(
-    ("num_keep", "seed", "num_predict", "top_k", "repeat_last_n", "num_ctx", "num_batch"),
-    "integer",
+    ("num_keep", "seed", "num_predict", "top_k", "repeat_last_n", "num_ctx", "num_batch"), "integer"
 ) | dict.fromkeys(("num_gpu", "main_gpu", "num_thread"), "integer")
 _OPTION_TYPES |= dict.fromkeys(
-    ("temperature", "top_p", "min_p", "typical_p", "repeat_penalty", "presence_penalty"),
-    "float32",
+    ("temperature", "top_p", "min_p", "typical_p", "repeat_penalty", "presence_penalty"), "float32"
 ) | {"frequency_penalty": "float32", "use_mmap": "boolean", "stop": "array"}
 
 
