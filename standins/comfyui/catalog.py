@@ -102,22 +102,14 @@ def _set_options(node: dict[str, Any], input_name: str, options: list[str]) -> N
 
 
 class FileResolver:
-    """The input/, output/ and temp/ folders; ``folder_paths.annotated_filepath`` semantics."""
+    """The input/, output/ and temp/ folders."""
 
     def __init__(self, data_dir: str) -> None:
         self.dirs = {kind: os.path.join(data_dir, kind) for kind in ("input", "output", "temp")}
 
-    def annotated(self, name: str) -> tuple[str, str | None]:
-        """``"x.png [output]"`` → (``"x.png"``, the output folder); no suffix: (name, None)."""
-        for kind in ("output", "input", "temp"):
-            if name.endswith(f"[{kind}]"):
-                return name[: -len(kind) - 3], self.dirs[kind]
-        return name, None
-
     def path(self, name: str) -> str:
-        """Where a LoadImage name points (input/ unless annotated)."""
-        name, base = self.annotated(name)
-        return os.path.join(base or self.dirs["input"], name)
+        """Where a LoadImage name points."""
+        return os.path.join(self.dirs["input"], name)
 
     def input_images(self) -> list[str]:
         """Image files directly in input/ (what LoadImage lists)."""

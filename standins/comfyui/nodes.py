@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
-from PIL import Image, ImageFilter, ImageOps, ImageSequence, PngImagePlugin
+from PIL import Image, ImageFilter, ImageOps, PngImagePlugin
 
 from standins.comfyui.catalog import FileResolver, NodeDef
 
@@ -189,18 +189,11 @@ def _total_pixels(call: NodeCall, i: dict[str, Any]) -> Result:
 
 
 def _load_image(call: NodeCall, i: dict[str, Any]) -> Result:
-    frames: list[Image.Image] = []
-    alpha = False
     with Image.open(call.files.path(i["image"])) as img:
-        for frame in ImageSequence.Iterator(img):
-            frame = ImageOps.exif_transpose(frame)
-            if frame.mode == "I":
-                frame = frame.point(lambda v: v * (1 / 255))
-            if not frames or frame.size == frames[0].size:  # like ComfyUI: skip odd-sized
-                alpha = alpha or "A" in frame.getbands()
-                frames.append(frame.convert("RGB"))
-    w, h = frames[0].size
-    return Images(tuple(frames)), (Mask(w, h) if alpha else Mask(64, 64))
+        image = ImageOps.exif_transpose(img)
+        alpha = "A" in image.getbands()
+        image = image.convert("RGB")
+    return Images((image,)), (Mask(*image.size) if alpha else Mask(64, 64))
 
 
 def _canny(call: NodeCall, i: dict[str, Any]) -> Result:

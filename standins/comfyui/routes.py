@@ -35,12 +35,6 @@ log = logging.getLogger("fake_comfyui")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-# Served as application/octet-stream, as ComfyUI does: /view shows no page or script.
-_FORCE_DOWNLOAD = {
-    "text/html", "text/html-sandboxed", "application/xhtml+xml", "text/javascript", "text/css"
-}  # fmt: skip
-
-
 @dataclass(frozen=True)
 class StoredUpload:
     """An accepted upload: the name to put into LoadImage and whether bytes were written."""
@@ -86,13 +80,13 @@ def _image(img: Image.Image, filename: str, image_format: str, **options: int) -
 
 
 def view_file(files: FileResolver, query: Mapping[str, str]) -> web.StreamResponse:
-    """Answer a ``/view`` query (filename, type, subfolder, preview, channel)."""
+    """Answer a ``/view`` query (filename, type, subfolder, preview, ``channel=rgb``)."""
     if "filename" not in query:
         return web.Response(status=404)
-    filename, folder = files.annotated(query["filename"])
+    filename = query["filename"]
     if not filename or filename[0] == "/" or ".." in filename:
         return web.Response(status=400)
-    folder = folder or files.dirs.get(query.get("type", "output"))
+    folder = files.dirs.get(query.get("type", "output"))
     if folder is None:
         return web.Response(status=400)
     if "subfolder" in query:
@@ -105,10 +99,8 @@ def view_file(files: FileResolver, query: Mapping[str, str]) -> web.StreamRespon
     if not os.path.isfile(path):
         return web.Response(status=404)
     channel = query.get("channel", "")
-    if "preview" not in query and channel not in ("rgb", "a"):
+    if "preview" not in query and channel != "rgb":
         content_type = mimetypes.guess_type(filename)[0] or "application/octet-stream"
-        if content_type in _FORCE_DOWNLOAD:
-            content_type = "application/octet-stream"
         headers = {"Content-Disposition": f'filename="{filename}"', "Content-Type": content_type}
         return web.FileResponse(path, headers=headers)
     with Image.open(path) as img:
@@ -122,12 +114,7 @@ def view_file(files: FileResolver, query: Mapping[str, str]) -> web.StreamRespon
             return _image(
                 img.convert("RGB") if rgb else img, filename, image_format, quality=quality
             )
-        if channel == "rgb":
-            return _image(img.convert("RGB"), filename, "png")
-        alpha = img.getchannel("A") if img.mode == "RGBA" else Image.new("L", img.size, 255)
-    out = Image.new("RGBA", alpha.size)
-    out.putalpha(alpha)
-    return _image(out, filename, "png")
+        return _image(img.convert("RGB"), filename, "png")
 
 
 def _route_keys(request: web.Request) -> set[str]:

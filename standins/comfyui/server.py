@@ -30,14 +30,7 @@ from standins.comfyui.routes import StoredUpload, create_app
 from standins.comfyui.settings import FakeComfyUISettings, FaultSettings
 from standins.comfyui.validation import NO_PROMPT_ERROR, PromptValidator
 
-__all__ = [
-    "Counters",
-    "FakeComfyUI",
-    "RunningFakeComfyUI",
-    "SubmittedPrompt",
-    "create_app",
-    "run_fake_comfyui",
-]
+__all__ = ["Counters", "FakeComfyUI", "RunningFakeComfyUI", "SubmittedPrompt", "run_fake_comfyui"]
 
 log = logging.getLogger("fake_comfyui")
 
