@@ -15,14 +15,7 @@ from typing import Any
 
 from standins.comfyui.settings import FakeComfyUISettings
 
-__all__ = [
-    "FILE_VALIDATORS",
-    "MODEL_FOLDERS",
-    "FileResolver",
-    "NodeCatalog",
-    "NodeDef",
-    "recorded_json",
-]
+__all__ = ["FILE_VALIDATORS", "RECORDED", "FileResolver", "NodeCatalog", "NodeDef"]
 
 # Model folder → the settings field with its files and the "Class.input" lists showing them.
 MODEL_INPUTS = {
@@ -35,24 +28,16 @@ MODEL_INPUTS = {
     "diffusion_models": ("diffusion_models", "UNETLoader.unet_name"),
 }
 
-# GET /models, in the order the real server lists them.
-MODEL_FOLDERS = [
-    "checkpoints", "configs", "loras", "vae", "text_encoders", "diffusion_models", "clip_vision",
-    "style_models", "embeddings", "diffusers", "vae_approx", "controlnet", "gligen",
-    "upscale_models", "custom_nodes", "hypernetworks", "photomaker", "classifiers",
-    "model_patches", "audio_encoders",
-]  # fmt: skip
+RECORDED: dict[str, Any] = json.loads(
+    resources.files("standins.comfyui").joinpath("recorded.json").read_text("utf-8")
+)
+"""The real server's other answers, texts and tables (its ``comment`` says which)."""
 
 # Nodes whose VALIDATE_INPUTS checks that a file exists: input name and message prefix.
 FILE_VALIDATORS = {
     "LoadImage": ("image", "Invalid image file"),
     "LoadImageMask": ("image", "Invalid image file"),
 }
-
-_KEY_ORDER = [
-    "input", "input_order", "output", "output_is_list", "output_name", "name", "display_name",
-    "description", "python_module", "category", "output_node",
-]  # fmt: skip
 
 
 @dataclass
@@ -86,7 +71,7 @@ def _real_order(node: dict[str, Any]) -> dict[str, Any]:
             names = [n for n in order.get(group, []) if n in entries]
             names += [n for n in entries if n not in names]
             inputs[group] = {n: entries[n] for n in names}
-    out = {k: node[k] for k in _KEY_ORDER if k in node}
+    out = {k: node[k] for k in RECORDED["object_info_key_order"] if k in node}
     out.update({k: v for k, v in node.items() if k not in out})
     out["input"] = inputs
     return out
@@ -118,16 +103,12 @@ class FileResolver:
         return sorted(f for f in names if (mimetypes.guess_type(f)[0] or "").startswith("image/"))
 
 
-def recorded_json(name: str) -> Any:
-    """A recorded real answer shipped beside this module (``object_info.json``, ...)."""
-    return json.loads(resources.files("standins.comfyui").joinpath(name).read_text("utf-8"))
-
-
 @functools.cache
 def _recorded() -> dict[str, dict[str, Any]]:
     """``object_info.json`` in the real key order, parsed once (:class:`NodeCatalog` copies
     what it adapts)."""
-    return {name: _real_order(node) for name, node in recorded_json("object_info.json").items()}
+    text = resources.files("standins.comfyui").joinpath("object_info.json").read_text("utf-8")
+    return {name: _real_order(node) for name, node in json.loads(text).items()}
 
 
 class NodeCatalog:

@@ -27,9 +27,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from standins.comfyui.catalog import NodeCatalog, NodeDef
+from standins.comfyui.catalog import RECORDED, NodeCatalog, NodeDef
 from standins.comfyui.nodes import NODES, Latent, NodeCall, pass_through, preview
-from standins.comfyui.validation import ERRORS, frames, full_type_name
+from standins.comfyui.validation import frames, full_type_name
 
 if TYPE_CHECKING:
     from standins.comfyui.server import FakeComfyUI
@@ -282,7 +282,7 @@ class PromptRun:
         else:
             node = self.host.catalog[self.item.prompt[node_id]["class_type"]]
             kind, trace = full_type_name(type(ex)), _node_frame(node)
-        tips = ERRORS["oom_tips"] if kind == "torch.OutOfMemoryError" else ""
+        tips = RECORDED["oom_tips"] if kind == "torch.OutOfMemoryError" else ""
         return {
             "exception_message": f"{ex}\n{tips}",
             "exception_type": kind,
@@ -401,7 +401,7 @@ class PromptRun:
             kind = "safetensors._safetensors_rust.SafetensorError"
             trace = frames("load_checkpoint", "load_torch_file")
         else:
-            message, kind = ERRORS["cuda_error"], "RuntimeError"
+            message, kind = RECORDED["cuda_error"], "RuntimeError"
             trace = frames("sample", "flux_forward") if stepped else _node_frame(node)
         message = faults.execution_error_message or message
         return NodeError(message, faults.execution_error_type or kind, trace)

@@ -12,18 +12,10 @@ from aiohttp import web
 if TYPE_CHECKING:
     from standins.comfyui.server import FakeComfyUI
 
-__all__ = ["INVALID_PROMPT_ID", "add_job_routes", "is_newer_api", "valid_job_id"]
+__all__ = ["add_job_routes", "is_newer_api", "valid_job_id"]
 
 NEWER_API = (0, 26, 0)
 """First version with per-job cancel and strict UUID prompt ids (both used together)."""
-
-INVALID_PROMPT_ID = {
-    "type": "invalid_prompt_id",
-    "message": "prompt_id must be a valid UUID",
-    "details": "prompt_id must be a UUID string in canonical lowercase hyphenated form; "
-    "omit it to let the server generate one",
-    "extra_info": {},
-}
 
 
 def is_newer_api(version: str) -> bool:

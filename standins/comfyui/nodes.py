@@ -22,7 +22,7 @@ from typing import Any, cast
 
 from PIL import Image, ImageFilter, ImageOps, PngImagePlugin
 
-from standins.comfyui.catalog import FileResolver, NodeDef
+from standins.comfyui.catalog import RECORDED, FileResolver, NodeDef
 
 __all__ = ["NODES", "Latent", "NodeCall", "NodeImpl", "pass_through", "preview"]
 
@@ -362,19 +362,11 @@ def _preview_image(call: NodeCall, i: dict[str, Any]) -> Result:
     return _save(call, i, "temp", f"ComfyUI_temp_{suffix}", 1)
 
 
-KONTEXT_RESOLUTIONS = (
-    (672, 1568), (688, 1504), (720, 1456), (752, 1392), (800, 1328), (832, 1248),
-    (880, 1184), (944, 1104), (1024, 1024), (1104, 944), (1184, 880), (1248, 832),
-    (1328, 800), (1392, 752), (1456, 720), (1504, 688), (1568, 672),
-)  # fmt: skip
-"""comfy_extras/nodes_flux.py PREFERED_KONTEXT_RESOLUTIONS (width, height)."""
-
-
 def _kontext_scale(call: NodeCall, i: dict[str, Any]) -> Result:
     """FluxKontextImageScale: to the preferred resolution nearest the aspect, centre crop."""
     width, height = i["image"].size
     aspect = width / height
-    _, w, h = min((abs(aspect - w / h), w, h) for w, h in KONTEXT_RESOLUTIONS)
+    _, w, h = min((abs(aspect - w / h), w, h) for w, h in RECORDED["kontext_resolutions"])
     return (i["image"].map(lambda img: _resize(img, w, h, "lanczos", "center")),)
 
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import WSMsgType, web
 from PIL import Image
 
-from standins.comfyui.catalog import MODEL_FOLDERS, FileResolver
+from standins.comfyui.catalog import RECORDED, FileResolver
 from standins.comfyui.jobs import add_job_routes, is_newer_api
 
 if TYPE_CHECKING:
@@ -224,7 +224,7 @@ def create_app(fake: FakeComfyUI) -> web.Application:
 
     json_get("/embeddings", lambda r: [])
     json_get("/extensions", lambda r: [])
-    json_get("/models", lambda r: MODEL_FOLDERS)
+    json_get("/models", lambda r: RECORDED["model_folders"])
     json_get("/system_stats", lambda r: fake.system_stats(r.url.host, r.url.port))
     json_get("/features", lambda r: features)
     json_get("/prompt", lambda r: fake.queue_info())
@@ -236,7 +236,7 @@ def create_app(fake: FakeComfyUI) -> web.Application:
     @routes.get("/models/{folder}")
     async def models(request: web.Request) -> web.Response:
         folder = request.match_info["folder"]
-        if folder not in MODEL_FOLDERS:
+        if folder not in RECORDED["model_folders"]:
             return web.Response(status=404)
         return web.json_response(fake.catalog.model_files.get(folder, []))
 

@@ -23,9 +23,9 @@ from aiohttp import web
 from PIL import Image
 
 from standins._server import AppServer
-from standins.comfyui.catalog import FileResolver, NodeCatalog, recorded_json
+from standins.comfyui.catalog import RECORDED, FileResolver, NodeCatalog
 from standins.comfyui.execution import OutputCache, PromptRun, QueueItem
-from standins.comfyui.jobs import INVALID_PROMPT_ID, is_newer_api, valid_job_id
+from standins.comfyui.jobs import is_newer_api, valid_job_id
 from standins.comfyui.routes import StoredUpload, create_app
 from standins.comfyui.settings import FakeComfyUISettings, FaultSettings
 from standins.comfyui.validation import NO_PROMPT_ERROR, PromptValidator
@@ -196,7 +196,7 @@ class FakeComfyUI:
 
     def system_stats(self, host: str | None, port: int | None) -> dict[str, Any]:
         """The ``GET /system_stats`` body: the recorded GPU machine, this version and address."""
-        stats: dict[str, Any] = recorded_json("system_stats.json")
+        stats: dict[str, Any] = copy.deepcopy(RECORDED["system_stats"])
         stats["system"]["comfyui_version"] = self.settings.comfyui_version
         stats["system"]["argv"][2:] = [host or "127.0.0.1", "--port", str(port or 8188)]
         return stats
@@ -330,7 +330,7 @@ class FakeComfyUI:
         prompt = body["prompt"]
         newer = is_newer_api(self.settings.comfyui_version)
         if newer and body.get("prompt_id") is not None and not valid_job_id(body["prompt_id"]):
-            return reply(400, None, {"error": dict(INVALID_PROMPT_ID), "node_errors": {}})
+            return reply(400, None, {"error": RECORDED["invalid_prompt_id"], "node_errors": {}})
         if newer:  # absent or null: minted; 0.3.64 took any value ("None" for null)
             prompt_id = str(body.get("prompt_id") or uuid.uuid4())
         else:

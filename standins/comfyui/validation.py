@@ -8,25 +8,21 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from standins.comfyui.catalog import FILE_VALIDATORS, FileResolver, NodeCatalog, recorded_json
+from standins.comfyui.catalog import FILE_VALIDATORS, RECORDED, FileResolver, NodeCatalog
 
-__all__ = ["ERRORS", "NO_PROMPT_ERROR", "PromptValidator", "Validation", "frames", "full_type_name"]
+__all__ = ["NO_PROMPT_ERROR", "PromptValidator", "Validation", "frames", "full_type_name"]
 
 Result = tuple[bool, list[dict[str, Any]], Any]
 Validation = tuple[bool, dict[str, Any] | None, list[str], dict[str, Any]]
 """(valid, error, outputs to run, node_errors), as ``execution.validate_prompt`` returns."""
 
 
-ERRORS: dict[str, Any] = recorded_json("errors.json")
-"""Recorded texts: validation ``messages``, traceback ``frames``, ``oom_tips``, ``cuda_error``."""
-
-
 def frames(*names: str) -> list[str]:
-    """Traceback lines in the recorded format for ``names`` of ``ERRORS["frames"]`` (or
+    """Traceback lines in the recorded format for ``names`` of ``RECORDED["frames"]`` (or
     ``"path:line:function:code"`` specs)."""
     lines = []
     for name in names:
-        path, line, func, code = ERRORS["frames"].get(name, name).split(":", 3)
+        path, line, func, code = RECORDED["frames"].get(name, name).split(":", 3)
         lines.append(f'  File "/opt/ComfyUI/{path}", line {line}, in {func}\n    {code}\n')
     return lines
 
@@ -47,7 +43,7 @@ def _tag(ex: BaseException, frame: str) -> BaseException:
 
 
 def _error(kind: str, details: str, message: str = "", **extra_info: Any) -> dict[str, Any]:
-    message = message or ERRORS["messages"][kind]
+    message = message or RECORDED["messages"][kind]
     return {"type": kind, "message": message, "details": details, "extra_info": extra_info}
 
 
