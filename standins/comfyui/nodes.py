@@ -313,14 +313,8 @@ def _save_path(prefix: str, output_dir: str, width: int, height: int) -> tuple[s
     subfolder = os.path.dirname(os.path.normpath(prefix))
     filename = os.path.basename(os.path.normpath(prefix))
     folder = os.path.join(output_dir, subfolder)
-    common = os.path.commonpath((output_dir, os.path.abspath(folder)))
-    if common != output_dir:
-        raise Exception(
-            "**** ERROR: Saving image outside the output folder is not allowed."
-            f"\n full_output_folder: {os.path.abspath(folder)}"
-            f"\n         output_dir: {output_dir}"
-            f"\n         commonpath: {common}"
-        )
+    if os.path.commonpath((output_dir, os.path.abspath(folder))) != output_dir:
+        raise Exception("**** ERROR: Saving image outside the output folder is not allowed.")
     os.makedirs(folder, exist_ok=True)
     counters = [0]
     for name in os.listdir(folder):

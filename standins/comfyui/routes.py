@@ -139,7 +139,6 @@ def create_app(fake: FakeComfyUI) -> web.Application:
     @web.middleware
     async def faults(request: web.Request, handler: Handler) -> web.StreamResponse:
         active = fake.faults
-        fake.counters.http_requests += 1
         if active.refuse_connections:
             # The listener itself is closed by RunningFakeComfyUI; this drops keep-alive
             # connections opened before, without an answer.
@@ -195,7 +194,6 @@ def create_app(fake: FakeComfyUI) -> web.Application:
         fake.sockets.pop(sid, None)
         fake.sockets[sid] = ws
         fake.feature_flags[sid] = {}
-        fake.counters.ws_connections += 1
         fake.track_transport(ws, request.transport)
         try:
             await ws.send_json(

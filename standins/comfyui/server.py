@@ -41,19 +41,15 @@ MAXIMUM_HISTORY_SIZE = 10000
 class Counters:
     """Cumulative counts for tests; they survive ``restart`` (the ComfyUI state does not)."""
 
-    http_requests: int = 0
     prompt_requests: int = 0
     prompts_submitted: int = 0
-    prompts_rejected: int = 0
     prompts_started: int = 0
     prompts_succeeded: int = 0
     prompts_failed: int = 0
     prompts_interrupted: int = 0
     interrupts_received: int = 0
-    queue_deletes: int = 0
     queue_clears: int = 0
     uploads: int = 0
-    ws_connections: int = 0
     ws_drops: int = 0
     http_500_injected: int = 0
     connections_refused: int = 0
@@ -293,7 +289,6 @@ class FakeComfyUI:
                     self.queue_updated()
                 self.queue_updated()
                 self.deleted_ids.append(item.prompt_id)
-                self.counters.queue_deletes += 1
                 return
 
     def get_history(
@@ -320,8 +315,6 @@ class FakeComfyUI:
         client_id = body.get("client_id") if isinstance(body, dict) else None
 
         def reply(status: int, prompt_id: str | None, answer: dict[str, Any]) -> tuple[int, Any]:
-            if status == 400:
-                self.counters.prompts_rejected += 1
             self.submitted.append(SubmittedPrompt(prompt_id, status, number, client_id, body))
             return status, answer
 

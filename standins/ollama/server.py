@@ -137,7 +137,7 @@ class RunningFakeOllama(AppServer):
 
     def make_app(self) -> web.Application:
         """Ollama's routes and its OpenAI-compatible ones."""
-        app = web.Application(client_max_size=self.fake.settings.max_body_bytes)
+        app = web.Application(client_max_size=256 * 1024 * 1024)  # images travel inline
         routes = OllamaRoutes(self.fake)
         routes.register(app)
         OpenAIRoutes(routes).register(app)

@@ -11,7 +11,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from standins.ollama.faults import Fault
-from standins.ollama.wire import GoDecodeError, parse_go_duration
+from standins.ollama.wire import parse_go_duration
 
 __all__ = ["FakeOllamaSettings"]
 
@@ -57,15 +57,9 @@ class FakeOllamaSettings(BaseSettings):
     request_log_limit: int = Field(
         default=1000, ge=1, description="Received requests kept (oldest dropped first)."
     )
-    max_body_bytes: int = Field(
-        default=256 * 1024 * 1024, ge=1024, description="Largest accepted request body (bytes)."
-    )
 
     @field_validator("keep_alive")
     @classmethod
     def _keep_alive_parses(cls, value: str) -> str:
-        try:
-            parse_go_duration(value)
-        except GoDecodeError as exc:
-            raise ValueError(f"FAKE_OLLAMA_KEEP_ALIVE: {exc}") from None
+        parse_go_duration(value)  # a GoDecodeError is a ValueError: pydantic names the field
         return value
