@@ -61,22 +61,6 @@ class NodeDef:
         return (self.hidden[name], "hidden", {}) if name in self.hidden else None
 
 
-def _real_order(node: dict[str, Any]) -> dict[str, Any]:
-    """Keys and inputs in the order the real server emits them (the file is key-sorted)."""
-    order = node.get("input_order", {})
-    inputs = {}
-    for group in ("required", "optional", "hidden"):
-        if group in node["input"]:
-            entries = node["input"][group]
-            names = [n for n in order.get(group, []) if n in entries]
-            names += [n for n in entries if n not in names]
-            inputs[group] = {n: entries[n] for n in names}
-    out = {k: node[k] for k in RECORDED["object_info_key_order"] if k in node}
-    out.update({k: v for k, v in node.items() if k not in out})
-    out["input"] = inputs
-    return out
-
-
 def _set_options(node: dict[str, Any], input_name: str, options: list[str]) -> None:
     for group in ("required", "optional"):
         spec = node["input"].get(group, {}).get(input_name)
@@ -105,10 +89,12 @@ class FileResolver:
 
 @functools.cache
 def _recorded() -> dict[str, dict[str, Any]]:
-    """``object_info.json`` in the real key order, parsed once (:class:`NodeCatalog` copies
-    what it adapts)."""
-    text = resources.files("standins.comfyui").joinpath("object_info.json").read_text("utf-8")
-    return {name: _real_order(node) for name, node in json.loads(text).items()}
+    """``object_info.json`` (in the real server's key order), parsed once; :class:`NodeCatalog`
+    copies what it adapts."""
+    nodes: dict[str, dict[str, Any]] = json.loads(
+        resources.files("standins.comfyui").joinpath("object_info.json").read_text("utf-8")
+    )
+    return nodes
 
 
 class NodeCatalog:
