@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from standins.comfyui.catalog import RECORDED, NodeCatalog, NodeDef
-from standins.comfyui.nodes import NODES, Latent, NodeCall, pass_through, preview
+from standins.comfyui.nodes import NODES, Latent, NodeCall, Token, pass_through, preview
 from standins.comfyui.validation import frames, full_type_name
 
 if TYPE_CHECKING:
@@ -64,8 +64,10 @@ def _node_frame(node: NodeDef) -> list[str]:
 
 
 def _shown(x: Any) -> Any:
-    """An input value as ComfyUI shows it in ``current_inputs``."""
-    return x if x is None or isinstance(x, int | float | bool | str) else str(x)
+    """An input value as ComfyUI shows it in ``current_inputs`` (a model's or tensor's repr)."""
+    if x is None or isinstance(x, int | float | bool | str):
+        return x
+    return f"<comfy.{x.kind.lower()} object>" if isinstance(x, Token) else "tensor(<values>)"
 
 
 def is_link(value: Any) -> bool:

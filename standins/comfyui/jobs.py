@@ -44,12 +44,11 @@ def _job(fake: FakeComfyUI, prompt_id: str) -> dict[str, Any] | None:
         number, extra = entry["prompt"][0], entry["prompt"][3]
         outputs = sum(len(v.get("images", [])) for v in entry["outputs"].values())
     else:
-        running = {item[1]: item for item in fake.queue_snapshot()["queue_running"]}
-        pending = {item[1]: item for item in fake.queue_snapshot()["queue_pending"]}
-        item = running.get(prompt_id) or pending.get(prompt_id)
-        if item is None:
+        queue = fake.queue_snapshot()
+        items = {item[1]: item for item in queue["queue_running"] + queue["queue_pending"]}
+        if (item := items.get(prompt_id)) is None:
             return None
-        state = "in_progress" if prompt_id in running else "pending"
+        state = "in_progress" if prompt_id in fake.running_ids else "pending"
         number, extra, outputs = item[0], item[3], 0
     job = {"id": prompt_id, "status": state, "priority": number, "outputs_count": outputs}
     if extra.get("create_time") is not None:
@@ -61,11 +60,11 @@ def _cancel(fake: FakeComfyUI, prompt_id: str) -> bool:
     """Atomic: interrupts it if it runs, dequeues it if it waits."""
     if prompt_id in fake.running_ids:
         fake.interrupt(prompt_id)
-        return True
-    if prompt_id in fake.queued_ids:
+    elif prompt_id in fake.queued_ids:
         fake.delete_queue_item(prompt_id)
-        return True
-    return False
+    else:
+        return False
+    return True
 
 
 def add_job_routes(routes: web.RouteTableDef, fake: FakeComfyUI) -> None:

@@ -24,7 +24,7 @@ from PIL import Image, ImageFilter, ImageOps, PngImagePlugin
 
 from standins.comfyui.catalog import RECORDED, FileResolver, NodeDef
 
-__all__ = ["NODES", "Latent", "NodeCall", "NodeImpl", "pass_through", "preview"]
+__all__ = ["NODES", "Latent", "NodeCall", "NodeImpl", "Token", "pass_through", "preview"]
 
 
 def fingerprint(*parts: Any) -> str:
@@ -40,9 +40,6 @@ class Token:
     kind: str
     key: str
     scale: int = 1
-
-    def __str__(self) -> str:
-        return f"<comfy.{self.kind.lower()} object at 0x{self.key[:12]}>"
 
 
 @dataclass(frozen=True)
@@ -64,9 +61,6 @@ class Images:
     def map(self, fn: Callable[[Image.Image], Image.Image]) -> Images:
         return Images(tuple(fn(img) for img in self.images))
 
-    def __str__(self) -> str:
-        return f"tensor(<{len(self.images)}x{self.size[1]}x{self.size[0]}x3 values>)"
-
 
 @dataclass(frozen=True)
 class Mask:
@@ -78,12 +72,8 @@ class Mask:
 
     @property
     def key(self) -> str:
-        if self.pixels is None:
-            return f"mask {self.width}x{self.height}"
-        return f"mask {hashlib.sha256(self.pixels.tobytes()).hexdigest()[:16]}"
-
-    def __str__(self) -> str:
-        return f"tensor(<1x{self.height}x{self.width} values>)"
+        pixels = None if self.pixels is None else hashlib.sha256(self.pixels.tobytes()).hexdigest()
+        return fingerprint("mask", self.width, self.height, pixels)
 
 
 @dataclass(frozen=True)
@@ -102,9 +92,6 @@ class Latent:
         return fingerprint(
             self.width, self.height, self.batch, self.base, self.passes, self.noise_mask
         )
-
-    def __str__(self) -> str:
-        return f"{{'samples': tensor(<{self.batch}x16x{self.height}x{self.width} values>)}}"
 
 
 @dataclass

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
 import heapq
 import logging
@@ -155,16 +154,13 @@ class FakeComfyUI:
         tasks, self._tasks = self._tasks, []
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def close(self) -> None:
         """Remove the data dir if this instance created it."""
         if self._owns_data_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
 
-    # ------------------------------------------------------------------ observability
     @property
     def queued_ids(self) -> list[str]:
         """Pending prompt ids in the order the worker will take them."""
@@ -197,7 +193,6 @@ class FakeComfyUI:
         stats["system"]["argv"][2:] = [host or "127.0.0.1", "--port", str(port or 8188)]
         return stats
 
-    # ------------------------------------------------------------------ websockets
     def send(self, event: str, data: Any, sid: str | None = None) -> None:
         """Queue a JSON message for one client id, or for every socket when ``sid`` is None."""
         self._outbox.put_nowait(("json", event, data, sid))
@@ -253,7 +248,6 @@ class FakeComfyUI:
                 except Exception as ex:  # a closing socket; the real server logs and goes on
                     log.debug("send error: %s", ex)
 
-    # ------------------------------------------------------------------ queue
     def take_interrupt(self) -> bool:
         """Consume the interrupt flag (checked at node start and at every sampler step)."""
         interrupted, self._interrupt = self._interrupt, False

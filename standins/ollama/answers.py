@@ -159,9 +159,6 @@ def default_content(format_: Format) -> str:
     return "{}" if format_ == "json" else DEFAULT_TEXT
 
 
-# --- filling a schema -----------------------------------------------------------------
-
-
 def fill_schema(schema: Mapping[str, Any] | bool) -> Any:
     """A deterministic placeholder value that validates against ``schema`` (references,
     combinators, constants, bounds, lengths, formats and simple patterns included)."""
@@ -258,9 +255,6 @@ def _number(schema: Mapping[str, Any], *, integer: bool) -> int | float:
         nearby = (k * step for k in (base, base + 1, base - 1, base + 2, base - 2, base + 3))
         value = next((v for v in nearby if _inside(schema, v)), value)
     return round(value) if integer else float(value)
-
-
-# --- composing a completion -----------------------------------------------------------
 
 
 @dataclass(frozen=True)

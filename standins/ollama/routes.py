@@ -140,8 +140,6 @@ class OllamaRoutes:
             await asyncio.sleep(plan.delay_s)
         return error_reply(*plan.error) if plan.error else None
 
-    # --- small routes -------------------------------------------------------------------
-
     async def root(self, request: web.Request) -> web.Response:
         """``GET /``: the liveness text."""
         return web.Response(text="Ollama is running", content_type="text/plain", charset="utf-8")
@@ -212,8 +210,6 @@ class OllamaRoutes:
             body["projector_info"] = {"general.architecture": "clip", "clip.vision.image_size": 336}
         body["capabilities"] = list(model.capabilities)
         return body | {"modified_at": rfc3339_nano(self.fake.catalogue.modified_at_ns)}
-
-    # --- chat --------------------------------------------------------------
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
         """``POST /api/chat``."""

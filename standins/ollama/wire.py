@@ -125,8 +125,6 @@ def decode_std_base64(text: str) -> bytes:
         raise GoDecodeError(f"illegal base64 data at input byte {len(src)}") from None
 
 
-# --- request bodies ---------------------------------------------------------------
-
 Think = bool | str | None
 """``think`` as sent: a bool, a level ("low", "medium", "high", "max") or absent."""
 
