@@ -303,15 +303,9 @@ class PromptRun:
                 data[name] = outputs[index] if outputs and index < len(outputs) else None
             elif node.input_spec(name) is not None:
                 data[name] = value
-        extra = self.item.extra_data
-        for name, kind in node.hidden.items():
-            if kind == "PROMPT":
-                data[name] = self.item.prompt
-            elif kind == "EXTRA_PNGINFO":
-                data[name] = extra.get("extra_pnginfo")
-            elif kind == "UNIQUE_ID":
-                data[name] = node_id
-        return data
+        hidden: dict[str, Any] = {"PROMPT": self.item.prompt, "UNIQUE_ID": node_id}
+        hidden["EXTRA_PNGINFO"] = self.item.extra_data.get("extra_pnginfo")
+        return data | {name: hidden[kind] for name, kind in node.hidden.items() if kind in hidden}
 
     def _executed(self, node_id: str, ui: dict[str, Any] | None) -> None:
         if ui is not None:
