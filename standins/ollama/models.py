@@ -26,7 +26,6 @@ __all__ = [
     "InstalledModel",
     "QueueFullError",
     "Residency",
-    "Runner",
     "canonical_name",
     "load_options",
 ]
