@@ -10,13 +10,11 @@ import logging
 import signal
 from collections.abc import Callable, Coroutine
 from contextlib import AbstractAsyncContextManager
-from typing import Any, TypeVar
+from typing import Any
 
 from aiohttp import web
 
 __all__ = ["AppServer", "parse_args", "serve"]
-
-_S = TypeVar("_S", bound="AppServer")
 
 
 class AppServer:
@@ -40,6 +38,10 @@ class AppServer:
 
     def make_app(self) -> web.Application:
         """The application to serve (built at every start)."""
+        raise NotImplementedError  # pragma: no cover
+
+    def banner(self) -> str:
+        """What the command line logs once the stand-in listens: loudly, that it is one."""
         raise NotImplementedError  # pragma: no cover
 
     async def start(self) -> None:
@@ -110,11 +112,9 @@ def parse_args(prog: str, port: int, argv: list[str] | None = None) -> argparse.
 
 
 def serve(
-    args: argparse.Namespace,
-    run: Callable[[str, int], AbstractAsyncContextManager[_S]],
-    banner: Callable[[_S], str],
+    args: argparse.Namespace, run: Callable[[str, int], AbstractAsyncContextManager[AppServer]]
 ) -> None:
-    """Serve ``run(host, port)`` until SIGINT or SIGTERM, logging ``banner`` once it listens."""
+    """Serve ``run(host, port)`` until SIGINT or SIGTERM, logging its banner once it listens."""
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -125,7 +125,7 @@ def serve(
             with contextlib.suppress(NotImplementedError):
                 asyncio.get_running_loop().add_signal_handler(signum, stop.set)
         async with run(args.host, args.port) as running:
-            logging.getLogger("standins").warning("%s", banner(running))
+            logging.getLogger("standins").warning("%s", running.banner())
             await stop.wait()
 
     asyncio.run(until_signalled())

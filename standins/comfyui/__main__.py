@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 
 from standins import _server
-from standins.comfyui.server import RunningFakeComfyUI, run_fake_comfyui
+from standins.comfyui.server import run_fake_comfyui
 from standins.comfyui.settings import FakeComfyUISettings
 
 __all__ = ["main", "parse_args"]
@@ -14,19 +14,11 @@ __all__ = ["main", "parse_args"]
 parse_args = functools.partial(_server.parse_args, "standins.comfyui", 8188)
 
 
-def _banner(running: RunningFakeComfyUI) -> str:
-    return (
-        "fake ComfyUI stand-in (NOT a real ComfyUI: no models, no GPU, synthetic images) "
-        f"listening on {running.url}, data dir {running.fake.data_dir}"
-    )
-
-
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of ``python -m standins.comfyui``."""
+    """Entry point."""
     _server.serve(
         parse_args(argv),
         lambda host, port: run_fake_comfyui(FakeComfyUISettings(), host=host, port=port),
-        _banner,
     )
 
 

@@ -414,6 +414,13 @@ class RunningFakeComfyUI(AppServer):
         """Whether the server is up (listening unless it refuses connections)."""
         return self._runner is not None
 
+    def banner(self) -> str:
+        """What ``python -m standins.comfyui`` logs."""
+        return (
+            "fake ComfyUI stand-in (NOT a real ComfyUI: no models, no GPU, synthetic images) "
+            f"listening on {self.url}, data dir {self.fake.data_dir}"
+        )
+
     def make_app(self) -> web.Application:
         """ComfyUI's routes on ``fake``."""
         return create_app(self.fake)

@@ -135,6 +135,15 @@ class RunningFakeOllama(AppServer):
         self.fake = fake
         fake.faults.on_refuse = lambda fault: self.spawn(self.refuse_connections(fault.duration_s))
 
+    def banner(self) -> str:
+        """What ``python -m standins.ollama`` logs."""
+        settings = self.fake.settings
+        return (
+            f"fake_ollama: STAND-IN for the Ollama API (no real models, no GPU; answers are "
+            f"scripted or schema placeholders) listening on {self.url}; models "
+            f"{', '.join(settings.models)}, {settings.max_loaded_models} resident at once"
+        )
+
     def make_app(self) -> web.Application:
         """Ollama's routes and its OpenAI-compatible ones."""
         app = web.Application(client_max_size=256 * 1024 * 1024)  # images travel inline
