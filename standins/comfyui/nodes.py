@@ -250,11 +250,13 @@ _PER_PASS = {"seed", "denoise", "steps", "latent_image"}
 
 
 def _render(latent: Latent, index: int, size: tuple[int, int], share: float = 1.0) -> Image.Image:
-    """One image of a latent: the source (or grey) blended with each pass's colour field."""
-    img = Image.new("RGB", size, (128, 128, 128))
+    """One image of a latent: the source (or grey) blended with each pass's colour field; with
+    a noise mask the source stays outside it (only the masked area is denoised)."""
+    source = None
     if latent.base is not None:
-        base = latent.base.images[index % len(latent.base.images)]
-        img = base.resize(size, Image.Resampling.BILINEAR) if base.size != size else base
+        source = latent.base.images[index % len(latent.base.images)]
+        source = source.resize(size, Image.Resampling.BILINEAR) if source.size != size else source
+    img = source if source is not None else Image.new("RGB", size, (128, 128, 128))
     for n, (seed, denoise, key) in enumerate(latent.passes):
         rng = random.Random(fingerprint(seed, index, key))
         grid = (rng.randint(3, 7), rng.randint(3, 7))
@@ -264,18 +266,10 @@ def _render(latent: Latent, index: int, size: tuple[int, int], share: float = 1.
         )
         part = share if n == len(latent.passes) - 1 else 1.0
         img = Image.blend(img, colours.resize(size, Image.Resampling.BICUBIC), denoise * part)
-    return _masked(latent, index, img)
-
-
-def _masked(latent: Latent, index: int, img: Image.Image) -> Image.Image:
-    """With a noise mask the sampler keeps the source latent outside it (only the masked
-    area is denoised)."""
     mask = latent.noise_mask
-    if mask is None or mask.pixels is None or latent.base is None:
+    if mask is None or mask.pixels is None or source is None:
         return img
-    base = latent.base.images[index % len(latent.base.images)]
-    base = base.resize(img.size, Image.Resampling.BILINEAR) if base.size != img.size else base
-    return Image.composite(img, base, mask.pixels.resize(img.size, Image.Resampling.BILINEAR))
+    return Image.composite(img, source, mask.pixels.resize(size, Image.Resampling.BILINEAR))
 
 
 def preview(latent: Latent, share: float, max_size: int) -> bytes:

@@ -178,7 +178,6 @@ def create_app(fake: FakeComfyUI) -> web.Application:
     features = {"supports_preview_metadata": True, "max_upload_size": max_upload}
     app = web.Application(client_max_size=max_upload, middlewares=[faults, origin_only])
     routes = web.RouteTableDef()
-    upload_lock = asyncio.Lock()
 
     def json_get(path: str, answer: Callable[[web.Request], Any]) -> None:
         async def handler(request: web.Request) -> web.Response:
@@ -255,19 +254,10 @@ def create_app(fake: FakeComfyUI) -> web.Application:
         if not (image and image.file and image.filename):
             return web.Response(status=400)
         subfolder = str(post.get("subfolder", ""))
+        # On the event loop, as ComfyUI does: no two uploads race for a folder or a free name.
+        folder, overwrite = fake.files.dirs[str(kind)], post.get("overwrite")
         content = image.file.read()
-        # ComfyUI stores uploads on its event loop, one at a time: no two uploads race for
-        # a folder or a free name.
-        async with upload_lock:
-            stored = await asyncio.to_thread(
-                store_upload,
-                fake.files.dirs[str(kind)],
-                image.filename,
-                subfolder,
-                content,
-                post.get("overwrite"),
-                str(kind),
-            )
+        stored = store_upload(folder, image.filename, subfolder, content, overwrite, str(kind))
         if not isinstance(stored, StoredUpload):
             return web.Response(status=stored)
         fake.counters.uploads += 1
