@@ -193,7 +193,8 @@ def create_app(fake: FakeComfyUI) -> web.Application:
         fake.sockets.pop(sid, None)
         fake.sockets[sid] = ws
         fake.feature_flags[sid] = {}
-        fake.track_transport(ws, request.transport)
+        if request.transport is not None:
+            fake.transports[id(ws)] = request.transport
         try:
             await ws.send_json(
                 {"type": "status", "data": {"status": fake.queue_info(), "sid": sid}}
@@ -216,7 +217,7 @@ def create_app(fake: FakeComfyUI) -> web.Application:
             # Pops by id like the real server, even when a newer socket took the id over.
             fake.sockets.pop(sid, None)
             fake.feature_flags.pop(sid, None)
-            fake.track_transport(ws, None)
+            fake.transports.pop(id(ws), None)
         return ws
 
     json_get("/embeddings", lambda r: [])

@@ -97,7 +97,8 @@ class FakeComfyUI:
         self.request_log: list[tuple[str, str, int]] = []
         self._history_changed = asyncio.Condition()
         self._tasks: list[asyncio.Task[None]] = []
-        self._transports: dict[int, asyncio.Transport] = {}
+        self.transports: dict[int, asyncio.Transport] = {}
+        """The websockets' TCP connections by ``id(ws)``, for faults that abort them."""
         self._wake = asyncio.Event()
         self.reset_state()
 
@@ -207,17 +208,10 @@ class FakeComfyUI:
 
     def abort_websockets(self) -> None:
         """Abort every websocket connection now (no close frame: the peer sees a reset)."""
-        for transport in self._transports.values():
+        for transport in self.transports.values():
             transport.abort()
             self.counters.ws_drops += 1
-        self._transports.clear()
-
-    def track_transport(self, ws: web.WebSocketResponse, transport: Any | None) -> None:
-        """Remember (or with None forget) a websocket's TCP transport so faults can abort it."""
-        if transport is None:
-            self._transports.pop(id(ws), None)
-        else:
-            self._transports[id(ws)] = transport
+        self.transports.clear()
 
     def supports_preview_metadata(self, sid: str | None) -> bool:
         """Whether that client sent ``feature_flags`` with ``supports_preview_metadata``."""

@@ -1,9 +1,6 @@
-"""Settings of the ComfyUI stand-in (env prefix ``FAKE_COMFYUI_``).
-
-Model lists accept a JSON array or a comma separated string, e.g.
-``FAKE_COMFYUI_LORAS="a.safetensors,b.safetensors"``. Faults are nested:
-``FAKE_COMFYUI_FAULTS__HTTP_DELAY_S=2``.
-"""
+"""Settings of the ComfyUI stand-in (``FAKE_COMFYUI_*``): model lists as a JSON array or comma
+separated (``FAKE_COMFYUI_LORAS="a.safetensors,b.safetensors"``), faults nested
+(``FAKE_COMFYUI_FAULTS__HTTP_DELAY_S=2``)."""
 
 from __future__ import annotations
 
@@ -34,10 +31,8 @@ NameList = Annotated[list[str], NoDecode, BeforeValidator(_split_list)]
 
 
 class FaultSettings(BaseModel):
-    """Fault injection knobs. Every field can be changed at runtime on ``fake.faults``.
-
-    Node selectors (``execution_error_node``, ``oom_node``) match a node id or a class_type.
-    """
+    """Fault injection knobs, each changeable at runtime on ``fake.faults``; node selectors
+    (``execution_error_node``, ``oom_node``) match a node id or a class_type."""
 
     model_config = ConfigDict(
         validate_assignment=True, extra="forbid", use_attribute_docstrings=True
