@@ -18,8 +18,7 @@ __all__ = ["AppServer", "parse_args", "serve"]
 
 
 class AppServer:
-    """An aiohttp application (built by :meth:`make_app`) listening on ``host`` and ``port``;
-    port 0 picks a free one, kept for every later start."""
+    """An aiohttp app (:meth:`make_app`) on ``host``:``port``; port 0 picks one, kept after."""
 
     shutdown_timeout_s = 0.25  # for in-flight requests when the server stops
 

@@ -89,8 +89,7 @@ class FileResolver:
 
 @functools.cache
 def _recorded() -> dict[str, dict[str, Any]]:
-    """``object_info.json`` (in the real server's key order), parsed once; :class:`NodeCatalog`
-    copies what it adapts."""
+    """``object_info.json``, parsed once (:class:`NodeCatalog` copies what it adapts)."""
     nodes: dict[str, dict[str, Any]] = json.loads(
         resources.files("standins.comfyui").joinpath("object_info.json").read_text("utf-8")
     )

@@ -469,8 +469,7 @@ class RunningFakeComfyUI(AppServer):
 async def run_fake_comfyui(
     settings: FakeComfyUISettings | None = None, *, host: str = "127.0.0.1", port: int = 0
 ) -> AsyncIterator[RunningFakeComfyUI]:
-    """Run a stand-in ComfyUI (``settings`` default to the environment's) on ``host`` and
-    ``port`` (0: a free one) for an ``async with`` block."""
+    """Serve a stand-in ComfyUI on ``host``:``port`` (0: a free one) for an ``async with``."""
     running = RunningFakeComfyUI(FakeComfyUI(settings), host, port)
     await running.start()
     try:

@@ -18,8 +18,7 @@ Validation = tuple[bool, dict[str, Any] | None, list[str], dict[str, Any]]
 
 
 def frames(*names: str) -> list[str]:
-    """Traceback lines in the recorded format for ``names`` of ``RECORDED["frames"]`` (or
-    ``"path:line:function:code"`` specs)."""
+    """Traceback lines in the recorded format, by frame name or ``"path:line:function:code"``."""
     lines = []
     for name in names:
         path, line, func, code = RECORDED["frames"].get(name, name).split(":", 3)

@@ -160,8 +160,7 @@ class RunningFakeOllama(AppServer):
         await self.start()
 
     async def refuse_connections(self, duration_s: float | None = None) -> None:
-        """Stop listening ("connection refused") for ``duration_s`` seconds, or until
-        :meth:`accept_connections` when None."""
+        """Stop listening ("connection refused") for ``duration_s`` (None: until reopened)."""
         await self.stop()
         if duration_s is not None:
             self.spawn(self._reopen_after(duration_s))
