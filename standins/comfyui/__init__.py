@@ -1,16 +1,7 @@
-"""A protocol-faithful fake of a ComfyUI 0.3.64 server (no models, no GPU).
+"""A protocol-faithful stand-in for a ComfyUI 0.3.64 server, no models, no GPU (the README)."""
 
-Public API: ``FakeComfyUISettings``, ``FaultSettings``, ``FakeComfyUI``, ``create_app``,
-``run_fake_comfyui`` and ``RunningFakeComfyUI``. See ``standins/comfyui/README.md``.
-"""
-
-from standins.comfyui.server import (
-    Counters,
-    FakeComfyUI,
-    RunningFakeComfyUI,
-    create_app,
-    run_fake_comfyui,
-)
+from standins.comfyui.routes import create_app
+from standins.comfyui.server import Counters, FakeComfyUI, RunningFakeComfyUI, run_fake_comfyui
 from standins.comfyui.settings import FakeComfyUISettings, FaultSettings
 
 __all__ = [

@@ -1,56 +1,25 @@
-"""``python -m standins.comfyui --port 8188``: run the ComfyUI stand-in.
-
-Settings come from ``FAKE_COMFYUI_*`` environment variables (see settings.py).
-"""
+"""``python -m standins.comfyui --port 8188``: run the ComfyUI stand-in until SIGINT or SIGTERM
+(settings from ``FAKE_COMFYUI_*`` environment variables)."""
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import logging
-import signal
+import functools
 
+from standins import _server
 from standins.comfyui.server import run_fake_comfyui
 from standins.comfyui.settings import FakeComfyUISettings
 
-__all__ = ["main", "parse_args", "serve"]
+__all__ = ["main", "parse_args"]
 
-log = logging.getLogger("fake_comfyui")
-
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """The command line: ``--host`` (loopback), ``--port`` (8188), ``--log-level``."""
-    parser = argparse.ArgumentParser(
-        prog="python -m standins.comfyui",
-        description="ComfyUI stand-in (protocol-faithful, for tests and the no-GPU demo).",
-    )
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    parser.add_argument("--port", type=int, default=8188, help="port to listen on")
-    parser.add_argument("--log-level", default="INFO")
-    return parser.parse_args(argv)
-
-
-async def serve(host: str, port: int) -> None:
-    """Serve until SIGINT or SIGTERM."""
-    stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-    async with run_fake_comfyui(FakeComfyUISettings(), host=host, port=port) as running:
-        log.warning(
-            "fake ComfyUI stand-in (NOT a real ComfyUI: no models, no GPU, synthetic images) "
-            "listening on %s, data dir %s",
-            running.url,
-            running.fake.data_dir,
-        )
-        await stop.wait()
+parse_args = functools.partial(_server.parse_args, "standins.comfyui", 8188)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of ``python -m standins.comfyui``."""
-    args = parse_args(argv)
-    log_format = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-    logging.basicConfig(level=args.log_level.upper(), format=log_format)
-    asyncio.run(serve(args.host, args.port))
+    """Entry point."""
+    _server.serve(
+        parse_args(argv),
+        lambda host, port: run_fake_comfyui(FakeComfyUISettings(), host=host, port=port),
+    )
 
 
 if __name__ == "__main__":

@@ -1,10 +1,6 @@
-"""Node schemas from the shipped ``object_info.json`` (a real ComfyUI 0.3.64 answer), and files.
-
-``object_info.json`` is the contract for node inputs: validation and execution read every
-declaration from it. The model lists of the loader nodes are replaced with the files the
-stand-in "has" (from the settings), and LoadImage's list follows the input folder, as on the
-real server.
-"""
+"""Node schemas from ``object_info.json`` (a real ComfyUI 0.3.64 answer, the contract for node
+inputs) with the loaders listing the configured model files and LoadImage the input folder;
+the input/output/temp folders."""
 
 from __future__ import annotations
 
@@ -19,7 +15,7 @@ from typing import Any
 
 from standins.comfyui.settings import FakeComfyUISettings
 
-__all__ = ["FILE_VALIDATORS", "MODEL_FOLDERS", "FileResolver", "NodeCatalog", "NodeDef"]
+__all__ = ["FILE_VALIDATORS", "RECORDED", "FileResolver", "NodeCatalog", "NodeDef"]
 
 # Model folder → the settings field with its files and the "Class.input" lists showing them.
 MODEL_INPUTS = {
@@ -32,24 +28,16 @@ MODEL_INPUTS = {
     "diffusion_models": ("diffusion_models", "UNETLoader.unet_name"),
 }
 
-# GET /models, in the order the real server lists them.
-MODEL_FOLDERS = [
-    "checkpoints", "configs", "loras", "vae", "text_encoders", "diffusion_models", "clip_vision",
-    "style_models", "embeddings", "diffusers", "vae_approx", "controlnet", "gligen",
-    "upscale_models", "custom_nodes", "hypernetworks", "photomaker", "classifiers",
-    "model_patches", "audio_encoders",
-]  # fmt: skip
+RECORDED: dict[str, Any] = json.loads(
+    resources.files("standins.comfyui").joinpath("recorded.json").read_text("utf-8")
+)
+"""The real server's other answers, texts and tables (its ``comment`` says which)."""
 
 # Nodes whose VALIDATE_INPUTS checks that a file exists: input name and message prefix.
 FILE_VALIDATORS = {
     "LoadImage": ("image", "Invalid image file"),
     "LoadImageMask": ("image", "Invalid image file"),
 }
-
-_KEY_ORDER = [
-    "input", "input_order", "output", "output_is_list", "output_name", "name", "display_name",
-    "description", "python_module", "category", "output_node",
-]  # fmt: skip
 
 
 @dataclass
@@ -73,22 +61,6 @@ class NodeDef:
         return (self.hidden[name], "hidden", {}) if name in self.hidden else None
 
 
-def _real_order(node: dict[str, Any]) -> dict[str, Any]:
-    """Keys and inputs in the order the real server emits them (the file is key-sorted)."""
-    order = node.get("input_order", {})
-    inputs = {}
-    for group in ("required", "optional", "hidden"):
-        if group in node["input"]:
-            entries = node["input"][group]
-            names = [n for n in order.get(group, []) if n in entries]
-            names += [n for n in entries if n not in names]
-            inputs[group] = {n: entries[n] for n in names}
-    out = {k: node[k] for k in _KEY_ORDER if k in node}
-    out.update({k: v for k, v in node.items() if k not in out})
-    out["input"] = inputs
-    return out
-
-
 def _set_options(node: dict[str, Any], input_name: str, options: list[str]) -> None:
     for group in ("required", "optional"):
         spec = node["input"].get(group, {}).get(input_name)
@@ -99,22 +71,14 @@ def _set_options(node: dict[str, Any], input_name: str, options: list[str]) -> N
 
 
 class FileResolver:
-    """The input/, output/ and temp/ folders; ``folder_paths.annotated_filepath`` semantics."""
+    """The input/, output/ and temp/ folders."""
 
     def __init__(self, data_dir: str) -> None:
         self.dirs = {kind: os.path.join(data_dir, kind) for kind in ("input", "output", "temp")}
 
-    def annotated(self, name: str) -> tuple[str, str | None]:
-        """``"x.png [output]"`` → (``"x.png"``, the output folder); no suffix: (name, None)."""
-        for kind in ("output", "input", "temp"):
-            if name.endswith(f"[{kind}]"):
-                return name[: -len(kind) - 3], self.dirs[kind]
-        return name, None
-
     def path(self, name: str) -> str:
-        """Where a LoadImage name points (input/ unless annotated)."""
-        name, base = self.annotated(name)
-        return os.path.join(base or self.dirs["input"], name)
+        """Where a LoadImage name points."""
+        return os.path.join(self.dirs["input"], name)
 
     def input_images(self) -> list[str]:
         """Image files directly in input/ (what LoadImage lists)."""
@@ -125,12 +89,11 @@ class FileResolver:
 
 @functools.cache
 def _recorded() -> dict[str, dict[str, Any]]:
-    """The shipped ``object_info.json`` in the real key order, parsed once per process.
-
-    Callers must not change it: :class:`NodeCatalog` copies what it adapts.
-    """
-    text = resources.files("standins.comfyui").joinpath("object_info.json").read_text("utf-8")
-    return {name: _real_order(node) for name, node in json.loads(text).items()}
+    """``object_info.json``, parsed once (:class:`NodeCatalog` copies what it adapts)."""
+    nodes: dict[str, dict[str, Any]] = json.loads(
+        resources.files("standins.comfyui").joinpath("object_info.json").read_text("utf-8")
+    )
+    return nodes
 
 
 class NodeCatalog:

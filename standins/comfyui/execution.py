@@ -9,9 +9,8 @@ history, broadcasts ``status`` and sends ``executing {node: null}``.
 
 Order: a "topological dissolve" from the output nodes; among the ready nodes an output node
 goes first, then a node feeding an output, then one two hops away, else the first ready one
-(this gives the recorded order). Cache keys: class, "is changed" (file hash for LoadImage),
-constant inputs and the ancestors' keys (node ids only for nodes with a UNIQUE_ID input);
-keys the current prompt does not use are dropped when it starts (the classic cache).
+in discovery order. Cache keys: class, "is changed" (file hash for LoadImage), constant
+inputs and the ancestors' keys; the current prompt drops the keys it does not use.
 """
 
 from __future__ import annotations
@@ -28,9 +27,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from standins.comfyui.catalog import NodeCatalog, NodeDef
-from standins.comfyui.nodes import NODES, Latent, NodeCall, pass_through, preview
-from standins.comfyui.validation import full_type_name
+from standins.comfyui.catalog import RECORDED, NodeCatalog, NodeDef
+from standins.comfyui.nodes import NODES, Latent, NodeCall, Token, pass_through, preview
+from standins.comfyui.validation import frames, full_type_name
 
 if TYPE_CHECKING:
     from standins.comfyui.server import FakeComfyUI
@@ -40,62 +39,35 @@ __all__ = ["OutputCache", "PromptRun", "QueueItem"]
 log = logging.getLogger("fake_comfyui")
 
 PREVIEW_IMAGE, TEXT, PREVIEW_IMAGE_WITH_METADATA = 1, 3, 4
-
-OOM_TIPS = (
-    "This error means you ran out of memory on your GPU.\n\nTIPS: If the workflow worked before "
-    "you might have accidentally set the batch_size to a large number."
-)
-CUDA_ERROR = (
-    "CUDA error: an illegal memory access was encountered\nCUDA kernel errors might be "
-    "asynchronously reported at some other API call, so the stacktrace below might be "
-    "incorrect.\nFor debugging consider passing CUDA_LAUNCH_BLOCKING=1\n"
-    "Compile with `TORCH_USE_CUDA_DSA` to enable device-side assertions."
-)
-
-
-def _frames(*frames: str) -> list[str]:
-    """Canned traceback lines in the recorded format, from ``"path:line:function:code"``."""
-    lines = []
-    for frame in frames:
-        path, line, func, code = frame.split(":", 3)
-        lines.append(f'  File "/opt/ComfyUI/{path}", line {line}, in {func}\n    {code}\n')
-    return lines
-
-
-EXECUTE_FRAMES = _frames(
-    "execution.py:496:execute:output_data, output_ui, ... = await get_output_data(...)",
-    "execution.py:277:process_inputs:result = f(**inputs)",
-)
-CHECKPOINT_FRAMES = _frames(
-    "nodes.py:578:load_checkpoint:out = comfy.sd.load_checkpoint_guess_config(ckpt_path, ...)",
-    'comfy/utils.py:59:load_torch_file:with safetensors.safe_open(ckpt, framework="pt") as f:',
-)
-SAMPLER_FRAMES = _frames(
-    "nodes.py:1525:sample:return common_ksampler(model, seed, steps, cfg, sampler_name, ...)",
-    "comfy/ldm/flux/model.py:204:forward:out = self.forward_orig(img, img_ids, context, ...)",
-)
+PREVIEW_SIZE = 512  # --preview-size
 
 
 class NodeError(Exception):
     """A failure with a chosen ``exception_type`` and traceback (the injected faults)."""
 
-    def __init__(self, message: str, exception_type: str, frames: list[str]) -> None:
+    def __init__(self, message: str, exception_type: str, trace: list[str]) -> None:
         super().__init__(message)
         self.exception_type = exception_type
-        self.frames = frames
+        self.trace = trace
 
 
 class Interrupted(Exception):
     """``comfy.model_management.InterruptProcessingException``."""
 
 
+def _oom(trace: list[str]) -> NodeError:
+    return NodeError("Allocation on device ", "torch.OutOfMemoryError", trace)
+
+
 def _node_frame(node: NodeDef) -> list[str]:
-    return _frames(f"{node.python_module.replace('.', '/')}.py:1:execute:...")
+    return frames(f"{node.python_module.replace('.', '/')}.py:1:execute:...")
 
 
 def _shown(x: Any) -> Any:
-    """An input value as ComfyUI shows it in ``current_inputs``."""
-    return x if x is None or isinstance(x, int | float | bool | str) else str(x)
+    """An input value as ComfyUI shows it in ``current_inputs`` (a model's or tensor's repr)."""
+    if x is None or isinstance(x, int | float | bool | str):
+        return x
+    return f"<comfy.{x.kind.lower()} object>" if isinstance(x, Token) else "tensor(<values>)"
 
 
 def is_link(value: Any) -> bool:
@@ -187,11 +159,7 @@ def _signatures(prompt: dict[str, Any], catalog: NodeCatalog, is_changed: Any) -
 def execution_order(
     prompt: dict[str, Any], catalog: NodeCatalog, outputs: list[str], cache: OutputCache
 ) -> list[str]:
-    """The nodes to run, in ComfyUI's order: a dissolve from the outputs, cached nodes skipped.
-
-    Among the ready nodes an output goes first, then a node feeding one, then one two hops
-    away, else the first ready one in discovery order (depth first from each output).
-    """
+    """The nodes to run, in ComfyUI's order (the module's docstring), cached nodes skipped."""
     waits: dict[str, set[str]] = {}  # node → the nodes it still waits for
     for output in outputs:
         stack = [output]
@@ -312,15 +280,15 @@ class PromptRun:
     def _error(self, node_id: str, ex: Exception) -> dict[str, Any]:
         log.error("!!! Exception during processing !!! %s", ex)
         if isinstance(ex, NodeError):
-            kind, frames = ex.exception_type, ex.frames
+            kind, trace = ex.exception_type, ex.trace
         else:
             node = self.host.catalog[self.item.prompt[node_id]["class_type"]]
-            kind, frames = full_type_name(type(ex)), _node_frame(node)
-        tips = OOM_TIPS if kind == "torch.OutOfMemoryError" else ""
+            kind, trace = full_type_name(type(ex)), _node_frame(node)
+        tips = RECORDED["oom_tips"] if kind == "torch.OutOfMemoryError" else ""
         return {
             "exception_message": f"{ex}\n{tips}",
             "exception_type": kind,
-            "traceback": [*EXECUTE_FRAMES, *frames],
+            "traceback": [*frames("execute", "process_inputs"), *trace],
             "current_inputs": {k: [_shown(v)] for k, v in self.inputs.items()},
             "current_outputs": list(self.item.prompt),
         }
@@ -335,15 +303,9 @@ class PromptRun:
                 data[name] = outputs[index] if outputs and index < len(outputs) else None
             elif node.input_spec(name) is not None:
                 data[name] = value
-        extra = self.item.extra_data
-        for name, kind in node.hidden.items():
-            if kind == "PROMPT":
-                data[name] = self.item.prompt
-            elif kind == "EXTRA_PNGINFO":
-                data[name] = extra.get("extra_pnginfo")
-            elif kind == "UNIQUE_ID":
-                data[name] = node_id
-        return data
+        hidden: dict[str, Any] = {"PROMPT": self.item.prompt, "UNIQUE_ID": node_id}
+        hidden["EXTRA_PNGINFO"] = self.item.extra_data.get("extra_pnginfo")
+        return data | {name: hidden[kind] for name, kind in node.hidden.items() if kind in hidden}
 
     def _executed(self, node_id: str, ui: dict[str, Any] | None) -> None:
         if ui is not None:
@@ -378,8 +340,8 @@ class PromptRun:
             raise self._injected(node, stepped)
         oom_at = faults.oom_after_step if faults.oom_node in (node_id, class_type) else None
         if oom_at is not None and not stepped:
-            raise NodeError("Allocation on device ", "torch.OutOfMemoryError", _node_frame(node))
-        call = NodeCall(node_id, class_type, host.settings, host.files, host.catalog.model_files)
+            raise _oom(_node_frame(node))
+        call = NodeCall(node_id, class_type, host.files, host.catalog.model_files)
         if impl is None:
             result = pass_through(call, inputs, node)
         else:
@@ -389,7 +351,8 @@ class PromptRun:
         for text in call.texts:  # GetImageSize's TEXT frame goes to every socket
             head = node_id.encode()
             host.send_binary(TEXT, struct.pack(">I", len(head)) + head + text.encode(), None)
-        self._send_images(node_id, call.images)
+        for index, image in enumerate(call.images, start=1):  # SaveImageWebsocket's PNGs
+            self._progress(node_id, index, len(call.images), image, "image/png")
         ui = None
         if isinstance(result, dict) and result:  # an empty ui: no executed, no history
             meta = {"node_id": node_id, "display_node": node_id, "parent_node": None}
@@ -400,31 +363,26 @@ class PromptRun:
         self._progress_state(node_id, state="finished", value=self.progress[node_id]["max"])
         self.executed.append(node_id)
 
-    def _send_images(self, node_id: str, images: list[bytes]) -> None:
-        """``SaveImageWebsocket``'s frames: per image ``progress_state``, then a type-4 frame
-        and ``progress`` (client with preview metadata) or ``progress`` and a type-1 PNG."""
-        for index, image in enumerate(images, start=1):
-            self._progress_state(node_id, state="running", value=index, max=len(images))
-            self._image_frame(node_id, image, "image/png", before=True)
-            progress = {"value": index, "max": len(images), "prompt_id": self.pid}
-            self.send("progress", progress | {"node": node_id})
-            self._image_frame(node_id, image, "image/png", before=False)
-
-    def _image_frame(self, node_id: str, image: bytes, mime: str, *, before: bool) -> None:
-        """An image frame around a ``progress`` message: type 4 goes before it (sent from
-        inside the progress hook), type 1 after it."""
+    def _progress(
+        self, node_id: str, value: int, total: int, image: bytes | None, mime: str
+    ) -> None:
+        """``progress_state`` and ``progress`` of one step, with its image frame: type 4 before
+        ``progress`` (a client with preview metadata; sent from the progress hook), else type 1
+        after it."""
         host = self.host
+        self._progress_state(node_id, state="running", value=value, max=total)
         with_metadata = host.supports_preview_metadata(host.client_id)
-        if with_metadata is not before:
-            return
-        if with_metadata:
+        if image is not None and with_metadata:
             meta: dict[str, Any] = {"node_id": node_id, "prompt_id": self.pid}
             meta |= {"display_node_id": node_id, "parent_node_id": None}
             meta |= {"real_node_id": node_id, "image_type": mime}
             head = json.dumps(meta).encode()
             frame = struct.pack(">I", len(head)) + head + image
             host.send_binary(PREVIEW_IMAGE_WITH_METADATA, frame, host.client_id)
-        else:
+        self.send(
+            "progress", {"value": value, "max": total, "prompt_id": self.pid, "node": node_id}
+        )
+        if image is not None and not with_metadata:
             kind = 2 if mime == "image/png" else 1
             host.send_binary(PREVIEW_IMAGE, struct.pack(">I", kind) + image, host.client_id)
 
@@ -436,12 +394,13 @@ class PromptRun:
         faults = self.host.faults
         if node.name == "CheckpointLoaderSimple":  # what the recorded dummy checkpoints gave
             message = "Error while deserializing header: header too small"
-            kind, frames = "safetensors._safetensors_rust.SafetensorError", CHECKPOINT_FRAMES
+            kind = "safetensors._safetensors_rust.SafetensorError"
+            trace = frames("load_checkpoint", "load_torch_file")
         else:
-            message, kind = CUDA_ERROR, "RuntimeError"
-            frames = SAMPLER_FRAMES if stepped else _node_frame(node)
+            message, kind = RECORDED["cuda_error"], "RuntimeError"
+            trace = frames("sample", "flux_forward") if stepped else _node_frame(node)
         message = faults.execution_error_message or message
-        return NodeError(message, faults.execution_error_type or kind, frames)
+        return NodeError(message, faults.execution_error_type or kind, trace)
 
     async def _steps(self, node_id: str, total: int, result: Any, oom_at: int | None) -> None:
         """A stepped node's progress: per step a delay, interrupt check, progress, preview."""
@@ -451,18 +410,12 @@ class PromptRun:
             await asyncio.sleep(settings.step_delay_s)
             self._check_interrupt()
             if oom_at is not None and step > oom_at:
-                raise NodeError("Allocation on device ", "torch.OutOfMemoryError", SAMPLER_FRAMES)
+                raise _oom(frames("sample", "flux_forward"))
             jpeg = None
             if settings.previews_enabled and latent is not None:
-                share, size = step / total, settings.preview_size
+                share, size = step / total, PREVIEW_SIZE
                 jpeg = await asyncio.to_thread(preview, latent, share, size)
-            self._progress_state(node_id, state="running", value=step, max=total)
-            if jpeg is not None:
-                self._image_frame(node_id, jpeg, "image/jpeg", before=True)
-            progress = {"value": step, "max": total, "prompt_id": self.pid, "node": node_id}
-            self.send("progress", progress)
-            if jpeg is not None:
-                self._image_frame(node_id, jpeg, "image/jpeg", before=False)
+            self._progress(node_id, step, total, jpeg, "image/jpeg")
             drop_at = host.faults.ws_drop_after_step
             if drop_at is not None and step >= drop_at and not self.dropped_ws:
                 self.dropped_ws = True

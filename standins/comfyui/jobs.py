@@ -1,7 +1,6 @@
-"""The newer API (ComfyUI ≥ 0.26, switched on by ``comfyui_version``): canonical UUID
-prompt ids and ``/api/jobs`` with per-job status and cancel (``server.py`` and
-``comfy_execution/jobs.py`` at v0.27.0). Routes are registered with the literal ``/api/jobs``
-path (so ``/api/api/jobs`` works too, and ``/jobs`` does not)."""
+"""The newer API (ComfyUI ≥ 0.26, per ``comfyui_version``; v0.27.0's ``server.py`` and
+``comfy_execution/jobs.py``): canonical UUID prompt ids, ``/api/jobs`` status and cancel
+(registered at the literal path: ``/api/api/jobs`` works too, ``/jobs`` does not)."""
 
 from __future__ import annotations
 
@@ -13,18 +12,10 @@ from aiohttp import web
 if TYPE_CHECKING:
     from standins.comfyui.server import FakeComfyUI
 
-__all__ = ["INVALID_PROMPT_ID", "add_job_routes", "is_newer_api", "valid_job_id"]
+__all__ = ["add_job_routes", "is_newer_api", "valid_job_id"]
 
 NEWER_API = (0, 26, 0)
 """First version with per-job cancel and strict UUID prompt ids (both used together)."""
-
-INVALID_PROMPT_ID = {
-    "type": "invalid_prompt_id",
-    "message": "prompt_id must be a valid UUID",
-    "details": "prompt_id must be a UUID string in canonical lowercase hyphenated form; "
-    "omit it to let the server generate one",
-    "extra_info": {},
-}
 
 
 def is_newer_api(version: str) -> bool:
@@ -53,12 +44,11 @@ def _job(fake: FakeComfyUI, prompt_id: str) -> dict[str, Any] | None:
         number, extra = entry["prompt"][0], entry["prompt"][3]
         outputs = sum(len(v.get("images", [])) for v in entry["outputs"].values())
     else:
-        running = {item[1]: item for item in fake.queue_snapshot()["queue_running"]}
-        pending = {item[1]: item for item in fake.queue_snapshot()["queue_pending"]}
-        item = running.get(prompt_id) or pending.get(prompt_id)
-        if item is None:
+        queue = fake.queue_snapshot()
+        items = {item[1]: item for item in queue["queue_running"] + queue["queue_pending"]}
+        if (item := items.get(prompt_id)) is None:
             return None
-        state = "in_progress" if prompt_id in running else "pending"
+        state = "in_progress" if prompt_id in fake.running_ids else "pending"
         number, extra, outputs = item[0], item[3], 0
     job = {"id": prompt_id, "status": state, "priority": number, "outputs_count": outputs}
     if extra.get("create_time") is not None:
@@ -70,11 +60,11 @@ def _cancel(fake: FakeComfyUI, prompt_id: str) -> bool:
     """Atomic: interrupts it if it runs, dequeues it if it waits."""
     if prompt_id in fake.running_ids:
         fake.interrupt(prompt_id)
-        return True
-    if prompt_id in fake.queued_ids:
+    elif prompt_id in fake.queued_ids:
         fake.delete_queue_item(prompt_id)
-        return True
-    return False
+    else:
+        return False
+    return True
 
 
 def add_job_routes(routes: web.RouteTableDef, fake: FakeComfyUI) -> None:

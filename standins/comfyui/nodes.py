@@ -1,17 +1,10 @@
-"""What the stand-in's nodes compute: deterministic images of the size a real render has.
+"""What the stand-in's nodes compute (``NODES``; any other node type is a :func:`pass_through`):
+deterministic images of the size a real render has, sized by ComfyUI's rules.
 
-No model is loaded. Pixels are :class:`Images`, :class:`Mask` and :class:`Latent`; every other
-value (MODEL, CLIP, VAE, CONDITIONING, CONTROL_NET, ...) is a :class:`Token` whose key
-fingerprints the inputs that made it, so a LoRA, a prompt or a ControlNet hint changes what
-a sampler draws. A sampler records (seed, denoise, key) on the latent and VAEDecode turns that
-into pixels: the source image (img2img) or grey, blended with a colour field derived from
-them in proportion to denoise. Sizes follow ComfyUI's rules (VAEEncode crops to multiples
-of 8, latents are 1/8 of the pixels, the scale nodes round like the real ones).
-
-``NODES`` implements the node types whose pixels, sizes or side effects matter to the
-product's workflows and the conformance tests; any other node type of ``object_info`` runs
-as :func:`pass_through`. Implementations are plain functions run in a thread; the executor
-adds delays, progress, previews and interrupts around the stepped ones.
+Pixels are :class:`Images`, :class:`Mask` and :class:`Latent`; any other value is a
+:class:`Token` fingerprinting the inputs that made it, so a LoRA, prompt or hint changes what a
+sampler draws. A sampler records (seed, denoise, key) on the latent; VAEDecode blends the
+source (or grey) with a colour field derived from them, in proportion to denoise.
 """
 
 from __future__ import annotations
@@ -27,12 +20,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
-from PIL import Image, ImageFilter, ImageOps, ImageSequence, PngImagePlugin
+from PIL import Image, ImageFilter, ImageOps, PngImagePlugin
 
-from standins.comfyui.catalog import FileResolver, NodeDef
-from standins.comfyui.settings import FakeComfyUISettings
+from standins.comfyui.catalog import RECORDED, FileResolver, NodeDef
 
-__all__ = ["NODES", "Latent", "NodeCall", "NodeImpl", "pass_through", "preview"]
+__all__ = ["NODES", "Latent", "NodeCall", "NodeImpl", "Token", "pass_through", "preview"]
 
 
 def fingerprint(*parts: Any) -> str:
@@ -48,9 +40,6 @@ class Token:
     kind: str
     key: str
     scale: int = 1
-
-    def __str__(self) -> str:
-        return f"<comfy.{self.kind.lower()} object at 0x{self.key[:12]}>"
 
 
 @dataclass(frozen=True)
@@ -72,9 +61,6 @@ class Images:
     def map(self, fn: Callable[[Image.Image], Image.Image]) -> Images:
         return Images(tuple(fn(img) for img in self.images))
 
-    def __str__(self) -> str:
-        return f"tensor(<{len(self.images)}x{self.size[1]}x{self.size[0]}x3 values>)"
-
 
 @dataclass(frozen=True)
 class Mask:
@@ -86,12 +72,8 @@ class Mask:
 
     @property
     def key(self) -> str:
-        if self.pixels is None:
-            return f"mask {self.width}x{self.height}"
-        return f"mask {hashlib.sha256(self.pixels.tobytes()).hexdigest()[:16]}"
-
-    def __str__(self) -> str:
-        return f"tensor(<1x{self.height}x{self.width} values>)"
+        pixels = None if self.pixels is None else hashlib.sha256(self.pixels.tobytes()).hexdigest()
+        return fingerprint("mask", self.width, self.height, pixels)
 
 
 @dataclass(frozen=True)
@@ -111,9 +93,6 @@ class Latent:
             self.width, self.height, self.batch, self.base, self.passes, self.noise_mask
         )
 
-    def __str__(self) -> str:
-        return f"{{'samples': tensor(<{self.batch}x16x{self.height}x{self.width} values>)}}"
-
 
 @dataclass
 class NodeCall:
@@ -122,7 +101,6 @@ class NodeCall:
 
     node_id: str
     class_type: str
-    settings: FakeComfyUISettings
     files: FileResolver
     model_files: dict[str, list[str]]
     texts: list[str] = field(default_factory=list)
@@ -198,18 +176,11 @@ def _total_pixels(call: NodeCall, i: dict[str, Any]) -> Result:
 
 
 def _load_image(call: NodeCall, i: dict[str, Any]) -> Result:
-    frames: list[Image.Image] = []
-    alpha = False
     with Image.open(call.files.path(i["image"])) as img:
-        for frame in ImageSequence.Iterator(img):
-            frame = ImageOps.exif_transpose(frame)
-            if frame.mode == "I":
-                frame = frame.point(lambda v: v * (1 / 255))
-            if not frames or frame.size == frames[0].size:  # like ComfyUI: skip odd-sized
-                alpha = alpha or "A" in frame.getbands()
-                frames.append(frame.convert("RGB"))
-    w, h = frames[0].size
-    return Images(tuple(frames)), (Mask(w, h) if alpha else Mask(64, 64))
+        image = ImageOps.exif_transpose(img)
+        alpha = "A" in image.getbands()
+        image = image.convert("RGB")
+    return Images((image,)), (Mask(*image.size) if alpha else Mask(64, 64))
 
 
 def _canny(call: NodeCall, i: dict[str, Any]) -> Result:
@@ -279,11 +250,13 @@ _PER_PASS = {"seed", "denoise", "steps", "latent_image"}
 
 
 def _render(latent: Latent, index: int, size: tuple[int, int], share: float = 1.0) -> Image.Image:
-    """One image of a latent: the source (or grey) blended with each pass's colour field."""
-    img = Image.new("RGB", size, (128, 128, 128))
+    """One image of a latent: the source (or grey) blended with each pass's colour field; with
+    a noise mask the source stays outside it (only the masked area is denoised)."""
+    source = None
     if latent.base is not None:
-        base = latent.base.images[index % len(latent.base.images)]
-        img = base.resize(size, Image.Resampling.BILINEAR) if base.size != size else base
+        source = latent.base.images[index % len(latent.base.images)]
+        source = source.resize(size, Image.Resampling.BILINEAR) if source.size != size else source
+    img = source if source is not None else Image.new("RGB", size, (128, 128, 128))
     for n, (seed, denoise, key) in enumerate(latent.passes):
         rng = random.Random(fingerprint(seed, index, key))
         grid = (rng.randint(3, 7), rng.randint(3, 7))
@@ -293,18 +266,10 @@ def _render(latent: Latent, index: int, size: tuple[int, int], share: float = 1.
         )
         part = share if n == len(latent.passes) - 1 else 1.0
         img = Image.blend(img, colours.resize(size, Image.Resampling.BICUBIC), denoise * part)
-    return _masked(latent, index, img)
-
-
-def _masked(latent: Latent, index: int, img: Image.Image) -> Image.Image:
-    """With a noise mask the sampler keeps the source latent outside it (only the masked
-    area is denoised)."""
     mask = latent.noise_mask
-    if mask is None or mask.pixels is None or latent.base is None:
+    if mask is None or mask.pixels is None or source is None:
         return img
-    base = latent.base.images[index % len(latent.base.images)]
-    base = base.resize(img.size, Image.Resampling.BILINEAR) if base.size != img.size else base
-    return Image.composite(img, base, mask.pixels.resize(img.size, Image.Resampling.BILINEAR))
+    return Image.composite(img, source, mask.pixels.resize(size, Image.Resampling.BILINEAR))
 
 
 def preview(latent: Latent, share: float, max_size: int) -> bytes:
@@ -329,14 +294,8 @@ def _save_path(prefix: str, output_dir: str, width: int, height: int) -> tuple[s
     subfolder = os.path.dirname(os.path.normpath(prefix))
     filename = os.path.basename(os.path.normpath(prefix))
     folder = os.path.join(output_dir, subfolder)
-    common = os.path.commonpath((output_dir, os.path.abspath(folder)))
-    if common != output_dir:
-        raise Exception(
-            "**** ERROR: Saving image outside the output folder is not allowed."
-            f"\n full_output_folder: {os.path.abspath(folder)}"
-            f"\n         output_dir: {output_dir}"
-            f"\n         commonpath: {common}"
-        )
+    if os.path.commonpath((output_dir, os.path.abspath(folder))) != output_dir:
+        raise Exception("**** ERROR: Saving image outside the output folder is not allowed.")
     os.makedirs(folder, exist_ok=True)
     counters = [0]
     for name in os.listdir(folder):
@@ -350,13 +309,11 @@ def _save_path(prefix: str, output_dir: str, width: int, height: int) -> tuple[s
 def _save(call: NodeCall, i: dict[str, Any], kind: str, prefix: str, level: int) -> Result:
     images: Images = i["images"]
     folder, filename, counter, subfolder = _save_path(prefix, call.files.dirs[kind], *images.size)
-    info = None
-    if not call.settings.disable_metadata:
-        info = PngImagePlugin.PngInfo()
-        if i.get("prompt") is not None:
-            info.add_text("prompt", json.dumps(i["prompt"]))
-        for key, value in (i.get("extra_pnginfo") or {}).items():
-            info.add_text(key, json.dumps(value))
+    info = PngImagePlugin.PngInfo()
+    if i.get("prompt") is not None:
+        info.add_text("prompt", json.dumps(i["prompt"]))
+    for key, value in (i.get("extra_pnginfo") or {}).items():
+        info.add_text(key, json.dumps(value))
     results = []
     for index, img in enumerate(images.images):
         file = f"{filename.replace('%batch_num%', str(index))}_{counter + index:05}_.png"
@@ -380,19 +337,11 @@ def _preview_image(call: NodeCall, i: dict[str, Any]) -> Result:
     return _save(call, i, "temp", f"ComfyUI_temp_{suffix}", 1)
 
 
-KONTEXT_RESOLUTIONS = (
-    (672, 1568), (688, 1504), (720, 1456), (752, 1392), (800, 1328), (832, 1248),
-    (880, 1184), (944, 1104), (1024, 1024), (1104, 944), (1184, 880), (1248, 832),
-    (1328, 800), (1392, 752), (1456, 720), (1504, 688), (1568, 672),
-)  # fmt: skip
-"""comfy_extras/nodes_flux.py PREFERED_KONTEXT_RESOLUTIONS (width, height)."""
-
-
 def _kontext_scale(call: NodeCall, i: dict[str, Any]) -> Result:
     """FluxKontextImageScale: to the preferred resolution nearest the aspect, centre crop."""
     width, height = i["image"].size
     aspect = width / height
-    _, w, h = min((abs(aspect - w / h), w, h) for w, h in KONTEXT_RESOLUTIONS)
+    _, w, h = min((abs(aspect - w / h), w, h) for w, h in RECORDED["kontext_resolutions"])
     return (i["image"].map(lambda img: _resize(img, w, h, "lanczos", "center")),)
 
 
@@ -412,17 +361,13 @@ def _load_image_mask(call: NodeCall, i: dict[str, Any]) -> Result:
     return (Mask(*channel.size, channel),)
 
 
-def _noise_masked(latent: Latent, mask: Mask) -> Latent:
-    return replace(latent, noise_mask=mask)
-
-
 def _inpaint_conditioning(call: NodeCall, i: dict[str, Any]) -> Result:
     """InpaintModelConditioning: the source latent (cropped to 8), the mask as its noise
     mask when ``noise_mask``; both conditionings gain the masked source."""
     latent = cast(tuple[Latent], _vae_encode(call, {"pixels": i["pixels"], "vae": i["vae"]}))[0]
     mask: Mask = i["mask"]
     if i["noise_mask"]:
-        latent = _noise_masked(latent, mask)
+        latent = replace(latent, noise_mask=mask)
     positive, negative = (
         Token("CONDITIONING", fingerprint("inpaint", i[name], i["pixels"], mask))
         for name in ("positive", "negative")
@@ -455,7 +400,7 @@ NODES: dict[str, NodeImpl] = {
     "ReferenceLatent": NodeImpl(_reference_latent),
     "LoadImageMask": NodeImpl(_load_image_mask),
     "InpaintModelConditioning": NodeImpl(_inpaint_conditioning),
-    "SetLatentNoiseMask": NodeImpl(lambda c, i: (_noise_masked(i["samples"], i["mask"]),)),
+    "SetLatentNoiseMask": NodeImpl(lambda c, i: (replace(i["samples"], noise_mask=i["mask"]),)),
     "DifferentialDiffusion": NodeImpl(
         lambda c, i: (Token("MODEL", fingerprint("differential", i["model"], i.get("strength"))),)
     ),
@@ -466,11 +411,8 @@ _DEFAULTS = {"INT": 0, "FLOAT": 0.0, "BOOLEAN": False, "STRING": ""}
 
 
 def pass_through(call: NodeCall, i: dict[str, Any], node: NodeDef) -> Result:
-    """A node type without an implementation (loaders, LoRA, text encoders, ControlNet...).
-
-    Pixel outputs pass the first input of the same type through (or a 512x512 default);
-    other outputs are tokens keyed by the node's inputs, so they tell renders apart.
-    """
+    """A node type without an implementation: pixel outputs pass the first input of their type
+    through (or a default); other outputs are tokens keyed by the node's inputs."""
     given = {_PIXELS.get(type(v), getattr(v, "kind", None)): v for v in reversed(i.values())}
     pixels = {"IMAGE": Images((Image.new("RGB", (512, 512), "grey"),)), "LATENT": Latent(64, 64, 1)}
     outputs: list[Any] = []

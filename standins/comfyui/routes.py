@@ -1,17 +1,11 @@
-"""HTTP routes and the websocket of the stand-in, each also served under ``/api``.
-
-Handlers mirror ComfyUI 0.3.64's ``server.py``: same status codes, bodies and content types
-(a non-JSON ``POST /prompt`` body is an unhandled exception, which aiohttp answers with
-``500`` text/plain). Two middlewares sit in front: the faults (refuse, delay, 500 on chosen
-routes) and ComfyUI's Origin/Host check for loopback servers. Uploads and ``/view`` follow
-its path checks and rename rule: an existing name with identical bytes is reused, different
-bytes get ``stem (1).ext``; a filename with ``..`` or a leading ``/`` is a 400, a subfolder
-escaping the folder a 403.
-"""
+"""HTTP routes and the websocket, each also under ``/api``, as ComfyUI 0.3.64's ``server.py``
+has them (status codes, bodies, content types, path checks, the upload rename rule), behind
+the fault middleware and ComfyUI's Origin/Host check for loopback servers."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import io
 import ipaddress
@@ -28,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import WSMsgType, web
 from PIL import Image
 
-from standins.comfyui.catalog import MODEL_FOLDERS, FileResolver
+from standins.comfyui.catalog import RECORDED, FileResolver
 from standins.comfyui.jobs import add_job_routes, is_newer_api
 
 if TYPE_CHECKING:
@@ -39,12 +33,6 @@ __all__ = ["StoredUpload", "create_app"]
 log = logging.getLogger("fake_comfyui")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-# Served as application/octet-stream, as ComfyUI does: /view shows no page or script.
-_FORCE_DOWNLOAD = {
-    "text/html", "text/html-sandboxed", "application/xhtml+xml", "text/javascript", "text/css"
-}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -92,13 +80,13 @@ def _image(img: Image.Image, filename: str, image_format: str, **options: int) -
 
 
 def view_file(files: FileResolver, query: Mapping[str, str]) -> web.StreamResponse:
-    """Answer a ``/view`` query (filename, type, subfolder, preview, channel)."""
+    """Answer a ``/view`` query (filename, type, subfolder, preview, ``channel=rgb``)."""
     if "filename" not in query:
         return web.Response(status=404)
-    filename, folder = files.annotated(query["filename"])
+    filename = query["filename"]
     if not filename or filename[0] == "/" or ".." in filename:
         return web.Response(status=400)
-    folder = folder or files.dirs.get(query.get("type", "output"))
+    folder = files.dirs.get(query.get("type", "output"))
     if folder is None:
         return web.Response(status=400)
     if "subfolder" in query:
@@ -111,10 +99,8 @@ def view_file(files: FileResolver, query: Mapping[str, str]) -> web.StreamRespon
     if not os.path.isfile(path):
         return web.Response(status=404)
     channel = query.get("channel", "")
-    if "preview" not in query and channel not in ("rgb", "a"):
+    if "preview" not in query and channel != "rgb":
         content_type = mimetypes.guess_type(filename)[0] or "application/octet-stream"
-        if content_type in _FORCE_DOWNLOAD:
-            content_type = "application/octet-stream"
         headers = {"Content-Disposition": f'filename="{filename}"', "Content-Type": content_type}
         return web.FileResponse(path, headers=headers)
     with Image.open(path) as img:
@@ -128,19 +114,7 @@ def view_file(files: FileResolver, query: Mapping[str, str]) -> web.StreamRespon
             return _image(
                 img.convert("RGB") if rgb else img, filename, image_format, quality=quality
             )
-        if channel == "rgb":
-            return _image(img.convert("RGB"), filename, "png")
-        alpha = img.getchannel("A") if img.mode == "RGBA" else Image.new("L", img.size, 255)
-    out = Image.new("RGBA", alpha.size)
-    out.putalpha(alpha)
-    return _image(out, filename, "png")
-
-
-def _is_loopback(host: str) -> bool:
-    try:
-        return host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+        return _image(img.convert("RGB"), filename, "png")
 
 
 def _route_keys(request: web.Request) -> set[str]:
@@ -160,19 +134,11 @@ def _internal_error() -> web.Response:
 
 
 def create_app(fake: FakeComfyUI) -> web.Application:
-    """Build the aiohttp application serving ``fake``.
-
-    Args:
-        fake: the state the handlers read and change.
-
-    Returns:
-        An application with every ComfyUI route registered twice (plain and ``/api``).
-    """
+    """The application serving ``fake``, every route registered plain and under ``/api``."""
 
     @web.middleware
     async def faults(request: web.Request, handler: Handler) -> web.StreamResponse:
         active = fake.faults
-        fake.counters.http_requests += 1
         if active.refuse_connections:
             # The listener itself is closed by RunningFakeComfyUI; this drops keep-alive
             # connections opened before, without an answer.
@@ -197,19 +163,21 @@ def create_app(fake: FakeComfyUI) -> web.Application:
         # ComfyUI refuses browser requests from other sites to a loopback server.
         host = request.headers.get("Host", "").lower()
         origin = urllib.parse.urlparse(request.headers.get("Origin", "")).netloc.lower()
-        hostname = urllib.parse.urlsplit("//" + host).hostname
-        if host and origin and host != origin and hostname and _is_loopback(hostname):
+        hostname = urllib.parse.urlsplit("//" + host).hostname or ""
+        loopback = hostname == "localhost"
+        with contextlib.suppress(ValueError):
+            loopback = ipaddress.ip_address(hostname).is_loopback
+        if host and origin and host != origin and loopback:
             log.warning("request with non matching host and origin %s != %s, 403", host, origin)
             return web.Response(status=403)
         if request.method == "OPTIONS":
             return web.Response()
         return await handler(request)
 
-    max_upload = int(fake.settings.max_upload_size_mb * 1024 * 1024)
+    max_upload = 100 * 1024 * 1024  # --max-upload-size
     features = {"supports_preview_metadata": True, "max_upload_size": max_upload}
     app = web.Application(client_max_size=max_upload, middlewares=[faults, origin_only])
     routes = web.RouteTableDef()
-    upload_lock = asyncio.Lock()
 
     def json_get(path: str, answer: Callable[[web.Request], Any]) -> None:
         async def handler(request: web.Request) -> web.Response:
@@ -225,8 +193,8 @@ def create_app(fake: FakeComfyUI) -> web.Application:
         fake.sockets.pop(sid, None)
         fake.sockets[sid] = ws
         fake.feature_flags[sid] = {}
-        fake.counters.ws_connections += 1
-        fake.track_transport(ws, request.transport)
+        if request.transport is not None:
+            fake.transports[id(ws)] = request.transport
         try:
             await ws.send_json(
                 {"type": "status", "data": {"status": fake.queue_info(), "sid": sid}}
@@ -249,12 +217,12 @@ def create_app(fake: FakeComfyUI) -> web.Application:
             # Pops by id like the real server, even when a newer socket took the id over.
             fake.sockets.pop(sid, None)
             fake.feature_flags.pop(sid, None)
-            fake.track_transport(ws, None)
+            fake.transports.pop(id(ws), None)
         return ws
 
     json_get("/embeddings", lambda r: [])
     json_get("/extensions", lambda r: [])
-    json_get("/models", lambda r: MODEL_FOLDERS)
+    json_get("/models", lambda r: RECORDED["model_folders"])
     json_get("/system_stats", lambda r: fake.system_stats(r.url.host, r.url.port))
     json_get("/features", lambda r: features)
     json_get("/prompt", lambda r: fake.queue_info())
@@ -266,7 +234,7 @@ def create_app(fake: FakeComfyUI) -> web.Application:
     @routes.get("/models/{folder}")
     async def models(request: web.Request) -> web.Response:
         folder = request.match_info["folder"]
-        if folder not in MODEL_FOLDERS:
+        if folder not in RECORDED["model_folders"]:
             return web.Response(status=404)
         return web.json_response(fake.catalog.model_files.get(folder, []))
 
@@ -287,19 +255,10 @@ def create_app(fake: FakeComfyUI) -> web.Application:
         if not (image and image.file and image.filename):
             return web.Response(status=400)
         subfolder = str(post.get("subfolder", ""))
+        # On the event loop, as ComfyUI does: no two uploads race for a folder or a free name.
+        folder, overwrite = fake.files.dirs[str(kind)], post.get("overwrite")
         content = image.file.read()
-        # ComfyUI stores uploads on its event loop, one at a time: no two uploads race for
-        # a folder or a free name.
-        async with upload_lock:
-            stored = await asyncio.to_thread(
-                store_upload,
-                fake.files.dirs[str(kind)],
-                image.filename,
-                subfolder,
-                content,
-                post.get("overwrite"),
-                str(kind),
-            )
+        stored = store_upload(folder, image.filename, subfolder, content, overwrite, str(kind))
         if not isinstance(stored, StoredUpload):
             return web.Response(status=stored)
         fake.counters.uploads += 1
@@ -316,17 +275,20 @@ def create_app(fake: FakeComfyUI) -> web.Application:
         status, body = fake.submit(await request.json())  # not JSON: unhandled, so a 500
         return web.json_response(body, status=status)
 
-    # The `"key" in body and body["key"]` tests below are the real server's: odd bodies
-    # (lists, strings) fail or pass exactly as there.
-    @routes.post("/queue")
-    async def post_queue(request: web.Request) -> web.Response:
-        body = await request.json()
-        if "clear" in body and body["clear"]:  # noqa: RUF019
-            fake.clear_queue()
-        if "delete" in body:
-            for prompt_id in body["delete"]:
-                fake.delete_queue_item(prompt_id)
-        return web.Response()
+    def clear_or_delete(path: str, clear: Callable[[], Any], delete: Callable[[Any], Any]) -> None:
+        async def handler(request: web.Request) -> web.Response:
+            body = await request.json()
+            # The real server's tests: odd bodies (lists, strings) fail or pass as there.
+            if "clear" in body and body["clear"]:  # noqa: RUF019
+                clear()
+            for prompt_id in body["delete"] if "delete" in body else []:  # noqa: SIM401
+                delete(prompt_id)
+            return web.Response()
+
+        routes.post(path)(handler)
+
+    clear_or_delete("/queue", fake.clear_queue, fake.delete_queue_item)
+    clear_or_delete("/history", lambda: fake.history.clear(), lambda i: fake.history.pop(i, None))
 
     @routes.post("/interrupt")
     async def post_interrupt(request: web.Request) -> web.Response:
@@ -341,16 +303,6 @@ def create_app(fake: FakeComfyUI) -> web.Application:
     async def post_free(request: web.Request) -> web.Response:
         if (await request.json()).get("free_memory", False):
             fake.free_memory()
-        return web.Response()
-
-    @routes.post("/history")
-    async def post_history(request: web.Request) -> web.Response:
-        body = await request.json()
-        if "clear" in body and body["clear"]:  # noqa: RUF019
-            fake.history.clear()
-        if "delete" in body:
-            for prompt_id in body["delete"]:
-                fake.history.pop(prompt_id, None)
         return web.Response()
 
     if is_newer_api(fake.settings.comfyui_version):

@@ -1,18 +1,9 @@
-"""The stand-in's state, its prompt queue and worker, and running it on a port.
-
-``FakeComfyUI`` holds what a ComfyUI process keeps (queue, history, cache, sockets), what tests
-read (counters, logs) and the mutable ``faults``; ``routes.create_app`` serves it and
-``run_fake_comfyui`` runs it on a port::
-
-    async with run_fake_comfyui(FakeComfyUISettings(step_delay_s=0)) as comfy:
-        ...  # talk to comfy.url, read comfy.fake.counters, set comfy.fake.faults.*
-        await comfy.restart()  # down and up again on the same port, memory lost
-"""
+"""The stand-in's state (what a ComfyUI process keeps, what tests read, the mutable
+``faults``), its prompt queue and worker, and :func:`run_fake_comfyui` serving it on a port."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
 import heapq
 import logging
@@ -30,21 +21,15 @@ from typing import Any
 from aiohttp import web
 from PIL import Image
 
-from standins.comfyui.catalog import FileResolver, NodeCatalog
+from standins._server import AppServer
+from standins.comfyui.catalog import RECORDED, FileResolver, NodeCatalog
 from standins.comfyui.execution import OutputCache, PromptRun, QueueItem
-from standins.comfyui.jobs import INVALID_PROMPT_ID, is_newer_api, valid_job_id
+from standins.comfyui.jobs import is_newer_api, valid_job_id
 from standins.comfyui.routes import StoredUpload, create_app
 from standins.comfyui.settings import FakeComfyUISettings, FaultSettings
 from standins.comfyui.validation import NO_PROMPT_ERROR, PromptValidator
 
-__all__ = [
-    "Counters",
-    "FakeComfyUI",
-    "RunningFakeComfyUI",
-    "SubmittedPrompt",
-    "create_app",
-    "run_fake_comfyui",
-]
+__all__ = ["Counters", "FakeComfyUI", "RunningFakeComfyUI", "SubmittedPrompt", "run_fake_comfyui"]
 
 log = logging.getLogger("fake_comfyui")
 
@@ -55,19 +40,15 @@ MAXIMUM_HISTORY_SIZE = 10000
 class Counters:
     """Cumulative counts for tests; they survive ``restart`` (the ComfyUI state does not)."""
 
-    http_requests: int = 0
     prompt_requests: int = 0
     prompts_submitted: int = 0
-    prompts_rejected: int = 0
     prompts_started: int = 0
     prompts_succeeded: int = 0
     prompts_failed: int = 0
     prompts_interrupted: int = 0
     interrupts_received: int = 0
-    queue_deletes: int = 0
     queue_clears: int = 0
     uploads: int = 0
-    ws_connections: int = 0
     ws_drops: int = 0
     http_500_injected: int = 0
     connections_refused: int = 0
@@ -86,17 +67,9 @@ class SubmittedPrompt:
 
 
 class FakeComfyUI:
-    """State of one stand-in ComfyUI server.
-
-    Args:
-        settings: model files, delays, data dir and the faults in force at start.
-
-    Attributes:
-        faults: mutable at runtime (``fake.faults.http_delay_s = 2``).
-        counters: cumulative counts; ``submitted``, ``deleted_ids``, ``interrupt_requests``,
-            ``upload_records`` and ``request_log`` keep the details.
-        history: the ``GET /history`` entries by prompt id.
-    """
+    """State of one stand-in ComfyUI server: ``faults`` (mutable at runtime), ``counters`` and
+    the logs (``submitted``, ``deleted_ids``, ``interrupt_requests``, ``upload_records``,
+    ``request_log``), ``history`` by prompt id."""
 
     def __init__(self, settings: FakeComfyUISettings | None = None) -> None:
         self.settings = settings or FakeComfyUISettings()
@@ -124,7 +97,8 @@ class FakeComfyUI:
         self.request_log: list[tuple[str, str, int]] = []
         self._history_changed = asyncio.Condition()
         self._tasks: list[asyncio.Task[None]] = []
-        self._transports: dict[int, asyncio.Transport] = {}
+        self.transports: dict[int, asyncio.Transport] = {}
+        """The websockets' TCP connections by ``id(ws)``, for faults that abort them."""
         self._wake = asyncio.Event()
         self.reset_state()
 
@@ -181,16 +155,13 @@ class FakeComfyUI:
         tasks, self._tasks = self._tasks, []
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def close(self) -> None:
         """Remove the data dir if this instance created it."""
         if self._owns_data_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
 
-    # ------------------------------------------------------------------ observability
     @property
     def queued_ids(self) -> list[str]:
         """Pending prompt ids in the order the worker will take them."""
@@ -217,36 +188,12 @@ class FakeComfyUI:
             await self._history_changed.wait_for(lambda: self.queue_remaining() == 0)
 
     def system_stats(self, host: str | None, port: int | None) -> dict[str, Any]:
-        """The ``GET /system_stats`` body (a GPU machine unless the settings say otherwise)."""
-        s = self.settings
-        return {
-            "system": {
-                "os": "posix",
-                "ram_total": s.ram_total,
-                "ram_free": int(s.ram_total * 0.8),
-                "comfyui_version": s.comfyui_version,
-                "required_frontend_version": "1.27.10",
-                "installed_templates_version": "0.1.95",
-                "required_templates_version": "0.1.95",
-                "python_version": "3.11.7 (main, Dec  8 2023, 18:56:57) [GCC 12.2.0]",
-                "pytorch_version": "2.8.0+cu128",
-                "embedded_python": False,
-                "argv": ["main.py", "--listen", host or "127.0.0.1", "--port", str(port or 8188)],
-            },
-            "devices": [
-                {
-                    "name": s.device_name,
-                    "type": s.device_type,
-                    "index": 0 if s.device_type == "cuda" else None,
-                    "vram_total": s.vram_total,
-                    "vram_free": int(s.vram_total * 0.9),
-                    "torch_vram_total": s.vram_total // 2,
-                    "torch_vram_free": s.vram_total // 4,
-                }
-            ],
-        }
+        """The ``GET /system_stats`` body: the recorded GPU machine, this version and address."""
+        stats: dict[str, Any] = copy.deepcopy(RECORDED["system_stats"])
+        stats["system"]["comfyui_version"] = self.settings.comfyui_version
+        stats["system"]["argv"][2:] = [host or "127.0.0.1", "--port", str(port or 8188)]
+        return stats
 
-    # ------------------------------------------------------------------ websockets
     def send(self, event: str, data: Any, sid: str | None = None) -> None:
         """Queue a JSON message for one client id, or for every socket when ``sid`` is None."""
         self._outbox.put_nowait(("json", event, data, sid))
@@ -261,17 +208,10 @@ class FakeComfyUI:
 
     def abort_websockets(self) -> None:
         """Abort every websocket connection now (no close frame: the peer sees a reset)."""
-        for transport in self._transports.values():
+        for transport in self.transports.values():
             transport.abort()
             self.counters.ws_drops += 1
-        self._transports.clear()
-
-    def track_transport(self, ws: web.WebSocketResponse, transport: Any | None) -> None:
-        """Remember (or with None forget) a websocket's TCP transport so faults can abort it."""
-        if transport is None:
-            self._transports.pop(id(ws), None)
-        else:
-            self._transports[id(ws)] = transport
+        self.transports.clear()
 
     def supports_preview_metadata(self, sid: str | None) -> bool:
         """Whether that client sent ``feature_flags`` with ``supports_preview_metadata``."""
@@ -302,7 +242,6 @@ class FakeComfyUI:
                 except Exception as ex:  # a closing socket; the real server logs and goes on
                     log.debug("send error: %s", ex)
 
-    # ------------------------------------------------------------------ queue
     def take_interrupt(self) -> bool:
         """Consume the interrupt flag (checked at node start and at every sampler step)."""
         interrupted, self._interrupt = self._interrupt, False
@@ -338,7 +277,6 @@ class FakeComfyUI:
                     self.queue_updated()
                 self.queue_updated()
                 self.deleted_ids.append(item.prompt_id)
-                self.counters.queue_deletes += 1
                 return
 
     def get_history(
@@ -354,27 +292,26 @@ class FakeComfyUI:
         return {key: self.history[key] for key in ids[:max_items]}
 
     def submit(self, body: Any) -> tuple[int, dict[str, Any]]:
-        """Handle a parsed ``POST /prompt`` body; returns (HTTP status, JSON body).
-
-        The expressions are the real handler's, so odd bodies fail the same way (a number as
-        body raises TypeError, i.e. HTTP 500).
-        """
+        """(HTTP status, JSON body) for a parsed ``POST /prompt`` body; the expressions are
+        the real handler's, so odd bodies fail the same way (a number: TypeError, a 500)."""
         self.counters.prompt_requests += 1
         if "number" in body:
             number: int | float = float(body["number"])
         else:
             number = -self.number if "front" in body and body["front"] else self.number  # noqa: RUF019
             self.number += 1
+        client_id = body.get("client_id") if isinstance(body, dict) else None
+
+        def reply(status: int, prompt_id: str | None, answer: dict[str, Any]) -> tuple[int, Any]:
+            self.submitted.append(SubmittedPrompt(prompt_id, status, number, client_id, body))
+            return status, answer
+
         if "prompt" not in body:
-            self.counters.prompts_rejected += 1
-            self.submitted.append(SubmittedPrompt(None, 400, number, None, body))
-            return 400, {"error": dict(NO_PROMPT_ERROR), "node_errors": {}}
+            return reply(400, None, {"error": dict(NO_PROMPT_ERROR), "node_errors": {}})
         prompt = body["prompt"]
         newer = is_newer_api(self.settings.comfyui_version)
         if newer and body.get("prompt_id") is not None and not valid_job_id(body["prompt_id"]):
-            self.counters.prompts_rejected += 1
-            self.submitted.append(SubmittedPrompt(None, 400, number, body.get("client_id"), body))
-            return 400, {"error": dict(INVALID_PROMPT_ID), "node_errors": {}}
+            return reply(400, None, {"error": RECORDED["invalid_prompt_id"], "node_errors": {}})
         if newer:  # absent or null: minted; 0.3.64 took any value ("None" for null)
             prompt_id = str(body.get("prompt_id") or uuid.uuid4())
         else:
@@ -389,19 +326,16 @@ class FakeComfyUI:
             extra_data["create_time"] = int(time.time() * 1000)
         if not valid:
             log.warning("invalid prompt: %s", error)
-            self.counters.prompts_rejected += 1
-            self.submitted.append(
-                SubmittedPrompt(prompt_id, 400, number, body.get("client_id"), body)
-            )
-            return 400, {"error": error, "node_errors": node_errors}
+            return reply(400, prompt_id, {"error": error, "node_errors": node_errors})
         self._seq += 1
         item = QueueItem(number, prompt_id, self._seq, prompt, extra_data, outputs)
         heapq.heappush(self._queue, item)
         self.queue_updated()
         self._wake.set()
         self.counters.prompts_submitted += 1
-        self.submitted.append(SubmittedPrompt(prompt_id, 200, number, body.get("client_id"), body))
-        return 200, {"prompt_id": prompt_id, "number": number, "node_errors": node_errors}
+        return reply(
+            200, prompt_id, {"prompt_id": prompt_id, "number": number, "node_errors": node_errors}
+        )
 
     async def _worker(self) -> None:
         # One prompt at a time, lowest number first (FIFO; `front` uses negative numbers).
@@ -453,28 +387,16 @@ class FakeComfyUI:
             self._history_changed.notify_all()
 
 
-class RunningFakeComfyUI:
-    """A stand-in listening on a TCP port; ``stop``/``restart`` keep the port.
+class RunningFakeComfyUI(AppServer):
+    """A stand-in (``fake``) listening on a TCP port; ``stop``/``restart`` keep the port."""
 
-    Attributes:
-        fake: the state (counters, history, ``faults``).
-        url: ``http://HOST:PORT``; ``ws_url`` is ``ws://HOST:PORT/ws``.
-    """
+    shutdown_timeout_s = 0.5
 
     def __init__(self, fake: FakeComfyUI, host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__(host, port)
         self.fake = fake
-        self.host = host
-        self.port = port
-        self._runner: web.AppRunner | None = None
-        self._site: web.TCPSite | None = None
         self._listener_lock = asyncio.Lock()
-        self._background: set[asyncio.Task[None]] = set()
         fake.faults.add_listener(self._fault_changed)
-
-    @property
-    def url(self) -> str:
-        """Base HTTP URL."""
-        return f"http://{self.host}:{self.port}"
 
     @property
     def ws_url(self) -> str:
@@ -486,73 +408,49 @@ class RunningFakeComfyUI:
         """Whether the server is up (listening unless it refuses connections)."""
         return self._runner is not None
 
-    async def start(self) -> None:
-        """Listen (port 0 picks a free port, kept for later restarts) and start the worker."""
-        if self._runner is not None:
-            return
-        await self.fake.start()
-        runner = web.AppRunner(
-            create_app(self.fake), handle_signals=False, access_log=None, shutdown_timeout=0.5
+    def banner(self) -> str:
+        """What ``python -m standins.comfyui`` logs."""
+        return (
+            "fake ComfyUI stand-in (NOT a real ComfyUI: no models, no GPU, synthetic images) "
+            f"listening on {self.url}, data dir {self.fake.data_dir}"
         )
-        await runner.setup()
-        site = web.TCPSite(runner, self.host, self.port, reuse_address=True)
-        try:
-            await site.start()
-        except BaseException:
-            await runner.cleanup()
-            await self.fake.shutdown()
-            raise
-        self._runner, self._site = runner, site
-        self.port = int(runner.addresses[0][1])
+
+    def make_app(self) -> web.Application:
+        """ComfyUI's routes on ``fake``."""
+        return create_app(self.fake)
+
+    async def start(self) -> None:
+        """Start the worker and listen (unless ``faults.refuse_connections`` is set)."""
+        await self.fake.start()
+        await super().start()
         await self._sync_listener()
 
     async def stop(self) -> None:
         """Go down: stop listening, drop connections and websockets, stop the worker."""
-        runner, self._runner, self._site = self._runner, None, None
-        if runner is not None:
-            await self.fake.shutdown()
-            await runner.cleanup()
+        await self.fake.shutdown()
+        await super().stop()
 
     async def refuse_connections(self, refuse: bool = True) -> None:
-        """Set ``faults.refuse_connections`` and wait until the port is closed (or open again).
-
-        While refusing, new connections are refused, connections opened before are dropped
-        at their next request and websockets are aborted; queue and history are kept.
-        """
+        """Set ``faults.refuse_connections`` and wait until the port is closed (or open again);
+        open connections are dropped at their next request, websockets at once."""
         self.fake.faults.refuse_connections = refuse
         await self._sync_listener()
 
     def _fault_changed(self, name: str, value: Any) -> None:
-        if name != "refuse_connections" or self._runner is None:
-            return
-        try:
-            task = asyncio.get_running_loop().create_task(self._sync_listener())
-        except RuntimeError:  # set outside the event loop: applied at the next start()
-            return
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        if name == "refuse_connections" and self._runner is not None:
+            self.spawn(self._sync_listener())
 
     async def _sync_listener(self) -> None:
         async with self._listener_lock:
-            refusing = self.fake.faults.refuse_connections
-            if refusing and self._site is not None:
-                site, self._site = self._site, None
-                await site.stop()
+            if not self.fake.faults.refuse_connections:
+                await self.listen()
+            elif self._site is not None:
+                await self.unlisten()
                 self.fake.abort_websockets()
-            elif not refusing and self._site is None and self._runner is not None:
-                site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
-                await site.start()
-                self._site = site
 
     async def restart(self, *, fresh_state: bool = True, down_for_s: float | None = None) -> None:
-        """Stop, stay down a while, and listen again on the same port.
-
-        Args:
-            fresh_state: forget queue, history, cache and sockets like a real restart
-                (files on disk, counters and faults stay).
-            down_for_s: seconds to stay down, refusing connections (default: the
-                ``restart_s`` setting).
-        """
+        """Stop, stay down ``down_for_s`` (default: the ``restart_s`` setting), listen again on
+        the same port; ``fresh_state`` forgets queue, history, cache and sockets."""
         await self.stop()
         await asyncio.sleep(self.fake.settings.restart_s if down_for_s is None else down_for_s)
         if fresh_state:
@@ -563,7 +461,7 @@ class RunningFakeComfyUI:
 
     async def close(self) -> None:
         """Stop and remove the temporary data dir."""
-        await self.stop()
+        await super().close()
         self.fake.close()
 
 
@@ -571,16 +469,7 @@ class RunningFakeComfyUI:
 async def run_fake_comfyui(
     settings: FakeComfyUISettings | None = None, *, host: str = "127.0.0.1", port: int = 0
 ) -> AsyncIterator[RunningFakeComfyUI]:
-    """Run a stand-in ComfyUI for the duration of the block.
-
-    Args:
-        settings: defaults to ``FakeComfyUISettings()`` (reads ``FAKE_COMFYUI_*``).
-        host: interface to bind.
-        port: 0 picks a free port.
-
-    Yields:
-        The running server (``.url``, ``.fake``, ``stop()``, ``restart()``).
-    """
+    """Serve a stand-in ComfyUI on ``host``:``port`` (0: a free one) for an ``async with``."""
     running = RunningFakeComfyUI(FakeComfyUI(settings), host, port)
     await running.start()
     try:

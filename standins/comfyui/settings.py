@@ -1,9 +1,6 @@
-"""Settings of the ComfyUI stand-in (env prefix ``FAKE_COMFYUI_``).
-
-Model lists accept a JSON array or a comma separated string, e.g.
-``FAKE_COMFYUI_LORAS="a.safetensors,b.safetensors"``. Faults are nested:
-``FAKE_COMFYUI_FAULTS__HTTP_DELAY_S=2``.
-"""
+"""Settings of the ComfyUI stand-in (``FAKE_COMFYUI_*``): model lists as a JSON array or comma
+separated (``FAKE_COMFYUI_LORAS="a.safetensors,b.safetensors"``), faults nested
+(``FAKE_COMFYUI_FAULTS__HTTP_DELAY_S=2``)."""
 
 from __future__ import annotations
 
@@ -34,10 +31,8 @@ NameList = Annotated[list[str], NoDecode, BeforeValidator(_split_list)]
 
 
 class FaultSettings(BaseModel):
-    """Fault injection knobs. Every field can be changed at runtime on ``fake.faults``.
-
-    Node selectors (``execution_error_node``, ``oom_node``) match a node id or a class_type.
-    """
+    """Fault injection knobs, each changeable at runtime on ``fake.faults``; node selectors
+    (``execution_error_node``, ``oom_node``) match a node id or a class_type."""
 
     model_config = ConfigDict(
         validate_assignment=True, extra="forbid", use_attribute_docstrings=True
@@ -130,25 +125,11 @@ class FakeComfyUISettings(BaseSettings):
     does (ComfyUI's own default is none: no previews)."""
     restart_s: float = Field(default=0.0, ge=0)
     """Seconds restart() keeps the port closed (a real ComfyUI needs several)."""
-    preview_size: int = Field(default=512, ge=16)
-    """Largest preview side (--preview-size)."""
     data_dir: Path | None = None
     """Folder holding input/, output/ and temp/ (default: a fresh temp dir, removed at
     exit)."""
-    max_upload_size_mb: float = Field(default=100, gt=0)
-    """Request size limit in MB (--max-upload-size)."""
-    disable_metadata: bool = False
-    """Write PNGs without the prompt/workflow text chunks."""
     comfyui_version: str = "0.3.64"
     """Version in /system_stats; 0.26.0 or later switches on the newer API (strict UUID
     prompt ids, /api/jobs with per-job status and cancel)."""
-    device_name: str = "cuda:0 NVIDIA GeForce RTX 4090 : cudaMallocAsync"
-    """Device name in /system_stats."""
-    device_type: str = "cuda"
-    """Device type in /system_stats."""
-    vram_total: int = Field(default=25_757_220_864, ge=0)
-    """VRAM bytes in /system_stats."""
-    ram_total: int = Field(default=67_319_476_224, ge=0)
-    """RAM bytes in /system_stats."""
     faults: FaultSettings = Field(default_factory=FaultSettings)
     """Faults in force from the start (nested: FAKE_COMFYUI_FAULTS__HTTP_DELAY_S=2)."""

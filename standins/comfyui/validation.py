@@ -1,11 +1,6 @@
-"""Prompt validation with the behaviour (and the gaps) of ComfyUI 0.3.64's ``validate_prompt``.
-
-Same error bodies, same order of checks, same gaps: no INT ``step`` check, V3 ``COMBO`` lists
-unchecked, partial acceptance, numeric strings coerced in place, and a dangling link reached
-through another node reported on the node *holding* it (``exception_during_inner_validation``).
-Python exceptions come from the same kinds of expressions the real server evaluates, so
-malformed graphs fail the same way (a list as ``class_type`` ends in HTTP 500).
-"""
+"""Prompt validation as ComfyUI 0.3.64's ``validate_prompt``: same error bodies, order of
+checks and gaps (the README's fidelity notes); Python exceptions come from the expressions the
+real server evaluates, so malformed graphs fail the same way."""
 
 from __future__ import annotations
 
@@ -13,29 +8,24 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from standins.comfyui.catalog import FILE_VALIDATORS, FileResolver, NodeCatalog
+from standins.comfyui.catalog import FILE_VALIDATORS, RECORDED, FileResolver, NodeCatalog
 
-__all__ = ["NO_PROMPT_ERROR", "PromptValidator", "Validation", "full_type_name"]
+__all__ = ["NO_PROMPT_ERROR", "PromptValidator", "Validation", "frames", "full_type_name"]
 
 Result = tuple[bool, list[dict[str, Any]], Any]
 Validation = tuple[bool, dict[str, Any] | None, list[str], dict[str, Any]]
 """(valid, error, outputs to run, node_errors), as ``execution.validate_prompt`` returns."""
 
 
-def _frame(line: int, code: str, func: str = "validate_inputs") -> str:
-    return f'  File "/opt/ComfyUI/execution.py", line {line}, in {func}\n    {code}\n'
+def frames(*names: str) -> list[str]:
+    """Traceback lines in the recorded format, by frame name or ``"path:line:function:code"``."""
+    lines = []
+    for name in names:
+        path, line, func, code = RECORDED["frames"].get(name, name).split(":", 3)
+        lines.append(f'  File "/opt/ComfyUI/{path}", line {line}, in {func}\n    {code}\n')
+    return lines
 
 
-# Where the real validate_inputs raises, for the tracebacks of exception_during_*.
-_FRAME_INPUTS = _frame(741, "inputs = prompt[unique_id]['inputs']")
-_FRAME_GENERIC = _frame(760, "...")
-_FRAME_LOOKUP = _frame(788, "o_class_type = prompt[o_id]['class_type']")
-_FRAME_RETURN_TYPE = _frame(790, "received_type = r[val[1]]")
-_FRAME_INNER = _frame(808, "r = await validate_inputs(prompt_id, prompt, o_id, validated)")
-_FRAME_CUSTOM = _frame(902, "ret = await _async_map_node_over_list(prompt_id, unique_id, ...)")
-_FRAME_OUTER = _frame(
-    1010, "m = await validate_inputs(prompt_id, prompt, o, validated)", "validate_prompt"
-)
 _CONVERT: dict[str, type] = {"INT": int, "FLOAT": float, "STRING": str, "BOOLEAN": bool}
 
 
@@ -46,30 +36,17 @@ def full_type_name(klass: type) -> str:
 
 
 def _tag(ex: BaseException, frame: str) -> BaseException:
-    if not hasattr(ex, "comfy_frames"):
-        ex.comfy_frames = [frame]  # type: ignore[attr-defined]
+    if not hasattr(ex, "comfy_frame"):
+        ex.comfy_frame = frame  # type: ignore[attr-defined]
     return ex
 
 
-MESSAGES = {
-    "bad_linked_input": "Bad linked input, must be a length-2 list of [node_id, slot_index]",
-    "return_type_mismatch": "Return type mismatch between linked nodes",
-    "exception_during_inner_validation": "Exception when validating inner node",
-    "exception_during_validation": "Exception when validating node",
-    "required_input_missing": "Required input is missing",
-    "value_not_in_list": "Value not in list",
-    "custom_validation_failed": "Custom validation failed for node",
-    "prompt_no_outputs": "Prompt has no outputs",
-    "prompt_outputs_failed_validation": "Prompt outputs failed validation",
-}
-
-
 def _error(kind: str, details: str, message: str = "", **extra_info: Any) -> dict[str, Any]:
-    message = message or MESSAGES[kind]
+    message = message or RECORDED["messages"][kind]
     return {"type": kind, "message": message, "details": details, "extra_info": extra_info}
 
 
-NO_PROMPT_ERROR = _error("no_prompt", "No prompt provided", "No prompt provided")
+NO_PROMPT_ERROR = _error("no_prompt", "No prompt provided")
 
 
 def _prompt_error(kind: str, details: str = "", message: str = "") -> Validation:
@@ -101,7 +78,7 @@ class PromptValidator:
         try:
             exists = os.path.exists(self.files.path(value))  # type: ignore[arg-type]
         except Exception as ex:
-            raise _tag(ex, _FRAME_CUSTOM) from None
+            raise _tag(ex, "custom") from None
         if exists:
             return []
         details = f"{input_name} - {message}: {value}"
@@ -119,27 +96,27 @@ class PromptValidator:
         try:
             o_class_type = prompt[o_id]["class_type"]
         except Exception as ex:
-            raise _tag(ex, _FRAME_LOOKUP) from None
+            raise _tag(ex, "lookup") from None
         try:
             received = self.catalog[o_class_type].return_types[val[1]]
         except Exception as ex:
-            raise _tag(ex, _FRAME_RETURN_TYPE) from None
+            raise _tag(ex, "return_type") from None
         if not types_match(received, info[0]):
             details = f"{x}, received_type({received}) mismatch input_type({info[0]})"
             extra = {"received_type": received, "linked_node": val}
             return _error("return_type_mismatch", details, input_name=x, input_config=info, **extra)
         try:
             if o_id in state.visiting:  # the real server has no cycle check: it recurses
-                raise _tag(RecursionError("maximum recursion depth exceeded"), _FRAME_INNER)
+                raise _tag(RecursionError("maximum recursion depth exceeded"), "inner")
             state.visiting.append(o_id)
             try:
                 return None if self.validate_inputs(prompt, o_id, state)[0] else False
             finally:
                 state.visiting.pop()
         except Exception as ex:
-            frames = getattr(ex, "comfy_frames", None) or [_FRAME_GENERIC]
+            trace = frames("inner", getattr(ex, "comfy_frame", "generic"))
             extra = {"exception_message": str(ex), "exception_type": full_type_name(type(ex))}
-            extra |= {"traceback": [_FRAME_INNER, *frames], "linked_node": val}
+            extra |= {"traceback": trace, "linked_node": val}
             kind = "exception_during_inner_validation"
             inner = _error(kind, str(ex), input_name=x, input_config=info, **extra)
             state.validated[o_id] = (False, [inner], o_id)
@@ -188,7 +165,7 @@ class PromptValidator:
         try:
             inputs = prompt[unique_id]["inputs"]
         except Exception as ex:
-            raise _tag(ex, _FRAME_INPUTS) from None
+            raise _tag(ex, "inputs") from None
         class_type = prompt[unique_id]["class_type"]
         node = self.catalog[class_type]
         errors: list[dict[str, Any]] = []
@@ -243,13 +220,12 @@ class PromptValidator:
             try:
                 valid, reasons, _ = self.validate_inputs(prompt, o, state)
             except Exception as ex:
-                frames = getattr(ex, "comfy_frames", None) or [_FRAME_GENERIC]
                 extra = {"exception_type": full_type_name(type(ex))}
                 reason = _error(
                     "exception_during_validation",
                     str(ex),
                     **extra,
-                    traceback=[_FRAME_OUTER, *frames],
+                    traceback=frames("outer", getattr(ex, "comfy_frame", "generic")),
                 )
                 valid, reasons = False, [reason]
                 state.validated[o] = (False, reasons, o)

@@ -1,8 +1,6 @@
-"""What the stand-in's models answer: a script the test writes (see the README), else a
-default: the requested JSON schema filled with placeholder values (valid by construction,
-as Ollama's grammar guarantees), ``{}`` for ``format: "json"``, a fixed sentence otherwise.
-Thinking models add a trace and keep gpt-oss's documented quirks.
-"""
+"""What the stand-in's models answer: a script the test writes (see the README), else the
+requested JSON schema filled with placeholders (valid, as Ollama's grammar guarantees), ``{}``
+for ``format: "json"``, a fixed sentence otherwise; thinking models add a trace."""
 
 from __future__ import annotations
 
@@ -81,13 +79,8 @@ def split_pieces(text: str) -> list[str]:
 
 @dataclass(frozen=True)
 class Answer:
-    """One scripted model answer.
-
-    Attributes:
-        content: The answer text (JSON text when the request has a ``format``).
-        thinking: The reasoning trace of a thinking model; None: a generic one.
-        done_reason: ``stop`` or ``length``; None: as ``num_predict`` and ``stop`` decide.
-    """
+    """One scripted model answer: its text, the trace of a thinking model (None: a generic
+    one) and the ``done_reason`` (None: as ``num_predict`` and ``stop`` decide)."""
 
     content: str
     thinking: str | None = None
@@ -166,17 +159,9 @@ def default_content(format_: Format) -> str:
     return "{}" if format_ == "json" else DEFAULT_TEXT
 
 
-# --- filling a schema -----------------------------------------------------------------
-
-
 def fill_schema(schema: Mapping[str, Any] | bool) -> Any:
-    """A deterministic placeholder value that validates against ``schema``.
-
-    Handles ``$ref``/``$defs``, ``allOf``/``anyOf``/``oneOf``, ``const``, ``enum`` (the
-    first value), ``default``/``examples``, objects (every property), arrays (``minItems``,
-    at least one item), strings (the field name, fitted to length, ``format`` and
-    ``pattern``), numbers (inside the bounds, on ``multipleOf``), booleans and null.
-    """
+    """A deterministic placeholder value that validates against ``schema`` (references,
+    combinators, constants, bounds, lengths, formats and simple patterns included)."""
     root = schema if isinstance(schema, Mapping) else {}
     return _fill(root, root, "value", 0)
 
@@ -272,9 +257,6 @@ def _number(schema: Mapping[str, Any], *, integer: bool) -> int | float:
     return round(value) if integer else float(value)
 
 
-# --- composing a completion -----------------------------------------------------------
-
-
 @dataclass(frozen=True)
 class Completion:
     """A finished generation, ready to be framed as one reply or a stream."""
@@ -309,12 +291,9 @@ def _check_images(model: InstalledModel, messages: Sequence[Message]) -> None:
 def compose_reply(
     script: Script, call: ChatCall, model: InstalledModel, think: Think
 ) -> Completion:
-    """The reply to ``call`` from ``script`` (or the default answer): a thinking model
-    adds a trace by its ``think`` level, ``stop`` sequences and ``num_predict`` cut it.
-
-    Raises:
-        UnreadableImageError: When a vision model gets bytes that are not an image.
-    """
+    """The reply to ``call`` from ``script``, with a thinking model's trace (by ``think``
+    level), cut by ``stop`` and ``num_predict``; :class:`UnreadableImageError` when a vision
+    model gets bytes that are not an image."""
     _check_images(model, call.messages)
     answer = script.answer(call)
     content, thinking = answer.content, ""

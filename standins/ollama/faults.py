@@ -1,12 +1,9 @@
-"""Failures the stand-in can be told to show (the README's table), and which request gets one.
-
-A :class:`Fault` is a pydantic model because it also arrives from ``FAKE_OLLAMA_FAULTS``;
-the :class:`FaultBook` holds the ones in force, each limited to a model and to the next N
-requests if asked.
-"""
+"""Failures the stand-in can be told to show (the README's table): a :class:`Fault` (pydantic,
+as it also arrives from ``FAKE_OLLAMA_FAULTS``), and the :class:`FaultBook` of those in force."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 from collections.abc import Callable, Iterable, Mapping
@@ -89,8 +86,8 @@ class FaultPlan:
         """The reply ``content`` as the content faults leave it (``schema``: the format)."""
         if self.missing_fields:
             content = _drop_fields(content, self.missing_fields)
-        if self.content is FaultKind.MALFORMED_JSON:
-            return _malform_json(content)
+        if self.content is FaultKind.MALFORMED_JSON:  # chatter around half the object
+            return f"Sure! Here is the JSON you asked for:\n{content[: max(1, len(content) // 2)]}"
         if self.content is FaultKind.SCHEMA_VIOLATION:
             return _violate_schema(content, schema)
         return content
@@ -137,16 +134,13 @@ class FaultBook:
         one) and combine them; ``generating`` is False for preload/unload requests."""
         plan = FaultPlan()
         canonical = canonical_name(model) if model else None
-        still_active: list[ActiveFault] = []
-        for active in self._active:
+        for active in self.active:
             if self._hits(active.fault, route, canonical, generating=generating):
                 self._apply(active.fault, plan)
                 if active.remaining is not None:
                     active.remaining -= 1
                 if active.remaining == 0:
-                    continue
-            still_active.append(active)
-        self._active = still_active
+                    self._active.remove(active)
         return plan
 
     def _hits(self, fault: Fault, route: str, model: str | None, *, generating: bool) -> bool:
@@ -177,17 +171,11 @@ class FaultBook:
                 plan.missing_fields += fault.fields
 
 
-def _malform_json(content: str) -> str:
-    """Chatter around half the object: what a model without a working grammar sends."""
-    return f"Sure! Here is the JSON you asked for:\n{content[: max(1, len(content) // 2)]}"
-
-
 def _as_object(content: str) -> dict[str, Any] | None:
-    try:
+    with contextlib.suppress(json.JSONDecodeError):
         value = json.loads(content)
-    except json.JSONDecodeError:
-        return None
-    return value if isinstance(value, dict) else None
+        return value if isinstance(value, dict) else None
+    return None
 
 
 def _violate_schema(content: str, schema: Mapping[str, Any] | str | None) -> str:

@@ -1,19 +1,19 @@
-"""Installed models (:class:`Catalogue`) and their residency on one simulated GPU.
-
-:class:`Residency` copies Ollama's scheduler where our services depend on it: loads wait
-for a free slot (evicting an idle model) and pay the load delay; changed load-time options
-reload; an idle model stays for its ``keep_alive``; ``keep_alive: 0`` unloads asynchronously.
-"""
+"""Installed models (:class:`Catalogue`) and their :class:`Residency` on one simulated GPU, by
+Ollama's scheduling rules: loads wait for a free slot (evicting an idle model), changed
+load-time options reload, an idle model stays for its ``keep_alive``."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import itertools
+import json
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from importlib import resources
 from typing import TYPE_CHECKING, Any, Literal
 
 from standins.ollama.wire import MAX_DURATION_NS, parse_keep_alive
@@ -26,7 +26,6 @@ __all__ = [
     "InstalledModel",
     "QueueFullError",
     "Residency",
-    "Runner",
     "canonical_name",
     "load_options",
 ]
@@ -92,36 +91,23 @@ class InstalledModel:
         return self.size + self.kv_bytes_per_token * num_ctx
 
 
-_LLAVA_SIZES = {"13b": ("13B", 8_011_256_494), "34b": ("34B", 20_166_497_526)}
-_LLAVA_STOPS = 'stop                           "[INST]"\nstop                           "[/INST]"'
+@functools.cache
+def _families() -> list[dict[str, Any]]:
+    """``models.json``: Ollama's metadata for the families our system uses, then defaults."""
+    families: list[dict[str, Any]] = json.loads(
+        resources.files("standins.ollama").joinpath("models.json").read_text("utf-8")
+    )
+    return families
 
 
 def _describe(name: str) -> InstalledModel:
-    """Ollama's metadata for the families our system uses; plain defaults for others."""
     base, _, tag = name.partition(":")
     stem = base.rsplit("/", 1)[-1]
-    apache = "Apache License Version 2.0"
-    if stem.startswith(("llava", "bakllava")):
-        parameter_size, size = _LLAVA_SIZES.get(tag, ("7B", 4_733_363_377))
-        return InstalledModel(
-            name, "llama", ("llama", "clip"), parameter_size, "Q4_0", size, 32768,
-            ("completion", "vision"), 131_072,
-            "[INST] {{ if .System }}{{ .System }} {{ end }}{{ .Prompt }} [/INST]",
-            _LLAVA_STOPS, apache,
-        )  # fmt: skip
-    if stem.startswith("gpt-oss"):
-        big = tag == "120b"
-        return InstalledModel(
-            name, "gptoss", ("gptoss",), "116.8B" if big else "20.9B", "MXFP4",
-            65_290_180_000 if big else 13_780_173_839, 131072,
-            ("completion", "tools", "thinking"), 49_152,
-            "<|start|>system<|message|>{{ .System }}<|end|>{{- range .Messages }}…",
-            "temperature                    1", apache,
-        )  # fmt: skip
-    return InstalledModel(
-        name, "llama", ("llama",), "8.0B", "Q4_K_M", 4_920_753_328, 8192, ("completion",),
-        131_072, "{{ .Prompt }}", "",
-    )  # fmt: skip
+    entry = next(e for e in _families() if stem.startswith(tuple(e["prefixes"])))
+    values = {k: v for k, v in entry.items() if k not in ("prefixes", "tags")}
+    values |= entry.get("tags", {}).get(tag, {})
+    values |= {k: tuple(values[k]) for k in ("families", "capabilities")}
+    return InstalledModel(name=name, **values)
 
 
 class Catalogue:

@@ -1,9 +1,6 @@
-"""Ollama's OpenAI-compatible routes: ``/v1/chat/completions`` and ``/v1/models``.
-
-As Ollama does (``middleware/openai.go``), the body becomes an ``/api/chat`` request and the
-answer a ``chat.completion``, an error the OpenAI error object under the same status (the
-translation rules: the README).
-"""
+"""Ollama's OpenAI-compatible ``/v1/chat/completions`` and ``/v1/models``: as its
+``middleware/openai.go``, a body becomes an ``/api/chat`` request, the answer a
+``chat.completion``, an error OpenAI's error object under the same status."""
 
 from __future__ import annotations
 

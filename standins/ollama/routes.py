@@ -1,8 +1,5 @@
-"""HTTP handlers of the stand-in: Ollama's routes, framed exactly as Ollama frames them.
-
-Replies and errors are gin's ``c.JSON`` (an error is ``{"error": "<text>"}``); streams are
-NDJSON, ending with a ``done: true`` line, or an ``{"error": …}`` line once one was sent.
-"""
+"""Ollama's routes, framed as gin frames them: ``c.JSON`` replies (an error is ``{"error": …}``),
+NDJSON streams ending with a ``done: true`` line or an ``{"error": …}`` line."""
 
 from __future__ import annotations
 
@@ -15,26 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from standins.ollama.answers import (
-    ChatCall,
-    Completion,
-    InvalidFormatError,
-    UnreadableImageError,
-    compose_reply,
-    parse_format,
-    split_pieces,
-)
+from standins.ollama import answers, wire
 from standins.ollama.faults import FaultPlan
 from standins.ollama.models import InstalledModel, QueueFullError, load_options
-from standins.ollama.wire import (
-    ChatRequest,
-    GoDecodeError,
-    check_options,
-    decode_chat,
-    decode_show,
-    encode_json,
-    rfc3339_nano,
-)
 
 if TYPE_CHECKING:
     from standins.ollama.server import FakeOllama
@@ -53,7 +33,7 @@ Frame = Callable[[], dict[str, Any]]
 def json_reply(status: int, payload: Any, content_type: str = JSON_CONTENT_TYPE) -> web.Response:
     """A JSON response framed like gin's ``c.JSON``."""
     return web.Response(
-        status=status, body=encode_json(payload), headers={"Content-Type": content_type}
+        status=status, body=wire.encode_json(payload), headers={"Content-Type": content_type}
     )
 
 
@@ -63,7 +43,7 @@ def error_reply(status: int, message: str, *, streaming: bool = False) -> web.Re
     return json_reply(status, {"error": message}, content_type)
 
 
-def _metrics(completion: Completion, started_ns: int, load_ns: int) -> dict[str, int]:
+def _metrics(completion: answers.Completion, started_ns: int, load_ns: int) -> dict[str, int]:
     prompt_ns = completion.prompt_eval_count * _PROMPT_NS_PER_TOKEN
     eval_ns = completion.eval_count * _EVAL_NS_PER_TOKEN
     metrics = {
@@ -84,16 +64,16 @@ def _frame(
     message = {"role": "assistant", "content": content} | (
         {"thinking": thinking} if thinking else {}
     )
-    body = {"model": model, "created_at": rfc3339_nano(time.time_ns()), "message": message}
+    body = {"model": model, "created_at": wire.rfc3339_nano(time.time_ns()), "message": message}
     return body | (
         {"done": False} if done is None else {"done_reason": done[0], "done": True, **done[1]}
     )
 
 
-def _frames(model: str, completion: Completion, metrics: Mapping[str, Any]) -> list[Frame]:
+def _frames(model: str, completion: answers.Completion, metrics: Mapping[str, Any]) -> list[Frame]:
     """A streamed reply: thinking deltas, content deltas, the done line."""
-    deltas = [("", piece) for piece in split_pieces(completion.thinking)]
-    deltas += [(piece, "") for piece in split_pieces(completion.content)]
+    deltas = [("", piece) for piece in answers.split_pieces(completion.thinking)]
+    deltas += [(piece, "") for piece in answers.split_pieces(completion.content)]
     frames: list[Frame] = [
         partial(_frame, model, content, thinking) for content, thinking in deltas
     ]
@@ -143,8 +123,6 @@ class OllamaRoutes:
             await asyncio.sleep(plan.delay_s)
         return error_reply(*plan.error) if plan.error else None
 
-    # --- small routes -------------------------------------------------------------------
-
     async def root(self, request: web.Request) -> web.Response:
         """``GET /``: the liveness text."""
         return web.Response(text="Ollama is running", content_type="text/plain", charset="utf-8")
@@ -157,7 +135,7 @@ class OllamaRoutes:
     async def tags(self, request: web.Request) -> web.Response:
         """``GET /api/tags``: installed models."""
         failed = await self.simple_faults("tags")
-        modified = {"modified_at": rfc3339_nano(self.fake.catalogue.modified_at_ns)}
+        modified = {"modified_at": wire.rfc3339_nano(self.fake.catalogue.modified_at_ns)}
         rows = [_row(m, modified | {"size": m.size}) for m in self.fake.catalogue]
         return failed or json_reply(200, {"models": rows})
 
@@ -172,7 +150,7 @@ class OllamaRoutes:
             size = runner.model.resident_bytes(num_ctx)
             # A busy runner's timer has not started: Ollama counts its expiry from now.
             expires = runner.expires_at_ns or time.time_ns() + runner.session_ns
-            after = {"expires_at": rfc3339_nano(expires), "size_vram": size}
+            after = {"expires_at": wire.rfc3339_nano(expires), "size_vram": size}
             after["context_length"] = num_ctx
             rows.append((expires // 10**9, _row(runner.model, {"size": size}, after)))
         rows.sort(key=lambda row: row[0], reverse=True)
@@ -181,8 +159,8 @@ class OllamaRoutes:
     async def show(self, request: web.Request) -> web.Response:
         """``POST /api/show``: model metadata with ``capabilities``."""
         try:
-            name = decode_show(await request.read())
-        except GoDecodeError as exc:
+            name = wire.decode_show(await request.read())
+        except wire.GoDecodeError as exc:
             return error_reply(400, str(exc))
         if not name:
             return error_reply(400, "model is required")
@@ -214,21 +192,19 @@ class OllamaRoutes:
         if model.vision:
             body["projector_info"] = {"general.architecture": "clip", "clip.vision.image_size": 336}
         body["capabilities"] = list(model.capabilities)
-        return body | {"modified_at": rfc3339_nano(self.fake.catalogue.modified_at_ns)}
-
-    # --- chat --------------------------------------------------------------
+        return body | {"modified_at": wire.rfc3339_nano(self.fake.catalogue.modified_at_ns)}
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
         """``POST /api/chat``."""
         started = time.monotonic_ns()
         try:
-            req = decode_chat(await request.read())
-        except GoDecodeError as exc:
+            req = wire.decode_chat(await request.read())
+        except wire.GoDecodeError as exc:
             return error_reply(400, str(exc))
         return await self.run_chat(request, req, started)
 
     async def run_chat(
-        self, request: web.Request, req: ChatRequest, started: int
+        self, request: web.Request, req: wire.ChatRequest, started: int
     ) -> web.StreamResponse:
         """Answer a decoded chat request (also what ``/v1/chat/completions`` becomes);
         ``started`` is ``time.monotonic_ns()`` at arrival, for the metrics."""
@@ -248,8 +224,8 @@ class OllamaRoutes:
         if plan.delay_s:
             await asyncio.sleep(plan.delay_s)
         try:
-            check_options(req.options)
-        except GoDecodeError as exc:
+            wire.check_options(req.options)
+        except wire.GoDecodeError as exc:
             return error_reply(500, str(exc))
         options = load_options(req.options, model, self.fake.settings.context_length)
         try:
@@ -271,17 +247,19 @@ class OllamaRoutes:
         self,
         request: web.Request,
         model: InstalledModel,
-        req: ChatRequest,
+        req: wire.ChatRequest,
         plan: FaultPlan,
         started: int,
         load_ns: int,
     ) -> web.StreamResponse:
         try:
-            call = ChatCall(model.name, req.messages, parse_format(req.format), req.options)
-            completion = compose_reply(self.fake.script, call, model, req.think)
-        except InvalidFormatError as exc:
+            call = answers.ChatCall(
+                model.name, req.messages, answers.parse_format(req.format), req.options
+            )
+            completion = answers.compose_reply(self.fake.script, call, model, req.think)
+        except answers.InvalidFormatError as exc:
             return error_reply(500, str(exc), streaming=req.stream)
-        except UnreadableImageError:
+        except answers.UnreadableImageError:
             return error_reply(500, IMAGE_FAILURE_MESSAGE, streaming=req.stream)
         if plan.error:
             return error_reply(*plan.error, streaming=req.stream)
@@ -316,11 +294,11 @@ class OllamaRoutes:
                     _drop_connection(request)
                     return response
                 if index == error_at and plan.stream_error is not None:
-                    await response.write(encode_json({"error": plan.stream_error[1]}) + b"\n")
+                    await response.write(wire.encode_json({"error": plan.stream_error[1]}) + b"\n")
                     break
                 if index and plan.chunk_delay_s:
                     await asyncio.sleep(plan.chunk_delay_s)
-                await response.write(encode_json(frame()) + b"\n")
+                await response.write(wire.encode_json(frame()) + b"\n")
             await response.write_eof()
         except ConnectionError:
             pass  # the client went away; Ollama stops generating then too

@@ -7,13 +7,13 @@ import base64
 import binascii
 import contextlib
 import json
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
+from standins._server import AppServer
 from standins.ollama.answers import Script
 from standins.ollama.faults import FaultBook, FaultKind
 from standins.ollama.models import Catalogue, Residency, canonical_name
@@ -21,16 +21,9 @@ from standins.ollama.openai_compat import OpenAIRoutes
 from standins.ollama.routes import OllamaRoutes
 from standins.ollama.settings import FakeOllamaSettings
 
-__all__ = [
-    "FakeOllama",
-    "RecordedRequest",
-    "RunningFakeOllama",
-    "run_fake_ollama",
-]
+__all__ = ["FakeOllama", "RecordedRequest", "RunningFakeOllama", "run_fake_ollama"]
 
 
-# In-flight requests get this long to finish when the server stops or restarts.
-_SHUTDOWN_GRACE_S = 0.25
 _COUNTS = ("load_count", "reload_count", "eviction_count", "unload_count")
 
 
@@ -133,51 +126,31 @@ class FakeOllama:
         self.residency.loads_by_model.clear()
 
 
-class RunningFakeOllama:
+class RunningFakeOllama(AppServer):
     """A stand-in listening on a port (see :func:`run_fake_ollama`); stop it, restart it,
-    or make it refuse connections."""
+    or make it refuse connections (:meth:`settled` waits until a refusal took effect)."""
 
     def __init__(self, fake: FakeOllama, host: str, port: int) -> None:
+        super().__init__(host, port)
         self.fake = fake
-        self.host = host
-        self.port = port
-        self._runner: web.AppRunner | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-        fake.faults.on_refuse = lambda fault: self._spawn(self.refuse_connections(fault.duration_s))
+        fake.faults.on_refuse = lambda fault: self.spawn(self.refuse_connections(fault.duration_s))
 
-    @property
-    def url(self) -> str:
-        """Base URL, e.g. ``http://127.0.0.1:11434``."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+    def banner(self) -> str:
+        """What ``python -m standins.ollama`` logs."""
+        settings = self.fake.settings
+        return (
+            f"fake_ollama: STAND-IN for the Ollama API (no real models, no GPU; answers are "
+            f"scripted or schema placeholders) listening on {self.url}; models "
+            f"{', '.join(settings.models)}, {settings.max_loaded_models} resident at once"
+        )
 
-    async def start(self) -> None:
-        """Listen (again) on the port; the first start picks a port when it is 0."""
-        if self._runner is not None:
-            return
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((self.host, self.port))
-        except OSError:
-            sock.close()
-            raise
-        self.port = sock.getsockname()[1]
-        app = web.Application(client_max_size=self.fake.settings.max_body_bytes)
+    def make_app(self) -> web.Application:
+        """Ollama's routes and its OpenAI-compatible ones."""
+        app = web.Application(client_max_size=256 * 1024 * 1024)  # images travel inline
         routes = OllamaRoutes(self.fake)
         routes.register(app)
         OpenAIRoutes(routes).register(app)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=_SHUTDOWN_GRACE_S)
-        await runner.setup()
-        await web.SockSite(runner, sock).start()
-        self._runner = runner
-
-    async def stop(self) -> None:
-        """Stop listening and close every connection (in-flight requests are cut short)."""
-        runner, self._runner = self._runner, None
-        if runner is not None:
-            await runner.cleanup()
+        return app
 
     async def restart(self) -> None:
         """Stop and start again on the same port, like a restarted Ollama: nothing is
@@ -187,11 +160,10 @@ class RunningFakeOllama:
         await self.start()
 
     async def refuse_connections(self, duration_s: float | None = None) -> None:
-        """Close the listening socket ("connection refused") for ``duration_s`` seconds, or
-        until :meth:`accept_connections` when None."""
+        """Stop listening ("connection refused") for ``duration_s`` (None: until reopened)."""
         await self.stop()
         if duration_s is not None:
-            self._spawn(self._reopen_after(duration_s))
+            self.spawn(self._reopen_after(duration_s))
 
     async def accept_connections(self) -> None:
         """Listen again after :meth:`refuse_connections`."""
@@ -201,24 +173,9 @@ class RunningFakeOllama:
         await asyncio.sleep(duration_s)
         await self.start()
 
-    async def settled(self) -> None:
-        """Wait until runtime changes have taken effect: a ``refuse`` fault added with
-        ``fake.faults.add`` (the socket is closed) and a timed refusal (it is open again)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
-
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
     async def close(self) -> None:
         """Stop for good: cancel pending reopenings, stop listening, stop timers."""
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await self.stop()
+        await super().close()
         await self.fake.residency.close()
 
 

@@ -1,12 +1,7 @@
-"""Ollama's Go server on the wire: request bodies decoded, replies encoded, errors and all.
-
-What a client sees is shaped by Go's standard library: ``encoding/json`` escapes ``<``,
-``>`` and ``&`` and words its decoding errors its own way (each a 400 from Ollama);
-``time.Time`` marshals as RFC 3339 with trimmed nanoseconds; ``time.ParseDuration`` parses
-``keep_alive``; images are strict standard base64 and a bad byte is reported by offset (a
-``data:`` prefix fails at byte 4). Later checks (unknown model, option types, ``format``)
-live with the handlers.
-"""
+"""Ollama's Go server on the wire, shaped by Go's standard library: ``encoding/json`` (HTML
+characters escaped, its own decoding errors, each a 400), ``time.Time`` as RFC 3339 with
+trimmed nanoseconds, ``time.ParseDuration`` for ``keep_alive``, strict base64 images with
+the bad byte's offset (a ``data:`` prefix fails at byte 4)."""
 
 from __future__ import annotations
 
@@ -64,14 +59,8 @@ def rfc3339_nano(epoch_ns: int) -> str:
 
 
 def parse_go_duration(text: str) -> int:
-    """Parse ``"5m"``, ``"1h30m"``, ``"-1m"``, ``"0"`` with ``time.ParseDuration``'s rules.
-
-    Returns:
-        Nanoseconds (may be negative).
-
-    Raises:
-        GoDecodeError: With Go's wording, e.g. ``time: missing unit in duration "10"``.
-    """
+    """Nanoseconds (maybe negative) of ``"5m"``, ``"1h30m"``, ``"-1m"``, ``"0"`` by
+    ``time.ParseDuration``'s rules; :class:`GoDecodeError` with Go's wording otherwise."""
     quoted = json.dumps(text, ensure_ascii=False)
     rest = text[1:] if text[:1] in "+-" else text
     if rest == "0":
@@ -93,11 +82,7 @@ def parse_go_duration(text: str) -> int:
 
 def parse_keep_alive(raw: Any) -> int:
     """Decode ``keep_alive`` as ``api.Duration.UnmarshalJSON`` does: seconds or a duration
-    string; every negative value becomes :data:`MAX_DURATION_NS` ("forever").
-
-    Raises:
-        GoDecodeError: For an unparsable string or another JSON type.
-    """
+    string, negative meaning forever (:data:`MAX_DURATION_NS`); else :class:`GoDecodeError`."""
     if isinstance(raw, bool) or not isinstance(raw, int | float | str):
         kind = "bool" if isinstance(raw, bool) else "[]interface {}"
         kind = "map[string]interface {}" if isinstance(raw, dict) else kind
@@ -117,12 +102,8 @@ def json_kind(value: Any) -> str:
 
 
 def decode_std_base64(text: str) -> bytes:
-    """Decode standard, padded base64 as Go's ``base64.StdEncoding`` does (line breaks
-    skipped).
-
-    Raises:
-        GoDecodeError: ``illegal base64 data at input byte N``, N as Go reports it.
-    """
+    """Decode padded base64 as Go's ``base64.StdEncoding`` (line breaks skipped), else
+    :class:`GoDecodeError` ``illegal base64 data at input byte N`` with Go's N."""
     src = text.replace("\r", "").replace("\n", "")
     bad = next((i for i, char in enumerate(src) if not _B64.fullmatch(char)), None)
     pad = src.find("=")
@@ -144,8 +125,6 @@ def decode_std_base64(text: str) -> bytes:
         raise GoDecodeError(f"illegal base64 data at input byte {len(src)}") from None
 
 
-# --- request bodies ---------------------------------------------------------------
-
 Think = bool | str | None
 """``think`` as sent: a bool, a level ("low", "medium", "high", "max") or absent."""
 
@@ -154,12 +133,10 @@ _THINK_LEVELS = ("high", "medium", "low", "max")
 _THINK_CHOICES = '"high", "medium", "low", "max", true, or false'
 # Types of Ollama's options, for the 500 it answers when one has the wrong JSON type.
 _OPTION_TYPES = dict.fromkeys(
-    ("num_keep", "seed", "num_predict", "top_k", "repeat_last_n", "num_ctx", "num_batch"),
-    "integer",
+    ("num_keep", "seed", "num_predict", "top_k", "repeat_last_n", "num_ctx", "num_batch"), "integer"
 ) | dict.fromkeys(("num_gpu", "main_gpu", "num_thread"), "integer")
 _OPTION_TYPES |= dict.fromkeys(
-    ("temperature", "top_p", "min_p", "typical_p", "repeat_penalty", "presence_penalty"),
-    "float32",
+    ("temperature", "top_p", "min_p", "typical_p", "repeat_penalty", "presence_penalty"), "float32"
 ) | {"frequency_penalty": "float32", "use_mmap": "boolean", "stop": "array"}
 
 
@@ -281,11 +258,7 @@ class _Fields:
 
 
 def decode_chat(body: bytes) -> ChatRequest:
-    """Decode a chat body.
-
-    Raises:
-        GoDecodeError: What Ollama answers with 400.
-    """
+    """Decode a chat body (:class:`GoDecodeError`: what Ollama answers with 400)."""
     fields = _Fields(_parse_object(body, "api.ChatRequest"), "ChatRequest")
     messages: list[Message] = []
     for raw in fields.typed("messages", list, "[]api.Message", []):
@@ -310,12 +283,8 @@ def decode_show(body: bytes) -> str:
 
 
 def check_options(options: Mapping[str, Any]) -> None:
-    """Type-check runtime options as ``Options.FromMap`` does (unknown ones are ignored).
-
-    Raises:
-        GoDecodeError: ``option "temperature" must be of type float32`` and the like
-            (Ollama answers these with 500).
-    """
+    """Type-check options as ``Options.FromMap`` does (unknown ones ignored); raise
+    :class:`GoDecodeError` ``option "temperature" must be of type float32`` (a 500)."""
     for key, value in options.items():
         expected = _OPTION_TYPES.get(key)
         if expected is None or value is None:
