@@ -12,10 +12,16 @@ waiting plan, then the analyses that arrived meanwhile, and so on::
 Rules:
 
 - An idle scheduler admits a call at once, so a lone request is never held back.
-- A call joins the running phase unless calls of another phase are waiting; then it
-  queues behind them, which keeps either kind from starving the other.
-- When the running phase drains, the phase whose caller has waited longest goes next,
-  and all of its waiting calls are admitted together.
+- A call joins the running phase, whose model is loaded, even while calls of another
+  phase wait, but only for ``join_window_s`` after the first of them began waiting;
+  later it queues behind them, which keeps either kind from starving the other.
+  (Requests arrive spread out: without the window the second kind's first call would
+  stop the first kind's later arrivals at the door and the phases would alternate.)
+- When the running phase drains while calls of another phase wait, it stays open for
+  ``gather_s`` more for calls of its own kind that are on their way (a request between
+  its calls); then the phase whose caller has waited longest goes next, and all of its
+  waiting calls are admitted together. A phase that drains with nobody waiting ends at
+  once.
 - A call waits at most ``max_wait_s`` for a phase change; then it runs beside the other
   phase (one swap is cheaper than an unbounded delay). *Exclusive* phases never overlap
   with anything: in single-GPU mode the render phase must not share the GPU with the
@@ -75,6 +81,11 @@ class PhaseScheduler:
     Args:
         enabled: False admits every call at once (no grouping).
         max_wait_s: Longest wait for a phase change before running beside the other phase.
+        join_window_s: How long after another phase's first call began waiting newcomers
+            may still join the running phase; at most half of ``max_wait_s``, so the
+            running phase drains before a waiting call would run beside it.
+        gather_s: How long a drained phase stays open for its own calls before another
+            phase's waiting calls take over.
         exclusive: Phases that never overlap with another phase.
         entry_hooks: Per phase, what to run each time it starts.
         clock: Monotonic clock, injectable for tests.
@@ -85,12 +96,16 @@ class PhaseScheduler:
         *,
         enabled: bool = True,
         max_wait_s: float = 5.0,
+        join_window_s: float = 2.0,
+        gather_s: float = 0.05,
         exclusive: Collection[str] = (),
         entry_hooks: Mapping[str, EntryHook] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.enabled = enabled
         self.max_wait_s = max_wait_s
+        self.join_window_s = min(join_window_s, max_wait_s / 2)
+        self.gather_s = gather_s
         self.exclusive = frozenset(exclusive)
         self._hooks = dict(entry_hooks or {})
         self._clock = clock
@@ -99,6 +114,8 @@ class PhaseScheduler:
         self._active: collections.Counter[str] = collections.Counter()
         self._queue: list[_Waiter] = []
         self._hook_task: asyncio.Task[None] | None = None
+        self._gather_spent = False
+        self._gathering: asyncio.TimerHandle | None = None
         self.phase_starts: collections.Counter[str] = collections.Counter()
         """How many times each phase started (a measure of model swaps)."""
 
@@ -183,7 +200,16 @@ class PhaseScheduler:
             self._current = name
             self.phase_starts[name] += 1
             return True
-        return self._current == name and not any(w.phase != name for w in self._queue)
+        if self._current != name or self._clock() >= self._queue_closes_at(name):
+            return False
+        self._gather_spent = False
+        return True
+
+    def _queue_closes_at(self, name: str) -> float:
+        """When newcomers of phase ``name`` stop joining it: ``join_window_s`` after the
+        first call of another phase began waiting."""
+        since = min((w.since for w in self._queue if w.phase != name), default=None)
+        return float("inf") if since is None else since + self.join_window_s
 
     def _busy_beside(self, name: str) -> bool:
         """Whether calls of another phase still run (calls that bypassed the queue)."""
@@ -222,6 +248,9 @@ class PhaseScheduler:
         nxt = self._next_phase()
         if nxt is None:
             self._current = None
+            self._gather_spent = False
+            return
+        if nxt != self._current and self._current is not None and self._still_gathering():
             return
         if (nxt in self.exclusive or self._current in self.exclusive) and self._active:
             # Bypassing calls of another phase still hold the GPU; their release
@@ -235,6 +264,22 @@ class PhaseScheduler:
             self._hook_task = asyncio.create_task(self._enter(nxt), name=f"enter-{nxt}")
         else:
             self._admit_all(nxt, [])
+
+    def _still_gathering(self) -> bool:
+        """Whether the drained current phase still stays open ``gather_s`` for its own
+        calls (a timer advances the scheduler when the time is up)."""
+        if self._gathering is not None:
+            return True
+        if not self._gather_spent and self.gather_s > 0:
+            self._gathering = asyncio.get_running_loop().call_later(self.gather_s, self._gathered)
+            return True
+        self._gather_spent = False
+        return False
+
+    def _gathered(self) -> None:
+        self._gathering = None
+        self._gather_spent = True
+        self._advance()
 
     def _next_phase(self) -> str | None:
         others = [w for w in self._queue if w.phase != self._current]
