@@ -148,6 +148,24 @@ async def test_drained_phase_stays_open_briefly_for_its_own_calls() -> None:
     await planner.finish()
 
 
+async def test_a_burst_phase_stays_open_briefly_after_it_drains() -> None:
+    scheduler = PhaseScheduler(max_wait_s=60.0, gather_s=0.2)
+    burst = [Holder(scheduler, "vision") for _ in range(2)]
+    await asyncio.gather(*(h.entered.wait() for h in burst))
+    for holder in burst:
+        await holder.finish()
+    planner = Holder(scheduler, "planner")
+    await until(lambda: scheduler.waiting("planner") == 1)
+    late = Holder(scheduler, "vision")
+    await late.entered.wait()
+    assert not planner.entered.is_set()
+    await late.finish()
+    async with asyncio.timeout(1):
+        await planner.entered.wait()
+    assert scheduler.phase_starts == {"vision": 1, "planner": 1}
+    await planner.finish()
+
+
 async def test_lone_request_is_not_held_back_between_its_calls() -> None:
     scheduler = PhaseScheduler(max_wait_s=60.0, gather_s=30.0, join_window_s=30.0)
     async with asyncio.timeout(1):
@@ -297,7 +315,7 @@ def test_phases_never_mix_unless_bypassing_and_every_call_finishes(
     calls: list[tuple[str, int]], max_wait_s: float
 ) -> None:
     async def scenario() -> None:
-        scheduler = PhaseScheduler(max_wait_s=max_wait_s, exclusive={"render"})
+        scheduler = PhaseScheduler(max_wait_s=max_wait_s, gather_s=0.001, exclusive={"render"})
         inside: list[tuple[str, bool]] = []
 
         async def call(phase: str, hold: int) -> None:
@@ -314,6 +332,7 @@ def test_phases_never_mix_unless_bypassing_and_every_call_finishes(
 
         async with asyncio.timeout(10):
             await asyncio.gather(*(call(phase, hold) for phase, hold in calls))
+        await asyncio.sleep(0.02)  # a burst's phase stays open gather_s after it drains
         assert scheduler.current is None and scheduler.waiting() == 0
 
     asyncio.run(scenario())
