@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.scheduler import Admission, PhaseScheduler
+from gateway.scheduler import PhaseScheduler
+from tests.gateway.phases.holders import Holder
 
 
 async def until(condition: Callable[[], bool]) -> None:
@@ -20,26 +21,6 @@ async def until(condition: Callable[[], bool]) -> None:
             return
         await asyncio.sleep(0)
     raise AssertionError("condition never held")
-
-
-class Holder:
-    """A task that enters a phase and stays until released."""
-
-    def __init__(self, scheduler: PhaseScheduler, phase: str, timeout_s: float | None = None):
-        self.entered = asyncio.Event()
-        self.release = asyncio.Event()
-        self.admission: Admission | None = None
-        self.task = asyncio.create_task(self._run(scheduler, phase, timeout_s))
-
-    async def _run(self, scheduler: PhaseScheduler, phase: str, timeout_s: float | None) -> None:
-        async with scheduler.phase(phase, timeout_s=timeout_s) as admission:
-            self.admission = admission
-            self.entered.set()
-            await self.release.wait()
-
-    async def finish(self) -> None:
-        self.release.set()
-        await self.task
 
 
 async def vision_running_planner_waiting(scheduler: PhaseScheduler) -> tuple[Holder, Holder]:
