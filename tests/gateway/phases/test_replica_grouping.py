@@ -69,8 +69,6 @@ async def test_eight_requests_over_two_gateway_processes_load_each_model_once(
 ) -> None:
     ollama = FakeOllamaSettings(max_loaded_models=1, num_parallel=1, load_delay_s=0.2)
     system = await start_system(exit_stack, ollama=ollama)
-    # Answers take a moment, as a model's do.
-    system.ollama.fake.faults.add(kind=FaultKind.DELAY, routes=("chat",), chunk_delay_s=0.0005)
     with ExitStack() as processes:
         replicas = await _replicas(
             exit_stack, processes, system, _shared_phases(redis_server, redis_prefix), tmp_path
@@ -78,7 +76,7 @@ async def test_eight_requests_over_two_gateway_processes_load_each_model_once(
         for index, (stub, _) in enumerate(replicas):  # warm: each has its catalog
             assert await _generate(stub, _request(100 + index), 0.0)
         fake = system.ollama.fake
-        fake.reset()  # nothing resident: the burst pays for every model it needs
+        fake.residency.reset()  # nothing resident: the burst pays for every model it needs
         before = fake.load_count
         # Arrivals 0.1 s apart, alternating between the gateways: gateways that group only
         # their own calls interleave the models (4-6 loads).
