@@ -41,7 +41,7 @@ def _phase_scheduler(settings: GatewaySettings, hooks: dict[str, EntryHook]) -> 
     """This process's phase scheduler, or the one every replica shares through Redis."""
     exclusive = {"render"} if settings.single_gpu else set()
     if settings.model_grouping and settings.grouping_store == "redis":
-        return SharedPhaseScheduler.from_url(
+        return SharedPhaseScheduler(
             settings.grouping_redis_url or settings.jobs_redis_url,
             prefix=settings.grouping_redis_prefix,
             max_wait_s=settings.grouping_max_wait_s,

@@ -52,13 +52,14 @@ __all__ = ["SharedPhaseScheduler"]
 
 _log = get_logger(__name__)
 _SCRIPT = resources.files(__package__).joinpath("shared_phases.lua").read_text()
+_REDIS_TIMEOUT_S = 1.0
 
 
 class SharedPhaseScheduler:
     """Admits calls phase by phase across every gateway sharing one Redis.
 
     Args:
-        client: The Redis client (closed by :meth:`close`).
+        url: The Redis, ``redis://host:port/db``.
         prefix: Prefix of every key and of the wake-up channel.
         max_wait_s: Longest wait for a phase change before running beside the other phase.
         join_window_s: How long after another phase's first call began waiting newcomers
@@ -73,7 +74,7 @@ class SharedPhaseScheduler:
 
     def __init__(
         self,
-        client: aioredis.Redis,
+        url: str,
         *,
         prefix: str,
         max_wait_s: float = 5.0,
@@ -84,7 +85,13 @@ class SharedPhaseScheduler:
         lease_s: float = 10.0,
         poll_s: float = 0.25,
     ) -> None:
-        self._client = client
+        # Every step waits at most _REDIS_TIMEOUT_S for Redis, so an unreachable store
+        # degrades to ungrouped calls instead of holding them; the subscription blocks
+        # on its reads, so it has a client of its own.
+        self._client = aioredis.Redis.from_url(
+            url, socket_connect_timeout=_REDIS_TIMEOUT_S, socket_timeout=_REDIS_TIMEOUT_S
+        )
+        self._listener = aioredis.Redis.from_url(url, socket_connect_timeout=_REDIS_TIMEOUT_S)
         self._keys = [f"{prefix}:{k}" for k in ("state", "holders", "waiters", "since", "starts")]
         self._channel = f"{prefix}:wake"
         self._starts_key = self._keys[4]
@@ -100,19 +107,14 @@ class SharedPhaseScheduler:
             "," + ",".join(sorted(self._hooks)) + ",",
             self._channel,
         ]
-        self._script = client.register_script(_SCRIPT)
+        self._script = self._client.register_script(_SCRIPT)
         self._replica = uuid.uuid4().hex[:12]
         self._held: set[str] = set()
         self._changed = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
-    @classmethod
-    def from_url(cls, url: str, **options: Any) -> SharedPhaseScheduler:
-        """A scheduler on the Redis at ``url`` (``redis://host:port/db``)."""
-        return cls(aioredis.Redis.from_url(url), **options)
-
     async def close(self) -> None:
-        """Stops listening and renewing, and closes the Redis client."""
+        """Stops listening and renewing, and closes the Redis clients."""
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -120,6 +122,7 @@ class SharedPhaseScheduler:
                 await task
         self._tasks.clear()
         await self._client.aclose()
+        await self._listener.aclose()
 
     async def phase_starts(self) -> dict[str, int]:
         """How many times each phase started, over all replicas."""
@@ -204,7 +207,7 @@ class SharedPhaseScheduler:
         """Wakes the local waiters on every published change; resubscribes after errors."""
         while True:
             try:
-                async with self._client.pubsub() as pubsub:
+                async with self._listener.pubsub() as pubsub:
                     await pubsub.subscribe(self._channel)
                     async for message in pubsub.listen():
                         if message.get("type") == "message":

@@ -21,7 +21,7 @@ async def replicas(redis_server: str, redis_prefix: str) -> AsyncIterator[Callab
     made: list[SharedPhaseScheduler] = []
 
     def make(**options: Any) -> SharedPhaseScheduler:
-        scheduler = SharedPhaseScheduler.from_url(
+        scheduler = SharedPhaseScheduler(
             redis_server, prefix=redis_prefix, **({"max_wait_s": 60.0} | options)
         )
         made.append(scheduler)
@@ -116,9 +116,7 @@ async def test_entry_hook_runs_once_for_a_burst_across_replicas(
 
 
 async def test_an_unreachable_redis_admits_calls_at_once(redis_prefix: str) -> None:
-    scheduler = SharedPhaseScheduler.from_url(
-        f"redis://127.0.0.1:{free_port()}/0", prefix=redis_prefix
-    )
+    scheduler = SharedPhaseScheduler(f"redis://127.0.0.1:{free_port()}/0", prefix=redis_prefix)
     try:
         async with asyncio.timeout(5), scheduler.phase("vision") as admission:
             assert admission.bypassed
