@@ -53,6 +53,39 @@ async def test_calls_of_one_phase_on_two_replicas_run_together_and_the_other_wai
     assert await one.phase_starts() == {"vision": 1, "planner": 1}
 
 
+async def test_a_burst_phase_stays_open_briefly_for_another_replicas_call(
+    replicas: Callable[..., SharedPhaseScheduler],
+) -> None:
+    one, two = replicas(gather_s=0.5), replicas(gather_s=0.5)
+    burst = [Holder(one, "vision"), Holder(two, "vision")]
+    await asyncio.gather(*(h.entered.wait() for h in burst))
+    for holder in burst:
+        await holder.finish()
+    planner = Holder(one, "planner")
+    late = Holder(two, "vision")
+    async with asyncio.timeout(2):
+        await late.entered.wait()
+    assert not planner.entered.is_set()
+    await late.finish()
+    async with asyncio.timeout(3):
+        await planner.entered.wait()
+    await planner.finish()
+    assert await one.phase_starts() == {"vision": 1, "planner": 1}
+
+
+async def test_a_call_waits_at_most_max_wait_then_runs_beside_the_other_phase(
+    replicas: Callable[..., SharedPhaseScheduler],
+) -> None:
+    one, two = replicas(max_wait_s=0.4), replicas(max_wait_s=0.4)
+    vision = Holder(one, "vision")
+    await vision.entered.wait()
+    started = time.monotonic()
+    async with asyncio.timeout(3), two.phase("planner") as admission:
+        assert admission.bypassed
+    assert time.monotonic() - started >= 0.35
+    await vision.finish()
+
+
 async def test_lone_call_on_a_replica_is_admitted_at_once(
     replicas: Callable[..., SharedPhaseScheduler],
 ) -> None:
