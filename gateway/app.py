@@ -11,9 +11,10 @@ from gateway.operations.servicer import OPERATIONS_SERVICE
 from gateway.orchestrator import Orchestrator, OrchestratorConfig
 from gateway.readiness import DownstreamReadiness
 from gateway.reuse import PlanReuseCache
-from gateway.scheduler import EntryHook, PhaseScheduler
+from gateway.scheduler import EntryHook, PhaseGate, PhaseScheduler
 from gateway.service import SERVICE_NAME, GatewayServicer
 from gateway.settings import GatewaySettings
+from gateway.shared_phases import SharedPhaseScheduler
 from gateway.validation import RequestLimits
 from gateway.vram import GpuHandover
 from imagegen.gateway.v1 import gateway_pb2_grpc
@@ -33,6 +34,26 @@ def request_limits(settings: GatewaySettings) -> RequestLimits:
         txt2img_min_side=settings.txt2img_min_side,
         txt2img_max_side=settings.txt2img_max_side,
         prompt_token_budget=settings.prompt_token_budget,
+    )
+
+
+def _phase_scheduler(settings: GatewaySettings, hooks: dict[str, EntryHook]) -> PhaseGate:
+    """This process's phase scheduler, or the one every replica shares through Redis."""
+    exclusive = {"render"} if settings.single_gpu else set()
+    if settings.model_grouping and settings.grouping_store == "redis":
+        return SharedPhaseScheduler(
+            settings.grouping_redis_url or settings.jobs_redis_url,
+            prefix=settings.grouping_redis_prefix,
+            max_wait_s=settings.grouping_max_wait_s,
+            exclusive=exclusive,
+            entry_hooks=hooks,
+            lease_s=settings.grouping_lease_s,
+        )
+    return PhaseScheduler(
+        enabled=settings.model_grouping,
+        max_wait_s=settings.grouping_max_wait_s,
+        exclusive=exclusive,
+        entry_hooks=hooks,
     )
 
 
@@ -72,12 +93,9 @@ async def create_server(settings: GatewaySettings) -> GrpcServer:
     hooks: dict[str, EntryHook] = {}
     if settings.single_gpu:
         hooks["render"] = GpuHandover(downstream, timeout_s=settings.unload_timeout_s)
-    scheduler = PhaseScheduler(
-        enabled=settings.model_grouping,
-        max_wait_s=settings.grouping_max_wait_s,
-        exclusive={"render"} if settings.single_gpu else (),
-        entry_hooks=hooks,
-    )
+    scheduler = _phase_scheduler(settings, hooks)
+    if isinstance(scheduler, SharedPhaseScheduler):
+        host.on_stop(scheduler.close)
     limits = request_limits(settings)
     capabilities = Capabilities(
         downstream,

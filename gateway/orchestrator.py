@@ -65,7 +65,7 @@ from gateway.notices import analysis_warnings, plan_warnings, warning
 from gateway.provenance import build_provenance
 from gateway.render_events import WORK_EVENTS, gateway_event
 from gateway.reuse import PlanReuseCache, ReusedPlan, reuse_key
-from gateway.scheduler import PhaseScheduler
+from gateway.scheduler import PhaseGate
 from gateway.validation import RequestLimits, validate_generate, validate_plan
 from imagegen.common.v1 import common_pb2
 from imagegen.gateway.v1 import gateway_pb2
@@ -187,7 +187,7 @@ class Orchestrator:
         downstream: Downstream,
         *,
         config: OrchestratorConfig,
-        scheduler: PhaseScheduler,
+        scheduler: PhaseGate,
         reuse: PlanReuseCache,
         capabilities: Capabilities,
     ) -> None:

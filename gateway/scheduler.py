@@ -12,10 +12,17 @@ waiting plan, then the analyses that arrived meanwhile, and so on::
 Rules:
 
 - An idle scheduler admits a call at once, so a lone request is never held back.
-- A call joins the running phase unless calls of another phase are waiting; then it
-  queues behind them, which keeps either kind from starving the other.
-- When the running phase drains, the phase whose caller has waited longest goes next,
-  and all of its waiting calls are admitted together.
+- A call joins the running phase, whose model is loaded, even while calls of another
+  phase wait, but only for ``join_window_s`` after the first of them began waiting;
+  later it queues behind them, which keeps either kind from starving the other.
+  (Requests arrive spread out: without the window the second kind's first call would
+  stop the first kind's later arrivals at the door and the phases would alternate.)
+- When the running phase drains while calls of another phase wait, or after it served
+  several calls (a burst, whose later requests may still be arriving), it stays open
+  ``gather_s`` more for calls of its own kind; then the phase whose caller has waited
+  longest goes next, and all of its waiting calls are admitted together. A phase that
+  served one call and drains with nobody waiting ends at once: a lone request's next
+  call is not held back.
 - A call waits at most ``max_wait_s`` for a phase change; then it runs beside the other
   phase (one swap is cheaper than an unbounded delay). *Exclusive* phases never overlap
   with anything: in single-GPU mode the render phase must not share the GPU with the
@@ -33,11 +40,13 @@ import collections
 import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from services.common.logs import get_logger
 
-__all__ = ["Admission", "EntryHook", "PhaseScheduler"]
+__all__ = ["Admission", "EntryHook", "PhaseGate", "PhaseScheduler", "run_entry_hook"]
 
 _log = get_logger(__name__)
 
@@ -62,6 +71,40 @@ class Admission:
     warnings: list[str] = field(default_factory=list)
 
 
+class PhaseGate(Protocol):
+    """What the orchestrator needs of a scheduler: this process's
+    :class:`PhaseScheduler`, or :class:`~gateway.shared_phases.SharedPhaseScheduler` for
+    replicas sharing one model server."""
+
+    def phase(
+        self, name: str, *, timeout_s: float | None = None
+    ) -> AbstractAsyncContextManager[Admission]:
+        """Waits until calls of phase ``name`` may run, and holds the phase meanwhile."""
+        ...
+
+
+async def run_entry_hook(hook: EntryHook | None, name: str) -> list[str]:
+    """Runs a phase's entry hook; a failure becomes a warning for the calls it admits.
+
+    Args:
+        hook: The hook; None does nothing.
+        name: The phase, for the log and the warning.
+
+    Returns:
+        The hook's warnings, or one saying it failed.
+    """
+    if hook is None:
+        return []
+    try:
+        return await hook()
+    except asyncio.CancelledError:
+        raise
+    except Exception as e:
+        # A failed hook must not wedge every waiting call; they run and are told.
+        _log.warning("entry hook of phase %s failed", name, exc_info=True)
+        return [f"preparing the {name} phase failed: {type(e).__name__}: {e}"]
+
+
 @dataclass(eq=False)
 class _Waiter:
     phase: str
@@ -75,6 +118,11 @@ class PhaseScheduler:
     Args:
         enabled: False admits every call at once (no grouping).
         max_wait_s: Longest wait for a phase change before running beside the other phase.
+        join_window_s: How long after another phase's first call began waiting newcomers
+            may still join the running phase; at most half of ``max_wait_s``, so the
+            running phase drains before a waiting call would run beside it.
+        gather_s: How long a drained phase stays open for its own calls before another
+            phase's waiting calls take over.
         exclusive: Phases that never overlap with another phase.
         entry_hooks: Per phase, what to run each time it starts.
         clock: Monotonic clock, injectable for tests.
@@ -85,12 +133,16 @@ class PhaseScheduler:
         *,
         enabled: bool = True,
         max_wait_s: float = 5.0,
+        join_window_s: float = 2.0,
+        gather_s: float = 0.25,
         exclusive: Collection[str] = (),
         entry_hooks: Mapping[str, EntryHook] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.enabled = enabled
         self.max_wait_s = max_wait_s
+        self.join_window_s = min(join_window_s, max_wait_s / 2)
+        self.gather_s = gather_s
         self.exclusive = frozenset(exclusive)
         self._hooks = dict(entry_hooks or {})
         self._clock = clock
@@ -99,6 +151,9 @@ class PhaseScheduler:
         self._active: collections.Counter[str] = collections.Counter()
         self._queue: list[_Waiter] = []
         self._hook_task: asyncio.Task[None] | None = None
+        self._gather_spent = False
+        self._gathering: asyncio.TimerHandle | None = None
+        self._served = 0  # calls admitted since the current phase started
         self.phase_starts: collections.Counter[str] = collections.Counter()
         """How many times each phase started (a measure of model swaps)."""
 
@@ -182,8 +237,19 @@ class PhaseScheduler:
                 return False
             self._current = name
             self.phase_starts[name] += 1
+            self._served = 1
             return True
-        return self._current == name and not any(w.phase != name for w in self._queue)
+        if self._current != name or self._clock() >= self._queue_closes_at(name):
+            return False
+        self._gather_spent = False
+        self._served += 1
+        return True
+
+    def _queue_closes_at(self, name: str) -> float:
+        """When newcomers of phase ``name`` stop joining it: ``join_window_s`` after the
+        first call of another phase began waiting."""
+        since = min((w.since for w in self._queue if w.phase != name), default=None)
+        return float("inf") if since is None else since + self.join_window_s
 
     def _busy_beside(self, name: str) -> bool:
         """Whether calls of another phase still run (calls that bypassed the queue)."""
@@ -220,8 +286,16 @@ class PhaseScheduler:
         if self._current is not None and self._active[self._current] > 0:
             return
         nxt = self._next_phase()
+        if (
+            self._current is not None
+            and nxt != self._current
+            and (nxt is not None or self._served > 1)
+            and self._still_gathering()
+        ):
+            return
         if nxt is None:
             self._current = None
+            self._gather_spent = False
             return
         if (nxt in self.exclusive or self._current in self.exclusive) and self._active:
             # Bypassing calls of another phase still hold the GPU; their release
@@ -230,11 +304,28 @@ class PhaseScheduler:
             return
         self._current = nxt
         self.phase_starts[nxt] += 1
+        self._served = 0
         if nxt in self._hooks:
             self._entering = True
             self._hook_task = asyncio.create_task(self._enter(nxt), name=f"enter-{nxt}")
         else:
             self._admit_all(nxt, [])
+
+    def _still_gathering(self) -> bool:
+        """Whether the drained current phase still stays open ``gather_s`` for its own
+        calls (a timer advances the scheduler when the time is up)."""
+        if self._gathering is not None:
+            return True
+        if not self._gather_spent and self.gather_s > 0:
+            self._gathering = asyncio.get_running_loop().call_later(self.gather_s, self._gathered)
+            return True
+        self._gather_spent = False
+        return False
+
+    def _gathered(self) -> None:
+        self._gathering = None
+        self._gather_spent = True
+        self._advance()
 
     def _next_phase(self) -> str | None:
         others = [w for w in self._queue if w.phase != self._current]
@@ -253,23 +344,14 @@ class PhaseScheduler:
             self._hook_task = None
 
     async def _run_hook(self, name: str) -> list[str]:
-        hook = self._hooks.get(name)
-        if hook is None:
-            return []
-        try:
-            return await hook()
-        except asyncio.CancelledError:
-            raise
-        except Exception as e:
-            # A failed hook must not wedge every waiting call; they run and are told.
-            _log.warning("entry hook of phase %s failed", name, exc_info=True)
-            return [f"preparing the {name} phase failed: {type(e).__name__}: {e}"]
+        return await run_entry_hook(self._hooks.get(name), name)
 
     def _admit_all(self, name: str, warnings: list[str]) -> None:
         admitted = [w for w in self._queue if w.phase == name]
         self._queue = [w for w in self._queue if w.phase != name]
         for waiter in admitted:
             self._active[name] += 1
+            self._served += 1
             waiter.admitted.set_result(list(warnings))
         if not admitted and self._active[name] <= 0:
             # Everyone who wanted this phase left while its hook ran.

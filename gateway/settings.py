@@ -11,7 +11,7 @@ A bad value stops the gateway at boot with an error naming the variable.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Self
+from typing import Literal, Self
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
@@ -103,6 +103,35 @@ class GatewaySettings(JobsSettings, RequestLimitSettings):
         description=(
             "Longest a call waits for the other model's phase to drain before it runs anyway; "
             "a lone request never waits."
+        ),
+    )
+
+    grouping_store: Literal["process", "redis"] = Field(
+        default="process",
+        description=(
+            "Where model calls are grouped into phases: 'process' (this gateway's calls) or "
+            "'redis' (every gateway replica sharing the Redis, so replicas in front of one "
+            "model server still load each model once per phase)."
+        ),
+    )
+    grouping_redis_url: str = Field(
+        default="",
+        description=(
+            "Redis of the 'redis' grouping store: redis://host:port/db; empty = the job "
+            "store's (GATEWAY_JOBS_REDIS_URL)."
+        ),
+    )
+    grouping_redis_prefix: str = Field(
+        default="imagegen:phases",
+        min_length=1,
+        description="Prefix of the grouping keys in Redis; replicas sharing phases share it.",
+    )
+    grouping_lease_s: float = Field(
+        default=10.0,
+        gt=0.0,
+        description=(
+            "Seconds after which the model calls of a gateway that stopped renewing them "
+            "(killed, cut off) no longer hold or wait for a phase ('redis' grouping store)."
         ),
     )
 

@@ -1,15 +1,28 @@
-"""Model loads of concurrent requests on one GPU, with the gateway's model grouping on and off.
+"""Model loads of concurrent requests on one GPU: one gateway with grouping off and on, and
+two gateway processes grouping on their own or through shared phases in Redis.
 
-``python tests/bench/bench_model_grouping.py`` (``make bench``) starts the whole system
-in-process against the Ollama stand-in configured as one GPU that holds one model at a
-time (loading one costs ``--load-delay`` seconds, each answer ``--answer-delay``), sends
-``--requests`` image-to-image requests arriving ``--stagger`` seconds apart, each with
-its own image, and counts the stand-in's model loads. It prints a table and writes
-``tests/bench/results/model_grouping.json``.
+``python tests/bench/bench_model_grouping.py`` (``make bench``) runs the services and the
+Ollama stand-in in this process, the stand-in configured as one GPU that holds one model
+at a time (loading one costs ``--load-delay`` seconds), and sends ``--requests``
+image-to-image requests, each with its own image, to the gateway (or alternately to two
+gateway processes). Two arrival patterns:
+
+- ``together``: all requests sent at once (8 concurrent requests);
+- ``spread``: one every ``--stagger`` seconds, so later requests arrive while the first
+  ones already run their models.
+
+It counts the stand-in's model loads and compares the wall time with the ideal: two
+loads plus the calls, the calls measured as the wall time of the same burst, same
+scenario, when loading costs nothing. (For ``spread`` arrivals that ideal is generous:
+the first load can overlap the arrivals.) Each gateway serves one request before the
+burst, so none waits for its capabilities catalog during it. It prints a table and
+writes ``tests/bench/results/model_grouping.json``: per scenario ``model_loads``,
+``wall_s`` and ``ideal_wall_s`` (medians over ``--repeats`` bursts).
 
 Without grouping, requests alternate models on the GPU (LLaVA for one request's
-analysis, GPT-OSS for another's plan, …) and pay a load almost every call; with it, the
-gateway runs all waiting analyses, then all waiting plans.
+analysis, GPT-OSS for another's plan, ...); with it, the gateway runs all waiting
+analyses, then all waiting plans. Gateways that group only their own calls interleave
+again; shared phases group them all.
 """
 
 from __future__ import annotations
@@ -17,17 +30,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
-import json
+import itertools
 import logging
 import os
-import platform
 import statistics
 import sys
+import tempfile
 import time
-from contextlib import AsyncExitStack
-from dataclasses import asdict, dataclass
+import uuid
+from collections.abc import Iterator
+from contextlib import AsyncExitStack, ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import grpc.aio
 from PIL import Image
 
 # The services' warnings (readiness, authentication off) and gRPC's connection notes
@@ -40,116 +57,167 @@ if str(ROOT) not in sys.path:  # run as a script: make the repository importable
     sys.path[:0] = [str(ROOT), str(ROOT / "protos")]
 
 from imagegen.common.v1 import common_pb2  # noqa: E402
-from imagegen.gateway.v1 import gateway_pb2  # noqa: E402
+from imagegen.gateway.v1 import gateway_pb2, gateway_pb2_grpc  # noqa: E402
 from standins.comfyui.settings import FakeComfyUISettings  # noqa: E402
 from standins.ollama.faults import Fault, FaultKind  # noqa: E402
 from standins.ollama.settings import FakeOllamaSettings  # noqa: E402
+from tests.bench.reporting import print_table, write_results  # noqa: E402
+from tests.gateway.operations.redis_server import run_redis_server  # noqa: E402
+from tests.gateway.processes import gateway_process, until_serving  # noqa: E402
 from tests.gateway.system import System, start_system  # noqa: E402
 
-RESULTS = ROOT / "tests" / "bench" / "results" / "model_grouping.json"
 
+@dataclass(frozen=True)
+class Scenario:
+    """Where the requests go and how the gateways group their model calls."""
 
-@dataclass
-class Run:
-    """One burst of requests against a fresh system."""
-
+    key: str
+    label: str
+    gateways: int  # 1: in this process; 2: separate processes
     grouping: bool
-    model_loads: int
-    loads_by_model: dict[str, int]
-    wall_s: float
-    latency_p50_s: float
-    latency_max_s: float
+    store: str = "process"
+
+
+SCENARIOS = (
+    Scenario("one_gateway_grouping_off", "1 gateway, grouping off", 1, grouping=False),
+    Scenario("one_gateway_grouping_on", "1 gateway, grouping on", 1, grouping=True),
+    Scenario("two_gateways_own_phases", "2 gateway processes, each its own", 2, grouping=True),
+    Scenario(
+        "two_gateways_redis_phases", "2 gateway processes, Redis phases", 2, True, store="redis"
+    ),
+)
+
+
+_IMAGES = itertools.count()
 
 
 def _image(index: int) -> bytes:
-    # A distinct image per request, so no analysis cache makes requests share work.
+    # A distinct image per request of every burst, so no analysis cache (the vision
+    # service keeps one by image hash) makes requests share work.
     buffer = io.BytesIO()
-    color = (40 + 25 * index % 200, 90 + 13 * index % 150, 160 - 11 * index % 150)
+    color = (index % 256, index // 256 % 256, 160)
     Image.new("RGB", (96, 64), color).save(buffer, format="JPEG", quality=85)
     return buffer.getvalue()
 
 
-async def _one(system: System, index: int, delay_s: float) -> float:
+async def _one(stub: Any, index: int, delay_s: float) -> None:
     await asyncio.sleep(delay_s)
     request = gateway_pb2.GenerateRequest(
-        source_image=common_pb2.Image(data=_image(index)),
+        source_image=common_pb2.Image(data=_image(next(_IMAGES))),
         instruction=f"Перекрась чашку в тёмно-зелёный цвет (вариант {index})",
         seed=index,
     )
-    started = time.monotonic()
-    async for _ in system.stub.Generate(request, timeout=300):
+    async for _ in stub.Generate(request, timeout=300):
         pass
-    return time.monotonic() - started
 
 
-async def burst(args: argparse.Namespace, *, grouping: bool) -> Run:
-    """Runs ``args.requests`` staggered requests against a fresh system."""
+async def _burst(
+    system: System, stubs: list[Any], args: argparse.Namespace, stagger_s: float, load_s: float
+) -> tuple[int, float]:
+    """One burst from a clean GPU; its model loads and wall time."""
+    fake = system.ollama.fake
+    fake.settings.load_delay_s = load_s
+    fake.residency.reset()  # nothing resident: the burst pays for every model it needs
+    before = fake.load_count
+    started = time.monotonic()
+    await asyncio.gather(
+        *(_one(stubs[i % len(stubs)], i, i * stagger_s) for i in range(args.requests))
+    )
+    return fake.load_count - before, time.monotonic() - started
+
+
+@contextmanager
+def _gateway_processes(
+    system: System, scenario: Scenario, redis_url: str, folder: Path
+) -> Iterator[list[str]]:
+    """The scenario's gateway processes; their addresses."""
+    env = {
+        "GATEWAY_PLAN_REUSE_WINDOW_S": "0",
+        "GATEWAY_GROUPING_STORE": scenario.store,
+        "GATEWAY_GROUPING_REDIS_URL": redis_url,
+        "GATEWAY_GROUPING_REDIS_PREFIX": f"bench:{uuid.uuid4().hex[:12]}",
+        "GATEWAY_LOG_LEVEL": "WARNING",
+    }
+    with ExitStack() as stack:
+        addresses = []
+        for index in range(scenario.gateways):
+            values = env | {"GATEWAY_JOBS_DIR": str(folder / f"jobs-{index}")}
+            log = folder / f"gateway-{index}.log"
+            address, _ = stack.enter_context(gateway_process(system, values, log))
+            addresses.append(address)
+        yield addresses
+
+
+async def run_scenario(
+    scenario: Scenario, args: argparse.Namespace, redis_url: str, folder: Path
+) -> dict[str, Any]:
+    """Every arrival pattern of one scenario on one fresh system."""
     ollama = FakeOllamaSettings(
         max_loaded_models=1,
         num_parallel=1,
-        load_delay_s=args.load_delay,
         faults=[Fault(kind=FaultKind.DELAY, routes=("chat",), chunk_delay_s=args.answer_delay)],
     )
+    results: dict[str, Any] = {}
     async with AsyncExitStack() as stack:
         system = await start_system(
             stack,
             ollama=ollama,
             comfyui=FakeComfyUISettings(step_delay_s=0.0),
-            model_grouping=grouping,
-            grouping_max_wait_s=args.max_wait,
+            model_grouping=scenario.grouping,
             plan_reuse_window_s=0.0,
         )
-        system.ollama.fake.reset()  # readiness probes may have loaded nothing, but be sure
-        system.ollama.fake.faults.extend(ollama.faults)
-        started = time.monotonic()
-        latencies = await asyncio.gather(
-            *(_one(system, i, i * args.stagger) for i in range(args.requests))
-        )
-        wall = time.monotonic() - started
-        fake = system.ollama.fake
-        return Run(
-            grouping=grouping,
-            model_loads=fake.load_count,
-            loads_by_model=fake.loads_by_model,
-            wall_s=round(wall, 3),
-            latency_p50_s=round(statistics.median(latencies), 3),
-            latency_max_s=round(max(latencies), 3),
-        )
+        with ExitStack() as processes:
+            stubs = [system.stub]
+            if scenario.gateways > 1:
+                addresses = processes.enter_context(
+                    _gateway_processes(system, scenario, redis_url, folder)
+                )
+                await asyncio.gather(*(until_serving(a) for a in addresses))
+                stubs = []
+                for address in addresses:
+                    channel = grpc.aio.insecure_channel(address)
+                    stack.push_async_callback(channel.close)
+                    stubs.append(gateway_pb2_grpc.GatewayServiceStub(channel))  # type: ignore[no-untyped-call]
+            for index, stub in enumerate(stubs):  # warm: each has its catalog
+                await _one(stub, 1000 + index, 0.0)
+            for pattern, stagger_s in (("together", 0.0), ("spread", args.stagger)):
+                # Free-load and loaded bursts interleaved, so both see the same machine.
+                calls: list[float] = []
+                runs: list[tuple[int, float]] = []
+                for _ in range(args.repeats):
+                    calls.append((await _burst(system, stubs, args, stagger_s, 0.0))[1])
+                    runs.append(await _burst(system, stubs, args, stagger_s, args.load_delay))
+                results[f"{scenario.key}/{pattern}"] = {
+                    "label": scenario.label,
+                    "arrivals": pattern,
+                    "model_loads": statistics.median(loads for loads, _ in runs),
+                    "wall_s": round(statistics.median(wall for _, wall in runs), 3),
+                    "ideal_wall_s": round(2 * args.load_delay + statistics.median(calls), 3),
+                    "runs": [{"model_loads": n, "wall_s": round(w, 3)} for n, w in runs],
+                    "free_load_walls_s": [round(c, 3) for c in calls],
+                }
+    return results
 
 
-def _summary(runs: list[Run], grouping: bool) -> dict[str, float]:
-    mine = [r for r in runs if r.grouping is grouping]
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    """Runs every scenario against one Redis server."""
+    scenarios: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-grouping-") as tmp:
+        folder = Path(tmp)
+        with run_redis_server(folder) as redis_url:
+            for scenario in SCENARIOS:
+                scenarios |= await run_scenario(scenario, args, redis_url, folder)
     return {
-        "model_loads_mean": statistics.mean(r.model_loads for r in mine),
-        "model_loads_min": min(r.model_loads for r in mine),
-        "model_loads_max": max(r.model_loads for r in mine),
-        "wall_s_mean": round(statistics.mean(r.wall_s for r in mine), 3),
-        "latency_p50_s_mean": round(statistics.mean(r.latency_p50_s for r in mine), 3),
-    }
-
-
-async def main_async(args: argparse.Namespace) -> dict[str, object]:
-    """Alternates grouping off and on for ``args.repeats`` rounds."""
-    runs: list[Run] = []
-    for _ in range(args.repeats):
-        for grouping in (False, True):
-            runs.append(await burst(args, grouping=grouping))
-    return {
-        "benchmark": "model_grouping",
         "setup": {
             "requests": args.requests,
             "stagger_s": args.stagger,
             "load_delay_s": args.load_delay,
             "answer_chunk_delay_s": args.answer_delay,
-            "grouping_max_wait_s": args.max_wait,
             "repeats": args.repeats,
             "ollama": "stand-in, one model resident, one request at a time",
-            "python": platform.python_version(),
-            "machine": platform.machine(),
+            "ideal": "2 x load_delay + wall of the same burst with free loads",
         },
-        "grouping_off": _summary(runs, False),
-        "grouping_on": _summary(runs, True),
-        "runs": [asdict(r) for r in runs],
+        "scenarios": scenarios,
     }
 
 
@@ -162,23 +230,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--answer-delay", type=float, default=0.0005, help="seconds per generated token"
     )
-    parser.add_argument("--max-wait", type=float, default=5.0, help="grouping max wait, s")
-    parser.add_argument("--repeats", type=int, default=3, help="rounds of off/on")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="JSON results file")
+    parser.add_argument("--repeats", type=int, default=3, help="bursts per scenario and pattern")
     args = parser.parse_args(argv)
 
     report = asyncio.run(main_async(args))
-    off, on = report["grouping_off"], report["grouping_on"]
-    assert isinstance(off, dict) and isinstance(on, dict)
-    print(f"{args.requests} requests, {args.stagger:g} s apart, one model resident at a time")
-    print(f"{'grouping':<10} {'loads (mean)':>12} {'min':>5} {'max':>5} {'wall s':>8} {'p50 s':>7}")
-    for name, row in (("off", off), ("on", on)):
-        loads = f"{row['model_loads_mean']:>12.1f} {row['model_loads_min']:>5}"
-        times = f"{row['wall_s_mean']:>8.2f} {row['latency_p50_s_mean']:>7.2f}"
-        print(f"{name:<10} {loads} {row['model_loads_max']:>5} {times}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    rows = [
+        [
+            row["label"],
+            row["arrivals"],
+            row["model_loads"],
+            row["wall_s"],
+            row["ideal_wall_s"],
+            f"{100 * (row['wall_s'] / row['ideal_wall_s'] - 1):+.0f} %",
+        ]
+        for row in report["scenarios"].values()
+    ]
+    print_table(
+        f"{args.requests} img2img requests, one model resident, {args.load_delay:g} s per load "
+        f"(spread: {args.stagger:g} s apart); medians of {args.repeats}",
+        ["scenario", "arrivals", "loads", "wall s", "ideal s", "vs ideal"],
+        rows,
+    )
+    write_results("model_grouping", report)
     return 0
 
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.scheduler import Admission, PhaseScheduler
+from gateway.scheduler import PhaseScheduler
+from tests.gateway.phases.holders import Holder
 
 
 async def until(condition: Callable[[], bool]) -> None:
@@ -21,24 +23,13 @@ async def until(condition: Callable[[], bool]) -> None:
     raise AssertionError("condition never held")
 
 
-class Holder:
-    """A task that enters a phase and stays until released."""
-
-    def __init__(self, scheduler: PhaseScheduler, phase: str, timeout_s: float | None = None):
-        self.entered = asyncio.Event()
-        self.release = asyncio.Event()
-        self.admission: Admission | None = None
-        self.task = asyncio.create_task(self._run(scheduler, phase, timeout_s))
-
-    async def _run(self, scheduler: PhaseScheduler, phase: str, timeout_s: float | None) -> None:
-        async with scheduler.phase(phase, timeout_s=timeout_s) as admission:
-            self.admission = admission
-            self.entered.set()
-            await self.release.wait()
-
-    async def finish(self) -> None:
-        self.release.set()
-        await self.task
+async def vision_running_planner_waiting(scheduler: PhaseScheduler) -> tuple[Holder, Holder]:
+    """A vision call inside its phase and a planner call waiting for its own."""
+    vision = Holder(scheduler, "vision")
+    await vision.entered.wait()
+    planner = Holder(scheduler, "planner")
+    await until(lambda: scheduler.waiting("planner") == 1)
+    return vision, planner
 
 
 async def test_lone_call_is_admitted_at_once() -> None:
@@ -61,10 +52,7 @@ async def test_calls_of_the_running_phase_run_together() -> None:
 
 async def test_other_phase_waits_until_the_running_one_drains() -> None:
     scheduler = PhaseScheduler(max_wait_s=60.0)
-    vision = Holder(scheduler, "vision")
-    await vision.entered.wait()
-    planner = Holder(scheduler, "planner")
-    await until(lambda: scheduler.waiting("planner") == 1)
+    vision, planner = await vision_running_planner_waiting(scheduler)
     assert not planner.entered.is_set()
     await vision.finish()
     await planner.entered.wait()
@@ -86,12 +74,36 @@ async def test_all_waiting_calls_of_a_phase_are_admitted_together() -> None:
         await planner.finish()
 
 
-async def test_newcomer_queues_behind_a_waiting_phase_instead_of_joining() -> None:
-    scheduler = PhaseScheduler(max_wait_s=60.0)
-    vision = Holder(scheduler, "vision")
-    await vision.entered.wait()
-    planner = Holder(scheduler, "planner")
-    await until(lambda: scheduler.waiting("planner") == 1)
+class Clock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_newcomer_joins_the_running_phase_while_the_other_has_waited_briefly() -> None:
+    clock = Clock()
+    scheduler = PhaseScheduler(max_wait_s=60.0, join_window_s=2.0, clock=clock)
+    vision, planner = await vision_running_planner_waiting(scheduler)
+    clock.now += 1.9
+    late_vision = Holder(scheduler, "vision")
+    await late_vision.entered.wait()
+    assert scheduler.running("vision") == 2 and not planner.entered.is_set()
+    await vision.finish()
+    await late_vision.finish()
+    await planner.entered.wait()
+    assert scheduler.phase_starts == {"vision": 1, "planner": 1}
+    await planner.finish()
+
+
+async def test_newcomer_queues_behind_a_phase_that_waited_past_the_join_window() -> None:
+    clock = Clock()
+    scheduler = PhaseScheduler(max_wait_s=60.0, join_window_s=2.0, clock=clock)
+    vision, planner = await vision_running_planner_waiting(scheduler)
+    clock.now += 2.0
     late_vision = Holder(scheduler, "vision")
     await until(lambda: scheduler.waiting("vision") == 1)
     await vision.finish()
@@ -100,6 +112,47 @@ async def test_newcomer_queues_behind_a_waiting_phase_instead_of_joining() -> No
     await planner.finish()
     await late_vision.entered.wait()
     await late_vision.finish()
+
+
+async def test_drained_phase_stays_open_briefly_for_its_own_calls() -> None:
+    scheduler = PhaseScheduler(max_wait_s=60.0, gather_s=0.2)
+    vision, planner = await vision_running_planner_waiting(scheduler)
+    await vision.finish()
+    on_its_way = Holder(scheduler, "vision")
+    await on_its_way.entered.wait()
+    assert not planner.entered.is_set()
+    await on_its_way.finish()
+    drained = time.monotonic()
+    await planner.entered.wait()
+    assert time.monotonic() - drained < 1.0, "the gathering is bounded"
+    assert scheduler.phase_starts == {"vision": 1, "planner": 1}
+    await planner.finish()
+
+
+async def test_a_burst_phase_stays_open_briefly_after_it_drains() -> None:
+    scheduler = PhaseScheduler(max_wait_s=60.0, gather_s=0.2)
+    burst = [Holder(scheduler, "vision") for _ in range(2)]
+    await asyncio.gather(*(h.entered.wait() for h in burst))
+    for holder in burst:
+        await holder.finish()
+    planner = Holder(scheduler, "planner")
+    await until(lambda: scheduler.waiting("planner") == 1)
+    late = Holder(scheduler, "vision")
+    await late.entered.wait()
+    assert not planner.entered.is_set()
+    await late.finish()
+    async with asyncio.timeout(1):
+        await planner.entered.wait()
+    assert scheduler.phase_starts == {"vision": 1, "planner": 1}
+    await planner.finish()
+
+
+async def test_lone_request_is_not_held_back_between_its_calls() -> None:
+    scheduler = PhaseScheduler(max_wait_s=60.0, gather_s=30.0, join_window_s=30.0)
+    async with asyncio.timeout(1):
+        for phase in ("vision", "planner", "vision"):
+            async with scheduler.phase(phase) as admission:
+                assert admission.waited_s == 0.0 and scheduler.current == phase
 
 
 async def test_call_runs_beside_the_other_phase_after_the_longest_wait() -> None:
@@ -210,10 +263,7 @@ async def test_disabled_scheduler_runs_the_hook_per_call() -> None:
 
 async def test_cancelled_waiter_leaves_the_queue() -> None:
     scheduler = PhaseScheduler(max_wait_s=60.0)
-    vision = Holder(scheduler, "vision")
-    await vision.entered.wait()
-    planner = Holder(scheduler, "planner")
-    await until(lambda: scheduler.waiting("planner") == 1)
+    vision, planner = await vision_running_planner_waiting(scheduler)
     planner.task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await planner.task
@@ -246,7 +296,7 @@ def test_phases_never_mix_unless_bypassing_and_every_call_finishes(
     calls: list[tuple[str, int]], max_wait_s: float
 ) -> None:
     async def scenario() -> None:
-        scheduler = PhaseScheduler(max_wait_s=max_wait_s, exclusive={"render"})
+        scheduler = PhaseScheduler(max_wait_s=max_wait_s, gather_s=0.001, exclusive={"render"})
         inside: list[tuple[str, bool]] = []
 
         async def call(phase: str, hold: int) -> None:
@@ -263,6 +313,7 @@ def test_phases_never_mix_unless_bypassing_and_every_call_finishes(
 
         async with asyncio.timeout(10):
             await asyncio.gather(*(call(phase, hold) for phase, hold in calls))
+        await asyncio.sleep(0.02)  # a burst's phase stays open gather_s after it drains
         assert scheduler.current is None and scheduler.waiting() == 0
 
     asyncio.run(scenario())

@@ -4,13 +4,8 @@ taken over and finished by another, with the same seed."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import socket
-import subprocess
-import sys
-from collections.abc import Iterator
-from contextlib import AsyncExitStack, contextmanager
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +22,8 @@ from tests.gateway.operations.clients import (
     txt2img,
     until,
 )
+from tests.gateway.processes import free_port, gateway_process
 from tests.gateway.system import System, start_gateway_in, start_system
-
-ROOT = Path(__file__).resolve().parents[3]
 
 
 def _redis_settings(url: str, prefix: str, **more: Any) -> dict[str, Any]:
@@ -94,44 +88,6 @@ async def test_finished_jobs_replay_through_either_replica(
     assert system.comfyui.fake.counters.prompts_submitted == 4, "each job ran exactly once"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-@contextmanager
-def _gateway_process(
-    system: System, env: dict[str, str], log: Path
-) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """A gateway in its own process; yields its address and process; killed at the end."""
-    port = _free_port()
-    values = env | {
-        "GATEWAY_HOST": "127.0.0.1",
-        "GATEWAY_PORT": str(port),
-        "GATEWAY_VISION_ADDRESS": system.addresses["vision"],
-        "GATEWAY_PLANNER_ADDRESS": system.addresses["planner"],
-        "GATEWAY_RENDER_ADDRESS": system.addresses["render"],
-        "GATEWAY_HEALTH_POLL_INTERVAL_S": "0.2",
-        "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "protos")]),
-    }
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gateway"],
-            cwd=ROOT,
-            env=os.environ | values,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        yield f"127.0.0.1:{port}", process
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait(timeout=10)
-
-
 async def test_a_killed_replicas_job_is_taken_over_and_finished_with_the_same_seed(
     exit_stack: AsyncExitStack, redis_server: str, redis_prefix: str, tmp_path: Path
 ) -> None:
@@ -142,7 +98,7 @@ async def test_a_killed_replicas_job_is_taken_over_and_finished_with_the_same_se
         "GATEWAY_JOBS_REDIS_PREFIX": redis_prefix,
         "GATEWAY_JOBS_LEASE_S": "1",
     }
-    with _gateway_process(system, env, tmp_path / "gateway.log") as (address, process):
+    with gateway_process(system, env, tmp_path / "gateway.log") as (address, process):
         doomed = await connect(exit_stack, address)
         operation = await until(
             lambda: _submit_when_up(doomed), lambda op: op is not None, timeout_s=30
@@ -187,7 +143,7 @@ async def test_an_unreachable_redis_is_unavailable_naming_the_job_store(
 ) -> None:
     system = await start_system(
         exit_stack,
-        **_redis_settings(f"redis://127.0.0.1:{_free_port()}/0", redis_prefix, jobs_workers=0),
+        **_redis_settings(f"redis://127.0.0.1:{free_port()}/0", redis_prefix, jobs_workers=0),
     )
     client = await connect(exit_stack, system.gateway.address)
     for call in (client.submit(txt2img()), client.get("operations/" + "a" * 32)):
