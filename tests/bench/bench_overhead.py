@@ -18,7 +18,10 @@ round visits every size; which side goes first alternates):
   ComfyUI stand-in by a minimal client (``POST /upload/image``, ``POST /prompt``, wait on
   the websocket, ``GET /history``, ``GET /view``) — the least any client must do.
 
-Overhead is gateway minus floor, per round. Every round uses a new image and seed, so no
+Overhead is gateway minus floor, per round; orchestration is the overhead less the time
+the Ollama stand-in itself takes to answer the round's chats (replayed to it right after
+the gateway call: the stand-in parses the image and streams its answer, which stands for
+model time on a GPU host). Every round uses a new image and seed, so no
 cache helps either side. In the processes mode it also reads each process's CPU time
 around every gateway call. Prints medians with their spread (p25–p75, min–max), the load
 average of the machine, and writes ``tests/bench/results/overhead.json``.
@@ -194,6 +197,7 @@ class Target:
 
     stub: Any
     floor: FloorClient
+    ollama: httpx.AsyncClient
     pids: dict[str, int] = field(default_factory=dict)
 
     def cpu(self) -> dict[str, float]:
@@ -227,24 +231,60 @@ async def through_gateway(target: Target, image: bytes, seed: int, steps: int) -
     raise RuntimeError("the stream ended without completed")
 
 
-async def queued_graphs(steps: int) -> dict[str, dict[str, Any]]:
-    """The graph the render service queues for each size (the floor sends the same).
+@dataclass(frozen=True)
+class Recorded:
+    """What the services send the backends for one size."""
 
-    Read from an in-process ComfyUI stand-in's log of submitted prompts: the render
-    service deletes its finished prompts' history, so a separate ComfyUI cannot tell.
+    graph: dict[str, Any]
+    """The graph the render service queues (the floor sends the same)."""
+    chats: list[dict[str, Any]]
+    """The vision and planner services' chat requests to Ollama."""
+
+
+async def recorded_calls(steps: int) -> dict[str, Recorded]:
+    """The graph and the model chats of one request of each size.
+
+    Read from in-process stand-ins' logs: the render service deletes its finished
+    prompts' history, so a separate ComfyUI cannot tell.
     """
-    graphs: dict[str, dict[str, Any]] = {}
+    recorded: dict[str, Recorded] = {}
     async with AsyncExitStack() as stack:
         system = await start_system(stack, plan_reuse_window_s=0.0)
-        target = Target(stub=system.stub, floor=await _floor_client(stack, system.comfyui.url))
+        target = Target(
+            stub=system.stub,
+            floor=await _floor_client(stack, system.comfyui.url),
+            ollama=await _ollama_client(stack, system.ollama.url),
+        )
         for n, (label, (w, h)) in enumerate(SIZES.items()):
+            logged = len(system.ollama.fake.requests)
             await through_gateway(target, photo(w, h, 800_000 + n), seed=7, steps=steps)
-            graphs[label] = system.comfyui.fake.submitted[-1].body["prompt"]
-    return graphs
+            chats = [
+                r.body
+                for r in system.ollama.fake.requests[logged:]
+                if r.path == "/api/chat" and isinstance(r.body, dict) and r.body.get("messages")
+            ]
+            graph = system.comfyui.fake.submitted[-1].body["prompt"]
+            recorded[label] = Recorded(graph, chats)
+    return recorded
+
+
+async def model_time(http: httpx.AsyncClient, chats: list[dict[str, Any]]) -> float:
+    """Seconds the Ollama stand-in itself takes to answer ``chats`` (sent one by one).
+
+    "Zero-delay" stand-ins still parse the request (the image in it) and stream their
+    answer; replaying the services' requests straight to the stand-in measures that part,
+    which stands for model time on a GPU host, not orchestration.
+    """
+    started = time.perf_counter()
+    for body in chats:
+        async with http.stream("POST", "/api/chat", json=body) as reply:
+            async for _ in reply.aiter_bytes():
+                pass
+    return time.perf_counter() - started
 
 
 async def measure(
-    target: Target, graphs: dict[str, dict[str, Any]], rounds: int, steps: int
+    target: Target, recorded: dict[str, Recorded], rounds: int, steps: int
 ) -> list[dict[str, Any]]:
     """Warms every size up, then ``rounds`` rounds over all sizes, gateway and floor each."""
     images = {
@@ -254,9 +294,11 @@ async def measure(
     for n, (label, (w, h)) in enumerate(SIZES.items()):
         warm = photo(w, h, 900_000 + n)
         await through_gateway(target, warm, seed=7, steps=steps)
-        await target.floor.render(graphs[label], warm, seed=7)
+        await target.floor.render(recorded[label].graph, warm, seed=7)
+        await model_time(target.ollama, recorded[label].chats)
     gateway: dict[str, list[Timed]] = {label: [] for label in SIZES}
     floor_s: dict[str, list[float]] = {label: [] for label in SIZES}
+    model_s: dict[str, list[float]] = {label: [] for label in SIZES}
     loads = [load_average()[0]]
     for i in range(rounds):
         for label in SIZES:
@@ -267,9 +309,10 @@ async def measure(
                     gateway[label].append(
                         await through_gateway(target, images[label][i], seed, steps)
                     )
+                    model_s[label].append(await model_time(target.ollama, recorded[label].chats))
                 else:
                     started = time.perf_counter()
-                    await target.floor.render(graphs[label], images[label][i], seed)
+                    await target.floor.render(recorded[label].graph, images[label][i], seed)
                     floor_s[label].append(time.perf_counter() - started)
         loads.append(load_average()[0])
     rows = []
@@ -278,6 +321,8 @@ async def measure(
         gateway_ms = [c.total_s * 1000 for c in calls]
         floor_ms = [f * 1000 for f in floor_s[label]]
         overhead_ms = [g - f for g, f in zip(gateway_ms, floor_ms, strict=True)]
+        models_ms = [m * 1000 for m in model_s[label]]
+        net_ms = [o - m for o, m in zip(overhead_ms, models_ms, strict=True)]
         stage_names = list(calls[0].stages_ms)
         rows.append(
             {
@@ -288,6 +333,8 @@ async def measure(
                 "gateway_ms": spread(gateway_ms),
                 "floor_ms": spread(floor_ms),
                 "overhead_ms": spread(overhead_ms),
+                "stand_in_model_ms": spread(models_ms),
+                "orchestration_ms": spread(net_ms),
                 "ratio_gateway_over_floor_p50": round(
                     statistics.median(gateway_ms) / statistics.median(floor_ms), 2
                 ),
@@ -318,8 +365,14 @@ async def _floor_client(stack: AsyncExitStack, comfyui_url: str) -> FloorClient:
     return FloorClient(http, socket, client_id)
 
 
+async def _ollama_client(stack: AsyncExitStack, url: str) -> httpx.AsyncClient:
+    return await stack.enter_async_context(
+        httpx.AsyncClient(base_url=url, timeout=60, trust_env=False)
+    )
+
+
 async def run_processes(
-    args: argparse.Namespace, graphs: dict[str, dict[str, Any]]
+    args: argparse.Namespace, recorded: dict[str, Recorded]
 ) -> list[dict[str, Any]]:
     """Mode A: each stand-in and service its own process."""
     with deployed_stack(STACK_ENV) as deployed:
@@ -330,17 +383,18 @@ async def run_processes(
             target = Target(
                 stub=gateway_pb2_grpc.GatewayServiceStub(channel),  # type: ignore[no-untyped-call]
                 floor=await _floor_client(stack, deployed.comfyui_url),
+                ollama=await _ollama_client(stack, deployed.ollama_url),
                 pids={
                     name: pid
                     for name, pid in deployed.pids.items()
                     if name in SERVICES or name == "fake_ollama"
                 },
             )
-            return await measure(target, graphs, args.rounds, args.steps)
+            return await measure(target, recorded, args.rounds, args.steps)
 
 
 async def run_in_process(
-    args: argparse.Namespace, graphs: dict[str, dict[str, Any]]
+    args: argparse.Namespace, recorded: dict[str, Recorded]
 ) -> list[dict[str, Any]]:
     """Mode B: everything in this interpreter."""
     async with AsyncExitStack() as stack:
@@ -350,8 +404,12 @@ async def run_in_process(
             comfyui=FakeComfyUISettings(step_delay_s=0.0, previews_enabled=False),
             plan_reuse_window_s=0.0,
         )
-        target = Target(stub=system.stub, floor=await _floor_client(stack, system.comfyui.url))
-        return await measure(target, graphs, args.rounds, args.steps)
+        target = Target(
+            stub=system.stub,
+            floor=await _floor_client(stack, system.comfyui.url),
+            ollama=await _ollama_client(stack, system.ollama.url),
+        )
+        return await measure(target, recorded, args.rounds, args.steps)
 
 
 def _cell(s: dict[str, float]) -> str:
@@ -362,13 +420,25 @@ def report(mode: str, rows: list[dict[str, Any]], steps: int) -> None:
     """Prints one mode's tables."""
     print_table(
         f"{mode}: gateway vs straight to ComfyUI, ms, median [p25–p75] (min–max), {steps} steps",
-        ["size", "gateway", "floor", "overhead", "ratio", "first event", "load"],
+        [
+            "size",
+            "gateway",
+            "floor",
+            "overhead",
+            "stand-in models",
+            "orchestration",
+            "ratio",
+            "first event",
+            "load",
+        ],
         [
             (
                 r["size"],
                 _cell(r["gateway_ms"]),
                 _cell(r["floor_ms"]),
                 _cell(r["overhead_ms"]),
+                r["stand_in_model_ms"]["p50"],
+                _cell(r["orchestration_ms"]),
                 r["ratio_gateway_over_floor_p50"],
                 r["first_event_ms"]["p50"],
                 f"{r['load_1min']['min']:.2f}–{r['load_1min']['max']:.2f}",
@@ -391,7 +461,7 @@ def report(mode: str, rows: list[dict[str, Any]], steps: int) -> None:
         )
 
 
-MODES: dict[str, Callable[[argparse.Namespace, dict[str, dict[str, Any]]], Any]] = {
+MODES: dict[str, Callable[[argparse.Namespace, dict[str, Recorded]], Any]] = {
     "processes": run_processes,
     "in-process": run_in_process,
 }
@@ -407,9 +477,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.disable(logging.WARNING)
     modes = chosen_modes(args, list(MODES))
     result: dict[str, Any] = {"steps": args.steps, "rounds": args.rounds, "modes": {}}
-    graphs = asyncio.run(queued_graphs(args.steps))
+    recorded = asyncio.run(recorded_calls(args.steps))
     for mode in modes:
-        rows = asyncio.run(MODES[mode](args, graphs))
+        rows = asyncio.run(MODES[mode](args, recorded))
         result["modes"][mode] = {"sizes": rows}
         report(mode, rows, args.steps)
     write_results("overhead", result)

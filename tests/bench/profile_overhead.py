@@ -22,6 +22,7 @@ import shutil
 import subprocess
 import sys
 import time
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +38,11 @@ from tests.bench.bench_overhead import (  # noqa: E402
     STACK_ENV,
     Target,
     _floor_client,
+    _ollama_client,
     photo,
     through_gateway,
 )
-from tests.bench.deployed import deployed_stack, load_average  # noqa: E402
+from tests.bench.deployed import Deployed, deployed_stack, load_average  # noqa: E402
 from tests.bench.reporting import RESULTS_DIR, print_table, write_results  # noqa: E402
 
 PROFILED = ("gateway", "render", "vision")
@@ -80,24 +82,25 @@ def summarise(raw: Path, top: int) -> dict[str, Any]:
     return {"samples": samples, "self_pct": share(own), "total_pct": share(total)}
 
 
-async def load(address: str, comfyui_url: str, label: str, seconds: float) -> int:
+async def load(deployed: Deployed, label: str, seconds: float) -> int:
     """Sends ``label``-sized requests one after another for ``seconds``; how many."""
     width, height = SIZES[label]
-    async with grpc.aio.insecure_channel(address) as channel:
-        from contextlib import AsyncExitStack
-
-        async with AsyncExitStack() as stack:
-            target = Target(
-                stub=gateway_pb2_grpc.GatewayServiceStub(channel),  # type: ignore[no-untyped-call]
-                floor=await _floor_client(stack, comfyui_url),
-            )
-            await through_gateway(target, photo(width, height, 1), seed=1, steps=20)
-            done = 0
-            ends = time.monotonic() + seconds
-            while time.monotonic() < ends:
-                await through_gateway(target, photo(width, height, 100 + done), done, 20)
-                done += 1
-            return done
+    async with (
+        grpc.aio.insecure_channel(deployed.addresses["gateway"]) as channel,
+        AsyncExitStack() as stack,
+    ):
+        target = Target(
+            stub=gateway_pb2_grpc.GatewayServiceStub(channel),  # type: ignore[no-untyped-call]
+            floor=await _floor_client(stack, deployed.comfyui_url),
+            ollama=await _ollama_client(stack, deployed.ollama_url),
+        )
+        await through_gateway(target, photo(width, height, 1), seed=1, steps=20)
+        done = 0
+        ends = time.monotonic() + seconds
+        while time.monotonic() < ends:
+            await through_gateway(target, photo(width, height, 100 + done), done, 20)
+            done += 1
+        return done
 
 
 def _print(label: str, name: str, summary: dict[str, Any], requests: int) -> None:
@@ -149,9 +152,7 @@ def main(argv: list[str] | None = None) -> int:
                 )  # fmt: skip
             time.sleep(1.0)  # py-spy attached
             before = load_average()[0]
-            requests = asyncio.run(
-                load(deployed.addresses["gateway"], deployed.comfyui_url, label, args.seconds - 2)
-            )
+            requests = asyncio.run(load(deployed, label, args.seconds - 2))
             entry: dict[str, Any] = {"requests": requests, "load_1min": [before, load_average()[0]]}
             for name, (raw, spy) in spies.items():
                 spy.wait(timeout=args.seconds + 30)
