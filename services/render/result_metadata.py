@@ -224,8 +224,8 @@ def _size(size: Size | None) -> dict[str, int] | None:
 def encode_png(image: Image.Image, chunks: Mapping[str, str]) -> bytes:
     """Encodes ``image`` as PNG with the given text chunks.
 
-    RGB and RGBA pictures (every rendered result) are written with the "Up" filter on
-    every row and fast zlib compression (:func:`_up_filtered_png`): Pillow's encoder
+    RGB and RGBA pictures (every rendered result) are written with the "Up" filter and
+    zlib's run-length strategy (:func:`_up_filtered_png`): Pillow's encoder
     tries every filter on every row, which costs more than the compression itself and
     makes a 4-megapixel result several times slower to finish. Other modes go through
     Pillow.
@@ -249,32 +249,34 @@ def encode_png(image: Image.Image, chunks: Mapping[str, str]) -> bytes:
 
 _FAST_PNG_COLOUR_TYPES = {"RGB": 2, "RGBA": 6}
 """Pillow modes written by :func:`_up_filtered_png` → PNG colour type (8 bits a sample)."""
-_FAST_PNG_ZLIB_LEVEL = 1
-"""zlib's fastest level: on filtered photographs it is within a fifth of level 6's size."""
+_NO_FILTER = b"\x00"
 _UP_FILTER = b"\x02"
 
 
 def _up_filtered_png(image: Image.Image) -> bytes:
-    """An 8-bit RGB or RGBA PNG, every row "Up"-filtered (each byte minus the byte above).
+    """An 8-bit RGB or RGBA PNG, its rows "Up"-filtered (each byte minus the byte above).
 
-    The filter is a subtraction modulo 256 of the picture shifted down by a row (the row
-    above the first is zeros, as the PNG specification has it), done by Pillow in C; the
-    filtered rows go to zlib as they are. No text chunk is written.
+    The filter is a subtraction modulo 256 of the picture shifted down by a row, done by
+    Pillow in C. The shift wraps the last row round to the top, so the first row is
+    written unfiltered instead. zlib's run-length strategy suits the filtered rows (long
+    runs of small values): faster than its fastest level, and smaller. No text chunk is
+    written.
     """
     width, height = image.size
-    above = Image.new(image.mode, image.size)
-    above.paste(image.crop((0, 0, width, height - 1)), (0, 1))
-    filtered = memoryview(ImageChops.subtract_modulo(image, above).tobytes())
+    shifted = ImageChops.offset(image, 0, 1)
+    filtered = memoryview(ImageChops.subtract_modulo(image, shifted).tobytes())
     stride = width * len(image.getbands())
-    rows: list[bytes | memoryview] = []
-    for start in range(0, len(filtered), stride):
+    rows: list[bytes | memoryview] = [_NO_FILTER, image.crop((0, 0, width, 1)).tobytes()]
+    for start in range(stride, len(filtered), stride):
         rows += (_UP_FILTER, filtered[start : start + stride])
+    compressor = zlib.compressobj(1, zlib.DEFLATED, zlib.MAX_WBITS, 9, zlib.Z_RLE)
+    pixels = compressor.compress(b"".join(rows)) + compressor.flush()
     header = struct.pack(">IIBBBBB", width, height, 8, _FAST_PNG_COLOUR_TYPES[image.mode], 0, 0, 0)
     return b"".join(
         (
             _PNG_SIGNATURE,
             _chunk(b"IHDR", header),
-            _chunk(b"IDAT", zlib.compress(b"".join(rows), _FAST_PNG_ZLIB_LEVEL)),
+            _chunk(b"IDAT", pixels),
             _chunk(b"IEND", b""),
         )
     )
