@@ -33,13 +33,22 @@ _ATTEMPTS = 3
 
 
 def cpu_s(pid: int) -> float:
-    """CPU seconds a process has used so far (all its threads).
+    """CPU seconds a process has used so far, all its threads together.
 
-    ``/proc/<pid>/schedstat`` counts nanoseconds; ``/proc/<pid>/stat`` (clock ticks, 10 ms)
-    is the fallback where the kernel has no scheduler statistics.
+    Each thread's ``/proc/<pid>/task/<tid>/schedstat`` counts nanoseconds (the process's
+    own ``schedstat`` is its main thread only). A thread that ended between two readings
+    is missed; the services' worker threads live as long as the process.
+    ``/proc/<pid>/stat`` (clock ticks, 10 ms, every thread) is the fallback where the
+    kernel keeps no scheduler statistics.
     """
     try:
-        return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0]) / 1e9
+        return (
+            sum(
+                int((task / "schedstat").read_text().split()[0])
+                for task in Path(f"/proc/{pid}/task").iterdir()
+            )
+            / 1e9
+        )
     except (OSError, ValueError, IndexError):
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / _TICKS
