@@ -83,7 +83,9 @@ def test_text_chunks_are_rewritten_without_touching_the_pixels() -> None:
 @pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "P"])
 def test_encoded_pixels_read_back_exactly_in_every_mode(mode: str) -> None:
     noise = Image.effect_noise((67, 41), 80)  # odd sizes: no row or band lines up by luck
-    picture = Image.merge("RGBA", [noise, noise.rotate(90), noise.transpose(0), noise])
+    picture = Image.merge(
+        "RGBA", [noise, noise.rotate(90), noise.transpose(Image.Transpose.FLIP_LEFT_RIGHT), noise]
+    )
     image = picture.convert(mode)
     data = encode_png(image, {"parameters": "Steps: 20", "imagegen": "тест"})
     assert read_text_chunks(data) == {"parameters": "Steps: 20", "imagegen": "тест"}
@@ -95,7 +97,9 @@ def test_encoded_pixels_read_back_exactly_in_every_mode(mode: str) -> None:
 
 def test_a_picture_is_encoded_up_filtered_and_compressed() -> None:
     gradient = Image.linear_gradient("L").resize((512, 384))
-    image = Image.merge("RGB", [gradient, gradient.transpose(0), gradient.rotate(180)])
+    image = Image.merge(
+        "RGB", [gradient, gradient.transpose(Image.Transpose.FLIP_LEFT_RIGHT), gradient.rotate(180)]
+    )
     data = encode_png(image, {})
     with Image.open(io.BytesIO(data)) as opened:
         opened.load()
