@@ -62,9 +62,10 @@ protos: $(STAMP)
 	$(PY) -m grpc_tools.protoc -Iprotos -Ithird_party/googleapis --python_out=protos --grpc_python_out=protos --pyi_out=protos \
 		--include_source_info --descriptor_set_out=protos/imagegen/descriptor_set.binpb $(PROTOS)
 
-## bench: benchmarks with ratios; results printed and written to tests/bench/results/
+## bench: benchmarks with ratios; results printed and written to tests/bench/results/, then one summary table
 bench: $(STAMP)
-	@set -e; for b in tests/bench/bench_*.py; do echo "== $$b"; $(PY) $$b; done
+	@status=0; for b in tests/bench/bench_*.py; do echo "== $$b"; $(PY) $$b || status=1; done; \
+	$(PY) tests/bench/summary.py; exit $$status
 
 ## soak: long fault-injection soak
 soak: $(STAMP)

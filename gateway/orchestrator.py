@@ -66,7 +66,7 @@ from gateway.provenance import build_provenance
 from gateway.render_events import WORK_EVENTS, gateway_event
 from gateway.reuse import PlanReuseCache, ReusedPlan, reuse_key
 from gateway.scheduler import PhaseGate
-from gateway.validation import RequestLimits, validate_generate, validate_plan
+from gateway.validation import RequestLimits, validate_generate, validate_plan, validated
 from imagegen.common.v1 import common_pb2
 from imagegen.gateway.v1 import gateway_pb2
 from imagegen.planner.v1 import planner_pb2
@@ -219,7 +219,7 @@ class Orchestrator:
         deadline = self._deadline(time_remaining)
         timer = StageTimer()
         with timer.measure(Stage.VALIDATE):
-            job = await asyncio.to_thread(validate_generate, request, self._config.limits)
+            job = await validated(validate_generate, request, self._config.limits)
         admit(job.variants)
         inputs = job.inputs
         seed = job.seed if job.seed is not None else secrets.randbelow(RANDOM_SEED_BOUND)
@@ -306,7 +306,7 @@ class Orchestrator:
         deadline = self._deadline(time_remaining)
         timer = StageTimer()
         with timer.measure(Stage.VALIDATE):
-            inputs = await asyncio.to_thread(validate_plan, request, self._config.limits)
+            inputs = await validated(validate_plan, request, self._config.limits)
         admit(1)  # a plan runs both models, as a one-variant generation does
         response = gateway_pb2.PlanResponse()
         if inputs.mode is Mode.TEXT_TO_IMAGE and inputs.description is not None:

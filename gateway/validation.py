@@ -2,7 +2,8 @@
 
 Every problem found is collected, so one ``INVALID_ARGUMENT`` answer lists all the bad
 fields (``google.rpc.BadRequest``) instead of making the caller fix them one by one.
-Image decoding is CPU-bound: call these through ``asyncio.to_thread`` from a handler.
+Image decoding is CPU-bound: a handler calls these through :func:`validated`, which moves
+the work to a worker thread when the request carries an image.
 
 The rules are the render service's own (:mod:`services.common.request_rules`,
 :mod:`services.common.sampler`) with the same shared limits, so nothing the render would
@@ -14,7 +15,10 @@ follow, an enum number the contract lacks) are refused here.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from gateway.caller_prompts import check_caller_prompts
 from gateway.jobs import GenerateJob, Mode, PlanInputs
@@ -44,7 +48,10 @@ from services.common.request_rules import (
 )
 from services.common.sampler import check_overrides, overrides_from_proto
 
-__all__ = ["RequestLimits", "validate_generate", "validate_plan"]
+__all__ = ["RequestLimits", "decodes_images", "validate_generate", "validate_plan", "validated"]
+
+_Request = TypeVar("_Request", gateway_pb2.GenerateRequest, gateway_pb2.PlanRequest)
+_Checked = TypeVar("_Checked")
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,32 @@ class RequestLimits:
     txt2img_min_side: int = 256
     txt2img_max_side: int = 2048
     prompt_token_budget: int = DEFAULT_PROMPT_TOKEN_BUDGET
+
+
+def decodes_images(request: gateway_pb2.GenerateRequest | gateway_pb2.PlanRequest) -> bool:
+    """Whether validating ``request`` decodes an image (a source, a mask, a control image)."""
+    if request.HasField("source_image"):
+        return True
+    if isinstance(request, gateway_pb2.GenerateRequest):
+        return request.HasField("mask") or request.controlnet.HasField("control_image")
+    return False
+
+
+async def validated(
+    check: Callable[[_Request, RequestLimits], _Checked], request: _Request, limits: RequestLimits
+) -> _Checked:
+    """Runs ``check`` (:func:`validate_generate`, :func:`validate_plan`) on ``request``.
+
+    A request carrying an image is checked in a worker thread, so decoding it does not
+    hold the event loop; one without is checked at once, in microseconds, where the trip
+    to a thread and back would cost more than the check.
+
+    Raises:
+        InvalidArgumentError: As ``check`` does.
+    """
+    if decodes_images(request):
+        return await asyncio.to_thread(check, request, limits)
+    return check(request, limits)
 
 
 def validate_generate(request: gateway_pb2.GenerateRequest, limits: RequestLimits) -> GenerateJob:

@@ -57,9 +57,12 @@ __all__ = [
     "Backends",
     "Stack",
     "StackError",
+    "StartedStack",
     "check_ports_free",
     "free_port",
     "main",
+    "start_services",
+    "wait_serving",
 ]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -223,19 +226,40 @@ def _terminate_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _start_services(
-    stack: Stack, backends: Backends, ports: Mapping[str, int] | None = None
-) -> dict[str, str]:
+@dataclass(frozen=True)
+class StartedStack:
+    """Where a started stack listens.
+
+    Attributes:
+        services: Short service name → ``127.0.0.1:port``, the gateway included.
+        backends: The Ollama and ComfyUI the services use (stand-ins' URLs filled in).
+    """
+
+    services: dict[str, str]
+    backends: Backends
+
+
+def start_services(
+    stack: Stack,
+    backends: Backends,
+    ports: Mapping[str, int] | None = None,
+    *,
+    env: Mapping[str, Mapping[str, str]] | None = None,
+) -> StartedStack:
     """Starts the backends' stand-ins (when needed) and the four services.
 
     Args:
         stack: Receives the started processes.
         backends: Real backends, or None for the stand-ins.
         ports: Service name → port; None puts every service on a free port.
+        env: Process name (``fake_ollama``, ``fake_comfyui``, ``vision``, ``planner``,
+            ``render``, ``gateway``) → environment variables added to (or replacing)
+            the driver's own for that process, e.g. a stand-in's delays.
 
     Returns:
-        Short service name → ``127.0.0.1:port``, the gateway included.
+        Where the services and the backends listen.
     """
+    extra = env or {}
     ollama_url = backends.ollama_url
     if ollama_url is None:
         port = free_port()
@@ -243,13 +267,19 @@ def _start_services(
             "fake_ollama",
             "standins.ollama",
             args=["--port", str(port)],
-            env={"FAKE_OLLAMA_ANSWERS": DEMO_ANSWERS.read_text()},
+            env={"FAKE_OLLAMA_ANSWERS": DEMO_ANSWERS.read_text()}
+            | dict(extra.get("fake_ollama", {})),
         )
         ollama_url = f"http://127.0.0.1:{port}"
     comfyui_urls = backends.comfyui_urls
     if comfyui_urls is None:
         port = free_port()
-        stack.start("fake_comfyui", "standins.comfyui", args=["--port", str(port)], env={})
+        stack.start(
+            "fake_comfyui",
+            "standins.comfyui",
+            args=["--port", str(port)],
+            env=dict(extra.get("fake_comfyui", {})),
+        )
         comfyui_urls = f"http://127.0.0.1:{port}"
 
     chosen = {name: (ports or {}).get(name) or free_port() for name in _SETTINGS}
@@ -264,7 +294,8 @@ def _start_services(
             "VISION_OLLAMA_URL": ollama_url,
             "VISION_LOG_FORMAT": "text",
             "VISION_READINESS_INTERVAL_S": "1",
-        },
+        }
+        | dict(extra.get("vision", {})),
     )
     stack.start(
         "planner",
@@ -275,7 +306,8 @@ def _start_services(
             "PLANNER_OLLAMA_URL": ollama_url,
             "PLANNER_LOG_FORMAT": "text",
             "PLANNER_READINESS_INTERVAL_S": "1",
-        },
+        }
+        | dict(extra.get("planner", {})),
     )
     stack.start(
         "render",
@@ -286,7 +318,8 @@ def _start_services(
             "RENDER_COMFYUI_URLS": comfyui_urls,
             "RENDER_LOG_FORMAT": "text",
             "RENDER_READINESS_INTERVAL_S": "1",
-        },
+        }
+        | dict(extra.get("render", {})),
     )
     gateway = f"127.0.0.1:{chosen['gateway']}"
     stack.start(
@@ -300,12 +333,16 @@ def _start_services(
             "GATEWAY_RENDER_ADDRESS": addresses["render"],
             "GATEWAY_LOG_FORMAT": "text",
             "GATEWAY_HEALTH_POLL_INTERVAL_S": "0.5",
-        },
+        }
+        | dict(extra.get("gateway", {})),
     )
-    return addresses | {"gateway": gateway}
+    return StartedStack(
+        services=addresses | {"gateway": gateway},
+        backends=Backends(ollama_url=ollama_url, comfyui_urls=comfyui_urls),
+    )
 
 
-def _wait_serving(stack: Stack, addresses: Mapping[str, str], timeout_s: float) -> None:
+def wait_serving(stack: Stack, addresses: Mapping[str, str], timeout_s: float) -> None:
     """Polls every service's health until all say SERVING.
 
     Raises:
@@ -441,8 +478,8 @@ def main(argv: Sequence[str] | None = None, *, stream: TextIO | None = None) -> 
         with _terminate_as_interrupt():
             if ports is not None:
                 check_ports_free(ports)
-            addresses = _start_services(stack, backends, ports)
-            _wait_serving(stack, addresses, args.startup_timeout)
+            addresses = start_services(stack, backends, ports).services
+            wait_serving(stack, addresses, args.startup_timeout)
             print(f"all services SERVING; gateway at {addresses['gateway']}", file=out, flush=True)
             if not args.serve:
                 return _generate(

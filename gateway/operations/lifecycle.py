@@ -25,7 +25,7 @@ from gateway.operations.progress import fold_response
 from gateway.operations.store import FINISHED, JobRecord, JobStore
 from gateway.operations.webhooks import WebhookSender
 from gateway.orchestrator import RANDOM_SEED_BOUND
-from gateway.validation import RequestLimits, validate_generate
+from gateway.validation import RequestLimits, validate_generate, validated
 from imagegen.gateway.v1 import gateway_pb2
 from services.common.errors import (
     FailedPreconditionError,
@@ -129,7 +129,7 @@ class JobOperations:
         if request.HasField("webhook"):
             self._webhooks.check(request.webhook)
         try:
-            job = await asyncio.to_thread(validate_generate, request.generate, self._limits)
+            job = await validated(validate_generate, request.generate, self._limits)
         except InvalidArgumentError as e:
             raise InvalidArgumentError(
                 e.message,

@@ -805,18 +805,16 @@ class _Run:
                     f"fetching the result failed: {e}", backend=e.backend
                 ) from e
             record = self._record(index, backend, prompt_id, timings.models)
-            keep = await asyncio.to_thread(_kept_source, checked)
+            metadata = {
+                PARAMETERS_KEY: parameters_text(record),
+                PROVENANCE_KEY: provenance_json(record),
+                PROMPT_KEY: json.dumps(timings.recipe, ensure_ascii=False),
+            }
+            # One trip to a worker thread for everything that touches pixels.
             finished = await asyncio.to_thread(
-                finish_result,
-                raw,
-                checked.output_size,
-                {
-                    PARAMETERS_KEY: parameters_text(record),
-                    PROVENANCE_KEY: provenance_json(record),
-                    PROMPT_KEY: json.dumps(timings.recipe, ensure_ascii=False),
-                },
-                checked.encoding,
-                keep,
+                lambda: finish_result(
+                    raw, checked.output_size, metadata, checked.encoding, _kept_source(checked)
+                )
             )
             fetch_s = time.monotonic() - fetch_started
             STAGE_SECONDS.labels(service="render", stage="fetch").observe(fetch_s)

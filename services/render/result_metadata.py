@@ -38,7 +38,7 @@ from typing import Any
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
-from PIL import ExifTags, Image, PngImagePlugin
+from PIL import ExifTags, Image, ImageChops, PngImagePlugin
 
 from services.common.sampler import SamplerSettings
 from services.render.dimensions import Size
@@ -224,6 +224,12 @@ def _size(size: Size | None) -> dict[str, int] | None:
 def encode_png(image: Image.Image, chunks: Mapping[str, str]) -> bytes:
     """Encodes ``image`` as PNG with the given text chunks.
 
+    RGB and RGBA pictures (every rendered result) are written with the "Up" filter and
+    zlib's run-length strategy (:func:`_up_filtered_png`): Pillow's encoder
+    tries every filter on every row, which costs more than the compression itself and
+    makes a 4-megapixel result several times slower to finish. Other modes go through
+    Pillow.
+
     Args:
         image: The picture.
         chunks: Key → text; non-Latin-1 text goes into iTXt chunks.
@@ -231,12 +237,53 @@ def encode_png(image: Image.Image, chunks: Mapping[str, str]) -> bytes:
     Returns:
         The PNG bytes.
     """
+    if image.mode in _FAST_PNG_COLOUR_TYPES:
+        return with_text_chunks(_up_filtered_png(image), chunks)
     info = PngImagePlugin.PngInfo()
     for key, text in chunks.items():
         info.add_text(key, text)
     out = io.BytesIO()
     image.save(out, format="PNG", pnginfo=info, compress_level=4)
     return out.getvalue()
+
+
+_FAST_PNG_COLOUR_TYPES = {"RGB": 2, "RGBA": 6}
+"""Pillow modes written by :func:`_up_filtered_png` → PNG colour type (8 bits a sample)."""
+_NO_FILTER = b"\x00"
+_UP_FILTER = b"\x02"
+
+
+def _up_filtered_png(image: Image.Image) -> bytes:
+    """An 8-bit RGB or RGBA PNG, its rows "Up"-filtered (each byte minus the byte above).
+
+    The filter is a subtraction modulo 256 of the picture shifted down by a row, done by
+    Pillow in C. The shift wraps the last row round to the top, so the first row is
+    written unfiltered instead. zlib's run-length strategy suits the filtered rows (long
+    runs of small values): faster than its fastest level, and smaller. No text chunk is
+    written.
+    """
+    width, height = image.size
+    shifted = ImageChops.offset(image, 0, 1)
+    filtered = memoryview(ImageChops.subtract_modulo(image, shifted).tobytes())
+    stride = width * len(image.getbands())
+    rows: list[bytes | memoryview] = [_NO_FILTER, image.crop((0, 0, width, 1)).tobytes()]
+    for start in range(stride, len(filtered), stride):
+        rows += (_UP_FILTER, filtered[start : start + stride])
+    compressor = zlib.compressobj(1, zlib.DEFLATED, zlib.MAX_WBITS, 9, zlib.Z_RLE)
+    pixels = compressor.compress(b"".join(rows)) + compressor.flush()
+    header = struct.pack(">IIBBBBB", width, height, 8, _FAST_PNG_COLOUR_TYPES[image.mode], 0, 0, 0)
+    return b"".join(
+        (
+            _PNG_SIGNATURE,
+            _chunk(b"IHDR", header),
+            _chunk(b"IDAT", pixels),
+            _chunk(b"IEND", b""),
+        )
+    )
+
+
+def _chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -287,7 +334,7 @@ def _text_chunk(key: str, text: str) -> bytes:
         # iTXt: keyword, NUL, compression flag and method (none), empty language tag
         # and translated keyword (each NUL-terminated), then UTF-8 text.
         kind, body = b"iTXt", key.encode("latin-1") + b"\0\0\0\0\0" + text.encode("utf-8")
-    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    return _chunk(kind, body)
 
 
 def read_text_chunks(data: bytes) -> dict[str, str]:

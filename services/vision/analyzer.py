@@ -6,9 +6,9 @@
                           │ no
                           ▼  (one flight per image; concurrent requests share it)
                      decode (within the decode budget, else RESOURCE_EXHAUSTED)
-                          │    └─► the model's JPEG and a small preview; the pixels are freed
+                          │    └─► the model's JPEG; the pixels are freed
                           ▼
-                     probe (first time) says down / no vision? ──► fallback (from the preview)
+                     probe (first time) says down / no vision? ──► fallback (from the JPEG)
                           │
                           ▼
                      ask the model (retries: connect, timeout, 5xx, garbage)
@@ -23,7 +23,9 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
+import io
 from dataclasses import dataclass, replace
 
 from PIL import Image
@@ -64,7 +66,7 @@ from services.vision.analysis import (
 )
 from services.vision.cache import ByteBoundedLRU, SingleFlight
 from services.vision.fallback import fallback_analysis, measure
-from services.vision.model_image import ModelImage, downscaled, encode_for_model
+from services.vision.model_image import ModelImage, encode_for_model
 from services.vision.settings import AnalysisPolicy, VisionSettings
 
 __all__ = ["IMAGE_FIELD", "Analyzer"]
@@ -78,8 +80,7 @@ _log = get_logger(__name__)
 _INLINE_HASH_BYTES = 1024 * 1024
 # Time kept back from the model calls so the fallback can still answer within the deadline.
 _FALLBACK_RESERVE_S = 0.25
-# Pixels kept for the fallback's measurements while the model is asked (the measurements
-# work on 128 px).
+# Side of the copy the fallback measures (the measurements work on 128 px).
 _PREVIEW_SIDE = 256
 _CACHE_NAME = "vision_analysis"
 _MODEL_SECONDS = STAGE_SECONDS.labels(service="vision", stage="model")
@@ -93,7 +94,6 @@ class _Prepared:
 
     image: ValidatedImage
     model_image: ModelImage
-    preview: Image.Image
 
 
 class Analyzer:
@@ -192,12 +192,12 @@ class Analyzer:
             with decode_image(
                 data, field=IMAGE_FIELD, max_bytes=max_bytes, max_side=max_side, fit=fit
             ) as decoded:
-                small = downscaled(decoded.pixels, max_side=fit)
+                model_image = encode_for_model(
+                    decoded.pixels, max_side=fit, quality=settings.jpeg_quality
+                )
             # The full pixels are gone; hand their pages back before the model call.
             return_freed_memory()
-            model_image = encode_for_model(small, max_side=fit, quality=settings.jpeg_quality)
-            small.thumbnail((_PREVIEW_SIDE, _PREVIEW_SIDE))
-            return _Prepared(image=decoded.image, model_image=model_image, preview=small)
+            return _Prepared(image=decoded.image, model_image=model_image)
 
         scaled = decoded_header(header, fit=fit)
         # Downscaling first reduces by a whole factor (at least 2 for a large image): that
@@ -213,14 +213,14 @@ class Analyzer:
             # model would silently drop the image and invent an answer.
             await self._probe.check()
         if self._probe.state in (ModelState.BACKEND_DOWN, ModelState.LACKS_CAPABILITY):
-            return await self._fallback(image, prepared.preview, self._probe.reason)
+            return await self._fallback(image, prepared.model_image, self._probe.reason)
         # A missing model raises FailedPreconditionError, which is not a ModelError: the
         # request fails instead of falling back.
         try:
             with _MODEL_SECONDS.time():
                 analysis = await self._ask_model(image, prepared.model_image, deadline)
         except ModelError as exc:
-            return await self._fallback(image, prepared.preview, exc.message)
+            return await self._fallback(image, prepared.model_image, exc.message)
         self._cache.put(key, analysis)
         return analysis
 
@@ -313,7 +313,9 @@ class Analyzer:
 
     # ------------------------------------------------------------------ the fallback
 
-    async def _fallback(self, image: ValidatedImage, preview: Image.Image, reason: str) -> Analysis:
+    async def _fallback(
+        self, image: ValidatedImage, model_image: ModelImage, reason: str
+    ) -> Analysis:
         settings = self._settings
         if settings.analysis_policy is AnalysisPolicy.REQUIRE_MODEL:
             raise BackendUnavailableError(
@@ -323,9 +325,10 @@ class Analyzer:
             )
 
         def measured() -> Analysis:
-            # Measured on the preview: the full pixels were freed before the model call.
+            # Measured on the model's copy: the full pixels were freed before the model
+            # call, and only a fallback needs a preview.
             return fallback_analysis(
-                measurements=measure(preview),
+                measurements=measure(_preview(model_image)),
                 width=image.width,
                 height=image.height,
                 image_sha256=image.sha256,
@@ -341,6 +344,15 @@ class Analyzer:
             extra={"reason": reason, "image_sha256": image.sha256, "colors": analysis.colors},
         )
         return analysis
+
+
+def _preview(model_image: ModelImage) -> Image.Image:
+    """The fallback's small RGB copy, decoded from the JPEG sent to the model."""
+    with Image.open(io.BytesIO(base64.b64decode(model_image.base64))) as copy:
+        copy.draft("RGB", (_PREVIEW_SIDE, _PREVIEW_SIDE))
+        preview = copy.convert("RGB")
+    preview.thumbnail((_PREVIEW_SIDE, _PREVIEW_SIDE))
+    return preview
 
 
 async def _sha256(data: bytes) -> str:

@@ -162,6 +162,28 @@ def test_a_truncated_jpeg_is_refused_even_when_decoded_at_a_reduced_scale() -> N
         decode_image(data, field="image.data", fit=100, **LIMITS)
 
 
+@pytest.mark.parametrize("keep", [0.5, 0.98])
+def test_validation_decodes_a_jpeg_at_one_eighth_and_still_refuses_it_truncated(
+    keep: float,
+) -> None:
+    buffer = io.BytesIO()
+    Image.effect_noise((1600, 1200), 60).convert("RGB").save(buffer, format="JPEG")
+    whole = buffer.getvalue()
+    assert validate_image(whole, field="image.data", **LIMITS).width == 1600
+    with pytest.raises(InvalidArgumentError, match="truncated or corrupt JPEG"):
+        validate_image(whole[: int(len(whole) * keep)], field="image.data", **LIMITS)
+
+
+def test_validation_refuses_a_jpeg_with_overwritten_entropy_data() -> None:
+    buffer = io.BytesIO()
+    Image.effect_noise((800, 600), 60).convert("RGB").save(buffer, format="JPEG")
+    broken = bytearray(buffer.getvalue())
+    middle = len(broken) // 2
+    broken[middle : middle + 400] = b"\xff" * 400
+    with pytest.raises(InvalidArgumentError, match="truncated or corrupt JPEG"):
+        validate_image(bytes(broken), field="image.data", **LIMITS)
+
+
 def test_exif_reports_camera_fields() -> None:
     image = validate_image(jpeg_with_orientation((80, 30), 1), field="image.data", **LIMITS)
     assert image.exif() == {"Make": "Canon", "Model": "EOS R6"}

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
-from gateway.jobs import Mode
-from gateway.validation import RequestLimits, validate_generate, validate_plan
+from gateway.jobs import GenerateJob, Mode
+from gateway.validation import (
+    RequestLimits,
+    decodes_images,
+    validate_generate,
+    validate_plan,
+    validated,
+)
 from imagegen.common.v1 import common_pb2
 from imagegen.gateway.v1 import gateway_pb2
 from services.common.errors import InvalidArgumentError
@@ -234,3 +242,41 @@ def test_txt2img_sides_follow_the_configured_limits() -> None:
     request = gateway_pb2.GenerateRequest(instruction="a fox", width=4096, height=4096)
     wide = RequestLimits(txt2img_max_side=4096)
     assert validate_generate(request, wide).width == 4096
+
+
+@pytest.mark.parametrize(
+    ("request_", "decodes"),
+    [
+        (gateway_pb2.GenerateRequest(instruction="a red fox"), False),
+        (_img2img(), True),
+        (gateway_pb2.GenerateRequest(mask=common_pb2.Image(data=png_bytes())), True),
+        (
+            gateway_pb2.GenerateRequest(
+                controlnet=common_pb2.ControlNetSpec(control_image=common_pb2.Image(data=b"x"))
+            ),
+            True,
+        ),
+        (gateway_pb2.PlanRequest(instruction="a red fox"), False),
+        (gateway_pb2.PlanRequest(source_image=common_pb2.Image(data=png_bytes())), True),
+    ],
+)
+def test_a_request_decodes_images_when_it_carries_one(
+    request_: gateway_pb2.GenerateRequest | gateway_pb2.PlanRequest, decodes: bool
+) -> None:
+    assert decodes_images(request_) is decodes
+
+
+async def test_only_a_request_with_an_image_is_validated_in_a_worker_thread() -> None:
+    loop_thread = threading.get_ident()
+    threads: list[int] = []
+
+    def check(request: gateway_pb2.GenerateRequest, limits: RequestLimits) -> GenerateJob:
+        threads.append(threading.get_ident())
+        return validate_generate(request, limits)
+
+    text_only = await validated(check, gateway_pb2.GenerateRequest(instruction="a fox"), LIMITS)
+    with_image = await validated(check, _img2img(), LIMITS)
+    assert text_only.inputs.image is None and with_image.inputs.image is not None
+    assert threads[0] == loop_thread and threads[1] != loop_thread
+    with pytest.raises(InvalidArgumentError):
+        await validated(check, gateway_pb2.GenerateRequest(instruction=" "), LIMITS)

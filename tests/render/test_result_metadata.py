@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import zlib
 
 import pytest
 from PIL import Image
@@ -77,6 +78,37 @@ def test_text_chunks_are_rewritten_without_touching_the_pixels() -> None:
         opened.load()
         assert opened.size == (32, 16)
         assert opened.convert("RGB").tobytes() == image.tobytes()
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "P"])
+def test_encoded_pixels_read_back_exactly_in_every_mode(mode: str) -> None:
+    noise = Image.effect_noise((67, 41), 80)  # odd sizes: no row or band lines up by luck
+    picture = Image.merge(
+        "RGBA", [noise, noise.rotate(90), noise.transpose(Image.Transpose.FLIP_LEFT_RIGHT), noise]
+    )
+    image = picture.convert(mode)
+    data = encode_png(image, {"parameters": "Steps: 20", "imagegen": "тест"})
+    assert read_text_chunks(data) == {"parameters": "Steps: 20", "imagegen": "тест"}
+    with Image.open(io.BytesIO(data)) as opened:
+        opened.load()
+        assert (opened.mode, opened.size) == (image.mode, image.size)
+        assert opened.tobytes() == image.tobytes()
+
+
+def test_a_picture_is_encoded_up_filtered_and_compressed() -> None:
+    gradient = Image.linear_gradient("L").resize((512, 384))
+    image = Image.merge(
+        "RGB", [gradient, gradient.transpose(Image.Transpose.FLIP_LEFT_RIGHT), gradient.rotate(180)]
+    )
+    data = encode_png(image, {})
+    with Image.open(io.BytesIO(data)) as opened:
+        opened.load()
+        assert opened.tobytes() == image.tobytes()
+    raw = zlib.decompress(data[data.index(b"IDAT") + 4 : data.index(b"IEND") - 8])
+    stride = 1 + 512 * 3
+    assert raw[0] == 0  # the first row as it is, every other "Up"
+    assert {raw[row] for row in range(stride, len(raw), stride)} == {2}
+    assert len(data) < len(image.tobytes()) / 4
 
 
 def test_text_chunks_refuse_a_truncated_png() -> None:
