@@ -116,6 +116,11 @@ def _scenarios(node: Any, name: str = "") -> Iterator[tuple[str, dict[str, Any]]
             yield from _scenarios(item, name)
 
 
+_GROUPING_BASELINES = ("naive", "baseline", "ungrouped", "grouping_off", "own_phases")
+"""Scenario names that show what grouping saves (no grouping; replicas that do not share
+phases): listed, not judged."""
+
+
 def _grouping(results: Path) -> Iterator[Figure]:
     data = _read("model_grouping", results)
     found = list(_scenarios(data)) if data is not None else []
@@ -123,7 +128,7 @@ def _grouping(results: Path) -> Iterator[Figure]:
         yield Figure("model grouping: loads, wall time", None, "see model_grouping", None)
         return
     for name, scenario in found:
-        judged = not any(word in name.lower() for word in ("naive", "baseline", "ungrouped"))
+        judged = not any(word in name.lower() for word in _GROUPING_BASELINES)
         loads = scenario.get("model_loads")
         yield Figure(
             f"model loads ({name})",
