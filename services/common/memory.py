@@ -13,6 +13,11 @@ large free, so the next image's blocks come from the heap, where freed memory st
 :func:`map_large_allocations` pins the threshold (large blocks always mapped, so always
 returned) and :func:`return_freed_memory` asks glibc to hand back what the heap holds free.
 Both do nothing where the C library is not glibc.
+
+Mapped blocks have a price: each new mapping's pages are faulted in and zeroed on first
+touch, and a service that decodes one image per request maps, touches and unmaps the same
+few blocks every time. :func:`reuse_image_blocks` has Pillow keep a few freed blocks of
+a bounded size for the next image instead.
 """
 
 from __future__ import annotations
@@ -25,15 +30,31 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import TypeVar
 
+from PIL import _imaging as pillow_core
+
 from services.common.errors import ResourceExhaustedError
 from services.common.settings import MIB
 
-__all__ = ["MemoryBudget", "map_large_allocations", "return_freed_memory"]
+__all__ = [
+    "IMAGE_BLOCK_BYTES",
+    "KEPT_IMAGE_BLOCKS",
+    "MemoryBudget",
+    "map_large_allocations",
+    "return_freed_memory",
+    "reuse_image_blocks",
+]
 
 T = TypeVar("T")
 
 # mallopt's parameter number for the mmap threshold (malloc.h).
 _M_MMAP_THRESHOLD = -3
+
+KEPT_IMAGE_BLOCKS = 4
+"""Freed Pillow blocks kept for reuse: a request's decoded pixels, the resize's
+intermediate and the resized copy take three."""
+IMAGE_BLOCK_BYTES = 4 * MIB
+"""Largest Pillow block: a megapixel RGB image (4 bytes a pixel) fits in one, and what is
+kept stays within ``KEPT_IMAGE_BLOCKS × IMAGE_BLOCK_BYTES`` (16 MiB)."""
 
 
 class MemoryBudget:
@@ -164,3 +185,23 @@ def return_freed_memory() -> None:
     """Gives the free memory of every malloc arena back to the system (glibc only)."""
     if _LIBC is not None:
         _LIBC.malloc_trim(0)
+
+
+def reuse_image_blocks(
+    kept_blocks: int = KEPT_IMAGE_BLOCKS, block_bytes: int = IMAGE_BLOCK_BYTES
+) -> None:
+    """Has Pillow keep up to ``kept_blocks`` freed pixel blocks for the next image.
+
+    Pillow allocates pixels in blocks of at most ``block_bytes`` (16 MiB by default) and
+    frees them when an image closes. With :func:`map_large_allocations`, every block is a
+    new mapping whose pages the kernel faults in and zeroes on first touch: about a third
+    of the CPU time of decoding a megapixel JPEG and downscaling it. Kept blocks are
+    reused by the next image instead; at most ``kept_blocks × block_bytes`` stays
+    resident (larger images take more, smaller blocks, all of them freed but the kept ones).
+
+    Args:
+        kept_blocks: Freed blocks kept (Pillow's ``PILLOW_BLOCKS_MAX``).
+        block_bytes: Largest block (Pillow's ``PILLOW_BLOCK_SIZE``).
+    """
+    pillow_core.set_block_size(block_bytes)
+    pillow_core.set_blocks_max(kept_blocks)

@@ -6,9 +6,16 @@ import asyncio
 import threading
 
 import pytest
+from PIL import Image
+from PIL import _imaging as pillow_core
 
 from services.common.errors import ResourceExhaustedError
-from services.common.memory import MemoryBudget
+from services.common.memory import (
+    IMAGE_BLOCK_BYTES,
+    KEPT_IMAGE_BLOCKS,
+    MemoryBudget,
+    reuse_image_blocks,
+)
 
 
 async def test_a_reservation_beyond_the_budget_is_refused_with_a_retry_delay() -> None:
@@ -43,3 +50,21 @@ async def test_a_cancelled_caller_keeps_its_reservation_until_its_thread_ends() 
     with pytest.raises(asyncio.CancelledError):
         await task
     assert budget.used_bytes == 0
+
+
+def test_freed_pixel_blocks_are_kept_for_the_next_image_within_the_bound() -> None:
+    block_size, blocks_max = pillow_core.get_block_size(), pillow_core.get_blocks_max()
+    try:
+        reuse_image_blocks()
+        before = pillow_core.get_stats()
+        for _ in range(3):
+            # A megapixel RGB image fits one block; a large one takes many.
+            Image.new("RGB", (1152, 864)).close()
+        Image.new("RGB", (4096, 4096)).close()
+        after = pillow_core.get_stats()
+        assert pillow_core.get_block_size() == IMAGE_BLOCK_BYTES
+        assert after["reused_blocks"] - before["reused_blocks"] >= 2
+        assert after["blocks_cached"] <= KEPT_IMAGE_BLOCKS
+    finally:
+        pillow_core.set_block_size(block_size)
+        pillow_core.set_blocks_max(blocks_max)
