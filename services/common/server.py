@@ -201,6 +201,11 @@ class GrpcServer:
             require_client_auth=settings.tls_require_client_cert,
         )
 
+    @property
+    def ready(self) -> bool | None:
+        """The latest readiness set; ``None`` until the first readiness check answered."""
+        return self._ready
+
     async def set_ready(self, ready: bool, reason: str = "") -> None:
         """Sets SERVING or NOT_SERVING for the whole server and every service.
 

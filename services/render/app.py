@@ -74,7 +74,7 @@ def _watch_admission(host: GrpcServer, renderer: Renderer, cap: int) -> None:
     so a burst of changes can never leave an older state published last.
     """
     changed = asyncio.Event()
-    renderer.on_pending_change(lambda _: changed.set())
+    renderer.on_pending_change(changed.set)
 
     async def follow() -> None:
         while True:

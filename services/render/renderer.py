@@ -211,22 +211,22 @@ class Renderer:
         # for them, so a server stop never cuts a withdrawal off from its backends.
         self._unsettled: set[asyncio.Future[None]] = set()
         self._pending_variants = 0
-        self._pending_listeners: list[Callable[[int], None]] = []
+        self._pending_listeners: list[Callable[[], None]] = []
 
     @property
     def pending_variants(self) -> int:
         """Variants accepted and not finished (waiting on a backend or sampling)."""
         return self._pending_variants
 
-    def on_pending_change(self, listener: Callable[[int], None]) -> None:
-        """Calls ``listener`` with the new count each time :attr:`pending_variants` changes."""
+    def on_pending_change(self, listener: Callable[[], None]) -> None:
+        """Calls ``listener`` each time :attr:`pending_variants` changes."""
         self._pending_listeners.append(listener)
 
     def _count_pending(self, delta: int) -> None:
         self._pending_variants += delta
         VARIANTS_PENDING.inc(delta)
         for listener in self._pending_listeners:
-            listener(self._pending_variants)
+            listener()
 
     def open_run(self) -> asyncio.Future[None]:
         """A future the caller resolves once its request has nothing left on a backend."""

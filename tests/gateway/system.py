@@ -161,9 +161,9 @@ async def _until_probed(hosts: Iterable[GrpcServer], *, within_s: float = 10.0) 
     NOT_SERVING every service starts with, and need not wait a poll interval to see it
     change.
     """
-    # The server keeps its readiness as a plain attribute (no event to wait on).
+    # The server keeps its readiness as a plain value (no event to wait on).
     async with asyncio.timeout(within_s):
-        while any(host._ready is None for host in hosts):  # noqa: ASYNC110
+        while any(host.ready is None for host in hosts):  # noqa: ASYNC110
             await asyncio.sleep(0.002)
 
 
