@@ -179,7 +179,10 @@ def test_validation_refuses_a_jpeg_with_overwritten_entropy_data() -> None:
     Image.effect_noise((800, 600), 60).convert("RGB").save(buffer, format="JPEG")
     broken = bytearray(buffer.getvalue())
     middle = len(broken) // 2
-    broken[middle : middle + 400] = b"\xff" * 400
+    # The run ends in 0xFF 0x5A, a marker JPEG does not define, so libjpeg must stop.
+    # (Had it ended on whatever noise byte came next, an APPn/EOI/RST code there would
+    # only draw a libjpeg warning, which no decoder reports, ComfyUI's neither.)
+    broken[middle : middle + 400] = b"\xff" * 399 + b"\x5a"
     with pytest.raises(InvalidArgumentError, match="truncated or corrupt JPEG"):
         validate_image(bytes(broken), field="image.data", **LIMITS)
 
