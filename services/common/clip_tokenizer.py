@@ -22,6 +22,7 @@ licence text is inside the file)::
 from __future__ import annotations
 
 import functools
+import heapq
 import html
 import itertools
 import json
@@ -40,6 +41,10 @@ _PRETOKENIZE = re.compile(
 )
 _WHITESPACE = re.compile(r"\s+")
 _END_OF_WORD = "</w>"
+_CACHED_PIECES = 100_000
+_CACHED_PIECE_CHARS = 64
+_ROUNDS_BEFORE_HEAP = 8
+_LONG_PIECE = 64
 
 
 def _bytes_to_unicode() -> dict[int, str]:
@@ -107,28 +112,82 @@ class ClipTokenizer:
         cached = self._cache.get(piece)
         if cached is not None:
             return cached
-        word: tuple[str, ...] = (*piece[:-1], piece[-1] + _END_OF_WORD)
-        while len(word) > 1:
-            pairs = set(itertools.pairwise(word))
-            best = min(pairs, key=lambda pair: self._ranks.get(pair, len(self._ranks)))
-            if best not in self._ranks:
-                break
-            first, second = best
-            merged: list[str] = []
-            i = 0
-            while i < len(word):
-                if i < len(word) - 1 and word[i] == first and word[i + 1] == second:
-                    merged.append(first + second)
-                    i += 2
-                else:
-                    merged.append(word[i])
-                    i += 1
-            word = tuple(merged)
+        word = _merge(piece, self._ranks)
         # Prompts repeat few distinct words; the cache stays small in practice, but a
-        # hostile stream of unique words must not grow it without bound.
-        if len(self._cache) < 100_000:
+        # hostile stream of unique (or endless) words must not grow it without bound.
+        if len(piece) <= _CACHED_PIECE_CHARS and len(self._cache) < _CACHED_PIECES:
             self._cache[piece] = word
         return word
+
+
+def _merge(piece: str, ranks: dict[tuple[str, ...], int]) -> tuple[str, ...]:
+    """CLIP's BPE of one pre-tokenised piece: round by round, every occurrence of the
+    lowest-ranked adjacent pair is merged, left to right.
+
+    A round costs a pass over the piece, which is cheap while rounds are few (any short
+    word, or a long run of one repeated pattern). A long piece still merging after
+    :data:`_ROUNDS_BEFORE_HEAP` rounds (a pasted stream of varied letters, where rounds
+    would number in the thousands) is finished by :func:`_merge_by_heap` instead, which
+    gives the same result in O(n log n).
+    """
+    word: tuple[str, ...] = (*piece[:-1], piece[-1] + _END_OF_WORD)
+    rounds = 0
+    while len(word) > 1:
+        if rounds >= _ROUNDS_BEFORE_HEAP and len(word) > _LONG_PIECE:
+            return _merge_by_heap(list(word), ranks)
+        best = min(set(itertools.pairwise(word)), key=lambda pair: ranks.get(pair, len(ranks)))
+        if best not in ranks:
+            break
+        first, second = best
+        merged: list[str] = []
+        i = 0
+        while i < len(word):
+            if i < len(word) - 1 and word[i] == first and word[i + 1] == second:
+                merged.append(first + second)
+                i += 2
+            else:
+                merged.append(word[i])
+                i += 1
+        word = tuple(merged)
+        rounds += 1
+    return word
+
+
+def _merge_by_heap(symbols: list[str], ranks: dict[tuple[str, ...], int]) -> tuple[str, ...]:
+    """The rest of :func:`_merge`'s rounds, with the pairs waiting in a heap.
+
+    The heap orders pairs by (rank, position) over a linked list of symbols: the same
+    merges happen in the same order as round by round, because a merge only creates pairs
+    that contain its new symbol, and every rule containing a symbol ranks after the rule
+    that made it, so nothing a merge creates can jump ahead of the round under way.
+    """
+    following = [*range(1, len(symbols)), -1]
+    preceding = [-1, *range(len(symbols) - 1)]
+    heap = [
+        (rank, i)
+        for i, pair in enumerate(itertools.pairwise(symbols))
+        if (rank := ranks.get(pair)) is not None
+    ]
+    heapq.heapify(heap)
+    while heap:
+        rank, i = heapq.heappop(heap)
+        j = following[i]
+        # Entries of pairs a merge has since changed are skipped when they come up.
+        if j < 0 or not symbols[i] or ranks.get((symbols[i], symbols[j])) != rank:
+            continue
+        symbols[i] += symbols[j]
+        symbols[j] = ""
+        following[i] = following[j]
+        if following[i] >= 0:
+            preceding[following[i]] = i
+            rank_after = ranks.get((symbols[i], symbols[following[i]]))
+            if rank_after is not None:
+                heapq.heappush(heap, (rank_after, i))
+        if preceding[i] >= 0:
+            rank_before = ranks.get((symbols[preceding[i]], symbols[i]))
+            if rank_before is not None:
+                heapq.heappush(heap, (rank_before, preceding[i]))
+    return tuple(symbol for symbol in symbols if symbol)
 
 
 @functools.cache

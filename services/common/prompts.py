@@ -174,7 +174,9 @@ def balance_weighting(text: str) -> tuple[str, list[str]]:
     return text, notes
 
 
-def fit_to_budget(text: str, budget: int, count: Callable[[str], int]) -> tuple[str, int, str]:
+def fit_to_budget(
+    text: str, budget: int, count: Callable[[str], int], *, total: int | None = None
+) -> tuple[str, int, str]:
     """Shortens ``text`` to at most ``budget`` tokens at the best boundary available.
 
     Whole sentences are kept while they fit; when not even the first sentence fits, its
@@ -185,6 +187,7 @@ def fit_to_budget(text: str, budget: int, count: Callable[[str], int]) -> tuple[
         text: A cleaned prompt.
         budget: Most tokens allowed (at least 1).
         count: Token counter, e.g. ``ClipTokenizer.count``.
+        total: ``count(text)`` when the caller has it already.
 
     Returns:
         The text (unchanged when it fits), its token count, and the boundary it was cut
@@ -193,19 +196,27 @@ def fit_to_budget(text: str, budget: int, count: Callable[[str], int]) -> tuple[
     """
     if budget < 1:
         raise ValueError("budget must be at least 1")
-    total = count(text)
+    if total is None:
+        total = count(text)
     if total <= budget:
         return text, total, ""
     for boundary, splitter in _SPLITTERS:
-        kept = _leading_parts(splitter.split(text), budget, count)
+        parts = splitter.split(text)
+        if len(parts) == 1:
+            continue  # nothing to cut at here; the text is still known to be too long
+        kept = _leading_parts(parts, budget, count)
         if kept:
             shortened = _TRAILING_JOINERS.sub("", " ".join(kept))
             if shortened:
                 return shortened, count(shortened), boundary
         # Not even one part fits: look inside the first part with a finer splitter.
-        text = splitter.split(text, maxsplit=1)[0]
+        text = parts[0]
     # One "word" longer than the whole budget (e.g. a run without spaces): cut characters.
-    low, high = 0, len(text)
+    # The cut is searched in prefixes of doubling length first, so a pasted run of
+    # 65,536 letters costs a few counts of a few hundred characters, not of all of it.
+    low, high = 0, min(len(text), budget)
+    while high < len(text) and count(text[:high]) <= budget:
+        low, high = high, min(len(text), 2 * high)
     while low < high:
         middle = (low + high + 1) // 2
         if count(text[:middle]) <= budget:
@@ -252,7 +263,7 @@ def validate_prompt(
         raise EmptyPromptError(f"the {what} is empty after cleaning")
     warnings = [f"{note} in the {what}" for note in notes]
     before = count(cleaned)
-    fitted, tokens, boundary = fit_to_budget(cleaned, budget, count)
+    fitted, tokens, boundary = fit_to_budget(cleaned, budget, count, total=before)
     if boundary:
         # A cut can strand one half of a pair of brackets.
         fitted, _ = balance_weighting(fitted)

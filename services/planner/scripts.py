@@ -18,6 +18,7 @@ scripts have no table here and are dropped, with the words they were in reported
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -38,9 +39,14 @@ def _is_latin_letter(ch: str) -> bool:
     return unicodedata.name(ch, "").startswith("LATIN")
 
 
+@functools.lru_cache(maxsize=4096)
+def _foreign_letter(ch: str) -> bool:
+    return ch.isalpha() and not _is_latin_letter(ch)
+
+
 def _foreign(ch: str) -> bool:
     """A letter of a script other than Latin."""
-    return ch.isalpha() and not _is_latin_letter(ch)
+    return not ch.isascii() and _foreign_letter(ch)
 
 
 def is_latin_text(text: str) -> bool:
@@ -49,7 +55,7 @@ def is_latin_text(text: str) -> bool:
     A cheap test, not language detection: it tells Russian (or Chinese…) from English,
     not French from English.
     """
-    return not any(_foreign(ch) for ch in text)
+    return text.isascii() or not any(_foreign(ch) for ch in text)
 
 
 def non_latin_words(text: str) -> tuple[str, ...]:
@@ -62,6 +68,8 @@ def non_latin_words(text: str) -> tuple[str, ...]:
         The words as often as they occur (a hyphen separates words), e.g.
         ``("чашку",)``; empty for all-Latin text.
     """
+    if text.isascii():
+        return ()
     return tuple(word for word in _WORD.findall(text) if any(_foreign(ch) for ch in word))
 
 
