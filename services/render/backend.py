@@ -357,10 +357,16 @@ class RenderBackend(Protocol):
         """
         ...
 
-    async def problems(self, spec: VariantSpec) -> list[GraphProblem]:
+    async def problems(self, spec: VariantSpec, *, recheck: bool = True) -> list[GraphProblem]:
         """What the backend would refuse in ``spec``, from what it offers right now.
 
         Image names are not checked (the uploads may still be to come).
+
+        Args:
+            spec: The variant.
+            recheck: Ask the backend afresh before naming a missing model or node (files
+                and custom nodes appear without a restart); off when what it offers was
+                just read anyway.
 
         Raises:
             BackendError: It cannot say (unreachable).

@@ -128,7 +128,10 @@ async def read_catalog(
 async def _ask(backend: RenderBackend, edits: Mapping[EditKind, Workflow]) -> BackendEntry:
     try:
         offer = await backend.offer()
-        fits = await asyncio.gather(*(backend.problems(_probe(w)) for w in edits.values()))
+        # The offer was read afresh just now: a missing model is missing, no second read.
+        fits = await asyncio.gather(
+            *(backend.problems(_probe(w), recheck=False) for w in edits.values())
+        )
     except BackendError as e:
         return BackendEntry(backend.name, None, error=str(e))
     # A mode is offered where its shipped template fits the backend as it is: its nodes,

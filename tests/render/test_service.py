@@ -470,3 +470,16 @@ async def test_a_backend_without_the_flux_checkpoint_is_a_failed_precondition() 
     assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert "flux1-dev-fp8.safetensors" in (error.details() or "")
     assert "sdxl.safetensors" in (error.details() or "")
+
+
+async def test_the_catalog_reads_object_info_once_when_the_kontext_model_is_missing() -> None:
+    async with render_stack() as stack:
+        fetches_before = object_info_fetches(stack.comfy)
+        answer = await stack.stub.GetCatalog(render_pb2.GetCatalogRequest())
+        fetches = object_info_fetches(stack.comfy) - fetches_before
+    (backend,) = answer.backends
+    assert backend.reachable
+    assert common_pb2.EDIT_MODE_KONTEXT not in backend.edit_modes
+    assert common_pb2.EDIT_MODE_IMG2IMG in backend.edit_modes
+    # Read afresh once; the missing Kontext model is not looked for a second time.
+    assert fetches == 1

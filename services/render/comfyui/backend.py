@@ -172,15 +172,16 @@ class ComfyUIBackend:
         """What ``/object_info`` lists now (read afresh: files appear without a restart)."""
         return offer_of(NodeCatalog(await self.client.object_info(refresh=True)))
 
-    async def problems(self, spec: VariantSpec) -> list[GraphProblem]:
-        """Checks the variant's graph against ``/object_info``, re-read when something is
-        missing (model files and custom nodes appear without a restart)."""
+    async def problems(self, spec: VariantSpec, *, recheck: bool = True) -> list[GraphProblem]:
+        """Checks the variant's graph against ``/object_info``, re-read (unless ``recheck``
+        is off) when something is missing: model files and custom nodes appear without a
+        restart."""
         info = await self.client.object_info()
         catalog = NodeCatalog(info)
         built = build_variant(spec, catalog, websocket_output=WEBSOCKET_OUTPUT in info)
         skip = built.image_inputs
         problems = check_graph(built.graph, catalog, skip=skip)
-        if any(p.is_missing_model or p.kind == "unknown_node" for p in problems):
+        if recheck and any(p.is_missing_model or p.kind == "unknown_node" for p in problems):
             info = await self.client.object_info(refresh=True)
             catalog = NodeCatalog(info)
             built = build_variant(spec, catalog, websocket_output=WEBSOCKET_OUTPUT in info)
