@@ -88,6 +88,12 @@ class FileResolver:
 
 
 @functools.cache
+def _recorded_json() -> dict[str, str]:
+    """Each recorded node encoded as JSON (once per process)."""
+    return {name: json.dumps(node) for name, node in _recorded().items()}
+
+
+@functools.cache
 def _recorded() -> dict[str, dict[str, Any]]:
     """``object_info.json``, parsed once (:class:`NodeCatalog` copies what it adapts)."""
     nodes: dict[str, dict[str, Any]] = json.loads(
@@ -102,18 +108,24 @@ class NodeCatalog:
     def __init__(self, settings: FakeComfyUISettings, files: FileResolver) -> None:
         self.files = files
         absent = set(settings.unavailable_nodes)
-        # Each catalog owns its node dicts and input groups (the model lists below are
-        # replaced in them); the specs inside are shared with the recording, never changed.
-        self._info = {
-            name: {**node, "input": {group: dict(v) for group, v in node["input"].items()}}
-            for name, node in _recorded().items()
-            if name not in absent
-        }
+        recorded = _recorded()
+        # The recorded nodes are shared by every catalog and never changed; a catalog owns
+        # a copy of the loaders only (their dicts and input groups), where it puts the
+        # configured model lists.
+        self._info = {name: node for name, node in recorded.items() if name not in absent}
+        self._adapted: set[str] = set()
         self.model_files: dict[str, list[str]] = {}
         for folder, (field, targets) in MODEL_INPUTS.items():
             names = self.model_files[folder] = sorted(getattr(settings, field))
             for target in targets.split():
                 class_type, input_name = target.split(".")
+                if class_type not in self._adapted:
+                    node = self._info[class_type]
+                    self._info[class_type] = {
+                        **node,
+                        "input": {group: dict(v) for group, v in node["input"].items()},
+                    }
+                    self._adapted.add(class_type)
                 extra = ["pixel_space"] if folder == "vae" else []
                 _set_options(self._info[class_type], input_name, names + extra)
         configs = self._info["CheckpointLoader"]["input"]["required"]["config_name"][0]
@@ -142,6 +154,23 @@ class NodeCatalog:
         """``GET /object_info`` (every node) or ``/object_info/{class}`` (``{}`` if unknown)."""
         names = list(self._info) if class_type is None else [class_type]
         return {name: self._current(name) for name in names if name in self._info}
+
+    def object_info_json(self) -> str:
+        """``GET /object_info`` as JSON text, the same as encoding :meth:`object_info`.
+
+        The recorded nodes are encoded once per process (the body is 0.7 MB, and each
+        test's services read it); only the nodes this catalog adapts are encoded anew.
+        """
+        encoded = _recorded_json()
+        parts = []
+        for name in self._info:
+            node = (
+                json.dumps(self._current(name))
+                if name in self._adapted or name in FILE_VALIDATORS
+                else encoded[name]
+            )
+            parts.append(f"{json.dumps(name)}: {node}")
+        return "{" + ", ".join(parts) + "}"
 
     def _current(self, class_type: str) -> dict[str, Any]:
         node = self._info[class_type]

@@ -226,7 +226,11 @@ def create_app(fake: FakeComfyUI) -> web.Application:
     json_get("/system_stats", lambda r: fake.system_stats(r.url.host, r.url.port))
     json_get("/features", lambda r: features)
     json_get("/prompt", lambda r: fake.queue_info())
-    json_get("/object_info", lambda r: fake.catalog.object_info())
+
+    @routes.get("/object_info")
+    async def object_info(request: web.Request) -> web.Response:
+        return web.Response(text=fake.catalog.object_info_json(), content_type="application/json")
+
     json_get("/object_info/{name}", lambda r: fake.catalog.object_info(r.match_info["name"]))
     json_get("/history/{prompt_id}", lambda r: fake.get_history(r.match_info["prompt_id"]))
     json_get("/queue", lambda r: fake.queue_snapshot())
