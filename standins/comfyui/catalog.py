@@ -40,7 +40,7 @@ FILE_VALIDATORS = {
 }
 
 
-@dataclass
+@dataclass(frozen=True)
 class NodeDef:
     """One node type as ``object_info`` declares it."""
 
@@ -87,6 +87,24 @@ class FileResolver:
         return sorted(f for f in names if (mimetypes.guess_type(f)[0] or "").startswith("image/"))
 
 
+def _node_def(name: str, node: dict[str, Any]) -> NodeDef:
+    return NodeDef(
+        name,
+        node["input"].get("required", {}),
+        node["input"].get("optional", {}),
+        node["input"].get("hidden", {}),
+        tuple(node["output"]),
+        bool(node["output_node"]),
+        node.get("python_module", "nodes"),
+    )
+
+
+@functools.cache
+def _recorded_defs() -> dict[str, NodeDef]:
+    """The recorded nodes' definitions (once per process; never changed)."""
+    return {name: _node_def(name, node) for name, node in _recorded().items()}
+
+
 @functools.cache
 def _recorded_json() -> dict[str, str]:
     """Each recorded node encoded as JSON (once per process)."""
@@ -130,16 +148,9 @@ class NodeCatalog:
                 _set_options(self._info[class_type], input_name, names + extra)
         configs = self._info["CheckpointLoader"]["input"]["required"]["config_name"][0]
         self.model_files["configs"] = list(configs)
+        shared = _recorded_defs()
         self.nodes = {
-            name: NodeDef(
-                name,
-                node["input"].get("required", {}),
-                node["input"].get("optional", {}),
-                node["input"].get("hidden", {}),
-                tuple(node["output"]),
-                bool(node["output_node"]),
-                node.get("python_module", "nodes"),
-            )
+            name: _node_def(name, node) if name in self._adapted else shared[name]
             for name, node in self._info.items()
         }
 
