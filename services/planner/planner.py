@@ -92,8 +92,9 @@ INSTRUCTION_FIELD = "instruction"
 
 _log = get_logger(__name__)
 
-# Time kept back from the model calls so the rules can still answer within the deadline.
-_FALLBACK_RESERVE_S = 0.1
+# Time kept back from the model calls so the rules can still answer within the deadline,
+# also on a loaded host (the rules take milliseconds; the rest is scheduling slack).
+_FALLBACK_RESERVE_S = 0.25
 _SERVICE = "planner"
 
 
