@@ -14,7 +14,6 @@ from gateway.reuse import PlanReuseCache
 from gateway.scheduler import EntryHook, PhaseGate, PhaseScheduler
 from gateway.service import SERVICE_NAME, GatewayServicer
 from gateway.settings import GatewaySettings
-from gateway.shared_phases import SharedPhaseScheduler
 from gateway.validation import RequestLimits
 from gateway.vram import GpuHandover
 from imagegen.gateway.v1 import gateway_pb2_grpc
@@ -37,11 +36,17 @@ def request_limits(settings: GatewaySettings) -> RequestLimits:
     )
 
 
-def _phase_scheduler(settings: GatewaySettings, hooks: dict[str, EntryHook]) -> PhaseGate:
-    """This process's phase scheduler, or the one every replica shares through Redis."""
+def _phase_scheduler(
+    settings: GatewaySettings, hooks: dict[str, EntryHook], host: GrpcServer
+) -> PhaseGate:
+    """This process's phase scheduler, or the one every replica shares through Redis
+    (closed with ``host``)."""
     exclusive = {"render"} if settings.single_gpu else set()
     if settings.model_grouping and settings.grouping_store == "redis":
-        return SharedPhaseScheduler(
+        # Imported here: only a gateway sharing phases through Redis loads the client.
+        from gateway.shared_phases import SharedPhaseScheduler
+
+        shared = SharedPhaseScheduler(
             settings.grouping_redis_url or settings.jobs_redis_url,
             prefix=settings.grouping_redis_prefix,
             max_wait_s=settings.grouping_max_wait_s,
@@ -49,6 +54,8 @@ def _phase_scheduler(settings: GatewaySettings, hooks: dict[str, EntryHook]) -> 
             entry_hooks=hooks,
             lease_s=settings.grouping_lease_s,
         )
+        host.on_stop(shared.close)
+        return shared
     return PhaseScheduler(
         enabled=settings.model_grouping,
         max_wait_s=settings.grouping_max_wait_s,
@@ -93,9 +100,7 @@ async def create_server(settings: GatewaySettings) -> GrpcServer:
     hooks: dict[str, EntryHook] = {}
     if settings.single_gpu:
         hooks["render"] = GpuHandover(downstream, timeout_s=settings.unload_timeout_s)
-    scheduler = _phase_scheduler(settings, hooks)
-    if isinstance(scheduler, SharedPhaseScheduler):
-        host.on_stop(scheduler.close)
+    scheduler = _phase_scheduler(settings, hooks, host)
     limits = request_limits(settings)
     capabilities = Capabilities(
         downstream,

@@ -11,7 +11,6 @@ import uuid
 from google.longrunning import operations_pb2_grpc
 
 from gateway.operations.lifecycle import JobOperations
-from gateway.operations.redis_store import RedisJobStore
 from gateway.operations.runner import JobRunner
 from gateway.operations.servicer import JobRpcs, OperationsServicer
 from gateway.operations.settings import JobsSettings
@@ -44,6 +43,9 @@ def open_store(settings: JobsSettings) -> JobStore:
         lease_s=settings.jobs_lease_s,
     )
     if settings.jobs_store == "redis":
+        # Imported here: only a gateway keeping its jobs in Redis loads the client.
+        from gateway.operations.redis_store import RedisJobStore
+
         consumer = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         return RedisJobStore.from_url(
             settings.jobs_redis_url, limits, consumer=consumer, prefix=settings.jobs_redis_prefix

@@ -43,10 +43,12 @@ def test_no_module_of_the_package_imports_an_adapter_or_ollama(package: str) -> 
     assert offending == set()
 
 
-def test_importing_the_services_loads_no_adapter() -> None:
+def test_importing_the_services_loads_no_adapter_and_no_redis_client() -> None:
+    # One process for both checks: the gateway loads the Redis client only when a store
+    # or the phase grouping is configured to use Redis (not at import).
     code = (
         "import sys, services.vision.app, services.planner.app, gateway.app\n"
-        f"print(sorted(m for m in sys.modules if m.startswith({ADAPTERS!r})))"
+        f"print(sorted(m for m in sys.modules if m.startswith({ADAPTERS!r} + ('redis',))))"
     )
     result = subprocess.run(
         [sys.executable, "-c", code],
