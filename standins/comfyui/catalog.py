@@ -60,6 +60,14 @@ class NodeDef:
                 return spec[0], category, (spec[1] if len(spec) > 1 else {})
         return (self.hidden[name], "hidden", {}) if name in self.hidden else None
 
+    @classmethod
+    def of(cls, name: str, node: dict[str, Any]) -> NodeDef:
+        """The definition of ``object_info``'s entry ``node``."""
+        groups, output_node = node["input"], bool(node["output_node"])
+        required, optional = groups.get("required", {}), groups.get("optional", {})
+        module, outputs = node.get("python_module", "nodes"), tuple(node["output"])
+        return cls(name, required, optional, groups.get("hidden", {}), outputs, output_node, module)
+
 
 def _set_options(node: dict[str, Any], input_name: str, options: list[str]) -> None:
     for group in ("required", "optional"):
@@ -87,28 +95,11 @@ class FileResolver:
         return sorted(f for f in names if (mimetypes.guess_type(f)[0] or "").startswith("image/"))
 
 
-def _node_def(name: str, node: dict[str, Any]) -> NodeDef:
-    return NodeDef(
-        name,
-        node["input"].get("required", {}),
-        node["input"].get("optional", {}),
-        node["input"].get("hidden", {}),
-        tuple(node["output"]),
-        bool(node["output_node"]),
-        node.get("python_module", "nodes"),
-    )
-
-
 @functools.cache
-def _recorded_defs() -> dict[str, NodeDef]:
-    """The recorded nodes' definitions (once per process; never changed)."""
-    return {name: _node_def(name, node) for name, node in _recorded().items()}
-
-
-@functools.cache
-def _recorded_json() -> dict[str, str]:
-    """Each recorded node encoded as JSON (once per process)."""
-    return {name: json.dumps(node) for name, node in _recorded().items()}
+def _shared(name: str) -> tuple[NodeDef, str]:
+    """A recorded node's definition and JSON text, made once per process (never changed)."""
+    node = _recorded()[name]
+    return NodeDef.of(name, node), json.dumps(node)
 
 
 @functools.cache
@@ -126,31 +117,27 @@ class NodeCatalog:
     def __init__(self, settings: FakeComfyUISettings, files: FileResolver) -> None:
         self.files = files
         absent = set(settings.unavailable_nodes)
-        recorded = _recorded()
         # The recorded nodes are shared by every catalog and never changed; a catalog owns
-        # a copy of the loaders only (their dicts and input groups), where it puts the
-        # configured model lists.
-        self._info = {name: node for name, node in recorded.items() if name not in absent}
-        self._adapted: set[str] = set()
+        # copies of the loaders (their dicts and input groups) to list its model files in.
+        self._adapted = {t.split(".")[0] for _, ts in MODEL_INPUTS.values() for t in ts.split()}
+        self._info = {
+            name: {**node, "input": {g: dict(v) for g, v in node["input"].items()}}
+            if name in self._adapted
+            else node
+            for name, node in _recorded().items()
+            if name not in absent
+        }
         self.model_files: dict[str, list[str]] = {}
         for folder, (field, targets) in MODEL_INPUTS.items():
             names = self.model_files[folder] = sorted(getattr(settings, field))
             for target in targets.split():
                 class_type, input_name = target.split(".")
-                if class_type not in self._adapted:
-                    node = self._info[class_type]
-                    self._info[class_type] = {
-                        **node,
-                        "input": {group: dict(v) for group, v in node["input"].items()},
-                    }
-                    self._adapted.add(class_type)
                 extra = ["pixel_space"] if folder == "vae" else []
                 _set_options(self._info[class_type], input_name, names + extra)
         configs = self._info["CheckpointLoader"]["input"]["required"]["config_name"][0]
         self.model_files["configs"] = list(configs)
-        shared = _recorded_defs()
         self.nodes = {
-            name: _node_def(name, node) if name in self._adapted else shared[name]
+            name: NodeDef.of(name, node) if name in self._adapted else _shared(name)[0]
             for name, node in self._info.items()
         }
 
@@ -161,27 +148,13 @@ class NodeCatalog:
     def __getitem__(self, class_type: str) -> NodeDef:
         return self.nodes[class_type]
 
-    def object_info(self, class_type: str | None = None) -> dict[str, Any]:
-        """``GET /object_info`` (every node) or ``/object_info/{class}`` (``{}`` if unknown)."""
-        names = list(self._info) if class_type is None else [class_type]
-        return {name: self._current(name) for name in names if name in self._info}
-
-    def object_info_json(self) -> str:
-        """``GET /object_info`` as JSON text, the same as encoding :meth:`object_info`.
-
-        The recorded nodes are encoded once per process (the body is 0.7 MB, and each
-        test's services read it); only the nodes this catalog adapts are encoded anew.
-        """
-        encoded = _recorded_json()
-        parts = []
-        for name in self._info:
-            node = (
-                json.dumps(self._current(name))
-                if name in self._adapted or name in FILE_VALIDATORS
-                else encoded[name]
-            )
-            parts.append(f"{json.dumps(name)}: {node}")
-        return "{" + ", ".join(parts) + "}"
+    def object_info(self, class_type: str | None = None) -> str:
+        """``GET /object_info`` (every node) or ``/object_info/{class}`` (``{}`` if unknown),
+        as JSON text: a recorded node's text is made once per process."""
+        names = [n for n in (self._info if class_type is None else [class_type]) if n in self._info]
+        own = self._adapted | FILE_VALIDATORS.keys()
+        text = {n: json.dumps(self._current(n)) if n in own else _shared(n)[1] for n in names}
+        return "{" + ", ".join(f"{json.dumps(n)}: {t}" for n, t in text.items()) + "}"
 
     def _current(self, class_type: str) -> dict[str, Any]:
         node = self._info[class_type]

@@ -181,7 +181,9 @@ def create_app(fake: FakeComfyUI) -> web.Application:
 
     def json_get(path: str, answer: Callable[[web.Request], Any]) -> None:
         async def handler(request: web.Request) -> web.Response:
-            return web.json_response(answer(request))
+            body = answer(request)  # a str is JSON text already
+            text = body if isinstance(body, str) else json.dumps(body)
+            return web.Response(text=text, content_type="application/json")
 
         routes.get(path)(handler)
 
@@ -226,11 +228,7 @@ def create_app(fake: FakeComfyUI) -> web.Application:
     json_get("/system_stats", lambda r: fake.system_stats(r.url.host, r.url.port))
     json_get("/features", lambda r: features)
     json_get("/prompt", lambda r: fake.queue_info())
-
-    @routes.get("/object_info")
-    async def object_info(request: web.Request) -> web.Response:
-        return web.Response(text=fake.catalog.object_info_json(), content_type="application/json")
-
+    json_get("/object_info", lambda r: fake.catalog.object_info())
     json_get("/object_info/{name}", lambda r: fake.catalog.object_info(r.match_info["name"]))
     json_get("/history/{prompt_id}", lambda r: fake.get_history(r.match_info["prompt_id"]))
     json_get("/queue", lambda r: fake.queue_snapshot())

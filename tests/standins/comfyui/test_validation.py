@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -28,7 +29,7 @@ async def test_object_info_lists_exactly_the_configured_model_files() -> None:
         upscale_models=["2x-tiny.pth"],
     )
     async with run_fake_comfyui(settings) as comfy:
-        info = comfy.fake.catalog.object_info()
+        info = json.loads(comfy.fake.catalog.object_info())
 
     def options(node: str, name: str) -> Any:
         spec = info[node]["input"]["required"][name]
