@@ -120,9 +120,16 @@ async def start_system(
     *,
     ollama: FakeOllamaSettings | None = None,
     comfyui: FakeComfyUISettings | None = None,
+    readiness_interval_s: float = 1.0,
     **gateway_settings: Any,
 ) -> System:
-    """Starts the stand-ins, the services and a gateway, closed by ``stack``."""
+    """Starts the stand-ins, the services and a gateway, closed by ``stack``.
+
+    The services probe their backends every ``readiness_interval_s``, each probe allowed
+    as long: shorter would call a backend down whenever the machine is busy (everything
+    here shares one event loop). The gateway polls the services every 0.2 s unless
+    ``health_poll_interval_s`` says otherwise.
+    """
     ollama = ollama or FakeOllamaSettings()
     fake_ollama = await stack.enter_async_context(run_fake_ollama(ollama, port=0))
     if not ollama.answers:
@@ -133,13 +140,19 @@ async def start_system(
     )
     hosts: dict[str, GrpcServer] = {
         "vision": await create_vision(
-            VisionSettings(port=0, ollama_url=fake_ollama.url, readiness_interval_s=0.2)
+            VisionSettings(
+                port=0, ollama_url=fake_ollama.url, readiness_interval_s=readiness_interval_s
+            )
         ),
         "planner": await create_planner(
-            PlannerSettings(port=0, ollama_url=fake_ollama.url, readiness_interval_s=0.2)
+            PlannerSettings(
+                port=0, ollama_url=fake_ollama.url, readiness_interval_s=readiness_interval_s
+            )
         ),
         "render": await create_render(
-            RenderSettings(port=0, comfyui_urls=fake_comfyui.url, readiness_interval_s=0.2)
+            RenderSettings(
+                port=0, comfyui_urls=fake_comfyui.url, readiness_interval_s=readiness_interval_s
+            )
         ),
     }
     addresses: dict[str, str] = {}
