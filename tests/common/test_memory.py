@@ -17,6 +17,7 @@ from services.common.errors import ResourceExhaustedError
 from services.common.memory import (
     IMAGE_BLOCK_BYTES,
     KEPT_IMAGE_BLOCKS,
+    MESSAGE_BLOCK_BYTES,
     MemoryBudget,
     keep_message_buffers,
     reuse_image_blocks,
@@ -108,16 +109,17 @@ _mallinfo2 = _glibc_mallinfo2()
 
 
 @pytest.mark.skipif(_mallinfo2 is None, reason="glibc 2.33 or later only")
-def test_a_message_sized_block_comes_from_the_heap_and_its_memory_stays_for_the_next() -> None:
+def test_message_sized_blocks_come_from_the_heap_and_larger_ones_are_mapped() -> None:
     assert _mallinfo2 is not None
     assert keep_message_buffers()
     try:
         before = _mallinfo2()
-        block = bytearray(2 * MIB)
-        during = _mallinfo2()
-        del block
-        after = _mallinfo2()
-        assert during.hblkhd == before.hblkhd  # no mapping of its own
-        assert during.arena - after.arena < MIB  # freed, not trimmed away
+        message = bytearray(2 * MIB)
+        with_message = _mallinfo2()
+        large = bytearray(MESSAGE_BLOCK_BYTES)
+        with_large = _mallinfo2()
+        del message, large
+        assert with_message.hblkhd - before.hblkhd < 2 * MIB  # no mapping of its own
+        assert with_large.hblkhd - with_message.hblkhd >= MESSAGE_BLOCK_BYTES
     finally:
         keep_message_buffers(128 * 1024, 128 * 1024)  # glibc's initial values
