@@ -19,6 +19,7 @@ Errors::
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -237,11 +238,15 @@ class PromptFinished:
         result: Where the image waits.
         recipe: What the backend ran, in its own terms (embedded in the result's PNG).
         models: The model files it loaded (the checkpoint it chose among alternatives …).
+        forgotten: Done once the backend keeps no record of the prompt (ComfyUI: its
+            history entry is deleted); the deletion runs while the result is finished
+            and sent, and the request ends only after it. ``None``: nothing to wait for.
     """
 
     result: StoredResult
     recipe: Mapping[str, Any] = field(default_factory=dict, repr=False)
     models: tuple[str, ...] = ()
+    forgotten: asyncio.Future[None] | None = field(default=None, repr=False, compare=False)
 
 
 PromptEvent = PromptQueued | PromptStarted | PromptProgress | PromptPreview | PromptFinished

@@ -651,6 +651,10 @@ class _Run:
                 if isinstance(event, VariantDone):
                     finished += 1
                 yield event
+            # Every result is out; the variants end as soon as the backend has forgotten
+            # their prompts, and the request only after them.
+            if tasks:
+                await asyncio.wait(tasks, timeout=self.config.cancel_timeout_s)
         finally:
             for task in tasks:
                 task.cancel()
@@ -847,6 +851,11 @@ class _Run:
                     backend=backend.name,
                 )
             )
+            if timings.forgotten is not None:
+                # The history entry was deleted while the result was finished and sent;
+                # the variant ends once it is gone (shielded: a cancel here does not
+                # stop the deletion, the backend finishes it).
+                await asyncio.shield(timings.forgotten)
         finally:
             self.release(index)
 
@@ -911,6 +920,7 @@ class _Run:
                             begin - queued_at,
                             end - begin,
                             event.models,
+                            event.forgotten,
                         )
         except PromptRefusedError as e:
             raise _backend_refusal(e, self.workflow) from e
@@ -1003,6 +1013,7 @@ class _Followed:
     queue_wait_s: float
     sampling_s: float
     models: tuple[str, ...] = ()
+    forgotten: asyncio.Future[None] | None = None
 
 
 def _backend_refusal(error: PromptRefusedError, workflow: Workflow) -> ImagegenError:

@@ -23,8 +23,10 @@ the Ollama stand-in itself takes to answer the round's chats (replayed to it rig
 the gateway call: the stand-in parses the image and streams its answer, which stands for
 model time on a GPU host). Every round uses a new image and seed, so no
 cache helps either side. In the processes mode it also reads each process's CPU time
-around every gateway call. Prints medians with their spread (p25–p75, min–max), the load
-average of the machine, and writes ``tests/bench/results/overhead.json``.
+around every gateway call, and once, before the rounds, its CPU time with no request
+running (health polls, readiness probes, gRPC's threads): the CPU per request is given
+as read and less that idle rate over the call. Prints medians with their spread (p25–p75,
+min–max), the load average of the machine, and writes ``tests/bench/results/overhead.json``.
 
 The targets (``tests/bench/summary.py`` judges them, p50 of the processes): overhead at
 1 MP ≤ 30 ms and gateway ≤ 1.2 × floor; at 4 MP ≤ 120 ms; gateway CPU ≤ 3 ms per request.
@@ -90,6 +92,8 @@ STACK_ENV = {
 }
 """The stand-ins answer without delay (the figure is orchestration, not a model's time)."""
 TARGET_GATEWAY_CPU_MS = 3.0
+IDLE_SAMPLE_S = 2.0
+"""Seconds the processes are watched with no request running, for their background CPU."""
 
 
 def photo(width: int, height: int, index: int) -> bytes:
@@ -204,6 +208,16 @@ class Target:
         """CPU seconds of every process (empty in-process)."""
         return {name: cpu_s(pid) for name, pid in self.pids.items()}
 
+    async def idle_cpu_ms_per_s(self, seconds: float = IDLE_SAMPLE_S) -> dict[str, float]:
+        """CPU milliseconds per second each process spends while no request runs: its
+        background work (health polls, readiness probes, the gRPC threads)."""
+        before = self.cpu()
+        started = time.perf_counter()
+        await asyncio.sleep(seconds)
+        after = self.cpu()
+        elapsed = time.perf_counter() - started
+        return {name: (after[name] - before[name]) * 1000 / elapsed for name in before}
+
 
 async def through_gateway(target: Target, image: bytes, seed: int, steps: int) -> Timed:
     """One ``Generate``: time to its first event and to ``completed``, CPU per process."""
@@ -299,6 +313,7 @@ async def measure(
     gateway: dict[str, list[Timed]] = {label: [] for label in SIZES}
     floor_s: dict[str, list[float]] = {label: [] for label in SIZES}
     model_s: dict[str, list[float]] = {label: [] for label in SIZES}
+    idle = await target.idle_cpu_ms_per_s()
     loads = [load_average()[0]]
     for i in range(rounds):
         for label in SIZES:
@@ -346,6 +361,15 @@ async def measure(
                 "cpu_ms_per_request_p50": {
                     name: round(statistics.median(c.cpu_ms[name] for c in calls), 2)
                     for name in calls[0].cpu_ms
+                },
+                # The same less each process's idle rate over the call's duration: what
+                # the request itself cost, without the background work it overlapped.
+                "idle_cpu_ms_per_s": {name: round(rate, 2) for name, rate in idle.items()},
+                "cpu_ms_per_request_less_idle_p50": {
+                    name: round(
+                        statistics.median(c.cpu_ms[name] - rate * c.total_s for c in calls), 2
+                    )
+                    for name, rate in idle.items()
                 },
                 "load_1min": {"min": min(loads), "max": max(loads)},
             }
@@ -458,6 +482,12 @@ def report(mode: str, rows: list[dict[str, Any]], steps: int) -> None:
             f"{mode}: CPU ms per gateway request (p50)",
             ["size", *names],
             [(r["size"], *r["cpu_ms_per_request_p50"].values()) for r in rows],
+        )
+        print_table(
+            f"{mode}: the same less each process's idle CPU over the call (p50); idle ms/s "
+            + ", ".join(f"{n} {v:g}" for n, v in rows[0]["idle_cpu_ms_per_s"].items()),
+            ["size", *names],
+            [(r["size"], *r["cpu_ms_per_request_less_idle_p50"].values()) for r in rows],
         )
 
 

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 import threading
+from collections.abc import Callable
+from typing import cast
 
 import pytest
 from PIL import Image
@@ -13,9 +17,12 @@ from services.common.errors import ResourceExhaustedError
 from services.common.memory import (
     IMAGE_BLOCK_BYTES,
     KEPT_IMAGE_BLOCKS,
+    MESSAGE_BLOCK_BYTES,
     MemoryBudget,
+    keep_message_buffers,
     reuse_image_blocks,
 )
+from services.common.settings import MIB
 
 
 async def test_a_reservation_beyond_the_budget_is_refused_with_a_retry_delay() -> None:
@@ -68,3 +75,51 @@ def test_freed_pixel_blocks_are_kept_for_the_next_image_within_the_bound() -> No
     finally:
         pillow_core.set_block_size(block_size)
         pillow_core.set_blocks_max(blocks_max)
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena",
+            "ordblks",
+            "smblks",
+            "hblks",
+            "hblkhd",
+            "usmblks",
+            "fsmblks",
+            "uordblks",
+            "fordblks",
+            "keepcost",
+        )
+    ]
+
+
+def _glibc_mallinfo2() -> Callable[[], _MallInfo2] | None:
+    name = ctypes.util.find_library("c")
+    libc = ctypes.CDLL(name) if name else None
+    function = getattr(libc, "mallinfo2", None)
+    if function is None:
+        return None
+    function.restype = _MallInfo2
+    return cast(Callable[[], _MallInfo2], function)
+
+
+_mallinfo2 = _glibc_mallinfo2()
+
+
+@pytest.mark.skipif(_mallinfo2 is None, reason="glibc 2.33 or later only")
+def test_message_sized_blocks_come_from_the_heap_and_larger_ones_are_mapped() -> None:
+    assert _mallinfo2 is not None
+    assert keep_message_buffers()
+    try:
+        before = _mallinfo2()
+        message = bytearray(2 * MIB)
+        with_message = _mallinfo2()
+        large = bytearray(MESSAGE_BLOCK_BYTES)
+        with_large = _mallinfo2()
+        del message, large
+        assert with_message.hblkhd - before.hblkhd < 2 * MIB  # no mapping of its own
+        assert with_large.hblkhd - with_message.hblkhd >= MESSAGE_BLOCK_BYTES
+    finally:
+        keep_message_buffers(128 * 1024, 128 * 1024)  # glibc's initial values

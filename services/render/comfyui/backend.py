@@ -88,6 +88,8 @@ class ComfyUIBackend:
         self._drain_s = drain_s
         self._orphan_sweep_s = orphan_sweep_s
         self._orphans: asyncio.Task[None] | None = None
+        # History deletions of finished prompts, running beside their requests.
+        self._forgetting: set[asyncio.Task[None]] = set()
 
     def __repr__(self) -> str:
         return f"ComfyUIBackend({self.client.url!r})"
@@ -107,12 +109,15 @@ class ComfyUIBackend:
             )
 
     async def aclose(self) -> None:
-        """Watches withdrawn prompts a little longer, then closes the socket and pool."""
+        """Finishes deleting history entries and watches withdrawn prompts a little
+        longer, then closes the socket and pool."""
         orphans, self._orphans = self._orphans, None
         if orphans is not None:
             orphans.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await orphans
+        if self._forgetting:
+            await asyncio.wait(set(self._forgetting), timeout=self._drain_s)
         await self.reaper.drain(self._drain_s)
         await self.client.aclose()
 
@@ -285,9 +290,11 @@ class ComfyUIBackend:
                         entry = await self._status(prompt_id, jobs=False)
                         steps.extend(tracker.on_history(entry))
                     elif isinstance(step, PromptFinished):
-                        await self._forget(prompt_id)
                         yield dataclasses.replace(
-                            step, recipe=built.graph, models=_model_files(built.graph)
+                            step,
+                            recipe=built.graph,
+                            models=_model_files(built.graph),
+                            forgotten=self._forget_beside(prompt_id),
                         )
                         return
                     else:
@@ -333,6 +340,18 @@ class ComfyUIBackend:
             raise ComfyUIUnavailableError(
                 f"lost contact while rendering: {e}", backend=e.backend
             ) from e
+
+    def _forget_beside(self, prompt_id: str) -> asyncio.Task[None]:
+        """Starts deleting the finished prompt's history entry, in a task of its own.
+
+        The result is in hand, so the deletion need not hold it up: it runs while the
+        result is finished and sent. It is not part of the request's task, so a caller
+        that goes away now does not cut it short, and :meth:`aclose` waits for it.
+        """
+        task = asyncio.create_task(self._forget(prompt_id), name=f"comfyui-forget {prompt_id}")
+        self._forgetting.add(task)
+        task.add_done_callback(self._forgetting.discard)
+        return task
 
     async def _forget(self, prompt_id: str) -> None:
         """Deletes the finished prompt's history entry: its result is in hand (the image
