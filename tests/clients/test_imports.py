@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
+
+from tests.fresh_python import fresh_python
 
 ROOT = Path(__file__).resolve().parents[2]
 _LOADED = (
@@ -16,16 +17,7 @@ _LOADED = (
 
 def _top_level_modules_after(*modules: str) -> set[str]:
     imports = "; ".join(f"import {module}" for module in modules)
-    completed = subprocess.run(
-        [sys.executable, "-c", _LOADED.format(imports=imports)],
-        cwd=ROOT,
-        env={"PYTHONPATH": f"{ROOT}:{ROOT / 'protos'}", "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    return set(json.loads(completed.stdout))
+    return set(fresh_python(_LOADED.format(imports=imports)))
 
 
 def test_the_client_imports_no_server_module() -> None:

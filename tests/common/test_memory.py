@@ -5,12 +5,8 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import ctypes.util
-import json
-import subprocess
-import sys
 import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import cast
 
 import pytest
@@ -26,6 +22,7 @@ from services.common.memory import (
     reuse_image_blocks,
 )
 from services.common.settings import MIB
+from tests.fresh_python import fresh_python
 
 
 async def test_a_reservation_beyond_the_budget_is_refused_with_a_retry_delay() -> None:
@@ -135,17 +132,7 @@ moved and freed heap is lying around, and either can serve a block from the heap
 
 @pytest.mark.skipif(_mallinfo2 is None, reason="glibc 2.33 or later only")
 def test_message_sized_blocks_come_from_the_heap_and_larger_ones_are_mapped() -> None:
-    root = Path(__file__).parents[2]
-    result = subprocess.run(
-        [sys.executable, "-c", _MAPPED_BYTES],
-        cwd=root,
-        env={"PYTHONPATH": f"{root}:{root / 'protos'}"},
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    default, kept, message, large = json.loads(result.stdout)
+    default, kept, message, large = fresh_python(_MAPPED_BYTES)
     assert default >= 2 * MIB  # glibc maps a block this size by default
     assert kept
     assert message == 0  # kept on the heap now

@@ -60,13 +60,30 @@ def _render(renderer: Renderer, *, seed: int) -> AsyncGenerator[RenderEvent, Non
     return cast(AsyncGenerator[RenderEvent, None], events)
 
 
+async def _result(events: AsyncGenerator[RenderEvent, None]) -> VariantDone:
+    """Reads ``events`` up to the variant's result."""
+    while not isinstance(event := await anext(events), VariantDone):
+        pass
+    return event
+
+
+async def _leave_after_result(
+    renderer: Renderer, client: _GatedForgetClient, *, seed: int
+) -> VariantDone:
+    """A caller that reads its result and goes away (closes its stream) once the history
+    entry's deletion has been asked for (and is still held)."""
+    events = _render(renderer, seed=seed)
+    async with contextlib.aclosing(events):
+        result = await _result(events)
+        await client.asked.wait()
+    return result
+
+
 async def test_the_result_goes_out_before_the_history_entry_is_deleted_the_request_after() -> None:
     async with _renderer() as (renderer, client, comfy):
         events = _render(renderer, seed=4)
         async with contextlib.aclosing(events):
-            result: RenderEvent | None = None
-            while not isinstance(result, VariantDone):
-                result = await anext(events)
+            result = await _result(events)
             assert client.asked.is_set() and not client.gate.is_set()
             assert result.prompt_id in comfy.fake.history
             end = asyncio.ensure_future(anext(events, None))
@@ -79,13 +96,7 @@ async def test_the_result_goes_out_before_the_history_entry_is_deleted_the_reque
 
 async def test_a_caller_leaving_after_its_result_does_not_leave_the_history_entry() -> None:
     async with _renderer() as (renderer, client, comfy):
-        events = _render(renderer, seed=5)
-        async with contextlib.aclosing(events):
-            result: RenderEvent | None = None
-            while not isinstance(result, VariantDone):
-                result = await anext(events)
-            await client.asked.wait()
-        # The caller went away (its stream closed) with the deletion still held.
+        result = await _leave_after_result(renderer, client, seed=5)
         assert result.prompt_id in comfy.fake.history
         client.gate.set()
         for _ in range(100):
@@ -96,20 +107,8 @@ async def test_a_caller_leaving_after_its_result_does_not_leave_the_history_entr
 
 
 async def test_a_stopping_server_finishes_the_deletions_it_started() -> None:
-    async with run_fake_comfyui(fake_settings(step_delay_s=0.0), port=0) as comfy:
-        settings = RenderSettings(port=0, comfyui_urls=comfy.url)
-        client = _GatedForgetClient(comfy.url)
-        pool = BackendPool([ComfyUIBackend(client)])
-        pool.start()
-        renderer = Renderer(
-            pool, WorkflowLibrary(settings.workflows_path), renderer_config(settings)
-        )
-        events = _render(renderer, seed=6)
-        async with contextlib.aclosing(events):
-            result: RenderEvent | None = None
-            while not isinstance(result, VariantDone):
-                result = await anext(events)
-            await client.asked.wait()
+    async with _renderer() as (renderer, client, comfy):
+        result = await _leave_after_result(renderer, client, seed=6)
         closing = asyncio.ensure_future(renderer.aclose())
         await asyncio.sleep(0)
         client.gate.set()

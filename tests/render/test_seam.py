@@ -5,12 +5,11 @@ Run by hand: ``python -c "import services.render.renderer, sys; print(sorted(sys
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.fresh_python import fresh_python
 
 ROOT = Path(__file__).parents[2]
 
@@ -19,17 +18,9 @@ WIRE = ("services.render.comfyui", "httpx", "websockets")
 
 
 def _modules_after_import(module: str) -> list[str]:
-    code = f"import json, sys; import {module}; print(json.dumps(sorted(sys.modules)))"
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        env={"PYTHONPATH": f"{ROOT}:{ROOT / 'protos'}", "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
+    modules: list[str] = fresh_python(
+        f"import json, sys; import {module}; print(json.dumps(sorted(sys.modules)))"
     )
-    modules: list[str] = json.loads(result.stdout)
     return modules
 
 
