@@ -214,16 +214,20 @@ class Backends:
 
 @contextlib.contextmanager
 def _terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM to the driver unwinds like Ctrl-C, so the children are stopped."""
+    """SIGTERM to the driver unwinds like Ctrl-C, so the children are stopped; and SIGINT
+    stops it even when it was started with SIGINT ignored (as a background job of a
+    non-interactive shell is, e.g. under a CI runner), where Python leaves it ignored."""
 
     def raise_interrupt(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, raise_interrupt)
+    signals = (signal.SIGTERM, signal.SIGINT)
+    previous = {number: signal.signal(number, raise_interrupt) for number in signals}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 @dataclass(frozen=True)
