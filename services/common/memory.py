@@ -217,10 +217,10 @@ def keep_message_buffers(
     Returns:
         Whether the C library took both settings (False off glibc).
     """
-    if _LIBC is None:
-        return False
-    return bool(_LIBC.mallopt(_M_MMAP_THRESHOLD, block_bytes)) and bool(
-        _LIBC.mallopt(_M_TRIM_THRESHOLD, kept_bytes)
+    return (
+        map_large_allocations(block_bytes)
+        and _LIBC is not None
+        and bool(_LIBC.mallopt(_M_TRIM_THRESHOLD, kept_bytes))
     )
 
 

@@ -20,6 +20,7 @@ from services.render.service import job_from_proto
 from services.render.settings import RenderSettings
 from services.render.workflows import WorkflowLibrary
 from standins.comfyui.server import RunningFakeComfyUI, run_fake_comfyui
+from tests.reliability.invariants import eventually
 from tests.render.conftest import fake_settings, img2img_request
 
 
@@ -99,11 +100,11 @@ async def test_a_caller_leaving_after_its_result_does_not_leave_the_history_entr
         result = await _leave_after_result(renderer, client, seed=5)
         assert result.prompt_id in comfy.fake.history
         client.gate.set()
-        for _ in range(100):
-            if result.prompt_id not in comfy.fake.history:
-                break
-            await asyncio.sleep(0.01)
-        assert result.prompt_id not in comfy.fake.history
+        await eventually(
+            lambda: result.prompt_id not in comfy.fake.history,
+            timeout_s=5,
+            what="the history entry deleted after its caller left",
+        )
 
 
 async def test_a_stopping_server_finishes_the_deletions_it_started() -> None:
