@@ -27,6 +27,7 @@ import argparse
 import contextlib
 import ctypes
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -87,17 +88,48 @@ DEFAULT_PORTS: dict[str, int] = {
 _STOP_GRACE_S = 8.0
 _SERVE_POLL_S = 0.5
 _PR_SET_PDEATHSIG = 1
+_EPHEMERAL_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+_PORT_POOL = 12000
 
 
 class StackError(Exception):
     """The stack could not be started; the message says which process and why."""
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that is free right now."""
+def _ephemeral_ports() -> range:
+    """The ports the kernel hands out for port 0 and outgoing connections."""
+    try:
+        low, high = map(int, _EPHEMERAL_RANGE_FILE.read_text().split())
+    except (OSError, ValueError):
+        low, high = 32768, 60999  # Linux's default
+    return range(low, high + 1)
+
+
+def _free_now(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free now and stays free until a child binds it.
+
+    The port is picked at random below the kernel's ephemeral range: a port from inside
+    it (what binding port 0 returns) can be taken by any outgoing connection or any other
+    port-0 server on the host in the moment between choosing it and the child binding it.
+    """
+    ephemeral = _ephemeral_ports()
+    pool = range(max(1024, ephemeral.start - _PORT_POOL), ephemeral.start)
+    if len(pool) < _PORT_POOL // 4:  # the ephemeral range starts low: use the ports above it
+        pool = range(ephemeral.stop, min(65536, ephemeral.stop + _PORT_POOL))
+    for _ in range(64):
+        port = random.choice(pool)
+        if _free_now(port):
+            return port
+    raise StackError(f"no free port among {pool.start}-{pool.stop - 1}")
 
 
 def check_ports_free(ports: Mapping[str, int]) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import sys
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -22,15 +21,9 @@ from standins.comfyui.server import RunningFakeComfyUI, run_fake_comfyui
 from standins.comfyui.settings import FakeComfyUISettings
 from tests.reliability.invariants import eventually
 from tests.render.conftest import img2img_request
+from tools.stack import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @asynccontextmanager

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import io
 import os
-import socket
 import sys
 import time
 from pathlib import Path
@@ -28,6 +27,7 @@ from imagegen.vision.v1 import vision_pb2
 from standins.ollama import FakeOllamaSettings, FaultKind, run_fake_ollama
 from tests.common.conftest import vision_stub
 from tests.vision.conftest import MODEL_ANSWER
+from tools.stack import free_port
 
 pytestmark = [pytest.mark.soak, pytest.mark.timeout(180)]
 
@@ -50,13 +50,6 @@ def distinct_png(index: int) -> bytes:
     colour = (index * 11 % 256, 90, 200 - index)
     Image.new("RGB", (SIDE, SIDE), colour).save(buffer, "PNG", compress_level=1)
     return buffer.getvalue()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def memory_mb(pid: int) -> dict[str, float]:

@@ -17,6 +17,7 @@ from PIL import Image
 
 from gateway.service import SERVICE_NAME as GATEWAY_SERVICE
 from services.common.healthcheck import check_health
+from tools import stack
 from tools.stack import DEFAULT_PORTS, StackError, check_ports_free, free_port
 
 pytestmark = pytest.mark.e2e
@@ -99,3 +100,22 @@ def test_serve_refuses_a_port_that_is_taken() -> None:
 
 def test_serve_uses_the_ports_the_settings_models_declare() -> None:
     assert DEFAULT_PORTS == {"vision": 50052, "planner": 50053, "render": 50054, "gateway": 50051}
+
+
+def test_free_ports_lie_outside_the_range_the_kernel_hands_out(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # A port from the ephemeral range can be taken by an outgoing connection (or another
+    # port-0 server) between being chosen and the child binding it: CI once lost a stand-in so.
+    ports = {free_port() for _ in range(50)}
+    low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    assert all(1024 <= port < low or port > high for port in ports), sorted(ports)
+    assert len(ports) > 40, "chosen at random, so concurrent stacks rarely meet"
+    for port in ports:
+        check_ports_free({"vision": port})  # free when chosen
+
+    # A host whose ephemeral range starts low: the ports above it are used.
+    ranges = tmp_path / "ip_local_port_range"
+    ranges.write_text("1024\t50000\n")
+    monkeypatch.setattr(stack, "_EPHEMERAL_RANGE_FILE", ranges)
+    assert all(50000 < free_port() < 65536 for _ in range(20))

