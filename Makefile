@@ -29,13 +29,15 @@ run: $(STAMP)
 	$(PY) -m tools.stack --out out
 
 ## test: the whole suite (soak and GPU tests excluded)
-# Workers: half again as many as cores. A test spends about half its time waiting (timers,
-# sockets, child processes), so one worker per core would leave the cores idle that long.
+# Workers: two per core. Most of a test's time is waiting (timers, sockets, child
+# processes), so one worker per core leaves the cores idle; on 2 cores, 3 workers took
+# ~100 s, 4 ~75 s, 6 ~63 s, but at 6 timing-bound tests start to fail on a loaded machine
+# while 4 still passed with two busy loops beside them.
 # Work stealing: a worker that runs out takes tests queued for another, so a run of slow
 # tests (e.g. the GPU-paced render tests) is not left to one worker at the end.
 # Bytecode caching stays on even where PYTHONDONTWRITEBYTECODE is set: pytest then keeps the
 # assertion-rewritten test modules, instead of each worker rewriting the suite on every run.
-TEST_WORKERS ?= $(shell echo $$(( ($$(nproc) * 3 + 1) / 2 )))
+TEST_WORKERS ?= $(shell echo $$(( $$(nproc) * 2 )))
 test: $(STAMP)
 	env -u PYTHONDONTWRITEBYTECODE $(PY) -m pytest -m "not soak and not gpu" -q -n $(TEST_WORKERS) --dist worksteal
 

@@ -47,7 +47,7 @@ async def test_the_pages_grpcurl_sequence_runs_as_printed(system: System) -> Non
     script = _call_sequence().replace("localhost:50051", system.gateway.address)
     script = script.replace(".venv/bin/", f"{Path(sys.executable).parent}/")
     process = await asyncio.create_subprocess_exec(
-        "bash", "-euo", "pipefail", "-c", script,
+        "bash", "-euxo", "pipefail", "-c", script,  # -x: a failure shows its command
         cwd=ROOT,
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
