@@ -91,6 +91,18 @@ def _overhead(results: Path) -> Iterator[Figure]:
     )  # fmt: skip
 
 
+def _relay_floor(results: Path) -> Iterator[Figure]:
+    data = _read("relay_floor", results)
+    cpu = (data or {}).get("relay_cpu_ms_per_request")
+    yield Figure(
+        "bare grpc.aio relay CPU per request, the same calls (floor under the gateway's)",
+        cpu["p50"] if cpu else None,
+        "—",
+        None,
+        _load(data["load_1min"]) if data else "",
+    )
+
+
 def _first_event(results: Path) -> Iterator[Figure]:
     data = _read("first_event", results)
     measured = (data or {}).get("modes", {}).get("processes")
@@ -147,7 +159,12 @@ def _grouping(results: Path) -> Iterator[Figure]:
             )
 
 
-SOURCES: tuple[Callable[[Path], Iterator[Figure]], ...] = (_overhead, _first_event, _grouping)
+SOURCES: tuple[Callable[[Path], Iterator[Figure]], ...] = (
+    _overhead,
+    _relay_floor,
+    _first_event,
+    _grouping,
+)
 
 
 def figures(results: Path = RESULTS_DIR) -> list[Figure]:
