@@ -48,7 +48,13 @@ from services.common.request_rules import (
 )
 from services.common.sampler import check_overrides, overrides_from_proto
 
-__all__ = ["RequestLimits", "decodes_images", "validate_generate", "validate_plan", "validated"]
+__all__ = [
+    "RequestLimits",
+    "checked_in_a_thread",
+    "validate_generate",
+    "validate_plan",
+    "validated",
+]
 
 _Request = TypeVar("_Request", gateway_pb2.GenerateRequest, gateway_pb2.PlanRequest)
 _Checked = TypeVar("_Checked")
@@ -79,12 +85,20 @@ class RequestLimits:
     prompt_token_budget: int = DEFAULT_PROMPT_TOKEN_BUDGET
 
 
-def decodes_images(request: gateway_pb2.GenerateRequest | gateway_pb2.PlanRequest) -> bool:
-    """Whether validating ``request`` decodes an image (a source, a mask, a control image)."""
+def checked_in_a_thread(request: gateway_pb2.GenerateRequest | gateway_pb2.PlanRequest) -> bool:
+    """Whether validating ``request`` takes long enough to leave the event loop: it decodes
+    an image (a source, a mask, a control image) or cleans a caller's prompt (up to the
+    instruction limit of text, tokenised to fit the CLIP budget)."""
     if request.HasField("source_image"):
         return True
     if isinstance(request, gateway_pb2.GenerateRequest):
-        return request.HasField("mask") or request.controlnet.HasField("control_image")
+        return (
+            request.HasField("mask")
+            or request.controlnet.HasField("control_image")
+            or request.HasField("prompt")
+            or request.HasField("negative_prompt")
+            or request.HasField("plan")
+        )
     return False
 
 
@@ -93,14 +107,15 @@ async def validated(
 ) -> _Checked:
     """Runs ``check`` (:func:`validate_generate`, :func:`validate_plan`) on ``request``.
 
-    A request carrying an image is checked in a worker thread, so decoding it does not
-    hold the event loop; one without is checked at once, in microseconds, where the trip
-    to a thread and back would cost more than the check.
+    A request whose check decodes an image or cleans a prompt is checked in a worker
+    thread, so neither holds the event loop (and every other caller's stream) for up to
+    a fraction of a second; any other is checked at once, in microseconds, where the
+    trip to a thread and back would cost more than the check.
 
     Raises:
         InvalidArgumentError: As ``check`` does.
     """
-    if decodes_images(request):
+    if checked_in_a_thread(request):
         return await asyncio.to_thread(check, request, limits)
     return check(request, limits)
 

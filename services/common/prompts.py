@@ -100,6 +100,8 @@ def _clean(text: str) -> tuple[str, int]:
     # Tabs and newlines are control characters too, but they separate words: make them
     # spaces before the rest of the control characters go.
     text = _WHITESPACE.sub(" ", text)
+    if text.isprintable():  # in C: no character of a removed category (nor any other odd one)
+        return text.strip(), 0
     kept = "".join(ch for ch in text if unicodedata.category(ch) not in _REMOVED_CATEGORIES)
     return _WHITESPACE.sub(" ", kept).strip(), len(text) - len(kept)
 

@@ -9,7 +9,7 @@ import pytest
 from gateway.jobs import GenerateJob, Mode
 from gateway.validation import (
     RequestLimits,
-    decodes_images,
+    checked_in_a_thread,
     validate_generate,
     validate_plan,
     validated,
@@ -256,14 +256,36 @@ def test_txt2img_sides_follow_the_configured_limits() -> None:
             ),
             True,
         ),
+        (gateway_pb2.GenerateRequest(instruction="a fox", prompt="a fox"), True),
+        (gateway_pb2.GenerateRequest(instruction="a fox", negative_prompt=""), True),
+        (gateway_pb2.GenerateRequest(plan=common_pb2.PromptPlan(positive_prompt="a fox")), True),
+        (gateway_pb2.GenerateRequest(instruction="a fox", description="a fox"), False),
         (gateway_pb2.PlanRequest(instruction="a red fox"), False),
         (gateway_pb2.PlanRequest(source_image=common_pb2.Image(data=png_bytes())), True),
     ],
 )
-def test_a_request_decodes_images_when_it_carries_one(
+def test_a_request_leaves_the_event_loop_when_it_carries_an_image_or_a_prompt(
     request_: gateway_pb2.GenerateRequest | gateway_pb2.PlanRequest, decodes: bool
 ) -> None:
-    assert decodes_images(request_) is decodes
+    assert checked_in_a_thread(request_) is decodes
+
+
+async def test_a_long_caller_prompt_is_cleaned_off_the_event_loop() -> None:
+    # 65,536 characters of caller prompt: cleaning and fitting it to the CLIP budget takes
+    # a fraction of a second, which on the event loop would stall every other stream.
+    long_prompt = " ".join(f"word{i}" for i in range(12_000))[:65_536]
+    loop_thread = threading.get_ident()
+    threads: list[int] = []
+
+    def check(request: gateway_pb2.GenerateRequest, limits: RequestLimits) -> GenerateJob:
+        threads.append(threading.get_ident())
+        return validate_generate(request, limits)
+
+    request = gateway_pb2.GenerateRequest(instruction="a fox", prompt=long_prompt)
+    job = await validated(check, request, RequestLimits())
+    assert threads and threads[0] != loop_thread
+    assert job.caller_prompts.positive is not None
+    assert len(job.caller_prompts.positive) < len(long_prompt)
 
 
 async def test_only_a_request_with_an_image_is_validated_in_a_worker_thread() -> None:
