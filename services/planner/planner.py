@@ -29,6 +29,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, replace
 from typing import Any
@@ -65,6 +66,7 @@ from services.planner.rules import (
     compose_prompt,
     detect_intent,
     latin_prompt,
+    leading_words,
 )
 from services.planner.sampling import (
     FLUX_DEV_DEFAULTS,
@@ -259,15 +261,17 @@ class Planner:
     # ------------------------------------------------------------------ drafting
 
     async def _draft(self, request: PlanRequest, deadline: float) -> _Drafted:
+        # The rules run in a worker thread: with a long instruction the glossary and the
+        # token budget take milliseconds that would hold every other call on the loop.
         if self._probe.state is ModelState.BACKEND_DOWN:
-            return self._rules(request, self._probe.reason)
+            return await asyncio.to_thread(self._rules, request, self._probe.reason)
         started = time.perf_counter()
         # A missing model raises FailedPreconditionError, which is not a ModelError: the
         # request fails instead of going to the rules.
         try:
             return await self._ask_model(request, deadline)
         except ModelError as exc:
-            return self._rules(request, exc.message)
+            return await asyncio.to_thread(self._rules, request, exc.message)
         finally:
             STAGE_SECONDS.labels(service=_SERVICE, stage="model").observe(
                 time.perf_counter() - started
@@ -472,7 +476,8 @@ class Planner:
         budget = settings.prompt_token_budget
         # Flux reads English only: the glossary translates the instruction and the
         # analysis, and what it leaves in another script is made Latin.
-        composed = latin_prompt(instruction, compose_prompt(instruction, intent, analysis))
+        change = leading_words(instruction, budget)
+        composed = latin_prompt(instruction, compose_prompt(change, intent, analysis))
         warnings += composed.warnings
         try:
             positive = validate_prompt(
@@ -519,7 +524,8 @@ class Planner:
         if proposed.strip() and not non_latin_words(proposed):
             text = proposed
         else:
-            change = latin_prompt(request.instruction, request.instruction).text
+            words = leading_words(request.instruction, self._settings.prompt_token_budget)
+            change = latin_prompt(request.instruction, words).text
             text = compose_instruction(change)
         try:
             checked = validate_prompt(

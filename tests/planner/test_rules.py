@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import pytest
 
+from services.common.clip_tokenizer import default_tokenizer
+from services.common.prompts import validate_prompt
 from services.planner.intents import Intent
 from services.planner.plans import SourceAnalysis
-from services.planner.rules import compose_prompt, detect_intent, translate
+from services.planner.rules import (
+    compose_prompt,
+    detect_intent,
+    latin_prompt,
+    leading_words,
+    translate,
+)
 
 INSTRUCTIONS: list[tuple[str, Intent | None]] = [
     ("Перекрась диван в тёмно-зелёный бархат", Intent.COLOR_CHANGE),
@@ -107,3 +115,31 @@ def test_rules_prompt_puts_the_change_first_and_keeps_the_source() -> None:
 
 def test_rules_prompt_without_analysis_is_the_change_alone() -> None:
     assert compose_prompt("a red fox in the snow", None, None) == "A red fox in the snow."
+
+
+def test_leading_words_keeps_twice_the_budget_in_words_as_written() -> None:
+    text = "один  два\tтри\nчетыре пять"
+    assert leading_words(text, 2) == "один  два\tтри\nчетыре"
+    assert leading_words(text, 3) == text
+    assert leading_words("", 400) == ""
+
+
+def test_a_long_instruction_gives_the_prompt_its_leading_words_give() -> None:
+    # The rules translate only the leading words of an instruction; what reaches a prompt
+    # cut to the budget is the same as from translating all of it.
+    sentences = [
+        "Перекрась диван в тёмно-зелёный бархат, а стены сделай тёплыми бежевыми.",
+        "Добавь вазу с цветами на стол и убери стул у окна.",
+        "Сделай закатное освещение, ярче и теплее, в стиле Ван Гога.",
+        "Ковёр замени на деревянный пол, шторы сделай синими.",
+    ]
+    instruction = " ".join(sentences[i % 4] for i in range(400))
+    count = default_tokenizer().count
+
+    def prompt(change: str) -> str:
+        composed = latin_prompt(instruction, compose_prompt(change, Intent.COLOR_CHANGE, None))
+        return validate_prompt(composed.text, budget=400, count=count).text
+
+    cut = leading_words(instruction, 400)
+    assert len(cut) < len(instruction) // 3
+    assert prompt(cut) == prompt(instruction)
