@@ -115,7 +115,8 @@ def _free_now(port: int) -> bool:
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that is free now and stays free until a child binds it.
+    """A TCP port on 127.0.0.1 that is free now and unlikely to be taken before a child
+    binds it.
 
     The port is picked at random below the kernel's ephemeral range: a port from inside
     it (what binding port 0 returns) can be taken by any outgoing connection or any other

@@ -621,6 +621,9 @@ def translate(instruction: str) -> Translation:
     )
 
 
+_WORD_RUNS = re.compile(r"\S+")
+
+
 def leading_words(text: str, budget: int) -> str:
     """The part of ``text`` a prompt of ``budget`` CLIP tokens can draw on: its first
     ``2 × budget`` words (runs without whitespace), whitespace as written.
@@ -638,9 +641,6 @@ def leading_words(text: str, budget: int) -> str:
         if index == limit:
             return text[: match.start()].rstrip()
     return text
-
-
-_WORD_RUNS = re.compile(r"\S+")
 
 
 # --------------------------------------------------------------------------- prompt
