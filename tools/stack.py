@@ -105,13 +105,14 @@ def _ephemeral_ports() -> range:
     return range(low, high + 1)
 
 
-def _free_now(port: int) -> bool:
+def _bind_error(port: int) -> OSError | None:
+    """Why ``port`` cannot be bound on 127.0.0.1 now; None when it can."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         try:
             sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
+        except OSError as e:
+            return e
+        return None
 
 
 def free_port() -> int:
@@ -128,7 +129,7 @@ def free_port() -> int:
         pool = range(ephemeral.stop, min(65536, ephemeral.stop + _PORT_POOL))
     for _ in range(64):
         port = random.choice(pool)
-        if _free_now(port):
+        if _bind_error(port) is None:
             return port
     raise StackError(f"no free port among {pool.start}-{pool.stop - 1}")
 
@@ -140,14 +141,11 @@ def check_ports_free(ports: Mapping[str, int]) -> None:
         StackError: A port is taken, naming the port and the service meant for it.
     """
     for name, port in ports.items():
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError as e:
-                raise StackError(
-                    f"port {port} (for {name}) is in use ({e.strerror}): stop what holds it, "
-                    "or pass --free-ports"
-                ) from None
+        if (error := _bind_error(port)) is not None:
+            raise StackError(
+                f"port {port} (for {name}) is in use ({error.strerror}): stop what holds it, "
+                "or pass --free-ports"
+            )
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec

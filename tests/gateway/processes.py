@@ -21,7 +21,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from tests.gateway.system import System
 from tools.stack import free_port
 
-__all__ = ["free_port", "gateway_process", "until_serving"]
+__all__ = ["gateway_process", "until_serving"]
 
 ROOT = Path(__file__).resolve().parents[2]
 

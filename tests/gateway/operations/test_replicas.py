@@ -22,8 +22,9 @@ from tests.gateway.operations.clients import (
     txt2img,
     until,
 )
-from tests.gateway.processes import free_port, gateway_process
+from tests.gateway.processes import gateway_process
 from tests.gateway.system import System, start_gateway_in, start_system
+from tools.stack import free_port
 
 
 def _redis_settings(url: str, prefix: str, **more: Any) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import pytest
 
 from gateway.shared_phases import SharedPhaseScheduler
 from tests.gateway.phases.holders import Holder
-from tests.gateway.processes import free_port
+from tools.stack import free_port
 
 
 @pytest.fixture
